@@ -1,0 +1,137 @@
+# ringlb — one non-recursive GNU Makefile. `make help` lists the targets.
+#
+# Variants: BUILD selects the output folder, SAN the sanitizer (asan|tsan).
+# `make asan` and `make tsan` re-enter this file with both set.
+
+BUILD ?= build
+SAN   ?=
+CC    ?= gcc
+V     ?= 0
+
+PKGS := liburing numa wolfssl liburcu-qsbr liburcu-cds yaml-0.1 libxxhash
+
+CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS_PKG   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT      ?= -O2
+CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	    -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing \
+	    -D_GNU_SOURCE -I. $(CFLAGS_PKG) -MMD -MP $(EXTRA_CFLAGS)
+LDFLAGS  := $(EXTRA_LDFLAGS)
+LDLIBS   := $(LIBS_PKG) -lpthread -lm
+
+ifeq ($(SAN),asan)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DRINGLB_DEBUG
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SAN),tsan)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -DRINGLB_DEBUG
+LDFLAGS += -fsanitize=thread
+endif
+ifeq ($(DEBUG),1)
+CFLAGS  += -DRINGLB_DEBUG
+endif
+
+ifeq ($(V),0)
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+else
+Q :=
+say :=
+endif
+
+LIB_SRCS  := $(filter-out core/main.c,$(sort $(wildcard core/*.c numa/*.c config/*.c tls/*.c)))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(BUILD)/core/main.o
+LIB       := $(BUILD)/libringlb.a
+BIN       := $(BUILD)/ringlb
+UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
+TOOL_SRCS := $(sort $(wildcard test/tools/*.c))
+TOOL_BINS := $(TOOL_SRCS:test/tools/%.c=$(BUILD)/test/tools/%)
+
+.PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check
+all: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+
+$(BUILD)/%.o: %.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A unit test may #include the .c it tests to reach its statics; it links
+# against the archive, which then never pulls in that object.
+$(BUILD)/test/%: $(BUILD)/test/unit/%.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs check)
+
+$(BUILD)/test/unit/%.o: test/unit/%.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -c -o $@ $<
+
+$(BUILD)/test/tools/%: test/tools/%.c
+	$(call say,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpthread
+
+# Installs missing Debian packages when root, otherwise names the command.
+deps:
+	@tools/install-deps.sh --check 2>/dev/null || tools/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	exec $(BIN) $(ARGS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@test/run.sh $(BUILD) $(TESTS)
+
+unit: all
+	@RINGLB_ONLY_UNIT=1 test/run.sh $(BUILD)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=asan OPT=-O1 test
+
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan OPT=-O1 test
+
+debug:
+	@$(MAKE) --no-print-directory BUILD=build/debug DEBUG=1 OPT=-O0 all
+
+bench: all
+	tools/bench $(ARGS)
+
+numa-check: all
+	tools/numa-check.sh
+
+FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
+format:
+	clang-format -i $(FORMAT_SRCS)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
+
+clean:
+	rm -rf build
+
+help:
+	@echo "make            build build/ringlb, unit tests and test tools"
+	@echo "make run        build and start ringlb on its built-in config (ARGS=... adds flags)"
+	@echo "make test       build and run every test (TESTS=name... to pick)"
+	@echo "make unit       unit tests only"
+	@echo "make asan       the test suites under ASan+UBSan (build/asan)"
+	@echo "make tsan       the test suites under TSan (build/tsan)"
+	@echo "make debug      -O0 build with leak tracking (build/debug)"
+	@echo "make bench      tools/bench: ringlb beside HAProxy and nginx"
+	@echo "make numa-check run ringlb in the two-node QEMU guest"
+	@echo "make format     clang-format every source; format-check verifies"
+	@echo "make clean      remove build/"
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

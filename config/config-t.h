@@ -1,0 +1,192 @@
+/* The config model: one immutable snapshot, a C struct tree. Types only.
+ *
+ * A snapshot is built by config_load()/config_builtin(), adjusted by the
+ * environment and CLI, validated, then published with RCU (config/rcu.c).
+ * Once published nothing in it changes, except the reference count and
+ * the runtime balancing state each pool owns (struct lb, atomics inside).
+ */
+#ifndef RINGLB_CONFIG_CONFIG_T_H
+#define RINGLB_CONFIG_CONFIG_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "core/lb-t.h"
+
+enum listener_mode {
+	LMODE_TCP,
+	LMODE_HTTP,
+	LMODE_STATIC,
+};
+
+enum splice_mode {
+	SPLICE_AUTO,   /* recv/send for the first 64 KiB of a direction, then splice */
+	SPLICE_ALWAYS, /* splice from the first byte */
+	SPLICE_NEVER,  /* provided buffers only */
+};
+
+enum steering {
+	STEER_HASH, /* the kernel's SO_REUSEPORT hash */
+	STEER_CPU,  /* classic BPF: the worker on the receiving CPU */
+};
+
+enum log_level {
+	LOG_LVL_ERR,
+	LOG_LVL_WARN,
+	LOG_LVL_INFO,
+	LOG_LVL_DEBUG,
+};
+
+/* Where a value came from, for --print-config. */
+enum cfg_src {
+	CFG_SRC_DEFAULT,
+	CFG_SRC_FILE,
+	CFG_SRC_ENV,
+	CFG_SRC_CLI,
+};
+
+/* A resolved socket address. */
+struct cfg_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[64]; /* as written, e.g. "127.0.0.1:8080" or "[::1]:80" */
+};
+
+/* All durations are in milliseconds, sizes in bytes. */
+struct cfg_timeouts {
+	uint64_t connect;
+	uint64_t header;
+	uint64_t client;
+	uint64_t server;
+	uint64_t idle;
+	uint64_t drain;
+};
+
+struct cfg_route {
+	char *host;    /* exact or "*.suffix"; NULL matches any */
+	char *path;    /* prefix; NULL matches any */
+	char *pool;    /* name as written */
+	int pool_idx;  /* resolved index into config.pools */
+	int line;      /* where it was written, for errors */
+};
+
+struct cfg_tls {
+	bool enabled; /* placeholder for the TLS issue */
+	char *cert;
+	char *key;
+};
+
+struct cfg_listener {
+	char *name;
+	struct cfg_addr bind;
+	enum listener_mode mode;
+	char *pool;    /* default pool, name as written (tcp, http) */
+	int pool_idx;  /* resolved, -1 if none */
+	struct cfg_route *routes;
+	unsigned nroutes;
+	enum splice_mode splice;
+	enum steering steering;
+	uint32_t max_connections; /* whole process, split over the workers */
+	uint32_t backlog;
+	uint64_t max_body_size;   /* http: 0 = unlimited */
+	struct cfg_timeouts timeouts;
+	char *body;               /* static: fixed body ... */
+	size_t body_len;
+	char *file;               /* ... or a file, mmap'd once at load */
+	struct cfg_tls tls;
+	int line;
+};
+
+struct cfg_backend {
+	struct cfg_addr address;
+	uint32_t weight;          /* 0 = never picked */
+	uint32_t max_connections; /* 0 = unlimited */
+	int line;
+};
+
+struct cfg_health {
+	bool enabled; /* placeholder for the health-check issue */
+	uint64_t interval;
+};
+
+struct cfg_pool {
+	char *name;
+	enum lb_algo algorithm;
+	char *hash;               /* maglev: "client_ip" or "header:NAME" */
+	struct cfg_backend *backends;
+	unsigned nbackends;
+	struct cfg_health health;
+	struct lb *lb;            /* runtime state, built when the snapshot is built */
+	int line;
+};
+
+/* buffer_pools: one entry per size class, in class order. */
+enum buf_class {
+	BUF_SMALL,  /* 4 KiB */
+	BUF_MEDIUM, /* 16 KiB */
+	BUF_LARGE,  /* 64 KiB */
+	BUF_GIANT,  /* 256 KiB */
+	BUF_NCLASS,
+};
+
+struct cfg_buffer_class {
+	uint32_t initial_count;
+	uint32_t max_count;
+	double growth_factor;
+};
+
+struct cfg_memory_limits {
+	uint64_t max_total_memory;
+	uint64_t buffer_pool_memory;
+	uint64_t connection_memory;
+	uint64_t ssl_context_memory;
+	uint64_t cache_memory;
+};
+
+struct cfg_memory_tuning {
+	double pool_growth_threshold;
+	double pool_shrink_threshold;
+	uint64_t pool_check_interval;
+	uint64_t initial_buffer_size;
+	uint64_t max_buffer_size;
+	double buffer_growth_factor;
+	double warning_threshold;
+	double critical_threshold;
+	double backpressure_start;
+	uint64_t idle_connection_timeout;
+	uint64_t memory_cleanup_interval;
+	uint64_t leak_check_interval;
+	/* ringlb's keys beside the seed's */
+	double warning_defer_ratio;
+	double critical_reject_ratio;
+	uint64_t defer_delay;
+	uint64_t socket_sndbuf; /* 0 = the kernel's default */
+	uint64_t socket_rcvbuf;
+	uint64_t leak_threshold; /* held longer than this is reported */
+};
+
+struct config {
+	unsigned workers;          /* 0 = one per CPU in the chosen set */
+	char *cpus;                /* --cpus list as written, NULL = all online */
+	char *nodes;               /* --nodes list as written, NULL = all */
+	struct cfg_addr admin_bind;
+	bool admin_enabled;
+	enum log_level log_level;
+
+	struct cfg_listener *listeners;
+	unsigned nlisteners;
+	struct cfg_pool *pools;
+	unsigned npools;
+
+	struct cfg_buffer_class buffer_pools[BUF_NCLASS];
+	struct cfg_memory_limits memory_limits;
+	struct cfg_memory_tuning memory_tuning;
+
+	char *path;                /* file it was loaded from, NULL = built-in */
+	uint64_t generation;       /* 1 for the first, +1 per successful reload */
+};
+
+#endif

@@ -1,0 +1,21 @@
+/* Node-local memory: anonymous mappings bound to one NUMA node. */
+#ifndef RINGLB_NUMA_NODEMEM_H
+#define RINGLB_NUMA_NODEMEM_H
+
+#include <stddef.h>
+
+/* Maps <len> bytes (rounded up to pages) bound to real node <node> with
+ * MPOL_PREFERRED (so a full node degrades instead of failing); node < 0
+ * means no binding. Memory is zero and not yet resident. Returns NULL on
+ * failure with errno set. */
+void *nodemem_alloc(size_t len, int node);
+void nodemem_free(void *p, size_t len);
+
+/* Returns the pages of [p, p+len) to the OS; they read as zero afterwards. */
+void nodemem_discard(void *p, size_t len);
+
+/* The node the policy of the page at <p> binds to (get_mempolicy with
+ * MPOL_F_ADDR), or -1 when it has no node binding. */
+int nodemem_policy_node(const void *p);
+
+#endif
