@@ -95,7 +95,7 @@ test: deps
 	@test/run.sh $(BUILD) $(TESTS)
 
 unit: all
-	@RINGLB_ONLY_UNIT=1 test/run.sh $(BUILD)
+	@RLB_ONLY_UNIT=1 test/run.sh $(BUILD)
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=asan OPT=-O1 test

@@ -185,6 +185,7 @@ struct config {
 	struct cfg_memory_limits memory_limits;
 	struct cfg_memory_tuning memory_tuning;
 
+	uint64_t seed;             /* PRNG seed (--seed, RINGLB_SEED); 0 = random */
 	char *path;                /* file it was loaded from, NULL = built-in */
 	uint64_t generation;       /* 1 for the first, +1 per successful reload */
 };

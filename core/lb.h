@@ -30,11 +30,6 @@ void lb_cursor_deinit(struct lb_cursor *cur);
 int lb_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
 	    unsigned ntried);
 
-/* Parses "round_robin", "weighted_round_robin", "least_conn", "p2c",
- * "maglev". Returns the algorithm or -1. */
-int lb_algo_parse(const char *name);
-const char *lb_algo_name(enum lb_algo algo);
-
 /* Hashes a key (client address bytes, header value) for maglev. */
 uint64_t lb_hash(const void *data, size_t len);
 

@@ -7,13 +7,13 @@ build=${1:-build}
 shift || true
 filter="$*"
 top=$(cd "$(dirname "$0")/.." && pwd)
-export RINGLB_BIN="$top/$build/ringlb"
-export RINGLB_BUILD="$top/$build"
-export RINGLB_TOP="$top"
+export RLB_BIN="$top/$build/ringlb"
+export RLB_BUILD="$top/$build"
+export RLB_TOP="$top"
 export CK_DEFAULT_TIMEOUT=${CK_DEFAULT_TIMEOUT:-60}
 # Sanitized builds run slower; give tests room.
 case "$build" in
-*asan* | *tsan*) export RINGLB_SLOW=1; export CK_TIMEOUT_MULTIPLIER=4 ;;
+*asan* | *tsan*) export RLB_SLOW=1; export CK_TIMEOUT_MULTIPLIER=4 ;;
 esac
 export TSAN_OPTIONS="suppressions=$top/test/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
 export ASAN_OPTIONS="detect_leaks=1 abort_on_error=1 ${ASAN_OPTIONS:-}"
@@ -77,7 +77,7 @@ for t in "$top/$build"/test/test_*; do
 	count "$name" $? "$log"
 done
 
-if [ -z "${RINGLB_ONLY_UNIT:-}" ]; then
+if [ -z "${RLB_ONLY_UNIT:-}" ]; then
 	for t in "$top"/test/integration/test_*.py "$top"/test/integration/test_*.sh; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t")
