@@ -1,7 +1,374 @@
-/* Placeholder until the event loop lands. */
+/* ringlb's control thread: command line, environment and config, io_uring
+ * probe, placement, memory, workers, then signals until it is told to stop.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/acct.h"
+#include "core/lb.h"
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/stats.h"
+#include "core/uring.h"
+#include "core/worker.h"
+#include "numa/cpulist.h"
+#include "numa/place.h"
+#include "numa/topo.h"
+
+struct ctl {
+	struct cli_opts opts;
+	struct config *cfg;
+	struct topo topo;
+	struct placement place;
+	struct acct *acct;
+	struct pool *pools[TOPO_MAX_NODES]; /* by real node (or slot 0 when unbound) */
+	struct pool *pool_list[TOPO_MAX_NODES];
+	unsigned npools;
+	struct worker_group g;
+	struct io_uring ring;
+	int sfd;
+};
+
+static struct config *load_config(const struct cli_opts *o, char **envp)
 {
-	fprintf(stderr, "ringlb: not built yet\n");
-	return 1;
+	struct cfg_errors errs;
+	struct config *cfg;
+
+	cfg_errors_init(&errs);
+	cfg = o->config ? config_load(o->config, &errs) : config_builtin();
+	if (cfg) {
+		config_apply_env(cfg, envp, &errs);
+		config_apply_cli(cfg, o, &errs);
+		config_validate(cfg, &errs);
+	}
+	if (cfg_errors_count(&errs)) {
+		cfg_errors_print(&errs, stderr);
+		if (cfg)
+			config_free(cfg);
+		cfg = NULL;
+	}
+	cfg_errors_deinit(&errs);
+	return cfg;
+}
+
+/* Raises RLIMIT_NOFILE's soft limit to the hard one, and refuses to start
+ * if the connection tables cannot fit in it. */
+static int check_nofile(const struct ctl *ctl)
+{
+	const struct config *cfg = ctl->cfg;
+	uint64_t need = 64 + (uint64_t)ctl->place.nworkers * (cfg->nlisteners + 2 * 256 + 1);
+	struct rlimit rl;
+	unsigned i;
+
+	for (i = 0; i < cfg->nlisteners; i++)
+		need += (uint64_t)cfg->listeners[i].max_connections *
+			(cfg->listeners[i].mode == LMODE_STATIC ? 1 : 2);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_max != RLIM_INFINITY && need > rl.rlim_max) {
+		log_err("open files: the connection tables need %llu descriptors but RLIMIT_NOFILE is %llu: lower listeners' max_connections or raise the hard limit (ulimit -Hn)",
+			(unsigned long long)need, (unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	return 0;
+}
+
+static int place(struct ctl *ctl)
+{
+	cpu_set_t cpus, nodes;
+	char err[256];
+	int ret;
+
+	ret = topo_discover(&ctl->topo, err, sizeof(err));
+	if (ret < 0) {
+		log_err("%s", err);
+		return ret;
+	}
+	if (ctl->cfg->cpus && cpulist_parse(ctl->cfg->cpus, &cpus, err, sizeof(err)) < 0) {
+		log_err("--cpus: %s", err);
+		return -EINVAL;
+	}
+	if (ctl->cfg->nodes && cpulist_parse(ctl->cfg->nodes, &nodes, err, sizeof(err)) < 0) {
+		log_err("--nodes: %s", err);
+		return -EINVAL;
+	}
+	ret = place_workers(&ctl->topo, ctl->cfg->cpus ? &cpus : NULL,
+			    ctl->cfg->nodes ? &nodes : NULL, ctl->cfg->workers, &ctl->place, err,
+			    sizeof(err));
+	if (ret < 0)
+		log_err("placement: %s", err);
+	return ret;
+}
+
+static struct pool *node_pool(struct ctl *ctl, int real_node)
+{
+	unsigned slot = real_node < 0 ? 0 : (unsigned)real_node % TOPO_MAX_NODES;
+
+	if (!ctl->pools[slot]) {
+		ctl->pools[slot] = pool_new(real_node, ctl->cfg->buffer_pools, ctl->acct);
+		if (!ctl->pools[slot]) {
+			log_err("buffer pools on node %d: %s (buffer_pools or memory_limits too small?)",
+				real_node, strerror(errno));
+			return NULL;
+		}
+		ctl->pool_list[ctl->npools++] = ctl->pools[slot];
+	}
+	return ctl->pools[slot];
+}
+
+static int build_lb(struct config *cfg)
+{
+	unsigned i, b;
+
+	for (i = 0; i < cfg->npools; i++) {
+		struct cfg_pool *p = &cfg->pools[i];
+		uint32_t weights[p->nbackends ? p->nbackends : 1];
+
+		for (b = 0; b < p->nbackends; b++)
+			weights[b] = p->backends[b].weight;
+		p->lb = lb_new(p->algorithm, weights, p->nbackends);
+		if (!p->lb)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void free_lb(struct config *cfg)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->npools; i++) {
+		lb_free(cfg->pools[i].lb);
+		cfg->pools[i].lb = NULL;
+	}
+}
+
+static uint64_t seed_of(const struct config *cfg)
+{
+	uint64_t s = cfg->seed;
+
+	if (!s && getrandom(&s, sizeof(s), 0) != sizeof(s))
+		s = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull;
+	return s ? s : 1;
+}
+
+static int start_workers(struct ctl *ctl)
+{
+	uint64_t seed = seed_of(ctl->cfg);
+	unsigned i;
+	int ret;
+
+	ctl->g.n = ctl->place.nworkers;
+	ctl->g.w = calloc(ctl->g.n, sizeof(*ctl->g.w));
+	if (!ctl->g.w)
+		return -ENOMEM;
+	for (i = 0; i < ctl->g.n; i++) {
+		struct worker *w = &ctl->g.w[i];
+
+		w->id = i;
+		w->cpu = ctl->place.w[i].cpu;
+		w->node = ctl->place.w[i].node;
+		w->real_node = ctl->place.w[i].real_node;
+		w->cfg = ctl->cfg;
+		w->acct = ctl->acct;
+		w->pool = node_pool(ctl, w->real_node);
+		/* splitmix64: distinct, reproducible streams per worker */
+		w->rng = seed + 0x9e3779b97f4a7c15ull * (i + 1);
+		w->rng ^= w->rng >> 31;
+		w->rng = w->rng ? w->rng : 1;
+		if (!w->pool)
+			return -ENOMEM;
+	}
+	ret = worker_group_start(&ctl->g);
+	if (ret < 0) {
+		for (i = 0; i < ctl->g.n; i++)
+			if (ctl->g.w[i].start_err < 0) {
+				log_err("%s", ctl->g.w[i].start_msg);
+				break;
+			}
+		worker_group_stop(&ctl->g, &ctl->ring);
+		worker_group_join(&ctl->g);
+	}
+	return ret;
+}
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f) != 0) {
+		log_err("pidfile %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int setup_signals(struct ctl *ctl)
+{
+	sigset_t set;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	/* Blocked before any thread starts, so workers inherit the mask and
+	 * every signal arrives on the control thread's signalfd. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	ctl->sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	return ctl->sfd < 0 ? -errno : 0;
+}
+
+static void control_loop(struct ctl *ctl)
+{
+	const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
+	struct stats_src src = {&ctl->g, ctl->cfg, ctl->acct, ctl->pool_list, ctl->npools};
+	uint64_t next_adjust = clock_ms() + mt->pool_check_interval;
+	uint64_t next_leak = clock_ms() + mt->leak_check_interval;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = ctl->sfd, .events = POLLIN};
+		struct signalfd_siginfo si;
+		uint64_t now = clock_ms();
+		uint64_t next = next_adjust < next_leak ? next_adjust : next_leak;
+		unsigned i;
+
+		if (poll(&pfd, 1, next > now ? (int)(next - now) : 0) > 0 &&
+		    read(ctl->sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+				log_info("stopping: draining connections");
+				return;
+			}
+			if (si.ssi_signo == SIGUSR1)
+				stats_log_snapshot(&src);
+			if (si.ssi_signo == SIGHUP)
+				log_warn("reload: not supported by this build yet, SIGHUP ignored");
+		}
+		now = clock_ms();
+		if (now >= next_adjust) {
+			for (i = 0; i < ctl->npools; i++)
+				pool_adjust(ctl->pool_list[i], mt->pool_growth_threshold,
+					    mt->pool_shrink_threshold);
+			next_adjust = now + mt->pool_check_interval;
+		}
+		if (now >= next_leak) {
+			for (i = 0; i < ctl->npools; i++)
+				pool_leak_check(ctl->pool_list[i], now, mt->leak_threshold);
+			next_leak = now + mt->leak_check_interval;
+		}
+	}
+}
+
+static void teardown(struct ctl *ctl)
+{
+	unsigned i;
+
+	free(ctl->g.w);
+	for (i = 0; i < ctl->npools; i++)
+		pool_free(ctl->pool_list[i]);
+	if (ctl->cfg)
+		free_lb(ctl->cfg);
+	if (ctl->acct) {
+		if (!acct_idle(ctl->acct))
+			log_warn("memory: accountant not back at zero at exit");
+		acct_free(ctl->acct);
+	}
+	if (ctl->cfg)
+		config_free(ctl->cfg);
+	if (ctl->ring.ring_fd > 0)
+		io_uring_queue_exit(&ctl->ring);
+	if (ctl->sfd > 0)
+		close(ctl->sfd);
+}
+
+static int run(struct ctl *ctl)
+{
+	char msg[256];
+	int ret;
+
+	ret = uring_probe(msg, sizeof(msg));
+	if (ret < 0) {
+		log_err("%s", msg);
+		return 1;
+	}
+	if (place(ctl) < 0 || check_nofile(ctl) < 0)
+		return 1;
+	ctl->acct = acct_new(&ctl->cfg->memory_limits, &ctl->cfg->memory_tuning);
+	if (!ctl->acct || build_lb(ctl->cfg) < 0) {
+		log_err("start: %s", strerror(ENOMEM));
+		return 1;
+	}
+	ret = io_uring_queue_init(64, &ctl->ring, 0);
+	if (ret < 0) {
+		log_err("control ring: %s", strerror(-ret));
+		return 1;
+	}
+	if (setup_signals(ctl) < 0) {
+		log_err("signalfd: %s", strerror(errno));
+		return 1;
+	}
+	if (start_workers(ctl) < 0)
+		return 1;
+	place_log(&ctl->place, &ctl->topo);
+	if (ctl->opts.pidfile && write_pidfile(ctl->opts.pidfile) < 0) {
+		worker_group_stop(&ctl->g, &ctl->ring);
+		worker_group_join(&ctl->g);
+		return 1;
+	}
+	ctl->cfg->generation = 1;
+	log_info("ready pid=%d generation=%llu", getpid(),
+		 (unsigned long long)ctl->cfg->generation);
+	control_loop(ctl);
+	worker_group_stop(&ctl->g, &ctl->ring);
+	worker_group_join(&ctl->g);
+	{
+		struct stats_src src = {&ctl->g, ctl->cfg, ctl->acct, ctl->pool_list,
+					ctl->npools};
+
+		stats_log_summary(&src);
+	}
+	if (ctl->opts.pidfile)
+		unlink(ctl->opts.pidfile);
+	return 0;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+	static struct ctl ctl;
+	int ret;
+
+	ret = cli_parse(argc, argv, &ctl.opts);
+	if (ret)
+		return ret < 0 ? 2 : 0; /* usage error, or --help/--version done */
+	ctl.cfg = load_config(&ctl.opts, envp);
+	if (!ctl.cfg)
+		return 1;
+	log_set_level(ctl.cfg->log_level);
+	if (ctl.opts.check) {
+		config_print_summary(ctl.cfg, stderr);
+		config_free(ctl.cfg);
+		return 0;
+	}
+	if (ctl.opts.print_config) {
+		config_print(ctl.cfg, stdout);
+		config_free(ctl.cfg);
+		return 0;
+	}
+	ret = run(&ctl);
+	teardown(&ctl);
+	return ret;
 }

@@ -1,0 +1,224 @@
+/* Listen sockets, accept and the accept-time backpressure of DESIGN.md's
+ * "Contracts": under Normal pressure a multishot accept takes connections
+ * as they come; from Warning on, each connection is decided before it is
+ * taken out of the kernel backlog (accept, defer for defer_delay, or
+ * reject), one accept at a time.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/acct.h"
+#include "core/log.h"
+#include "core/worker-int.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+static void listen_defer_fire(struct timer *t, void *arg)
+{
+	struct wlistener *ls = container_of(t, struct wlistener, defer_tm);
+
+	ls->deferring = false;
+	listen_arm(arg, ls);
+}
+
+int listen_open(struct worker *w, struct wlistener *ls)
+{
+	const struct cfg_listener *l = ls->cfg;
+	int one = 1, fd, ret;
+
+	fd = socket(l->bind.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto err;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto err;
+	if (l->bind.ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		goto err;
+	if (bind(fd, (const struct sockaddr *)&l->bind.ss, l->bind.len) < 0)
+		goto err;
+	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
+		goto err;
+	ls->fd = fd;
+	timer_init(&ls->defer_tm, listen_defer_fire);
+	ls->connect_ts.tv_sec = l->timeouts.connect / 1000;
+	ls->connect_ts.tv_nsec = (l->timeouts.connect % 1000) * 1000000;
+	if (l->mode == LMODE_STATIC) {
+		ret = static_prepare(w, ls);
+		if (ret < 0) {
+			snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: %s", l->name,
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+err:
+	ret = -errno;
+	snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: bind %s: %s", l->name,
+		 l->bind.text, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+void listen_set_sockopts(struct worker *w, int fd)
+{
+	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
+	int one = 1, v;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (mt->socket_sndbuf) {
+		v = (int)mt->socket_sndbuf;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	}
+	if (mt->socket_rcvbuf) {
+		v = (int)mt->socket_rcvbuf;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	}
+}
+
+static void arm_accept(struct worker *w, struct wlistener *ls, bool multi)
+{
+	struct io_uring_sqe *sqe = worker__sqe(w);
+
+	if (multi)
+		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	else
+		io_uring_prep_accept(sqe, ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, conn_ud(OP_ACCEPT, 0, ls->idx));
+	ls->armed = true;
+	ls->mode = multi ? ACCEPT_MULTI : ACCEPT_SINGLE;
+}
+
+static void cancel_accept(struct worker *w, struct wlistener *ls)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!ls->armed || ls->mode != ACCEPT_MULTI)
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_cancel64(sqe, conn_ud(OP_ACCEPT, 0, ls->idx), 0);
+	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
+	ls->mode = ACCEPT_SINGLE; /* the accept in flight ends; decide each next one */
+}
+
+void listen_arm(struct worker *w, struct wlistener *ls)
+{
+	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
+
+	if (ls->closed || w->stopping || ls->armed || ls->deferring || ls->fd < 0)
+		return;
+	if (ls->active >= ls->max_active) {
+		ls->mode = ACCEPT_OFF; /* re-armed when one of ours closes */
+		return;
+	}
+	if (acct_level(w->acct) == ACCT_NORMAL) {
+		arm_accept(w, ls, true);
+		return;
+	}
+	switch (acct_decide(w->acct, &w->rng)) {
+	case ACCT_ACCEPT:
+		ls->reject_next = false;
+		arm_accept(w, ls, false);
+		break;
+	case ACCT_REJECT:
+		ls->reject_next = true;
+		arm_accept(w, ls, false);
+		break;
+	case ACCT_DEFER:
+		ls->deferring = true;
+		WSTAT_INC(w, deferred);
+		timer_arm(w->tw, &ls->defer_tm, w->now + (mt->defer_delay ? mt->defer_delay : 1));
+		break;
+	}
+}
+
+static void accept_error(struct worker *w, struct wlistener *ls, int err)
+{
+	static __thread struct log_ratelimit rl;
+
+	if (log_ratelimit(&rl, 5))
+		log_warn("listener %s: accept: %s", ls->cfg->name, strerror(-err));
+	if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
+		/* Out of descriptors or kernel memory: back off like a defer. */
+		ls->deferring = true;
+		timer_arm(w->tw, &ls->defer_tm, w->now + 100);
+	}
+}
+
+void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t flags)
+{
+	bool more = flags & IORING_CQE_F_MORE;
+	bool reject = false;
+
+	if (!more)
+		ls->armed = false;
+	if (res < 0) {
+		if (res != -ECANCELED && !ls->closed)
+			accept_error(w, ls, res);
+		goto rearm;
+	}
+	if (ls->closed || w->stopping) {
+		close(res);
+		return;
+	}
+	if (!more && ls->mode == ACCEPT_SINGLE) {
+		reject = ls->reject_next;
+		ls->reject_next = false;
+	} else if (acct_level(w->acct) != ACCT_NORMAL) {
+		/* Pressure rose while the multishot accept was armed: decide
+		 * this one now and the next ones before accepting them. */
+		reject = acct_decide(w->acct, &w->rng) == ACCT_REJECT;
+		cancel_accept(w, ls);
+	}
+	if (reject) {
+		close(res);
+		WSTAT_INC(w, rejected);
+		goto rearm;
+	}
+	ls->active++;
+	WSTAT_INC(w, accepted);
+	WSTAT_INC(w, active);
+	if (ls->cfg->mode == LMODE_STATIC)
+		static_accept(w, ls, res);
+	else
+		l4_accept(w, ls, res);
+	if (ls->active >= ls->max_active)
+		cancel_accept(w, ls);
+rearm:
+	if (!ls->armed)
+		listen_arm(w, ls);
+}
+
+void listen_conn_closed(struct worker *w, struct wlistener *ls)
+{
+	ls->active--;
+	WSTAT_INC(w, closed);
+	atomic_store_explicit(&w->st.active, WSTAT_GET(w, active) - 1, memory_order_relaxed);
+	if (!ls->armed)
+		listen_arm(w, ls);
+}
+
+void listen_stop(struct worker *w, struct wlistener *ls)
+{
+	struct io_uring_sqe *sqe;
+
+	if (ls->closed)
+		return;
+	ls->closed = true;
+	timer_cancel(w->tw, &ls->defer_tm);
+	if (ls->fd < 0)
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_cancel_fd(sqe, ls->fd, IORING_ASYNC_CANCEL_ALL);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
+	sqe = worker__sqe(w);
+	io_uring_prep_close(sqe, ls->fd);
+	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
+	ls->fd = -1;
+}

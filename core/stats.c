@@ -1,0 +1,119 @@
+/* Stats snapshot and exit summary. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/stats.h"
+
+static const char *const comp_name[ACCT_NCOMP] = {"connection", "buffer", "ssl", "cache"};
+static const char *const class_name[BUF_NCLASS] = {"4KB", "16KB", "64KB", "256KB"};
+
+size_t stats_format_worker(const struct worker_stats *st, char *buf, size_t len)
+{
+	size_t n = 0;
+
+#define STATS_FMT(f)                                                                               \
+	if (n < len)                                                                               \
+		n += snprintf(buf + n, len - n, "%s%s=%llu", n ? " " : "", #f,                      \
+			      (unsigned long long)atomic_load_explicit(&st->f, memory_order_relaxed));
+	WORKER_STATS(STATS_FMT)
+#undef STATS_FMT
+	return n < len ? n : len - 1;
+}
+
+static void log_memory(const struct stats_src *s)
+{
+	struct acct_stats a;
+	unsigned i;
+
+	acct_snapshot(s->acct, &a);
+	log_info("stats memory level=%s usage=%.3f current=%llu peak=%llu limit=%llu",
+		 acct_level_name(a.level), a.usage, (unsigned long long)a.total.current,
+		 (unsigned long long)a.total.peak, (unsigned long long)a.total.limit);
+	for (i = 0; i < ACCT_NCOMP; i++) {
+		const struct acct_comp_stats *c = &a.comp[i];
+
+		log_info("stats memory component=%s current=%llu peak=%llu limit=%llu allocs=%llu releases=%llu refused=%llu",
+			 comp_name[i], (unsigned long long)c->current, (unsigned long long)c->peak,
+			 (unsigned long long)c->limit, (unsigned long long)c->allocs,
+			 (unsigned long long)c->releases, (unsigned long long)c->refused);
+	}
+	for (i = 0; i < a.nnodes && i < ACCT_MAX_NODES; i++)
+		log_info("stats memory node=%u current=%llu", i,
+			 (unsigned long long)a.node_current[i]);
+}
+
+static void log_pools(const struct stats_src *s)
+{
+	unsigned i, k;
+
+	for (i = 0; i < s->npools; i++) {
+		struct pool_stats ps;
+
+		pool_stats(s->pools[i], &ps);
+		for (k = 0; k < BUF_NCLASS; k++) {
+			const struct pool_class_stats *c = &ps.cls[k];
+
+			log_info("stats pool node=%d class=%s count=%llu in_use=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu",
+				 ps.node, class_name[k], (unsigned long long)c->count,
+				 (unsigned long long)c->in_use,
+				 c->count ? (double)c->in_use / c->count : 0.0,
+				 (unsigned long long)c->min_count, (unsigned long long)c->max_count,
+				 (unsigned long long)c->gets, (unsigned long long)c->puts,
+				 (unsigned long long)c->fails, (unsigned long long)c->grows,
+				 (unsigned long long)c->shrinks, (unsigned long long)c->zeroed_bytes);
+		}
+	}
+}
+
+static void log_backends(const struct stats_src *s)
+{
+	unsigned i, b;
+
+	for (i = 0; i < s->cfg->npools; i++) {
+		const struct cfg_pool *p = &s->cfg->pools[i];
+
+		for (b = 0; b < p->nbackends && p->lb; b++) {
+			struct lb_backend *be = &p->lb->be[b];
+
+			log_info("stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu",
+				 p->name, p->backends[b].address.text,
+				 (unsigned long long)atomic_load(&be->picks), atomic_load(&be->active),
+				 (unsigned long long)atomic_load(&be->connect_ok),
+				 (unsigned long long)atomic_load(&be->connect_fail));
+		}
+	}
+}
+
+void stats_log_snapshot(const struct stats_src *s)
+{
+	struct worker_stats sum;
+	char line[1024];
+	unsigned i;
+
+	log_memory(s);
+	log_pools(s);
+	for (i = 0; i < s->g->n; i++) {
+		const struct worker *w = &s->g->w[i];
+
+		stats_format_worker(&w->st, line, sizeof(line));
+		log_info("stats worker=%u cpu=%d node=%d %s", w->id, w->cpu, w->node, line);
+	}
+	log_backends(s);
+	worker_group_stats(s->g, &sum);
+	stats_format_worker(&sum, line, sizeof(line));
+	log_info("stats total %s", line);
+	log_info("stats end");
+}
+
+void stats_log_summary(const struct stats_src *s)
+{
+	struct worker_stats sum;
+	struct acct_stats a;
+	char line[1024];
+
+	worker_group_stats(s->g, &sum);
+	stats_format_worker(&sum, line, sizeof(line));
+	acct_snapshot(s->acct, &a);
+	log_info("summary %s memory_peak=%llu", line, (unsigned long long)a.total.peak);
+}

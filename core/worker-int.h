@@ -1,0 +1,73 @@
+/* Worker internals shared by worker.c, listen.c, l4.c and static.c. */
+#ifndef RINGLB_CORE_WORKER_INT_H
+#define RINGLB_CORE_WORKER_INT_H
+
+#include "core/worker.h"
+
+#define L4_SPLICE_AFTER (64u << 10) /* splice: auto switches after this many bytes */
+
+/* A free SQE; submits pending ones first when the SQ is full. */
+struct io_uring_sqe *worker__sqe(struct worker *w);
+
+/* Arms the multishot recv of <c> on the worker's provided buffer ring. */
+void worker__arm_recv(struct worker *w, struct conn *c);
+/* Asks the armed recv of <c> to end (its final completion follows). */
+void worker__cancel_recv(struct worker *w, struct conn *c);
+/* Submits a send of the head of <c>'s out queue if none is in flight. */
+void worker__send_next(struct worker *w, struct conn *c);
+/* Accounts <res> bytes sent from the head of <c>'s queue, freeing buffers
+ * that are done. */
+void worker__sent(struct worker *w, struct conn *c, uint32_t res);
+/* Starts the teardown of <c>: cancels its operations and closes its
+ * socket; the slot is released once every operation has completed. */
+void worker__close(struct worker *w, struct conn *c);
+
+/* Takes the filled buffer <bid> from the provided ring (refilling the slot
+ * from the pool) and returns it; the caller owns it (pool_put). */
+char *worker__take_buffer(struct worker *w, unsigned bid);
+/* Queues <len> bytes of pool buffer <data> on <c>'s out queue. Returns 0
+ * or -ENOMEM (no descriptor: the buffer was given back). */
+int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len);
+/* Frees every queued buffer of <c>. */
+void worker__drop_out(struct worker *w, struct conn *c);
+/* Puts <c> in the FIFO of connections waiting for a provided buffer. */
+void worker__bufwait(struct worker *w, struct conn *c);
+
+static inline uint32_t worker__slot(struct worker *w, struct conn *c)
+{
+	return conn_slot(&w->ct, c);
+}
+
+static inline uint64_t worker__ud(struct worker *w, struct conn *c, uint8_t op)
+{
+	return conn_ud(op, c->gen, conn_slot(&w->ct, c));
+}
+
+static inline struct conn *worker__peer(struct worker *w, struct conn *c)
+{
+	return c->peer == CONN_NONE ? NULL : &w->ct.c[c->peer];
+}
+
+/* listen.c */
+int listen_open(struct worker *w, struct wlistener *ls);
+void listen_arm(struct worker *w, struct wlistener *ls);
+void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t flags);
+void listen_conn_closed(struct worker *w, struct wlistener *ls);
+void listen_stop(struct worker *w, struct wlistener *ls);
+void listen_set_sockopts(struct worker *w, int fd);
+
+/* l4.c: tcp listeners */
+void l4_accept(struct worker *w, struct wlistener *ls, int fd);
+void l4_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags);
+void l4_release(struct worker *w, struct conn *c);
+void l4_resume(struct worker *w, struct conn *c);
+
+/* static.c: static listeners */
+int static_prepare(struct worker *w, struct wlistener *ls);
+void static_unprepare(struct wlistener *ls);
+void static_accept(struct worker *w, struct wlistener *ls, int fd);
+void static_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags);
+void static_release(struct worker *w, struct conn *c);
+void static_drain(struct worker *w, struct conn *c);
+
+#endif

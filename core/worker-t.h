@@ -1,0 +1,141 @@
+/* Workers: types only. */
+#ifndef RINGLB_CORE_WORKER_T_H
+#define RINGLB_CORE_WORKER_T_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config-t.h"
+#include "core/conn.h"
+#include "core/lb-t.h"
+#include "core/timer.h"
+
+/* Operations, the top byte of user_data. */
+enum op {
+	OP_NONE,
+	OP_ACCEPT,   /* slot = listener index */
+	OP_RECV,
+	OP_SEND,
+	OP_CONNECT,
+	OP_LINK_TIMEOUT,
+	OP_CANCEL,
+	OP_CLOSE,
+	OP_POLL_IN,
+	OP_POLL_OUT,
+	OP_MSG,      /* from the control thread; slot = enum worker_msg */
+	OP_LCLOSE,   /* listener close/cancel; slot = listener index */
+};
+
+enum worker_msg {
+	WMSG_STOP = 1, /* stop accepting, drain, exit */
+	WMSG_WAKE,
+};
+
+/* Counters of one worker: written by the worker alone (relaxed stores),
+ * read by the control thread for snapshots and the exit summary. */
+#define WORKER_STATS(X)                                                                            \
+	X(accepted) X(rejected) X(deferred) X(closed) X(active) X(connect_ok) X(connect_fail)      \
+	X(connect_timeout) X(no_backend) X(bytes_in) X(bytes_out) X(splice_bytes) X(splices)       \
+	X(buffer_waits) X(buffer_fails) X(static_requests) X(idle_timeouts) X(aborts)             \
+	X(pipe_exhausted) X(table_full) X(stale_cqes)
+
+struct worker_stats {
+#define WORKER_STAT_FIELD(name) _Atomic uint64_t name;
+	WORKER_STATS(WORKER_STAT_FIELD)
+#undef WORKER_STAT_FIELD
+};
+
+struct pipe_pair {
+	int rd, wr;
+	uint32_t bytes; /* in the pipe */
+	struct pipe_pair *next;
+};
+
+enum accept_mode {
+	ACCEPT_OFF,    /* not accepting: stopped, or at max connections */
+	ACCEPT_MULTI,  /* multishot: Normal pressure */
+	ACCEPT_SINGLE, /* one at a time, decided before each (Warning, Critical) */
+};
+
+/* One listener as a worker runs it. */
+struct wlistener {
+	int fd;
+	uint16_t idx;
+	uint8_t mode;        /* enum accept_mode wanted */
+	bool armed;          /* an accept is in flight */
+	bool reject_next;    /* the armed single accept is to be rejected */
+	bool deferring;      /* waiting for defer_delay */
+	bool closed;
+	uint32_t active;     /* client connections of this listener on this worker */
+	uint32_t max_active; /* this worker's share of max_connections */
+	const struct cfg_listener *cfg;
+	struct timer defer_tm;
+	struct __kernel_timespec connect_ts;
+	/* static: precomputed responses */
+	char *resp[8];
+	uint32_t resp_len[8];
+	const char *body;
+	size_t body_len;
+};
+
+struct worker_group;
+
+struct worker {
+	unsigned id;
+	int cpu;
+	int node;
+	int real_node;
+	pthread_t thread;
+	struct io_uring ring;
+	int ring_fd;           /* for MSG_RING from the control thread */
+	const struct config *cfg;
+	struct acct *acct;
+	struct pool *pool;     /* this worker's node's pools */
+	struct pool_cache *pc;
+	struct conn_table ct;
+	struct timer_wheel *tw;
+	struct wlistener *ls;
+	unsigned nls;
+	struct lb_cursor *cur; /* one per pool */
+	unsigned ncur;
+
+	/* provided buffer ring */
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint32_t br_n;
+	uint32_t buf_size;
+	char **br_buf;         /* bid -> buffer */
+	uint16_t *holes;       /* bids with no buffer (the pool refused) */
+	uint32_t nholes;
+	uint32_t br_added;     /* added since the last advance */
+
+	/* struct buf descriptors */
+	struct buf *buf_free;
+	void **buf_chunks;
+	uint32_t nbuf_chunks;
+
+	/* connections waiting for a provided buffer, FIFO by slot */
+	uint32_t wait_head, wait_tail;
+
+	/* splice pipes */
+	struct pipe_pair *pipe_free;
+	uint32_t pipes, pipes_max;
+
+	uint64_t rng;
+	uint64_t now;
+	bool stopping;
+	uint64_t drain_deadline;
+	bool done;
+
+	/* start-up handshake with the control thread */
+	struct worker_group *group;
+	int start_err;
+	char start_msg[256];
+
+	struct worker_stats st;
+};
+
+#endif

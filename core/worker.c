@@ -1,0 +1,718 @@
+/* The worker: its ring, its provided buffers, its event loop and the
+ * completion dispatch. Protocol logic lives in l4.c and static.c, accept
+ * and backpressure in listen.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/acct.h"
+#include "core/lb.h"
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/worker-int.h"
+#include "numa/nodemem.h"
+#include "numa/place.h"
+
+#define WORKER_SQ_ENTRIES 1024
+#define WORKER_CQE_BATCH  256
+#define WORKER_BUF_CHUNK  256 /* descriptors allocated at once */
+#define WORKER_MAX_WAIT   1000 /* ms: the longest sleep in the ring */
+#define WORKER_BGID       0
+
+struct io_uring_sqe *worker__sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	while (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+/* ---- provided buffers ---- */
+
+static void br_add(struct worker *w, char *buf, unsigned bid)
+{
+	w->br_buf[bid] = buf;
+	io_uring_buf_ring_add(w->br, buf, w->buf_size, bid, io_uring_buf_ring_mask(w->br_n),
+			      w->br_added++);
+}
+
+static void br_flush(struct worker *w)
+{
+	if (w->br_added) {
+		io_uring_buf_ring_advance(w->br, w->br_added);
+		w->br_added = 0;
+	}
+}
+
+char *worker__take_buffer(struct worker *w, unsigned bid)
+{
+	char *buf = w->br_buf[bid];
+	char *fresh = pool_get(w->pc, pool_class_of(w->buf_size));
+
+	if (fresh) {
+		br_add(w, fresh, bid);
+	} else {
+		w->br_buf[bid] = NULL;
+		w->holes[w->nholes++] = bid;
+		WSTAT_INC(w, buffer_fails);
+	}
+	return buf;
+}
+
+/* Refills ring slots the pool refused earlier, then lets as many waiting
+ * connections read again as there are buffers in the ring. */
+static void br_refill(struct worker *w)
+{
+	unsigned refilled = 0;
+
+	while (w->nholes) {
+		char *buf = pool_get(w->pc, pool_class_of(w->buf_size));
+
+		if (!buf)
+			break;
+		br_add(w, buf, w->holes[--w->nholes]);
+		refilled++;
+	}
+	if (w->nholes == w->br_n)
+		return;
+	while (w->wait_head != CONN_NONE) {
+		struct conn *c = &w->ct.c[w->wait_head];
+
+		w->wait_head = c->wait_next;
+		if (w->wait_head == CONN_NONE)
+			w->wait_tail = CONN_NONE;
+		c->wait_next = CONN_NONE;
+		c->flags &= ~CONN_F_BUFWAIT;
+		if (c->kind == CONN_K_FREE || (c->flags & CONN_F_CLOSING))
+			continue;
+		if (c->kind == CONN_K_STATIC)
+			worker__arm_recv(w, c);
+		else
+			l4_resume(w, c);
+		if (refilled && !--refilled)
+			break;
+	}
+}
+
+void worker__bufwait(struct worker *w, struct conn *c)
+{
+	uint32_t slot = worker__slot(w, c);
+
+	if (c->flags & CONN_F_BUFWAIT)
+		return;
+	c->flags |= CONN_F_BUFWAIT;
+	c->wait_next = CONN_NONE;
+	if (w->wait_tail == CONN_NONE)
+		w->wait_head = slot;
+	else
+		w->ct.c[w->wait_tail].wait_next = slot;
+	w->wait_tail = slot;
+	WSTAT_INC(w, buffer_waits);
+}
+
+static int br_init(struct worker *w)
+{
+	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
+	struct io_uring_buf_reg reg = {0};
+	unsigned i, added = 0;
+	int cls, ret;
+
+	cls = pool_class_of(mt->initial_buffer_size);
+	if (cls < 0)
+		cls = BUF_MEDIUM;
+	w->buf_size = pool_class_size(cls);
+	/* Enough ring entries for a busy worker, within its share of the class. */
+	w->br_n = 256;
+	while (w->br_n > 16 && w->br_n * 2 > w->cfg->buffer_pools[cls].max_count)
+		w->br_n /= 2;
+	w->br_bytes = w->br_n * sizeof(struct io_uring_buf);
+	w->br = nodemem_alloc(w->br_bytes, w->real_node);
+	w->br_buf = calloc(w->br_n, sizeof(*w->br_buf));
+	w->holes = calloc(w->br_n, sizeof(*w->holes));
+	if (!w->br || !w->br_buf || !w->holes)
+		return -ENOMEM;
+	reg.ring_addr = (unsigned long)w->br;
+	reg.ring_entries = w->br_n;
+	reg.bgid = WORKER_BGID;
+	ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
+	if (ret < 0) {
+		snprintf(w->start_msg, sizeof(w->start_msg),
+			 "worker %u: provided buffer ring: %s (kernel too old, or RLIMIT_MEMLOCK too low: raise it with ulimit -l)",
+			 w->id, strerror(-ret));
+		return ret;
+	}
+	io_uring_buf_ring_init(w->br);
+	for (i = 0; i < w->br_n; i++) {
+		char *buf = pool_get(w->pc, cls);
+
+		if (!buf) {
+			w->holes[w->nholes++] = i;
+			continue;
+		}
+		br_add(w, buf, i);
+		added++;
+	}
+	br_flush(w);
+	if (!added) {
+		snprintf(w->start_msg, sizeof(w->start_msg),
+			 "worker %u: no %zu-byte buffer available for the receive ring (buffer_pools or memory_limits too small)",
+			 w->id, (size_t)w->buf_size);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static void br_deinit(struct worker *w)
+{
+	unsigned i;
+
+	if (w->br_buf) {
+		for (i = 0; i < w->br_n; i++)
+			if (w->br_buf[i])
+				pool_put(w->pc, w->br_buf[i], 0);
+	}
+	if (w->br) {
+		io_uring_unregister_buf_ring(&w->ring, WORKER_BGID);
+		nodemem_free(w->br, w->br_bytes);
+	}
+	free(w->br_buf);
+	free(w->holes);
+}
+
+/* ---- buffer descriptors and queues ---- */
+
+static struct buf *buf_new(struct worker *w)
+{
+	struct buf *b;
+	void **chunks;
+	unsigned i;
+
+	if (!w->buf_free) {
+		size_t bytes = WORKER_BUF_CHUNK * sizeof(*b);
+
+		if (acct_charge(w->acct, ACCT_BUF, w->real_node, bytes) < 0)
+			return NULL;
+		chunks = realloc(w->buf_chunks, (w->nbuf_chunks + 1) * sizeof(*chunks));
+		b = calloc(WORKER_BUF_CHUNK, sizeof(*b));
+		if (!chunks || !b) {
+			free(b);
+			if (chunks)
+				w->buf_chunks = chunks;
+			acct_release(w->acct, ACCT_BUF, w->real_node, bytes);
+			return NULL;
+		}
+		w->buf_chunks = chunks;
+		w->buf_chunks[w->nbuf_chunks++] = b;
+		for (i = 0; i < WORKER_BUF_CHUNK; i++) {
+			b[i].next = w->buf_free;
+			w->buf_free = &b[i];
+		}
+	}
+	b = w->buf_free;
+	w->buf_free = b->next;
+	memset(b, 0, sizeof(*b));
+	return b;
+}
+
+static void buf_free(struct worker *w, struct buf *b)
+{
+	if (b->flags & BUF_F_POOL)
+		pool_put(w->pc, b->data, b->used);
+	b->next = w->buf_free;
+	w->buf_free = b;
+}
+
+int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len)
+{
+	struct buf *b = buf_new(w);
+
+	if (!b) {
+		pool_put(w->pc, data, len);
+		return -ENOMEM;
+	}
+	b->data = data;
+	b->len = len;
+	b->used = len;
+	b->flags = BUF_F_POOL;
+	if (c->out.tail)
+		c->out.tail->next = b;
+	else
+		c->out.head = b;
+	c->out.tail = b;
+	c->out_bytes += len;
+	return 0;
+}
+
+void worker__drop_out(struct worker *w, struct conn *c)
+{
+	struct buf *b = c->out.head, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		buf_free(w, b);
+	}
+	c->out.head = c->out.tail = NULL;
+	c->out_bytes = 0;
+}
+
+void worker__send_next(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	struct buf *b = c->out.head;
+
+	if (!b || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_SEND));
+	c->flags |= CONN_F_SEND;
+	c->inflight++;
+}
+
+void worker__sent(struct worker *w, struct conn *c, uint32_t res)
+{
+	struct buf *b;
+
+	c->out_bytes -= res;
+	WSTAT_ADD(w, bytes_out, res);
+	while (res && (b = c->out.head)) {
+		uint32_t n = b->len - b->off < res ? b->len - b->off : res;
+
+		b->off += n;
+		res -= n;
+		if (b->off < b->len)
+			break;
+		c->out.head = b->next;
+		if (!c->out.head)
+			c->out.tail = NULL;
+		buf_free(w, b);
+	}
+}
+
+/* ---- ring operations on connections ---- */
+
+void worker__arm_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->flags & (CONN_F_RECV | CONN_F_CLOSING | CONN_F_RD_EOF))
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = WORKER_BGID;
+	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_RECV));
+	c->flags |= CONN_F_RECV;
+	c->inflight++;
+}
+
+void worker__cancel_recv(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!(c->flags & CONN_F_RECV) || (c->flags & CONN_F_CANCELING))
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_cancel64(sqe, worker__ud(w, c, OP_RECV), 0);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CANCEL));
+	c->flags |= CONN_F_CANCELING;
+	c->inflight++;
+}
+
+void worker__close(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->flags & CONN_F_CLOSING)
+		return;
+	c->flags |= CONN_F_CLOSING;
+	timer_cancel(w->tw, &c->tm);
+	if (c->fd < 0)
+		return;
+	/* Cancel whatever is armed on the socket, then close it: a close
+	 * alone leaves an armed recv without a completion. */
+	sqe = worker__sqe(w);
+	io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+	sqe->flags |= IOSQE_IO_HARDLINK;
+	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CANCEL));
+	sqe = worker__sqe(w);
+	io_uring_prep_close(sqe, c->fd);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CLOSE));
+	c->inflight += 2;
+}
+
+/* Every operation of a closing connection has completed: give back what it
+ * holds and free its slot. */
+static void conn_release(struct worker *w, struct conn *c)
+{
+	if (c->flags & CONN_F_BUFWAIT) {
+		/* Unlinked lazily by br_refill(), which skips freed slots;
+		 * the slot must not be reused before that, so unlink now. */
+		uint32_t slot = worker__slot(w, c), *pp = &w->wait_head, prev = CONN_NONE;
+
+		while (*pp != CONN_NONE && *pp != slot) {
+			prev = *pp;
+			pp = &w->ct.c[*pp].wait_next;
+		}
+		if (*pp == slot) {
+			*pp = c->wait_next;
+			if (w->wait_tail == slot)
+				w->wait_tail = prev;
+		}
+	}
+	worker__drop_out(w, c);
+	if (c->kind == CONN_K_STATIC)
+		static_release(w, c);
+	else
+		l4_release(w, c);
+	conn_put(&w->ct, c);
+}
+
+/* ---- dispatch ---- */
+
+static void on_msg(struct worker *w, uint32_t cmd)
+{
+	unsigned i;
+	uint64_t drain = 0;
+
+	if (cmd != WMSG_STOP || w->stopping)
+		return;
+	w->stopping = true;
+	for (i = 0; i < w->nls; i++) {
+		listen_stop(w, &w->ls[i]);
+		if (w->ls[i].cfg->timeouts.drain > drain)
+			drain = w->ls[i].cfg->timeouts.drain;
+	}
+	w->drain_deadline = w->now + drain;
+	/* Idle keep-alive connections close now, as nginx does. */
+	for (i = 0; i < w->ct.fresh; i++) {
+		struct conn *c = &w->ct.c[i];
+
+		if (c->kind == CONN_K_STATIC)
+			static_drain(w, c);
+	}
+}
+
+static void dispatch(struct worker *w, uint64_t ud, int res, uint32_t flags)
+{
+	uint8_t op = conn_ud_op(ud);
+	struct conn *c;
+
+	switch (op) {
+	case OP_MSG:
+		on_msg(w, conn_ud_slot(ud));
+		return;
+	case OP_ACCEPT:
+		if (conn_ud_slot(ud) < w->nls)
+			listen_on_accept(w, &w->ls[conn_ud_slot(ud)], res, flags);
+		return;
+	case OP_LCLOSE:
+	case OP_NONE:
+		return;
+	}
+	c = conn_of_ud(&w->ct, ud);
+	if (!c) {
+		WSTAT_INC(w, stale_cqes);
+		return;
+	}
+	if (op != OP_RECV || !(flags & IORING_CQE_F_MORE))
+		c->inflight--;
+	if (c->flags & CONN_F_CLOSING) {
+		if (op == OP_RECV && (flags & IORING_CQE_F_BUFFER))
+			pool_put(w->pc, worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT),
+				 res > 0 ? res : 0);
+	} else {
+		c->last_ms = w->now;
+		if (c->kind == CONN_K_STATIC)
+			static_dispatch(w, c, op, res, flags);
+		else
+			l4_dispatch(w, c, op, res, flags);
+	}
+	if ((c->flags & CONN_F_CLOSING) && !c->inflight && c->kind != CONN_K_FREE)
+		conn_release(w, c);
+}
+
+/* ---- the loop ---- */
+
+static void worker_loop(struct worker *w)
+{
+	struct io_uring_cqe *cqes[WORKER_CQE_BATCH];
+	struct __kernel_timespec ts;
+	struct io_uring_cqe *cqe;
+	unsigned i, n;
+
+	while (!w->done) {
+		int64_t next;
+
+		w->now = clock_ms();
+		timer_wheel_advance(w->tw, w->now, w);
+		br_refill(w);
+		br_flush(w);
+		if (w->stopping && (!w->ct.used || w->now >= w->drain_deadline)) {
+			if (!w->ct.used)
+				break;
+			/* Drain time is over: close what is left, then wait
+			 * for the completions of that. */
+			for (i = 0; i < w->ct.fresh; i++)
+				if (w->ct.c[i].kind != CONN_K_FREE)
+					worker__close(w, &w->ct.c[i]);
+			w->drain_deadline = UINT64_MAX;
+		}
+		next = timer_wheel_next(w->tw, w->now);
+		if (next < 0 || next > WORKER_MAX_WAIT)
+			next = WORKER_MAX_WAIT;
+		ts.tv_sec = next / 1000;
+		ts.tv_nsec = (next % 1000) * 1000000;
+		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		w->now = clock_ms();
+		while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, WORKER_CQE_BATCH))) {
+			uint64_t ud[WORKER_CQE_BATCH];
+			int res[WORKER_CQE_BATCH];
+			uint32_t fl[WORKER_CQE_BATCH];
+
+			for (i = 0; i < n; i++) {
+				ud[i] = cqes[i]->user_data;
+				res[i] = cqes[i]->res;
+				fl[i] = cqes[i]->flags;
+			}
+			io_uring_cq_advance(&w->ring, n);
+			for (i = 0; i < n; i++)
+				dispatch(w, ud[i], res[i], fl[i]);
+			if (n < WORKER_CQE_BATCH)
+				break;
+		}
+	}
+}
+
+/* ---- start and stop ---- */
+
+static int ring_init(struct worker *w)
+{
+	struct io_uring_params p;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	p.cq_entries = WORKER_SQ_ENTRIES * 16;
+	ret = io_uring_queue_init_params(WORKER_SQ_ENTRIES, &w->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = WORKER_SQ_ENTRIES * 16;
+		ret = io_uring_queue_init_params(WORKER_SQ_ENTRIES, &w->ring, &p);
+	}
+	if (ret < 0) {
+		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: io_uring setup: %s", w->id,
+			 strerror(-ret));
+		return ret;
+	}
+	w->ring_fd = w->ring.ring_fd;
+	io_uring_register_ring_fd(&w->ring);
+	return 0;
+}
+
+static uint32_t table_size(const struct worker *w, unsigned nworkers)
+{
+	uint64_t n = 0;
+	unsigned i;
+
+	for (i = 0; i < w->cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &w->cfg->listeners[i];
+		uint64_t share = (l->max_connections + nworkers - 1) / nworkers;
+
+		n += l->mode == LMODE_STATIC ? share : 2 * share;
+	}
+	return n > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)n;
+}
+
+static int worker_setup(struct worker *w, unsigned nworkers)
+{
+	const struct config *cfg = w->cfg;
+	unsigned i;
+	int ret;
+
+	ret = place_pin_self(w->cpu);
+	if (ret < 0) {
+		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: pin to cpu %d: %s", w->id,
+			 w->cpu, strerror(-ret));
+		return ret;
+	}
+	ret = ring_init(w);
+	if (ret < 0)
+		return ret;
+	w->tw = timer_wheel_new(clock_ms());
+	w->pc = pool_cache_new(w->pool);
+	if (!w->tw || !w->pc)
+		return -ENOMEM;
+	ret = conn_table_init(&w->ct, table_size(w, nworkers), w->real_node, w->acct);
+	if (ret < 0) {
+		snprintf(w->start_msg, sizeof(w->start_msg),
+			 "worker %u: connection table of %u records: %s (memory_limits.connection_memory too small for max_connections?)",
+			 w->id, table_size(w, nworkers), strerror(-ret));
+		return ret;
+	}
+	w->wait_head = w->wait_tail = CONN_NONE;
+	ret = br_init(w);
+	if (ret < 0)
+		return ret;
+	w->ncur = cfg->npools;
+	w->cur = calloc(w->ncur ? w->ncur : 1, sizeof(*w->cur));
+	if (!w->cur)
+		return -ENOMEM;
+	for (i = 0; i < w->ncur; i++)
+		if (lb_cursor_init(&w->cur[i], cfg->pools[i].lb, w->rng + i) < 0)
+			return -ENOMEM;
+	w->pipes_max = 256;
+	w->nls = cfg->nlisteners;
+	w->ls = calloc(w->nls ? w->nls : 1, sizeof(*w->ls));
+	if (!w->ls)
+		return -ENOMEM;
+	for (i = 0; i < w->nls; i++) {
+		struct wlistener *ls = &w->ls[i];
+
+		ls->fd = -1;
+		ls->idx = i;
+		ls->cfg = &cfg->listeners[i];
+		ls->max_active = (ls->cfg->max_connections + nworkers - 1) / nworkers;
+		ret = listen_open(w, ls);
+		if (ret < 0)
+			return ret;
+	}
+	for (i = 0; i < w->nls; i++)
+		listen_arm(w, &w->ls[i]);
+	io_uring_submit(&w->ring);
+	return 0;
+}
+
+static void worker_teardown(struct worker *w)
+{
+	struct pipe_pair *p;
+	unsigned i;
+
+	for (i = 0; i < w->nls; i++) {
+		if (w->ls[i].fd >= 0)
+			close(w->ls[i].fd);
+		static_unprepare(&w->ls[i]);
+	}
+	free(w->ls);
+	for (i = 0; i < w->ncur; i++)
+		lb_cursor_deinit(&w->cur[i]);
+	free(w->cur);
+	while ((p = w->pipe_free)) {
+		w->pipe_free = p->next;
+		close(p->rd);
+		close(p->wr);
+		free(p);
+	}
+	if (w->ring.ring_fd > 0)
+		br_deinit(w);
+	for (i = 0; i < w->nbuf_chunks; i++) {
+		free(w->buf_chunks[i]);
+		acct_release(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_CHUNK * sizeof(struct buf));
+	}
+	free(w->buf_chunks);
+	conn_table_deinit(&w->ct);
+	if (w->pc)
+		pool_cache_free(w->pc);
+	if (w->tw)
+		timer_wheel_free(w->tw);
+	if (w->ring.ring_fd > 0)
+		io_uring_queue_exit(&w->ring);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct worker_group *g = w->group;
+	int ret;
+
+	ret = worker_setup(w, g->n);
+	if (ret < 0 && !w->start_msg[0])
+		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: start: %s", w->id,
+			 strerror(-ret));
+	pthread_mutex_lock(&g->lock);
+	w->start_err = ret;
+	g->started++;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	if (ret == 0)
+		worker_loop(w);
+	worker_teardown(w);
+	return NULL;
+}
+
+int worker_group_start(struct worker_group *g)
+{
+	unsigned i, launched = 0;
+	int ret = 0;
+
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->n; i++) {
+		g->w[i].group = g;
+		ret = -pthread_create(&g->w[i].thread, NULL, worker_main, &g->w[i]);
+		if (ret < 0) {
+			snprintf(g->w[i].start_msg, sizeof(g->w[i].start_msg),
+				 "worker %u: thread: %s", i, strerror(-ret));
+			g->w[i].start_err = ret;
+			break;
+		}
+		launched++;
+	}
+	while (g->started < launched)
+		pthread_cond_wait(&g->cond, &g->lock);
+	pthread_mutex_unlock(&g->lock);
+	g->n = launched == g->n ? g->n : launched;
+	for (i = 0; i < launched; i++)
+		if (g->w[i].start_err < 0)
+			return g->w[i].start_err;
+	return ret;
+}
+
+void worker_group_stop(struct worker_group *g, struct io_uring *ring)
+{
+	unsigned i;
+
+	for (i = 0; i < g->n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+		if (!sqe) {
+			io_uring_submit(ring);
+			sqe = io_uring_get_sqe(ring);
+		}
+		io_uring_prep_msg_ring(sqe, g->w[i].ring_fd, WMSG_STOP,
+				       conn_ud(OP_MSG, 0, WMSG_STOP), 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+	io_uring_submit(ring);
+}
+
+void worker_group_join(struct worker_group *g)
+{
+	unsigned i;
+
+	for (i = 0; i < g->n; i++)
+		pthread_join(g->w[i].thread, NULL);
+}
+
+void worker_group_stats(const struct worker_group *g, struct worker_stats *sum)
+{
+	unsigned i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < g->n; i++) {
+#define WORKER_STAT_SUM(f)                                                                         \
+	atomic_store_explicit(&sum->f, atomic_load_explicit(&sum->f, memory_order_relaxed) +       \
+					       WSTAT_GET(&g->w[i], f),                            \
+			      memory_order_relaxed);
+		WORKER_STATS(WORKER_STAT_SUM)
+#undef WORKER_STAT_SUM
+	}
+}
