@@ -66,9 +66,9 @@ struct conn {
 	uint8_t kind;      /* enum conn_kind */
 	uint8_t inflight;  /* ring operations not yet completed */
 	uint8_t ntried;    /* client: backends tried */
-	uint8_t listener;  /* index in the worker's listeners */
+	uint8_t pending;   /* static: responses queued */
+	uint16_t listener; /* slot in the worker's listeners: its config snapshot */
 	int16_t backend;   /* upstream: backend index in its pool, -1 */
-	uint16_t pending;  /* static: responses queued */
 	uint32_t pend_kind; /* static: 4 bits per queued response, oldest lowest */
 	uint32_t rx_bytes; /* bytes read from this socket, saturating (splice auto) */
 	uint32_t out_bytes; /* bytes queued in <out> */

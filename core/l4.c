@@ -32,7 +32,12 @@ static void l4_splice(struct worker *w, struct conn *x);
 
 static struct wlistener *listener_of(struct worker *w, struct conn *c)
 {
-	return &w->ls[c->listener];
+	return worker__listener(w, c);
+}
+
+static struct cfg_pool *pool_of(struct wlistener *ls)
+{
+	return &ls->gen->cfg->pools[ls->cfg->pool_idx];
 }
 
 static bool writable(const struct conn *p)
@@ -41,7 +46,7 @@ static bool writable(const struct conn *p)
 }
 
 /* Tears down both sides of the pair <x> belongs to. */
-static void l4_close_pair(struct worker *w, struct conn *x)
+void l4_close_pair(struct worker *w, struct conn *x)
 {
 	struct conn *p = worker__peer(w, x);
 
@@ -166,7 +171,7 @@ static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *
 static int l4_connect(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = listener_of(w, c);
-	struct cfg_pool *pool = &w->cfg->pools[ls->cfg->pool_idx];
+	struct cfg_pool *pool = pool_of(ls);
 	unsigned max = pool->nbackends < LB_MAX_TRIES ? pool->nbackends : LB_MAX_TRIES;
 	uint64_t key = pool->lb->algo == LB_MAGLEV ? client_key(c) : 0;
 	int tried[LB_MAX_TRIES];
@@ -178,7 +183,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 
 		for (i = 0; i < c->ntried; i++)
 			tried[i] = c->tried[i];
-		b = lb_pick(pool->lb, &w->cur[ls->cfg->pool_idx], key, tried, c->ntried);
+		b = lb_pick(pool->lb, &ls->gen->cur[ls->cfg->pool_idx], key, tried, c->ntried);
 		if (b < 0)
 			break;
 		c->tried[c->ntried++] = b;
@@ -199,6 +204,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 		u->fd = fd;
 		u->backend = b;
 		u->listener = c->listener;
+		ls->conns++;
 		u->last_ms = w->now;
 		u->peer = worker__slot(w, c);
 		c->peer = worker__slot(w, u);
@@ -215,7 +221,8 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 {
 	struct conn *c = worker__peer(w, u);
 	struct wlistener *ls = listener_of(w, u);
-	struct lb *lb = w->cfg->pools[ls->cfg->pool_idx].lb;
+	struct cfg_pool *pool = pool_of(ls);
+	struct lb *lb = pool->lb;
 	static __thread struct log_ratelimit rl;
 
 	if (res == 0) {
@@ -244,8 +251,8 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 		WSTAT_INC(w, connect_timeout);
 	atomic_fetch_add_explicit(&lb->be[u->backend].connect_fail, 1, memory_order_relaxed);
 	if (log_ratelimit(&rl, 5))
-		log_warn("pool %s: connect %s: %s", w->cfg->pools[ls->cfg->pool_idx].name,
-			 w->cfg->pools[ls->cfg->pool_idx].backends[u->backend].address.text,
+		log_warn("pool %s: connect %s: %s", pool->name,
+			 pool->backends[u->backend].address.text,
 			 res == -ECANCELED ? "timed out" : strerror(-res));
 	u->peer = CONN_NONE;
 	worker__close(w, u);
@@ -476,6 +483,7 @@ void l4_accept(struct worker *w, struct wlistener *ls, int fd)
 	c->kind = CONN_K_CLIENT;
 	c->fd = fd;
 	c->listener = ls->idx;
+	ls->conns++;
 	c->flags |= CONN_F_COUNTED;
 	c->last_ms = w->now;
 	timer_init(&c->tm, l4_timer);
@@ -527,7 +535,7 @@ void l4_release(struct worker *w, struct conn *c)
 		c->pipe = NULL;
 	}
 	if (c->kind == CONN_K_UPSTREAM && c->backend >= 0)
-		lb_conn_end(w->cfg->pools[listener_of(w, c)->cfg->pool_idx].lb, c->backend);
+		lb_conn_end(pool_of(listener_of(w, c))->lb, c->backend);
 	if (c->flags & CONN_F_COUNTED)
 		listen_conn_closed(w, listener_of(w, c));
 }

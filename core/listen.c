@@ -5,6 +5,7 @@
  * reject), one accept at a time.
  */
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -23,6 +24,30 @@ static void listen_defer_fire(struct timer *t, void *arg)
 
 	ls->deferring = false;
 	listen_arm(arg, ls);
+}
+
+/* steering: cpu. A classic BPF reuseport program returns the index, in
+ * the listener's SO_REUSEPORT group, of the worker pinned to the CPU that
+ * received the packet; workers bind in worker order, so index = worker id.
+ * A CPU without a worker returns an index past the group, and the kernel
+ * falls back to its hash. */
+static void attach_cpu_steering(struct worker *w, struct wlistener *ls)
+{
+	const struct worker_group *g = w->group;
+	struct sock_filter code[2 + 2 * g->n];
+	struct sock_fprog prog = {.len = 2 + 2 * g->n, .filter = code};
+	unsigned i;
+
+	code[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_CPU);
+	for (i = 0; i < g->n; i++) {
+		code[1 + 2 * i] =
+			(struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, g->w[i].cpu, 0, 1);
+		code[2 + 2 * i] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, i);
+	}
+	code[1 + 2 * g->n] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		log_warn("listener %s: steering cpu: %s; using the kernel's hash", ls->cfg->name,
+			 strerror(errno));
 }
 
 int listen_open(struct worker *w, struct wlistener *ls)
@@ -44,24 +69,32 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;
-	timer_init(&ls->defer_tm, listen_defer_fire);
-	ls->connect_ts.tv_sec = l->timeouts.connect / 1000;
-	ls->connect_ts.tv_nsec = (l->timeouts.connect % 1000) * 1000000;
-	if (l->mode == LMODE_STATIC) {
-		ret = static_prepare(w, ls);
-		if (ret < 0) {
-			snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: %s", l->name,
-				 strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
+	if (l->steering == STEER_CPU && w->id == 0)
+		attach_cpu_steering(w, ls);
+	return listen_adopt(w, ls);
 err:
 	ret = -errno;
 	snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: bind %s: %s", l->name,
 		 l->bind.text, strerror(errno));
 	if (fd >= 0)
 		close(fd);
+	return ret;
+}
+
+int listen_adopt(struct worker *w, struct wlistener *ls)
+{
+	const struct cfg_listener *l = ls->cfg;
+	int ret;
+
+	timer_init(&ls->defer_tm, listen_defer_fire);
+	ls->connect_ts.tv_sec = l->timeouts.connect / 1000;
+	ls->connect_ts.tv_nsec = (l->timeouts.connect % 1000) * 1000000;
+	if (l->mode != LMODE_STATIC)
+		return 0;
+	ret = static_prepare(w, ls);
+	if (ret < 0)
+		snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: %s", l->name,
+			 strerror(-ret));
 	return ret;
 }
 
@@ -94,6 +127,17 @@ static void arm_accept(struct worker *w, struct wlistener *ls, bool multi)
 	ls->mode = multi ? ACCEPT_MULTI : ACCEPT_SINGLE;
 }
 
+void listen_cancel(struct worker *w, struct wlistener *ls)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!ls->armed)
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_cancel64(sqe, conn_ud(OP_ACCEPT, 0, ls->idx), 0);
+	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
+}
+
 static void cancel_accept(struct worker *w, struct wlistener *ls)
 {
 	struct io_uring_sqe *sqe;
@@ -110,7 +154,7 @@ void listen_arm(struct worker *w, struct wlistener *ls)
 {
 	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
 
-	if (ls->closed || w->stopping || ls->armed || ls->deferring || ls->fd < 0)
+	if (ls->closed || ls->retired || w->stopping || ls->armed || ls->deferring || ls->fd < 0)
 		return;
 	if (ls->active >= ls->max_active) {
 		ls->mode = ACCEPT_OFF; /* re-armed when one of ours closes */
@@ -157,6 +201,22 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 
 	if (!more)
 		ls->armed = false;
+	if (ls->retired) {
+		/* A reload handed the socket to <successor>: what the old
+		 * accept still took is the new generation's. */
+		struct wlistener *next =
+			ls->successor < w->nls ? w->ls[ls->successor] : NULL;
+
+		if (!more)
+			wconf_ls_done(w, ls);
+		if (res < 0)
+			return;
+		if (!next) {
+			close(res);
+			return;
+		}
+		ls = next;
+	}
 	if (res < 0) {
 		if (res != -ECANCELED && !ls->closed)
 			accept_error(w, ls, res);
@@ -199,7 +259,7 @@ void listen_conn_closed(struct worker *w, struct wlistener *ls)
 	ls->active--;
 	WSTAT_INC(w, closed);
 	atomic_store_explicit(&w->st.active, WSTAT_GET(w, active) - 1, memory_order_relaxed);
-	if (!ls->armed)
+	if (!ls->retired && !ls->armed)
 		listen_arm(w, ls);
 }
 

@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/publish.h"
 #include "core/acct.h"
 #include "core/lb.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "core/snapshot.h"
 #include "core/stats.h"
 #include "core/uring.h"
 #include "core/worker.h"
@@ -36,6 +38,8 @@ struct ctl {
 	struct worker_group g;
 	struct io_uring ring;
 	int sfd;
+	char **envp;
+	uint64_t reloads_ok, reloads_failed;
 };
 
 static struct config *load_config(const struct cli_opts *o, char **envp)
@@ -129,33 +133,6 @@ static struct pool *node_pool(struct ctl *ctl, int real_node)
 	return ctl->pools[slot];
 }
 
-static int build_lb(struct config *cfg)
-{
-	unsigned i, b;
-
-	for (i = 0; i < cfg->npools; i++) {
-		struct cfg_pool *p = &cfg->pools[i];
-		uint32_t weights[p->nbackends ? p->nbackends : 1];
-
-		for (b = 0; b < p->nbackends; b++)
-			weights[b] = p->backends[b].weight;
-		p->lb = lb_new(p->algorithm, weights, p->nbackends);
-		if (!p->lb)
-			return -ENOMEM;
-	}
-	return 0;
-}
-
-static void free_lb(struct config *cfg)
-{
-	unsigned i;
-
-	for (i = 0; i < cfg->npools; i++) {
-		lb_free(cfg->pools[i].lb);
-		cfg->pools[i].lb = NULL;
-	}
-}
-
 static uint64_t seed_of(const struct config *cfg)
 {
 	uint64_t s = cfg->seed;
@@ -233,14 +210,64 @@ static int setup_signals(struct ctl *ctl)
 	return ctl->sfd < 0 ? -errno : 0;
 }
 
+/* Waits until every worker uses generation <gen> (they switch at the top
+ * of their next loop turn, woken by WMSG_RELOAD). */
+static bool wait_switched(struct ctl *ctl, uint64_t gen)
+{
+	uint64_t deadline = clock_ms() + 10000;
+	unsigned i;
+
+	for (i = 0; i < ctl->g.n; i++) {
+		while (atomic_load(&ctl->g.w[i].seen_gen) < gen) {
+			if (clock_ms() > deadline)
+				return false;
+			usleep(1000);
+		}
+	}
+	return true;
+}
+
+/* SIGHUP: parse, validate, publish; the old snapshot is freed after a
+ * grace period, once the last connection using it is gone. */
+static void reload(struct ctl *ctl)
+{
+	uint64_t gen = ctl->cfg->generation + 1;
+	struct config *cfg, *old;
+
+	cfg = load_config(&ctl->opts, ctl->envp);
+	if (cfg && snapshot_build(cfg) < 0) {
+		snapshot_put(cfg);
+		cfg = NULL;
+	}
+	if (!cfg) {
+		ctl->reloads_failed++;
+		log_err("reload generation=%llu failed: the running config stays",
+			(unsigned long long)gen);
+		log_info("reload generation=%llu failed", (unsigned long long)gen);
+		return;
+	}
+	cfg->generation = gen;
+	acct_set_limits(ctl->acct, &cfg->memory_limits, &cfg->memory_tuning);
+	old = publish_set(cfg);
+	ctl->cfg = cfg;
+	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
+	if (!wait_switched(ctl, gen))
+		log_warn("reload generation=%llu: a worker has not switched after 10s",
+			 (unsigned long long)gen);
+	ctl->reloads_ok++;
+	log_info("reload generation=%llu ok", (unsigned long long)gen);
+	publish_wait();
+	snapshot_put(old);
+}
+
 static void control_loop(struct ctl *ctl)
 {
-	const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
-	struct stats_src src = {&ctl->g, ctl->cfg, ctl->acct, ctl->pool_list, ctl->npools};
-	uint64_t next_adjust = clock_ms() + mt->pool_check_interval;
-	uint64_t next_leak = clock_ms() + mt->leak_check_interval;
+	uint64_t next_adjust = clock_ms() + ctl->cfg->memory_tuning.pool_check_interval;
+	uint64_t next_leak = clock_ms() + ctl->cfg->memory_tuning.leak_check_interval;
 
 	for (;;) {
+		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
+		struct stats_src src = {&ctl->g, ctl->cfg, ctl->acct, ctl->pool_list, ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
 		struct pollfd pfd = {.fd = ctl->sfd, .events = POLLIN};
 		struct signalfd_siginfo si;
 		uint64_t now = clock_ms();
@@ -256,7 +283,7 @@ static void control_loop(struct ctl *ctl)
 			if (si.ssi_signo == SIGUSR1)
 				stats_log_snapshot(&src);
 			if (si.ssi_signo == SIGHUP)
-				log_warn("reload: not supported by this build yet, SIGHUP ignored");
+				reload(ctl);
 		}
 		now = clock_ms();
 		if (now >= next_adjust) {
@@ -281,14 +308,12 @@ static void teardown(struct ctl *ctl)
 	for (i = 0; i < ctl->npools; i++)
 		pool_free(ctl->pool_list[i]);
 	if (ctl->cfg)
-		free_lb(ctl->cfg);
+		snapshot_put(publish_set(NULL));
 	if (ctl->acct) {
 		if (!acct_idle(ctl->acct))
 			log_warn("memory: accountant not back at zero at exit");
 		acct_free(ctl->acct);
 	}
-	if (ctl->cfg)
-		config_free(ctl->cfg);
 	if (ctl->ring.ring_fd > 0)
 		io_uring_queue_exit(&ctl->ring);
 	if (ctl->sfd > 0)
@@ -308,7 +333,7 @@ static int run(struct ctl *ctl)
 	if (place(ctl) < 0 || check_nofile(ctl) < 0)
 		return 1;
 	ctl->acct = acct_new(&ctl->cfg->memory_limits, &ctl->cfg->memory_tuning);
-	if (!ctl->acct || build_lb(ctl->cfg) < 0) {
+	if (!ctl->acct || snapshot_build(ctl->cfg) < 0) {
 		log_err("start: %s", strerror(ENOMEM));
 		return 1;
 	}
@@ -321,6 +346,8 @@ static int run(struct ctl *ctl)
 		log_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
+	ctl->cfg->generation = 1;
+	publish_set(ctl->cfg); /* the control thread's reference is the publication's */
 	if (start_workers(ctl) < 0)
 		return 1;
 	place_log(&ctl->place, &ctl->topo);
@@ -329,15 +356,15 @@ static int run(struct ctl *ctl)
 		worker_group_join(&ctl->g);
 		return 1;
 	}
-	ctl->cfg->generation = 1;
 	log_info("ready pid=%d generation=%llu", getpid(),
 		 (unsigned long long)ctl->cfg->generation);
 	control_loop(ctl);
 	worker_group_stop(&ctl->g, &ctl->ring);
 	worker_group_join(&ctl->g);
 	{
-		struct stats_src src = {&ctl->g, ctl->cfg, ctl->acct, ctl->pool_list,
-					ctl->npools};
+		struct stats_src src = {&ctl->g,	    ctl->cfg,		 ctl->acct,
+					ctl->pool_list, ctl->npools,	 ctl->reloads_ok,
+					ctl->reloads_failed};
 
 		stats_log_summary(&src);
 	}
@@ -354,6 +381,7 @@ int main(int argc, char **argv, char **envp)
 	ret = cli_parse(argc, argv, &ctl.opts);
 	if (ret)
 		return ret < 0 ? 2 : 0; /* usage error, or --help/--version done */
+	ctl.envp = envp;
 	ctl.cfg = load_config(&ctl.opts, envp);
 	if (!ctl.cfg)
 		return 1;
@@ -369,6 +397,8 @@ int main(int argc, char **argv, char **envp)
 		return 0;
 	}
 	ret = run(&ctl);
+	if (!publish_get())
+		publish_set(ctl.cfg); /* never published: teardown drops it */
 	teardown(&ctl);
 	return ret;
 }

@@ -162,7 +162,7 @@ static void queue_resp(struct worker *w, struct conn *c, unsigned k)
 
 static void static_send_next(struct worker *w, struct conn *c)
 {
-	struct wlistener *ls = &w->ls[c->listener];
+	struct wlistener *ls = worker__listener(w, c);
 	struct io_uring_sqe *sqe;
 	unsigned k = c->pend_kind & 0xf;
 	uint32_t off = c->out_bytes; /* bytes of this response already sent */
@@ -294,7 +294,7 @@ static void static_on_recv(struct worker *w, struct conn *c, int res, uint32_t f
 
 static void static_on_send(struct worker *w, struct conn *c, int res)
 {
-	struct wlistener *ls = &w->ls[c->listener];
+	struct wlistener *ls = worker__listener(w, c);
 	unsigned k = c->pend_kind & 0xf;
 	size_t total = ls->resp_len[k] + (resp_has_body(ls, k) ? ls->body_len : 0);
 
@@ -324,7 +324,7 @@ static void static_timer(struct timer *t, void *arg)
 {
 	struct worker *w = arg;
 	struct conn *c = container_of(t, struct conn, tm);
-	uint64_t limit = w->ls[c->listener].cfg->timeouts.idle;
+	uint64_t limit = worker__listener(w, c)->cfg->timeouts.idle;
 
 	if (w->now >= c->last_ms + limit) {
 		WSTAT_INC(w, idle_timeouts);
@@ -348,6 +348,7 @@ void static_accept(struct worker *w, struct wlistener *ls, int fd)
 	c->kind = CONN_K_STATIC;
 	c->fd = fd;
 	c->listener = ls->idx;
+	ls->conns++;
 	c->flags |= CONN_F_COUNTED;
 	c->last_ms = w->now;
 	timer_init(&c->tm, static_timer);
@@ -373,5 +374,5 @@ void static_release(struct worker *w, struct conn *c)
 {
 	head_free(w, c);
 	if (c->flags & CONN_F_COUNTED)
-		listen_conn_closed(w, &w->ls[c->listener]);
+		listen_conn_closed(w, worker__listener(w, c));
 }

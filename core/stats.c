@@ -115,5 +115,7 @@ void stats_log_summary(const struct stats_src *s)
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));
 	acct_snapshot(s->acct, &a);
-	log_info("summary %s memory_peak=%llu", line, (unsigned long long)a.total.peak);
+	log_info("summary %s memory_peak=%llu reloads_ok=%llu reloads_failed=%llu", line,
+		 (unsigned long long)a.total.peak, (unsigned long long)s->reloads_ok,
+		 (unsigned long long)s->reloads_failed);
 }

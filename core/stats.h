@@ -14,6 +14,7 @@ struct stats_src {
 	const struct acct *acct;
 	struct pool *const *pools; /* one per node in use */
 	unsigned npools;
+	uint64_t reloads_ok, reloads_failed;
 };
 
 /* Logs the snapshot, one "ringlb: stats ..." line per item, ending with

@@ -43,13 +43,33 @@ static inline uint64_t worker__ud(struct worker *w, struct conn *c, uint8_t op)
 	return conn_ud(op, c->gen, conn_slot(&w->ct, c));
 }
 
+static inline struct wlistener *worker__listener(struct worker *w, const struct conn *c)
+{
+	return w->ls[c->listener];
+}
+
 static inline struct conn *worker__peer(struct worker *w, struct conn *c)
 {
 	return c->peer == CONN_NONE ? NULL : &w->ct.c[c->peer];
 }
 
+/* Tears down <c> and, for a proxied connection, its peer. */
+void worker__abort(struct worker *w, struct conn *c);
+
+/* wconf.c: config generations */
+int wconf_start(struct worker *w, struct config *cfg, unsigned nworkers);
+void wconf_switch(struct worker *w, struct config *cfg);
+void wconf_stop(struct worker *w);
+void wconf_gen_put(struct worker *w, struct wgen *g);
+/* Frees a retired listener once nothing refers to it any more. */
+void wconf_ls_done(struct worker *w, struct wlistener *ls);
+
 /* listen.c */
 int listen_open(struct worker *w, struct wlistener *ls);
+/* Prepares <ls> around a socket taken over from an older generation. */
+int listen_adopt(struct worker *w, struct wlistener *ls);
+/* Ends the multishot accept of <ls> (its final completion follows). */
+void listen_cancel(struct worker *w, struct wlistener *ls);
 void listen_arm(struct worker *w, struct wlistener *ls);
 void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t flags);
 void listen_conn_closed(struct worker *w, struct wlistener *ls);
@@ -61,6 +81,7 @@ void l4_accept(struct worker *w, struct wlistener *ls, int fd);
 void l4_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags);
 void l4_release(struct worker *w, struct conn *c);
 void l4_resume(struct worker *w, struct conn *c);
+void l4_close_pair(struct worker *w, struct conn *c);
 
 /* static.c: static listeners */
 int static_prepare(struct worker *w, struct wlistener *ls);

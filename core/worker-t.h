@@ -31,7 +31,7 @@ enum op {
 
 enum worker_msg {
 	WMSG_STOP = 1, /* stop accepting, drain, exit */
-	WMSG_WAKE,
+	WMSG_RELOAD,   /* a new snapshot is published: switch to it */
 };
 
 /* Counters of one worker: written by the worker alone (relaxed stores),
@@ -60,16 +60,33 @@ enum accept_mode {
 	ACCEPT_SINGLE, /* one at a time, decided before each (Warning, Critical) */
 };
 
-/* One listener as a worker runs it. */
+/* One config snapshot as a worker uses it: it pins the snapshot (one
+ * reference per worker, not per connection) while a listener of that
+ * generation lives, and holds the worker's balancing cursors for its pools. */
+struct wgen {
+	struct config *cfg;
+	struct lb_cursor *cur; /* one per pool of cfg */
+	unsigned ncur;
+	unsigned refs;         /* listeners of this generation */
+};
+
+/* One listener of one config generation as a worker runs it. A reload
+ * makes new ones (taking over the socket when name, bind and mode are
+ * unchanged); the old ones stop accepting, and live on while their
+ * connections finish, so a connection keeps the snapshot it started on. */
 struct wlistener {
 	int fd;
-	uint16_t idx;
+	uint16_t idx;          /* slot in worker.ls */
+	bool retired;          /* no longer accepting: a newer generation took over */
+	uint16_t successor;    /* slot that took the socket over, or UINT16_MAX */
+	struct wgen *gen;
 	uint8_t mode;        /* enum accept_mode wanted */
 	bool armed;          /* an accept is in flight */
 	bool reject_next;    /* the armed single accept is to be rejected */
 	bool deferring;      /* waiting for defer_delay */
 	bool closed;
 	uint32_t active;     /* client connections of this listener on this worker */
+	uint32_t conns;      /* records (client, upstream) referring to it */
 	uint32_t max_active; /* this worker's share of max_connections */
 	const struct cfg_listener *cfg;
 	struct timer defer_tm;
@@ -91,16 +108,16 @@ struct worker {
 	pthread_t thread;
 	struct io_uring ring;
 	int ring_fd;           /* for MSG_RING from the control thread */
-	const struct config *cfg;
+	struct config *cfg;    /* current snapshot: gen->cfg */
 	struct acct *acct;
 	struct pool *pool;     /* this worker's node's pools */
 	struct pool_cache *pc;
 	struct conn_table ct;
 	struct timer_wheel *tw;
-	struct wlistener *ls;
-	unsigned nls;
-	struct lb_cursor *cur; /* one per pool */
-	unsigned ncur;
+	struct wlistener **ls;  /* slots; NULL = free */
+	unsigned nls;           /* slots allocated */
+	struct wgen *gen;       /* the current generation */
+	_Atomic uint64_t seen_gen; /* generation of the snapshot in use (control reads) */
 
 	/* provided buffer ring */
 	struct io_uring_buf_ring *br;

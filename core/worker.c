@@ -12,6 +12,7 @@
 #include "core/lb.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "config/publish.h"
 #include "core/worker-int.h"
 #include "numa/nodemem.h"
 #include "numa/place.h"
@@ -325,6 +326,14 @@ void worker__cancel_recv(struct worker *w, struct conn *c)
 	c->inflight++;
 }
 
+void worker__abort(struct worker *w, struct conn *c)
+{
+	if (c->kind == CONN_K_STATIC)
+		worker__close(w, c);
+	else
+		l4_close_pair(w, c);
+}
+
 void worker__close(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -351,6 +360,8 @@ void worker__close(struct worker *w, struct conn *c)
  * holds and free its slot. */
 static void conn_release(struct worker *w, struct conn *c)
 {
+	struct wlistener *ls = worker__listener(w, c);
+
 	if (c->flags & CONN_F_BUFWAIT) {
 		/* Unlinked lazily by br_refill(), which skips freed slots;
 		 * the slot must not be reused before that, so unlink now. */
@@ -372,6 +383,8 @@ static void conn_release(struct worker *w, struct conn *c)
 	else
 		l4_release(w, c);
 	conn_put(&w->ct, c);
+	ls->conns--;
+	wconf_ls_done(w, ls);
 }
 
 /* ---- dispatch ---- */
@@ -382,12 +395,14 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	uint64_t drain = 0;
 
 	if (cmd != WMSG_STOP || w->stopping)
-		return;
+		return; /* WMSG_RELOAD only wakes the loop, which switches */
 	w->stopping = true;
 	for (i = 0; i < w->nls; i++) {
-		listen_stop(w, &w->ls[i]);
-		if (w->ls[i].cfg->timeouts.drain > drain)
-			drain = w->ls[i].cfg->timeouts.drain;
+		if (!w->ls[i])
+			continue;
+		listen_stop(w, w->ls[i]);
+		if (w->ls[i]->cfg->timeouts.drain > drain)
+			drain = w->ls[i]->cfg->timeouts.drain;
 	}
 	w->drain_deadline = w->now + drain;
 	/* Idle keep-alive connections close now, as nginx does. */
@@ -409,8 +424,8 @@ static void dispatch(struct worker *w, uint64_t ud, int res, uint32_t flags)
 		on_msg(w, conn_ud_slot(ud));
 		return;
 	case OP_ACCEPT:
-		if (conn_ud_slot(ud) < w->nls)
-			listen_on_accept(w, &w->ls[conn_ud_slot(ud)], res, flags);
+		if (conn_ud_slot(ud) < w->nls && w->ls[conn_ud_slot(ud)])
+			listen_on_accept(w, w->ls[conn_ud_slot(ud)], res, flags);
 		return;
 	case OP_LCLOSE:
 	case OP_NONE:
@@ -448,8 +463,12 @@ static void worker_loop(struct worker *w)
 	unsigned i, n;
 
 	while (!w->done) {
+		struct config *cfg = publish_get();
 		int64_t next;
 
+		if (cfg && cfg != w->cfg)
+			wconf_switch(w, cfg);
+		publish_reader_quiescent();
 		w->now = clock_ms();
 		timer_wheel_advance(w->tw, w->now, w);
 		br_refill(w);
@@ -469,7 +488,9 @@ static void worker_loop(struct worker *w)
 			next = WORKER_MAX_WAIT;
 		ts.tv_sec = next / 1000;
 		ts.tv_nsec = (next % 1000) * 1000000;
+		publish_reader_offline();
 		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		publish_reader_online();
 		w->now = clock_ms();
 		while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, WORKER_CQE_BATCH))) {
 			uint64_t ud[WORKER_CQE_BATCH];
@@ -533,8 +554,6 @@ static uint32_t table_size(const struct worker *w, unsigned nworkers)
 
 static int worker_setup(struct worker *w, unsigned nworkers)
 {
-	const struct config *cfg = w->cfg;
-	unsigned i;
 	int ret;
 
 	ret = place_pin_self(w->cpu);
@@ -561,31 +580,10 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 	ret = br_init(w);
 	if (ret < 0)
 		return ret;
-	w->ncur = cfg->npools;
-	w->cur = calloc(w->ncur ? w->ncur : 1, sizeof(*w->cur));
-	if (!w->cur)
-		return -ENOMEM;
-	for (i = 0; i < w->ncur; i++)
-		if (lb_cursor_init(&w->cur[i], cfg->pools[i].lb, w->rng + i) < 0)
-			return -ENOMEM;
 	w->pipes_max = 256;
-	w->nls = cfg->nlisteners;
-	w->ls = calloc(w->nls ? w->nls : 1, sizeof(*w->ls));
-	if (!w->ls)
-		return -ENOMEM;
-	for (i = 0; i < w->nls; i++) {
-		struct wlistener *ls = &w->ls[i];
-
-		ls->fd = -1;
-		ls->idx = i;
-		ls->cfg = &cfg->listeners[i];
-		ls->max_active = (ls->cfg->max_connections + nworkers - 1) / nworkers;
-		ret = listen_open(w, ls);
-		if (ret < 0)
-			return ret;
-	}
-	for (i = 0; i < w->nls; i++)
-		listen_arm(w, &w->ls[i]);
+	ret = wconf_start(w, w->cfg, nworkers);
+	if (ret < 0)
+		return ret;
 	io_uring_submit(&w->ring);
 	return 0;
 }
@@ -595,15 +593,7 @@ static void worker_teardown(struct worker *w)
 	struct pipe_pair *p;
 	unsigned i;
 
-	for (i = 0; i < w->nls; i++) {
-		if (w->ls[i].fd >= 0)
-			close(w->ls[i].fd);
-		static_unprepare(&w->ls[i]);
-	}
-	free(w->ls);
-	for (i = 0; i < w->ncur; i++)
-		lb_cursor_deinit(&w->cur[i]);
-	free(w->cur);
+	wconf_stop(w);
 	while ((p = w->pipe_free)) {
 		w->pipe_free = p->next;
 		close(p->rd);
@@ -632,6 +622,7 @@ static void *worker_main(void *arg)
 	struct worker_group *g = w->group;
 	int ret;
 
+	publish_reader_register();
 	ret = worker_setup(w, g->n);
 	if (ret < 0 && !w->start_msg[0])
 		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: start: %s", w->id,
@@ -644,6 +635,7 @@ static void *worker_main(void *arg)
 	if (ret == 0)
 		worker_loop(w);
 	worker_teardown(w);
+	publish_reader_unregister();
 	return NULL;
 }
 
@@ -654,6 +646,8 @@ int worker_group_start(struct worker_group *g)
 
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
+	/* One at a time, so worker i's listen sockets are the i-th of their
+	 * SO_REUSEPORT groups (cpu steering relies on it). */
 	pthread_mutex_lock(&g->lock);
 	for (i = 0; i < g->n; i++) {
 		g->w[i].group = g;
@@ -665,9 +659,11 @@ int worker_group_start(struct worker_group *g)
 			break;
 		}
 		launched++;
+		while (g->started < launched)
+			pthread_cond_wait(&g->cond, &g->lock);
+		if (g->w[i].start_err < 0)
+			break;
 	}
-	while (g->started < launched)
-		pthread_cond_wait(&g->cond, &g->lock);
 	pthread_mutex_unlock(&g->lock);
 	g->n = launched == g->n ? g->n : launched;
 	for (i = 0; i < launched; i++)
@@ -678,6 +674,11 @@ int worker_group_start(struct worker_group *g)
 
 void worker_group_stop(struct worker_group *g, struct io_uring *ring)
 {
+	worker_group_msg(g, ring, WMSG_STOP);
+}
+
+void worker_group_msg(struct worker_group *g, struct io_uring *ring, enum worker_msg msg)
+{
 	unsigned i;
 
 	for (i = 0; i < g->n; i++) {
@@ -687,8 +688,7 @@ void worker_group_stop(struct worker_group *g, struct io_uring *ring)
 			io_uring_submit(ring);
 			sqe = io_uring_get_sqe(ring);
 		}
-		io_uring_prep_msg_ring(sqe, g->w[i].ring_fd, WMSG_STOP,
-				       conn_ud(OP_MSG, 0, WMSG_STOP), 0);
+		io_uring_prep_msg_ring(sqe, g->w[i].ring_fd, msg, conn_ud(OP_MSG, 0, msg), 0);
 		io_uring_sqe_set_data64(sqe, 0);
 	}
 	io_uring_submit(ring);

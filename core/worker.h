@@ -25,6 +25,9 @@ int worker_group_start(struct worker_group *g);
 /* Asks every worker to stop accepting and drain (MSG_RING from <ring>). */
 void worker_group_stop(struct worker_group *g, struct io_uring *ring);
 
+/* Sends <msg> to every worker (WMSG_RELOAD: a new snapshot is published). */
+void worker_group_msg(struct worker_group *g, struct io_uring *ring, enum worker_msg msg);
+
 /* Joins every worker thread. */
 void worker_group_join(struct worker_group *g);
 

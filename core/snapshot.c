@@ -1,0 +1,41 @@
+/* Config snapshots: balancing state and lifetime. */
+#include <errno.h>
+
+#include "config/config.h"
+#include "core/lb.h"
+#include "core/snapshot.h"
+
+int snapshot_build(struct config *cfg)
+{
+	unsigned i, b;
+
+	for (i = 0; i < cfg->npools; i++) {
+		struct cfg_pool *p = &cfg->pools[i];
+		uint32_t weights[p->nbackends ? p->nbackends : 1];
+
+		for (b = 0; b < p->nbackends; b++)
+			weights[b] = p->backends[b].weight;
+		p->lb = lb_new(p->algorithm, weights, p->nbackends);
+		if (!p->lb)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void snapshot_get(struct config *cfg)
+{
+	config_ref(cfg);
+}
+
+void snapshot_put(struct config *cfg)
+{
+	unsigned i;
+
+	if (!cfg || !config_unref(cfg))
+		return;
+	for (i = 0; i < cfg->npools; i++) {
+		lb_free(cfg->pools[i].lb);
+		cfg->pools[i].lb = NULL;
+	}
+	config_free(cfg);
+}
