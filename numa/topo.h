@@ -20,8 +20,8 @@ struct topo {
 	struct topo_node node[TOPO_MAX_NODES];
 	cpu_set_t online;
 	unsigned nonline;
-	bool fake;      /* RINGLB_NUMA_FAKE in effect */
-	bool numa;      /* libnuma reports NUMA available */
+	bool fake; /* RINGLB_NUMA_FAKE in effect */
+	bool numa; /* libnuma reports NUMA available */
 };
 
 /* Discovers the machine's topology; honours RINGLB_NUMA_FAKE (N >= 1 splits
@@ -35,5 +35,17 @@ void topo_fake(struct topo *t, unsigned ncpus, unsigned nnodes);
 
 /* The logical node of <cpu>, or -1. */
 int topo_node_of_cpu(const struct topo *t, int cpu);
+
+/* Internal to numa/ (topo.c, fake.c). */
+
+/* Replaces the nodes of <t> by <nnodes> (clamped to 1..online CPUs) groups of
+ * its online CPUs, split in ascending order, contiguous and as even as
+ * possible (the first groups get the extra CPU). Group i gets logical id i
+ * and, as its real node, the real node of its first CPU. Sets t->fake. */
+void topo__split(struct topo *t, unsigned nnodes);
+
+/* Applies RINGLB_NUMA_FAKE to a discovered <t> (unset or empty: nothing).
+ * Returns 0, or -EINVAL with the message in <err>. */
+int topo__fake_env(struct topo *t, char *err, size_t errlen);
 
 #endif
