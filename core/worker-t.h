@@ -131,6 +131,7 @@ struct worker {
 
 	/* struct buf descriptors */
 	struct buf *buf_free;
+	uint32_t nbuf_free;    /* kept >= buffers in the ring: taking one never fails */
 	void **buf_chunks;
 	uint32_t nbuf_chunks;
 

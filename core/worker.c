@@ -36,6 +36,8 @@ struct io_uring_sqe *worker__sqe(struct worker *w)
 
 /* ---- provided buffers ---- */
 
+static int buf_spare(struct worker *w);
+
 static void br_add(struct worker *w, char *buf, unsigned bid)
 {
 	w->br_buf[bid] = buf;
@@ -51,10 +53,22 @@ static void br_flush(struct worker *w)
 	}
 }
 
+/* A buffer for the ring, with a descriptor set aside for when its data
+ * is queued, so a received buffer can always be queued. */
+static char *br_fresh(struct worker *w)
+{
+	char *buf;
+
+	if (buf_spare(w) < 0)
+		return NULL;
+	buf = pool_get(w->pc, pool_class_of(w->buf_size));
+	return buf;
+}
+
 char *worker__take_buffer(struct worker *w, unsigned bid)
 {
 	char *buf = w->br_buf[bid];
-	char *fresh = pool_get(w->pc, pool_class_of(w->buf_size));
+	char *fresh = br_fresh(w);
 
 	if (fresh) {
 		br_add(w, fresh, bid);
@@ -73,7 +87,7 @@ static void br_refill(struct worker *w)
 	unsigned refilled = 0;
 
 	while (w->nholes) {
-		char *buf = pool_get(w->pc, pool_class_of(w->buf_size));
+		char *buf = br_fresh(w);
 
 		if (!buf)
 			break;
@@ -150,7 +164,7 @@ static int br_init(struct worker *w)
 	}
 	io_uring_buf_ring_init(w->br);
 	for (i = 0; i < w->br_n; i++) {
-		char *buf = pool_get(w->pc, cls);
+		char *buf = br_fresh(w);
 
 		if (!buf) {
 			w->holes[w->nholes++] = i;
@@ -188,35 +202,46 @@ static void br_deinit(struct worker *w)
 
 /* ---- buffer descriptors and queues ---- */
 
-static struct buf *buf_new(struct worker *w)
+/* Makes sure a descriptor is free for every buffer in the ring plus one.
+ * Returns 0 or -ENOMEM. */
+static int buf_spare(struct worker *w)
 {
+	size_t bytes = WORKER_BUF_CHUNK * sizeof(struct buf);
 	struct buf *b;
 	void **chunks;
 	unsigned i;
 
-	if (!w->buf_free) {
-		size_t bytes = WORKER_BUF_CHUNK * sizeof(*b);
-
-		if (acct_charge(w->acct, ACCT_BUF, w->real_node, bytes) < 0)
-			return NULL;
-		chunks = realloc(w->buf_chunks, (w->nbuf_chunks + 1) * sizeof(*chunks));
-		b = calloc(WORKER_BUF_CHUNK, sizeof(*b));
-		if (!chunks || !b) {
-			free(b);
-			if (chunks)
-				w->buf_chunks = chunks;
-			acct_release(w->acct, ACCT_BUF, w->real_node, bytes);
-			return NULL;
-		}
+	if (w->nbuf_free > w->br_n - w->nholes)
+		return 0;
+	if (acct_charge(w->acct, ACCT_BUF, w->real_node, bytes) < 0)
+		return -ENOMEM;
+	chunks = realloc(w->buf_chunks, (w->nbuf_chunks + 1) * sizeof(*chunks));
+	if (chunks)
 		w->buf_chunks = chunks;
-		w->buf_chunks[w->nbuf_chunks++] = b;
-		for (i = 0; i < WORKER_BUF_CHUNK; i++) {
-			b[i].next = w->buf_free;
-			w->buf_free = &b[i];
-		}
+	b = calloc(WORKER_BUF_CHUNK, sizeof(*b));
+	if (!chunks || !b) {
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, bytes);
+		return -ENOMEM;
 	}
+	w->buf_chunks[w->nbuf_chunks++] = b;
+	for (i = 0; i < WORKER_BUF_CHUNK; i++) {
+		b[i].next = w->buf_free;
+		w->buf_free = &b[i];
+	}
+	w->nbuf_free += WORKER_BUF_CHUNK;
+	return 0;
+}
+
+static struct buf *buf_new(struct worker *w)
+{
+	struct buf *b;
+
+	if (!w->buf_free && buf_spare(w) < 0)
+		return NULL;
 	b = w->buf_free;
 	w->buf_free = b->next;
+	w->nbuf_free--;
 	memset(b, 0, sizeof(*b));
 	return b;
 }
@@ -227,6 +252,7 @@ static void buf_free(struct worker *w, struct buf *b)
 		pool_put(w->pc, b->data, b->used);
 	b->next = w->buf_free;
 	w->buf_free = b;
+	w->nbuf_free++;
 }
 
 int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len)
