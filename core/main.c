@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "config/cli.h"
 #include "config/config.h"
 #include "config/publish.h"
 #include "core/acct.h"
@@ -47,20 +48,10 @@ static struct config *load_config(const struct cli_opts *o, char **envp)
 	struct cfg_errors errs;
 	struct config *cfg;
 
-	cfg_errors_init(&errs);
-	cfg = o->config ? config_load(o->config, &errs) : config_builtin();
-	if (cfg) {
-		config_apply_env(cfg, envp, &errs);
-		config_apply_cli(cfg, o, &errs);
-		config_validate(cfg, &errs);
-	}
-	if (cfg_errors_count(&errs)) {
-		cfg_errors_print(&errs, stderr);
-		if (cfg)
-			config_free(cfg);
-		cfg = NULL;
-	}
-	cfg_errors_deinit(&errs);
+	config_errors_init(&errs);
+	cfg = config_build(o, envp, &errs);
+	config_errors_print(&errs, stderr);
+	config_errors_deinit(&errs);
 	return cfg;
 }
 

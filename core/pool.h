@@ -55,8 +55,12 @@ struct pool_cache *pool_cache_new(struct pool *p);
 void pool_cache_free(struct pool_cache *c);
 
 /* Returns a zeroed buffer of class <cls>, or NULL when the class is at its
- * max_count or the accountant refuses the growth. */
-void *pool_get(struct pool_cache *c, int cls);
+ * max_count or the accountant refuses the growth. <site> names the caller
+ * for the leak check of debug builds; pool_get() fills it in. */
+void *pool_get_at(struct pool_cache *c, int cls, const char *site);
+#define POOL_STR_(x) #x
+#define POOL_STR(x)  POOL_STR_(x)
+#define pool_get(c, cls) pool_get_at((c), (cls), __FILE__ ":" POOL_STR(__LINE__))
 
 /* Gives <buf> back; <used> is how far it was written (the high-water mark):
  * that prefix is zeroed now. <buf> may belong to another node's pool. */
@@ -68,6 +72,12 @@ void pool_put(struct pool_cache *c, void *buf, size_t used);
 void pool_adjust(struct pool *p, double grow, double shrink);
 
 void pool_stats(const struct pool *p, struct pool_stats *st);
+
+/* The count a class of <count> buffers, <in_use> of them handed out, should
+ * have: ceil(count * growth) above <grow> utilisation, count / growth below
+ * <shrink>, within [min, max]. Pure: the unit tests drive it. */
+uint32_t pool__target(uint32_t count, uint32_t in_use, uint32_t min, uint32_t max, double growth,
+		      double grow, double shrink);
 
 /* Debug builds (RINGLB_DEBUG): logs every buffer held longer than
  * <threshold_ms>; returns how many. Release builds return 0. */

@@ -5,10 +5,20 @@
 #include "core/lb.h"
 #include "core/snapshot.h"
 
+/* The config's release hook: frees what snapshot_build() attached. */
+static void snapshot_release(struct config *cfg)
+{
+	for (unsigned i = 0; i < cfg->npools; i++) {
+		lb_free(cfg->pools[i].lb);
+		cfg->pools[i].lb = NULL;
+	}
+}
+
 int snapshot_build(struct config *cfg)
 {
 	unsigned i, b;
 
+	cfg->release = snapshot_release;
 	for (i = 0; i < cfg->npools; i++) {
 		struct cfg_pool *p = &cfg->pools[i];
 		uint32_t weights[p->nbackends ? p->nbackends : 1];
@@ -29,13 +39,6 @@ void snapshot_get(struct config *cfg)
 
 void snapshot_put(struct config *cfg)
 {
-	unsigned i;
-
-	if (!cfg || !config_unref(cfg))
-		return;
-	for (i = 0; i < cfg->npools; i++) {
-		lb_free(cfg->pools[i].lb);
-		cfg->pools[i].lb = NULL;
-	}
-	config_free(cfg);
+	if (cfg)
+		config_unref(cfg);
 }

@@ -1,5 +1,6 @@
 /* Unit tests for the connection table (core/conn.c). */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "core/acct.h"
