@@ -17,6 +17,7 @@
  * "l4client: done ok=N failed=M bytes=B secs=T refused=F reset=R dropped=D
  * unfinished=U sent=S recvd=V". bytes is the payload measure: verified bytes
  * (echo), bytes send() accepted (send), bytes received (recv), both ways (hold).
+ * In hold mode each connection the peer closes prints "l4client: dropped n=K".
  * refused: connects refused; reset: ECONNRESET/EPIPE on an established
  * connection (send, hold); dropped: held connections the peer closed (hold).
  * In send and hold these are not failures. Exit status is 0 only if failed=0
@@ -175,6 +176,15 @@ static void conn_fail(struct cli *cl, unsigned idx, const char *what, int err)
 	conn_finish(cl, idx, false);
 }
 
+/* A held connection the peer closed: counted, and one line each so tests
+ * can wait for it. */
+static void note_dropped(struct cli *cl)
+{
+	cl->dropped++;
+	printf("l4client: dropped n=%llu\n", cl->dropped);
+	fflush(stdout);
+}
+
 /* A socket error on <idx>: counted as refused/reset/dropped where the mode
  * allows, else a failure. */
 static void conn_error(struct cli *cl, unsigned idx, int err)
@@ -188,7 +198,7 @@ static void conn_error(struct cli *cl, unsigned idx, int err)
 	} else if ((err == ECONNRESET || err == EPIPE) && tolerant && c->state != ST_CONNECTING) {
 		cl->reset++;
 		if (c->state == ST_HELD)
-			cl->dropped++;
+			note_dropped(cl);
 		conn_finish(cl, idx, false);
 	} else {
 		conn_fail(cl, idx, c->state == ST_CONNECTING ? "connect" : "io", err);
@@ -321,7 +331,7 @@ static bool drain_read(struct cli *cl, unsigned idx)
 		c->recvd += n;
 		cl->recvd += n;
 		if (cl->mode == MODE_HOLD && n == 0) {
-			cl->dropped++;
+			note_dropped(cl);
 			conn_finish(cl, idx, false);
 			return false;
 		}
@@ -329,6 +339,8 @@ static bool drain_read(struct cli *cl, unsigned idx)
 			conn_fail(cl, idx, "EOF before the expected bytes", 0);
 			return false;
 		}
+		if (cl->mode == MODE_HOLD)
+			continue; /* held until the end of the run */
 		if (n == 0 || (cl->bytes && c->recvd == cl->bytes)) {
 			conn_finish(cl, idx, true);
 			return false;

@@ -1,0 +1,134 @@
+"""L4 proxy: byte-exact echo through ringlb with each splice mode, half-close,
+and a backend killed mid-run."""
+import os
+import re
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
+
+CONFIG = """
+workers: 1
+listeners:
+  - name: l4
+    bind: {addr}:7000
+    mode: tcp
+    pool: echo
+    splice: {splice}
+    max_connections: 1024
+pools:
+  - name: echo
+    algorithm: round_robin
+    backends:
+      - {{ address: {addr}:7001 }}
+      - {{ address: {addr}:7002 }}
+"""
+
+
+def start(splice="auto", workers=1, extra=()):
+    addr = lib.loopback()
+    a = lib.echo(addr + ":7001", extra=["-v"])
+    b = lib.echo(addr + ":7002", extra=["-v"])
+    cfg = CONFIG.format(addr=addr, splice=splice).replace("workers: 1", "workers: %d" % workers)
+    r = lib.Ringlb(cfg, args=list(extra))
+    return addr, a, b, r
+
+
+def accepts(p):
+    return len([l for l in p.output().splitlines() if l.startswith("echo: accept ")])
+
+
+def backends(r):
+    return {lib.kv(l)["addr"]: lib.kv(l) for l in r.stats() if l.startswith("ringlb: stats backend ")}
+
+
+def echo_run(splice):
+    addr, a, b, r = start(splice)
+    rc, d = lib.l4client(addr + ":7000", 200, 4 << 20, "echo", timeout=240)
+    check(rc == 0 and d["ok"] == 200 and d["failed"] == 0,
+          "l4client rc=%s %s:\n%s" % (rc, d, r.tail()))
+    check(d["bytes"] == 200 * (4 << 20), "verified %s bytes" % d["bytes"])
+    s = r.finish()
+    check(s["accepted"] == 200, "accepted=%s" % s["accepted"])
+    check(s["connect_ok"] == 200 and s["connect_fail"] == 0, "connects %s" % s)
+    check(accepts(a) + accepts(b) == 200, "backends accepted %d+%d" % (accepts(a), accepts(b)))
+    check(abs(accepts(a) - accepts(b)) <= 1, "round robin split %d/%d" % (accepts(a), accepts(b)))
+    # Both directions of every connection: 4 MiB to the backend, 4 MiB back.
+    moved = s["bytes_out"]  # splice_bytes is the part of it that went by splice
+    check(moved == 2 * 200 * (4 << 20), "moved %d bytes" % moved)
+    return s
+
+
+def test_echo_200_connections_4mib_splice_never():
+    s = echo_run("never")
+    check(s["splice_bytes"] == 0 and s["splices"] == 0, "splice used with never: %s" % s)
+
+
+def test_echo_200_connections_4mib_splice_always():
+    s = echo_run("always")
+    check(s["splice_bytes"] > 0, "splice not used with always: %s" % s)
+
+
+def test_echo_200_connections_4mib_splice_auto():
+    s = echo_run("auto")
+    check(s["splice_bytes"] > 0 and s["bytes_out"] > 0, "auto did not use both paths: %s" % s)
+
+
+def test_half_close_delivers_every_byte_before_eof():
+    for splice in ("never", "always"):
+        addr, a, b, r = start(splice)
+        rc, d = lib.l4client(addr + ":7000", 20, 1 << 20, "echo", extra=["--half-close"])
+        check(rc == 0 and d["ok"] == 20, "half-close %s: rc=%s %s" % (splice, rc, d))
+        r.finish()
+        a.stop()
+        b.stop()
+
+
+def test_killed_backend_leaves_new_connections_on_the_other():
+    addr, a, b, r = start("never")
+    # 20 held connections, spread over both backends.
+    hold = lib.Proc([os.path.join(lib.TOOLS, "l4client"), "-c", addr + ":7000", "-n", "20",
+                     "-b", "1000", "-m", "hold", "--timeout", "120"], name="hold")
+    hold.wait_line(r"^l4client: holding 20$")
+    a.wait_line(r"^echo: accept n=10$")
+    b.wait_line(r"^echo: accept n=10$")
+    on_b = accepts(b)
+    check(on_b == 10 and accepts(a) == 10, "round robin %d/%d" % (accepts(a), on_b))
+    before = backends(r)
+    b.stop(signal.SIGKILL)
+    # New connections, one at a time: every one must be served by a.
+    a0 = accepts(a)
+    for i in range(20):
+        rc, d = lib.l4client(addr + ":7000", 1, 4096, "echo")
+        check(rc == 0 and d["ok"] == 1, "connection %d after the kill failed: %s" % (i, d))
+    check(accepts(a) - a0 == 20, "a accepted %d of 20" % (accepts(a) - a0))
+    after = backends(r)
+    dead = addr + ":7002"
+    fails = after[dead]["connect_fail"] - before[dead]["connect_fail"]
+    picks = after[dead]["picks"] - before[dead]["picks"]
+    # Every pick of the dead backend failed and was retried on a.
+    check(fails == picks and fails >= 1, "dead backend: picks=%d connect_fail=%d" % (picks, fails))
+    hold.wait_line(r"^l4client: dropped n=%d$" % on_b)
+    hold.stop()
+    m = re.search(r"dropped=(\d+)", hold.output())
+    check(m and int(m.group(1)) == on_b,
+          "held connections dropped %s, expected the %d on the killed backend" %
+          (m and m.group(1), on_b))
+    s = r.finish()
+    check(s["connect_fail"] == fails, "summary connect_fail=%d, observed %d" % (s["connect_fail"], fails))
+
+
+def test_no_backend_reachable_closes_the_client_and_counts():
+    addr = lib.loopback()
+    r = lib.Ringlb(CONFIG.format(addr=addr, splice="never"))
+    rc, d = lib.l4client(addr + ":7000", 5, 100, "echo")
+    check(d["ok"] == 0 and d["failed"] == 5, "expected 5 failures: %s" % d)
+    s = r.finish()
+    check(s["no_backend"] == 5, "no_backend=%s" % s["no_backend"])
+    check(s["connect_fail"] == 10, "connect_fail=%s (2 tries each)" % s["connect_fail"])
+
+
+if __name__ == "__main__":
+    lib.main(globals(), limit=300)

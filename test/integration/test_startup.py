@@ -1,0 +1,135 @@
+"""Start-up and shutdown: the built-in demo config, readiness, pidfile,
+SIGUSR1, clear one-line errors, drain on SIGTERM."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+import lib  # noqa: E402
+from lib import check  # noqa: E402
+
+TCP = """
+workers: 1
+listeners:
+  - name: l4
+    bind: {addr}:7000
+    mode: tcp
+    pool: p
+    max_connections: {maxconn}
+    timeouts: {{ drain: {drain} }}
+pools:
+  - name: p
+    backends:
+      - {{ address: {addr}:7001 }}
+"""
+
+
+def run_fail(args, env=None, timeout=20):
+    """Runs ringlb expecting it to fail at start; returns (rc, stderr lines)."""
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([lib.BIN] + args, capture_output=True, text=True, timeout=timeout * lib.SLOW,
+                       env=e)
+    return p.returncode, [l for l in p.stderr.splitlines() if l.strip()]
+
+
+def test_demo_config_balances_over_both_static_listeners():
+    # The built-in config of `make run`: fixed ports 8080-8082 on 127.0.0.1.
+    p = lib.Proc([lib.BIN, "--workers", "2"], name="ringlb")
+    p.wait_line(r"^ringlb: ready pid=%d generation=1$" % p.pid)
+    seen = {}
+    for _ in range(20):
+        st, h, body = lib.http_get("127.0.0.1:8080")
+        check(st == 200, "status %s" % st)
+        seen[h["x-served-by"]] = seen.get(h["x-served-by"], 0) + 1
+        check(body == ("hello from %s\n" % h["x-served-by"]).encode(), "body %r" % body)
+    check(set(seen) == {"demo-a", "demo-b"} and min(seen.values()) >= 5, "split %s" % seen)
+    p.kill(signal.SIGTERM)
+    check(p.wait(30) == 0, "exit status")
+    check("ringlb: summary " in p.output(), "no summary")
+
+
+def test_pidfile_and_stats_snapshot():
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    pidfile = os.path.join(d, "ringlb.pid")
+    r = lib.Ringlb(TCP.format(addr=addr, maxconn=64, drain="1s"), args=["--pidfile", pidfile])
+    check(int(open(pidfile).read()) == r.pid, "pidfile content")
+    lines = r.stats()
+    kinds = {l.split()[2].split("=")[0] for l in lines}
+    for k in ("memory", "pool", "worker", "backend", "total"):
+        check(k in kinds, "stats snapshot lacks %s lines: %s" % (k, kinds))
+    r.finish()
+    check(not os.path.exists(pidfile), "pidfile left behind")
+
+
+def test_port_in_use_is_one_clear_line():
+    addr = lib.loopback()
+    s = socket.socket()
+    s.bind((addr, 7000))
+    s.listen(1)
+    try:
+        d = lib.tmpdir()
+        path = os.path.join(d, "c.yaml")
+        open(path, "w").write(TCP.format(addr=addr, maxconn=64, drain="1s"))
+        rc, err = run_fail(["-c", path])
+        check(rc == 1, "rc=%s" % rc)
+        check(len(err) == 1 and "ringlb: error: " in err[0] and "in use" in err[0] and
+              addr + ":7000" in err[0], "stderr: %s" % err)
+    finally:
+        s.close()
+
+
+def test_missing_config_file_is_one_clear_line():
+    rc, err = run_fail(["-c", "/nonexistent/ringlb.yaml"])
+    check(rc == 1 and len(err) == 1, "rc=%s stderr=%s" % (rc, err))
+    check("/nonexistent/ringlb.yaml" in err[0] and "No such file" in err[0], err[0])
+
+
+def test_tables_larger_than_nofile_refuse_to_start():
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    path = os.path.join(d, "c.yaml")
+    open(path, "w").write(TCP.format(addr=addr, maxconn=1000000, drain="1s"))
+    rc, err = run_fail(["-c", path])
+    check(rc == 1 and len(err) == 1 and "RLIMIT_NOFILE" in err[0], "rc=%s stderr=%s" % (rc, err))
+
+
+def test_usage_error_exits_2():
+    rc, err = run_fail(["--no-such-flag"])
+    check(rc == 2 and len(err) >= 1 and "no-such-flag" in err[0], "rc=%s %s" % (rc, err))
+
+
+def test_sigterm_drains_open_connections_then_exits_0():
+    addr = lib.loopback()
+    be = lib.echo(addr + ":7001")
+    r = lib.Ringlb(TCP.format(addr=addr, maxconn=64, drain="30s"))
+    # A transfer in progress at SIGTERM finishes; a new connection is refused.
+    c = socket.create_connection((addr, 7000), timeout=10)
+    c.sendall(b"x" * 1000)
+    got = b""
+    while len(got) < 1000:
+        got += c.recv(65536)
+    r.kill(signal.SIGTERM)
+    r.wait_line(r"^ringlb: stopping")
+    c.sendall(b"y" * 1000)
+    got = b""
+    while len(got) < 1000:
+        got += c.recv(65536)
+    check(got == b"y" * 1000, "drain: echo broken")
+    refused = False
+    try:
+        socket.create_connection((addr, 7000), timeout=5).close()
+    except OSError:
+        refused = True
+    check(refused, "a new connection was accepted while draining")
+    c.close()
+    check(r.wait(30) == 0, "exit status after drain")
+    check("ringlb: summary " in r.output(), "no summary")
+    be.stop()
+
+
+if __name__ == "__main__":
+    lib.main(globals(), limit=60)
