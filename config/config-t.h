@@ -8,6 +8,7 @@
 #ifndef RINGLB_CONFIG_CONFIG_T_H
 #define RINGLB_CONFIG_CONFIG_T_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -48,6 +49,25 @@ enum cfg_src {
 	CFG_SRC_CLI,
 };
 
+/* Where one top-level key's value came from (config.keys[], indexed like
+ * the schema's top table), for --print-config and cross-key errors. */
+struct cfg_keysrc {
+	uint8_t src;       /* enum cfg_src */
+	uint8_t env_short; /* CFG_SRC_ENV: set by the short name, not the full one */
+	uint32_t line;     /* CFG_SRC_FILE: 1-based position of the value */
+	uint32_t col;
+};
+
+#define CFG_MAX_KEYS 64 /* room for the top table's rows */
+
+/* Room for the rows of each list element's table (config/schema.c checks
+ * them), for the line each key was written on (key_line[], 0 = not in the
+ * file), which --print-config shows. */
+#define CFG_ROUTE_KEYS    4
+#define CFG_LISTENER_KEYS 24
+#define CFG_BACKEND_KEYS  4
+#define CFG_POOL_KEYS     8
+
 /* A resolved socket address. */
 struct cfg_addr {
 	struct sockaddr_storage ss;
@@ -66,11 +86,13 @@ struct cfg_timeouts {
 };
 
 struct cfg_route {
-	char *host;    /* exact or "*.suffix"; NULL matches any */
-	char *path;    /* prefix; NULL matches any */
-	char *pool;    /* name as written */
-	int pool_idx;  /* resolved index into config.pools */
-	int line;      /* where it was written, for errors */
+	char *host;        /* exact or "*.suffix"; NULL matches any */
+	char *path;        /* prefix; NULL matches any */
+	char *pool;        /* name as written */
+	int pool_idx;      /* resolved index into config.pools */
+	int line;          /* where it was written, for errors */
+	uint64_t keys_set; /* bit i: row i of the route table was in the file */
+	uint32_t key_line[CFG_ROUTE_KEYS];
 };
 
 struct cfg_tls {
@@ -83,21 +105,24 @@ struct cfg_listener {
 	char *name;
 	struct cfg_addr bind;
 	enum listener_mode mode;
-	char *pool;    /* default pool, name as written (tcp, http) */
-	int pool_idx;  /* resolved, -1 if none */
+	char *pool;   /* default pool, name as written (tcp, http) */
+	int pool_idx; /* resolved, -1 if none */
 	struct cfg_route *routes;
 	unsigned nroutes;
 	enum splice_mode splice;
 	enum steering steering;
 	uint32_t max_connections; /* whole process, split over the workers */
 	uint32_t backlog;
-	uint64_t max_body_size;   /* http: 0 = unlimited */
+	uint64_t max_body_size; /* http: 0 = unlimited */
 	struct cfg_timeouts timeouts;
-	char *body;               /* static: fixed body ... */
+	char *body; /* static: fixed body ... */
 	size_t body_len;
-	char *file;               /* ... or a file, mmap'd once at load */
+	char *file;       /* ... or a file, mmap'd once at load */
+	bool body_mapped; /* body is that file's read-only mapping (munmap, not free) */
 	struct cfg_tls tls;
 	int line;
+	uint64_t keys_set; /* bit i: row i of the listener table was in the file */
+	uint32_t key_line[CFG_LISTENER_KEYS];
 };
 
 struct cfg_backend {
@@ -105,6 +130,8 @@ struct cfg_backend {
 	uint32_t weight;          /* 0 = never picked */
 	uint32_t max_connections; /* 0 = unlimited */
 	int line;
+	uint64_t keys_set; /* bit i: row i of the backend table was in the file */
+	uint32_t key_line[CFG_BACKEND_KEYS];
 };
 
 struct cfg_health {
@@ -115,12 +142,14 @@ struct cfg_health {
 struct cfg_pool {
 	char *name;
 	enum lb_algo algorithm;
-	char *hash;               /* maglev: "client_ip" or "header:NAME" */
+	char *hash; /* maglev: "client_ip" or "header:NAME" */
 	struct cfg_backend *backends;
 	unsigned nbackends;
 	struct cfg_health health;
-	struct lb *lb;            /* runtime state, built when the snapshot is built */
+	struct lb *lb; /* runtime state, built when the snapshot is built */
 	int line;
+	uint64_t keys_set; /* bit i: row i of the pool table was in the file */
+	uint32_t key_line[CFG_POOL_KEYS];
 };
 
 /* buffer_pools: one entry per size class, in class order. */
@@ -169,9 +198,9 @@ struct cfg_memory_tuning {
 };
 
 struct config {
-	unsigned workers;          /* 0 = one per CPU in the chosen set */
-	char *cpus;                /* --cpus list as written, NULL = all online */
-	char *nodes;               /* --nodes list as written, NULL = all */
+	unsigned workers; /* 0 = one per CPU in the chosen set */
+	char *cpus;       /* --cpus list as written, NULL = all online */
+	char *nodes;      /* --nodes list as written, NULL = all */
 	struct cfg_addr admin_bind;
 	bool admin_enabled;
 	enum log_level log_level;
@@ -185,9 +214,16 @@ struct config {
 	struct cfg_memory_limits memory_limits;
 	struct cfg_memory_tuning memory_tuning;
 
-	uint64_t seed;             /* PRNG seed (--seed, RINGLB_SEED); 0 = random */
-	char *path;                /* file it was loaded from, NULL = built-in */
-	uint64_t generation;       /* 1 for the first, +1 per successful reload */
+	uint64_t seed;       /* PRNG seed (--seed, RINGLB_SEED); 0 = random */
+	char *path;          /* file it was loaded from, NULL = built-in */
+	uint64_t generation; /* 1 for the first, +1 per successful reload */
+
+	struct cfg_keysrc keys[CFG_MAX_KEYS]; /* source of each top-level key */
+	_Atomic unsigned refs;                /* config_ref()/config_unref(); 1 when built */
+	/* Called once by the last config_unref() (or config_free()) before the
+	 * snapshot is freed: whoever attached runtime state (pool->lb) sets it
+	 * to free that state. NULL = nothing attached. */
+	void (*release)(struct config *c);
 };
 
 #endif

@@ -1,0 +1,261 @@
+/* Snapshots: creation, reference counting, freeing, cross-key validation. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "config/config-int.h"
+#include "config/schema.h"
+#include "config/value.h"
+
+void config_errors_init(struct cfg_errors *e)
+{
+	memset(e, 0, sizeof(*e));
+}
+
+void config_errors_deinit(struct cfg_errors *e)
+{
+	for (unsigned i = 0; i < e->n; i++)
+		free(e->lines[i]);
+	free(e->lines);
+	config_errors_init(e);
+}
+
+void config_errors_print(const struct cfg_errors *e, FILE *out)
+{
+	for (unsigned i = 0; i < e->n; i++)
+		fprintf(out, "%s\n", e->lines[i]);
+	fflush(out);
+}
+
+/* Appends a line; on ENOMEM the line is lost but the error still counts. */
+static void config_errors_add(struct cfg_errors *e, char *line)
+{
+	if (e->n == e->cap) {
+		unsigned cap = e->cap ? 2 * e->cap : 16;
+		char **l = realloc(e->lines, cap * sizeof(*l));
+
+		if (!l) {
+			free(line);
+			return;
+		}
+		e->lines = l;
+		e->cap = cap;
+	}
+	if (line)
+		e->lines[e->n++] = line;
+}
+
+void config__err(struct cfg_errors *e, const char *where, const char *path, const char *fmt, ...)
+{
+	char msg[768], *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	e->nerr++;
+	if (path && *path) {
+		if (asprintf(&line, "%s: %s: %s", where, path, msg) < 0)
+			line = NULL;
+	} else if (asprintf(&line, "%s: %s", where, msg) < 0) {
+		line = NULL;
+	}
+	config_errors_add(e, line);
+}
+
+void config__warn(struct cfg_errors *e, const char *fmt, ...)
+{
+	char msg[768], *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (asprintf(&line, "ringlb: warning: %s", msg) < 0)
+		line = NULL;
+	config_errors_add(e, line);
+}
+
+struct config *config_new(void)
+{
+	struct config *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	schema_defaults(schema_top, schema_ntop, c);
+	atomic_init(&c->refs, 1);
+	return c;
+}
+
+static void config_unmap(struct config *c)
+{
+	for (unsigned i = 0; c->listeners && i < c->nlisteners; i++) {
+		struct cfg_listener *l = &c->listeners[i];
+
+		if (l->body_mapped) {
+			munmap(l->body, l->body_len);
+			l->body = NULL;
+			l->body_mapped = false;
+		}
+	}
+}
+
+void config_free(struct config *c)
+{
+	if (!c)
+		return;
+	if (c->release)
+		c->release(c);
+	config_unmap(c);
+	schema_free(schema_top, schema_ntop, c);
+	free(c->path);
+	free(c);
+}
+
+struct config *config_ref(struct config *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void config_unref(struct config *c)
+{
+	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+		config_free(c);
+}
+
+const char *config_algo_name(enum lb_algo algo)
+{
+	if ((unsigned)algo >= LB_NALGO)
+		return "?";
+	return schema_algo_names[algo];
+}
+
+int config_pool_index(const struct config *c, const char *name)
+{
+	for (unsigned i = 0; i < c->npools; i++) {
+		if (c->pools[i].name && strcmp(c->pools[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+unsigned config__key(const char *path)
+{
+	return schema_find(schema_top, schema_ntop, path) - schema_top;
+}
+
+const char *config__where(const struct config *c, unsigned i, char *buf, size_t len)
+{
+	const struct cfg_keysrc *s = &c->keys[i];
+	const char *file = c->path ? c->path : "<built-in>";
+
+	switch (s->src) {
+	case CFG_SRC_FILE:
+		snprintf(buf, len, "%s:%u:%u", file, s->line, s->col);
+		return buf;
+	case CFG_SRC_ENV:
+		return s->env_short ? schema_env_short(i) : schema_env_full(i);
+	case CFG_SRC_CLI:
+		return schema_top[i].cli;
+	default:
+		return file;
+	}
+}
+
+void config__resolve(struct config *c)
+{
+	const struct key *k =
+	    schema_find(schema_listeners.keys, schema_listeners.nkeys, "timeouts.idle");
+	uint64_t bit = 1ull << (k - schema_listeners.keys);
+
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		if (!(c->listeners[i].keys_set & bit))
+			c->listeners[i].timeouts.idle = c->memory_tuning.idle_connection_timeout;
+	}
+}
+
+static uint64_t config_int(const struct config *c, const struct key *k)
+{
+	if (k->type == KT_COUNT)
+		return *(const uint32_t *)((const char *)c + k->off);
+	return *(const uint64_t *)((const char *)c + k->off);
+}
+
+/* Checks a <= b (a < b when <strict>) for top keys <pa> and <pb>. The error
+ * goes to whichever of the two was set last in precedence order (the
+ * override that broke the pair), the first on a tie. */
+static int config_order(struct config *c, struct cfg_errors *errs, const char *pa, const char *pb,
+                        bool strict)
+{
+	unsigned a = config__key(pa), b = config__key(pb);
+	const struct key *ka = &schema_top[a], *kb = &schema_top[b];
+	char va[32], vb[32], where[300];
+	const char *la = strrchr(pa, '.') + 1, *lb = strrchr(pb, '.') + 1;
+	const char *op = strict ? "<" : "<=";
+	bool bad;
+
+	if (ka->type == KT_RATIO) {
+		double x = *(double *)((char *)c + ka->off), y = *(double *)((char *)c + kb->off);
+
+		bad = strict ? x >= y : x > y;
+	} else {
+		uint64_t x = config_int(c, ka), y = config_int(c, kb);
+
+		bad = strict ? x >= y : x > y;
+	}
+	if (!bad)
+		return 0;
+	schema_format(ka, c, va, sizeof(va));
+	schema_format(kb, c, vb, sizeof(vb));
+	if (c->keys[b].src > c->keys[a].src)
+		config__err(errs, config__where(c, b, where, sizeof(where)), pb,
+		            "%s is %s %s %s (expected %s %s %s)", vb,
+		            strict ? "not above" : "below", pa, va, la, op, lb);
+	else
+		config__err(errs, config__where(c, a, where, sizeof(where)), pa,
+		            "%s is %s %s %s (expected %s %s %s)", va,
+		            strict ? "not below" : "above", pb, vb, la, op, lb);
+	return -EINVAL;
+}
+
+int config_validate(struct config *c, struct cfg_errors *errs)
+{
+	static const char *const comps[] = {
+	    "memory_limits.buffer_pool_memory",
+	    "memory_limits.connection_memory",
+	    "memory_limits.ssl_context_memory",
+	    "memory_limits.cache_memory",
+	};
+	static const char *const classes[] = {
+	    "small_buffers",
+	    "medium_buffers",
+	    "large_buffers",
+	    "giant_buffers",
+	};
+	int ret = 0;
+
+	config__resolve(c);
+	for (unsigned i = 0; i < 4; i++)
+		ret |= config_order(c, errs, comps[i], "memory_limits.max_total_memory", false);
+	ret |= config_order(c, errs, "memory_tuning.warning_threshold",
+	                    "memory_tuning.critical_threshold", true);
+	ret |= config_order(c, errs, "memory_tuning.warning_threshold",
+	                    "memory_tuning.backpressure_start", false);
+	ret |= config_order(c, errs, "memory_tuning.backpressure_start",
+	                    "memory_tuning.critical_threshold", true);
+	ret |= config_order(c, errs, "memory_tuning.pool_shrink_threshold",
+	                    "memory_tuning.pool_growth_threshold", true);
+	ret |= config_order(c, errs, "memory_tuning.initial_buffer_size",
+	                    "memory_tuning.max_buffer_size", false);
+	for (unsigned i = 0; i < BUF_NCLASS; i++) {
+		char a[64], b[64];
+
+		snprintf(a, sizeof(a), "buffer_pools.%s.initial_count", classes[i]);
+		snprintf(b, sizeof(b), "buffer_pools.%s.max_count", classes[i]);
+		ret |= config_order(c, errs, a, b, false);
+	}
+	return ret ? -EINVAL : 0;
+}

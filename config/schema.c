@@ -1,0 +1,711 @@
+/* The key table, and the functions that read and write a key by its row. */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/schema.h"
+#include "config/value.h"
+
+_Static_assert(sizeof(enum listener_mode) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum lb_algo) == sizeof(int), "KT_ENUM stores an int");
+
+#define KB   (1ull << 10)
+#define MB   (1ull << 20)
+#define GB   (1ull << 30)
+#define TB   (1ull << 40)
+#define SEC  1000ull
+#define DAYS (86400ull * 1000)
+
+static const char *const mode_names[] = {"tcp", "http", "static", NULL};
+static const char *const splice_names[] = {"auto", "always", "never", NULL};
+static const char *const steering_names[] = {"hash", "cpu", NULL};
+static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
+const char *const schema_algo_names[] = {
+    "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
+};
+
+#define ENUM(n, nm)   .type = KT_ENUM, .names = n, .noun = nm
+#define COUNT(lo, hi) .type = KT_COUNT, .min = lo, .max = hi
+#define SIZE(lo, hi)  .type = KT_SIZE, .min = lo, .max = hi
+#define DUR(lo, hi)   .type = KT_DURATION, .min = lo, .max = hi
+#define RATIO         .type = KT_RATIO, .dmin = 0, .dmax = 1
+#define GROWTH        .type = KT_GROWTH, .dmin = 1, .dmax = 16
+
+/* ---- listeners[].routes[] ---- */
+#define R(f) offsetof(struct cfg_route, f)
+static const struct key route_keys[] = {
+    {"host", .type = KT_HOST, .off = R(host), .doc = "exact host, or *.suffix; unset matches any"},
+    {"path", .type = KT_PREFIX, .off = R(path), .doc = "path prefix; unset matches any"},
+    {"pool", .type = KT_NAME, .flags = K_REQ, .off = R(pool), .doc = "pool for matching requests"},
+};
+const struct schema_list schema_routes = {
+    "route",
+    route_keys,
+    sizeof(route_keys) / sizeof(route_keys[0]),
+    sizeof(struct cfg_route),
+    offsetof(struct cfg_listener, routes),
+    offsetof(struct cfg_listener, nroutes),
+    R(line),
+    R(keys_set),
+    "a pool",
+    R(key_line),
+};
+_Static_assert(sizeof(route_keys) / sizeof(route_keys[0]) <= CFG_ROUTE_KEYS,
+               "key_line[] too small");
+
+/* ---- listeners[] ---- */
+#define L(f)  offsetof(struct cfg_listener, f)
+#define LT(f) offsetof(struct cfg_listener, timeouts.f)
+static const struct key listener_keys[] = {
+    {"name", .type = KT_NAME, .flags = K_REQ, .off = L(name),
+     .doc = "unique name, used in logs and stats"},
+    {"bind", .type = KT_ADDR, .flags = K_REQ, .off = L(bind),
+     .doc = "address:port to listen on, [v6]:port for IPv6"},
+    {"mode", ENUM(mode_names, "mode"), .flags = K_REQ, .off = L(mode),
+     .doc = "tcp (L4 proxy), http (L7 proxy) or static (built-in responder)"},
+    {"pool", .type = KT_NAME, .off = L(pool), .doc = "tcp, http: default pool (required)"},
+    {"routes", .type = KT_LIST, .list = &schema_routes,
+     .doc = "http: routes by host and path prefix, first match wins"},
+    {"splice", ENUM(splice_names, "splice mode"), .off = L(splice), .def = "auto",
+     .doc = "tcp: auto (after the first 64KiB), always or never"},
+    {"steering", ENUM(steering_names, "steering"), .off = L(steering), .def = "hash",
+     .doc = "hash (kernel SO_REUSEPORT hash) or cpu (the worker on the receiving CPU)"},
+    {"max_connections", COUNT(1, 10000000), .off = L(max_connections), .def = "4096",
+     .doc = "client connections, whole process, split over workers"},
+    {"backlog", COUNT(1, 65535), .off = L(backlog), .def = "1024",
+     .doc = "listen(2) backlog of each worker's socket"},
+    {"max_body_size", SIZE(0, TB), .off = L(max_body_size), .def = "0",
+     .doc = "http: larger request bodies get 413; 0 = unlimited"},
+    {"timeouts.connect", DUR(1, 365 * DAYS), .off = LT(connect), .def = "5s",
+     .doc = "to connect to a backend"},
+    {"timeouts.header", DUR(1, 365 * DAYS), .off = LT(header), .def = "10s",
+     .doc = "http: from a request's first byte to the end of its head (408)"},
+    {"timeouts.client", DUR(1, 365 * DAYS), .off = LT(client), .def = "60s",
+     .doc = "client inactivity while a request or transfer is in progress"},
+    {"timeouts.server", DUR(1, 365 * DAYS), .off = LT(server), .def = "60s",
+     .doc = "backend inactivity while a request or transfer is in progress"},
+    {"timeouts.idle", DUR(1, 365 * DAYS), .off = LT(idle),
+     .doc = "no request in progress; default memory_tuning.idle_connection_timeout"},
+    {"timeouts.drain", DUR(0, 365 * DAYS), .off = LT(drain), .def = "30s",
+     .doc = "grace at shutdown and for removed listeners"},
+    {"body", .type = KT_STRING, .off = L(body), .len_off = L(body_len),
+     .doc = "static: the response body"},
+    {"file", .type = KT_PATH, .off = L(file),
+     .doc = "static: a file served as the body, mapped once at load"},
+    {"tls.cert", .type = KT_PATH, .off = L(tls.cert),
+     .doc = "placeholder: certificate file (TLS issue)"},
+    {"tls.key", .type = KT_PATH, .off = L(tls.key),
+     .doc = "placeholder: private key file (TLS issue)"},
+};
+const struct schema_list schema_listeners = {
+    "listener",
+    listener_keys,
+    sizeof(listener_keys) / sizeof(listener_keys[0]),
+    sizeof(struct cfg_listener),
+    offsetof(struct config, listeners),
+    offsetof(struct config, nlisteners),
+    L(line),
+    L(keys_set),
+    "name, bind and mode",
+    L(key_line),
+};
+_Static_assert(sizeof(listener_keys) / sizeof(listener_keys[0]) <= CFG_LISTENER_KEYS,
+               "key_line[] too small");
+
+/* ---- pools[].backends[] ---- */
+#define B(f) offsetof(struct cfg_backend, f)
+static const struct key backend_keys[] = {
+    {"address", .type = KT_ADDR, .flags = K_REQ, .off = B(address), .doc = "IP address and port"},
+    {"weight", COUNT(0, 10000), .off = B(weight), .def = "1",
+     .doc = "relative share; 0 = never picked"},
+    {"max_connections", COUNT(0, 10000000), .off = B(max_connections), .def = "0",
+     .doc = "connections at once; 0 = unlimited"},
+};
+const struct schema_list schema_backends = {
+    "backend",
+    backend_keys,
+    sizeof(backend_keys) / sizeof(backend_keys[0]),
+    sizeof(struct cfg_backend),
+    offsetof(struct cfg_pool, backends),
+    offsetof(struct cfg_pool, nbackends),
+    B(line),
+    B(keys_set),
+    "an address",
+    B(key_line),
+};
+_Static_assert(sizeof(backend_keys) / sizeof(backend_keys[0]) <= CFG_BACKEND_KEYS,
+               "key_line[] too small");
+
+/* ---- pools[] ---- */
+#define P(f) offsetof(struct cfg_pool, f)
+static const struct key pool_keys[] = {
+    {"name", .type = KT_NAME, .flags = K_REQ, .off = P(name),
+     .doc = "unique name, referenced by listeners and routes"},
+    {"algorithm", ENUM(schema_algo_names, "algorithm"), .off = P(algorithm), .def = "round_robin",
+     .doc = "round_robin, weighted_round_robin, least_conn, p2c or maglev"},
+    {"hash", .type = KT_HASH, .off = P(hash), .def = "client_ip",
+     .doc = "maglev key: client_ip or header:NAME"},
+    {"backends", .type = KT_LIST, .flags = K_REQ, .list = &schema_backends,
+     .doc = "the backends, at least one"},
+    {"health.interval", DUR(1, 365 * DAYS), .off = P(health.interval), .def = "5s",
+     .doc = "placeholder: active check period (health-check issue)"},
+};
+const struct schema_list schema_pools = {
+    "pool",
+    pool_keys,
+    sizeof(pool_keys) / sizeof(pool_keys[0]),
+    sizeof(struct cfg_pool),
+    offsetof(struct config, pools),
+    offsetof(struct config, npools),
+    P(line),
+    P(keys_set),
+    "name and backends",
+    P(key_line),
+};
+_Static_assert(sizeof(pool_keys) / sizeof(pool_keys[0]) <= CFG_POOL_KEYS, "key_line[] too small");
+
+/* ---- the top level ---- */
+#define C(f)      offsetof(struct config, f)
+#define BP(cl, f) C(buffer_pools[cl].f)
+#define BUFCLASS(name, cl, ini, max, g)                                                            \
+	{"buffer_pools." name ".initial_count", COUNT(0, 10000000), .off = BP(cl, initial_count),  \
+	 .def = ini, .doc = "buffers allocated at start, and the floor when shrinking"},           \
+	    {"buffer_pools." name ".max_count", COUNT(1, 10000000), .off = BP(cl, max_count),      \
+	     .def = max, .doc = "ceiling when growing"},                                           \
+	{                                                                                          \
+		"buffer_pools." name ".growth_factor", GROWTH,                                     \
+		    .off = BP(cl, growth_factor), .def = g,                                        \
+		    .doc = "grow by this factor, shrink by dividing by it"                         \
+	}
+#define ML(f) C(memory_limits.f)
+#define MT(f) C(memory_tuning.f)
+const struct key schema_top[] = {
+    {"workers", .type = KT_WORKERS, .off = C(workers), .max = 4096, .def = "auto",
+     .cli = "--workers", .doc = "worker threads: auto = one per CPU of the chosen set"},
+    {"cpus", .type = KT_LIST_TEXT, .flags = K_NOFILE | K_NOENV, .off = C(cpus), .cli = "--cpus",
+     .doc = "CPUs to run workers on (\"0-7,16-23\"); unset = all online"},
+    {"nodes", .type = KT_LIST_TEXT, .flags = K_NOFILE | K_NOENV, .off = C(nodes), .cli = "--nodes",
+     .doc = "NUMA nodes to run workers on (\"0,1\"); unset = all"},
+    {"admin.bind", .type = KT_ADDR, .off = C(admin_bind), .def = "127.0.0.1:9090",
+     .doc = "admin endpoint address (/metrics, /stats, /reload)"},
+    {"logging.level", ENUM(level_names, "log level"), .off = C(log_level), .def = "info",
+     .alias = "LOG_LEVEL", .cli = "--log-level", .doc = "error, warning, info or debug"},
+    {"listeners", .type = KT_LIST, .list = &schema_listeners, .doc = "the listeners, at least one"},
+    {"pools", .type = KT_LIST, .list = &schema_pools, .doc = "backend pools"},
+    BUFCLASS("small_buffers", BUF_SMALL, "1000", "10000", "1.5"),
+    BUFCLASS("medium_buffers", BUF_MEDIUM, "500", "5000", "1.3"),
+    BUFCLASS("large_buffers", BUF_LARGE, "100", "1000", "1.2"),
+    BUFCLASS("giant_buffers", BUF_GIANT, "10", "100", "1.1"),
+    {"memory_limits.max_total_memory", SIZE(1 * MB, 64 * TB), .off = ML(max_total_memory),
+     .def = "512MB", .doc = "ceiling of everything ringlb holds"},
+    {"memory_limits.buffer_pool_memory", SIZE(0, 64 * TB), .off = ML(buffer_pool_memory),
+     .def = "256MB", .doc = "ceiling of the buffer pools"},
+    {"memory_limits.connection_memory", SIZE(0, 64 * TB), .off = ML(connection_memory),
+     .def = "128MB", .doc = "ceiling of connection state"},
+    {"memory_limits.ssl_context_memory", SIZE(0, 64 * TB), .off = ML(ssl_context_memory),
+     .def = "64MB", .doc = "ceiling of TLS state"},
+    {"memory_limits.cache_memory", SIZE(0, 64 * TB), .off = ML(cache_memory), .def = "64MB",
+     .doc = "ceiling of caches"},
+    {"memory_tuning.pool_growth_threshold", RATIO, .off = MT(pool_growth_threshold), .def = "0.8",
+     .doc = "grow a pool when more than this share is in use"},
+    {"memory_tuning.pool_shrink_threshold", RATIO, .off = MT(pool_shrink_threshold), .def = "0.3",
+     .doc = "shrink a pool when less than this share is in use"},
+    {"memory_tuning.pool_check_interval", DUR(1, 365 * DAYS), .off = MT(pool_check_interval),
+     .def = "30s", .doc = "how often pool sizes are checked"},
+    {"memory_tuning.initial_buffer_size", SIZE(1 * KB, 1 * GB), .off = MT(initial_buffer_size),
+     .def = "16KB", .doc = "a connection's first buffer"},
+    {"memory_tuning.max_buffer_size", SIZE(1 * KB, 1 * GB), .off = MT(max_buffer_size),
+     .def = "256KB", .doc = "most a connection buffers per direction (431 past it)"},
+    {"memory_tuning.buffer_growth_factor", GROWTH, .off = MT(buffer_growth_factor), .def = "2.0",
+     .doc = "a connection buffer grows by this factor"},
+    {"memory_tuning.warning_threshold", RATIO, .off = MT(warning_threshold), .def = "0.8",
+     .doc = "pressure Warning from this share of a limit"},
+    {"memory_tuning.critical_threshold", RATIO, .off = MT(critical_threshold), .def = "0.95",
+     .doc = "pressure Critical from this share of a limit"},
+    {"memory_tuning.backpressure_start", RATIO, .off = MT(backpressure_start), .def = "0.85",
+     .doc = "new connections may be deferred from this share"},
+    {"memory_tuning.idle_connection_timeout", DUR(1, 365 * DAYS),
+     .off = MT(idle_connection_timeout), .def = "300s",
+     .doc = "default of every listener's timeouts.idle"},
+    {"memory_tuning.memory_cleanup_interval", DUR(1, 365 * DAYS),
+     .off = MT(memory_cleanup_interval), .def = "60s",
+     .doc = "how often idle memory is given back"},
+    {"memory_tuning.leak_check_interval", DUR(1, 365 * DAYS), .off = MT(leak_check_interval),
+     .def = "600s", .doc = "how often the leak check runs (debug builds)"},
+    {"memory_tuning.warning_defer_ratio", RATIO, .off = MT(warning_defer_ratio), .def = "0.1",
+     .doc = "Warning, past backpressure_start: share of new connections deferred"},
+    {"memory_tuning.critical_reject_ratio", RATIO, .off = MT(critical_reject_ratio), .def = "0.7",
+     .doc = "Critical: share of new connections rejected (the rest deferred)"},
+    {"memory_tuning.defer_delay", DUR(1, 60 * SEC), .off = MT(defer_delay), .def = "10ms",
+     .doc = "a deferred listener pauses accepting this long"},
+    {"memory_tuning.socket_sndbuf", SIZE(0, 1 * GB), .off = MT(socket_sndbuf), .def = "0",
+     .doc = "SO_SNDBUF of every socket; 0 = the kernel's default"},
+    {"memory_tuning.socket_rcvbuf", SIZE(0, 1 * GB), .off = MT(socket_rcvbuf), .def = "0",
+     .doc = "SO_RCVBUF of every socket; 0 = the kernel's default"},
+    {"memory_tuning.leak_threshold", DUR(1, 365 * DAYS), .off = MT(leak_threshold), .def = "300s",
+     .doc = "pooled memory held longer than this is reported"},
+    {"seed", .type = KT_U64, .flags = K_NOFILE, .off = C(seed), .max = UINT64_MAX, .def = "0",
+     .cli = "--seed", .doc = "PRNG seed for reproducible tests; 0 = random"},
+};
+const unsigned schema_ntop = sizeof(schema_top) / sizeof(schema_top[0]);
+_Static_assert(sizeof(schema_top) / sizeof(schema_top[0]) <= CFG_MAX_KEYS,
+               "config.keys[] too small");
+_Static_assert(sizeof(listener_keys) / sizeof(listener_keys[0]) <= 64, "keys_set is 64 bits");
+
+const struct key *schema_find(const struct key *keys, unsigned n, const char *path)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(keys[i].path, path) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+static bool schema_is_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr("-_.", *s))
+			return false;
+	}
+	return true;
+}
+
+static bool schema_is_host(const char *s)
+{
+	if (strncmp(s, "*.", 2) == 0)
+		s += 2;
+	if (!*s || *s == '.')
+		return false;
+	for (; *s; s++) {
+		if (!isalnum((unsigned char)*s) && !strchr("-.", *s))
+			return false;
+	}
+	return true;
+}
+
+/* An HTTP header name: a token. */
+static bool schema_is_hash(const char *s)
+{
+	if (strcmp(s, "client_ip") == 0)
+		return true;
+	if (strncmp(s, "header:", 7) != 0 || !s[7])
+		return false;
+	return strspn(s + 7, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	                     "!#$%&'*+-.^_`|~") == strlen(s + 7);
+}
+
+static int schema_enum(const struct key *k, const char *text)
+{
+	for (int i = 0; k->names[i]; i++) {
+		if (strcmp(k->names[i], text) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Validates a string-typed value. */
+static bool schema_text_ok(const struct key *k, const char *text)
+{
+	switch (k->type) {
+	case KT_NAME:
+		return schema_is_name(text);
+	case KT_PATH:
+	case KT_LIST_TEXT:
+		return *text;
+	case KT_HOST:
+		return schema_is_host(text);
+	case KT_PREFIX:
+		return text[0] == '/';
+	case KT_HASH:
+		return schema_is_hash(text);
+	default:
+		return true;
+	}
+}
+
+static int schema_set_text(const struct key *k, void *base, const char *text)
+{
+	char **p = (char **)((char *)base + k->off);
+	char *s;
+
+	if (!schema_text_ok(k, text))
+		return -EINVAL;
+	s = strdup(text);
+	if (!s)
+		return -ENOMEM;
+	free(*p);
+	*p = s;
+	if (k->len_off)
+		*(size_t *)((char *)base + k->len_off) = strlen(text);
+	return 0;
+}
+
+static int schema_set_int(const struct key *k, void *base, const char *text)
+{
+	void *p = (char *)base + k->off;
+	uint64_t v;
+	int ret;
+
+	if (k->type == KT_WORKERS && strcmp(text, "auto") == 0)
+		text = "0";
+	if (k->type == KT_SIZE)
+		ret = value_size(text, &v);
+	else if (k->type == KT_DURATION)
+		ret = value_duration(text, &v);
+	else
+		ret = value_count(text, &v);
+	if (ret)
+		return ret;
+	if (v < k->min || v > k->max)
+		return -ERANGE;
+	if (k->type == KT_COUNT)
+		*(uint32_t *)p = v;
+	else if (k->type == KT_WORKERS)
+		*(unsigned *)p = v;
+	else
+		*(uint64_t *)p = v;
+	return 0;
+}
+
+static int schema_set_double(const struct key *k, void *base, const char *text)
+{
+	double v;
+	int ret = value_number(text, &v);
+
+	if (ret)
+		return ret;
+	if (v > k->dmax || v < k->dmin || (k->type == KT_GROWTH && v == k->dmin))
+		return -ERANGE;
+	*(double *)((char *)base + k->off) = v;
+	return 0;
+}
+
+int schema_set(const struct key *k, void *base, const char *text)
+{
+	int v;
+
+	switch (k->type) {
+	case KT_COUNT:
+	case KT_WORKERS:
+	case KT_U64:
+	case KT_SIZE:
+	case KT_DURATION:
+		return schema_set_int(k, base, text);
+	case KT_RATIO:
+	case KT_GROWTH:
+		return schema_set_double(k, base, text);
+	case KT_ADDR:
+		return value_addr(text, (struct cfg_addr *)((char *)base + k->off));
+	case KT_ENUM:
+		v = schema_enum(k, text);
+		if (v < 0)
+			return -EINVAL;
+		*(int *)((char *)base + k->off) = v;
+		return 0;
+	case KT_LIST:
+		return -EINVAL;
+	default:
+		return schema_set_text(k, base, text);
+	}
+}
+
+/* "tcp, http or static" */
+static void schema_join(const char *const *names, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; names[i] && n < len; i++) {
+		const char *sep = i == 0 ? "" : names[i + 1] ? ", " : " or ";
+
+		n += snprintf(buf + n, len - n, "%s%s", sep, names[i]);
+	}
+}
+
+static void schema_range(const struct key *k, char *lo, char *hi, size_t len)
+{
+	if (k->type == KT_SIZE) {
+		value_fmt_size(k->min, lo, len);
+		value_fmt_size(k->max, hi, len);
+	} else if (k->type == KT_DURATION) {
+		value_fmt_duration(k->min, lo, len);
+		value_fmt_duration(k->max, hi, len);
+	} else if (k->type == KT_RATIO || k->type == KT_GROWTH) {
+		value_fmt_number(k->dmin, lo, len);
+		value_fmt_number(k->dmax, hi, len);
+	} else {
+		snprintf(lo, len, "%llu", (unsigned long long)k->min);
+		snprintf(hi, len, "%llu", (unsigned long long)k->max);
+	}
+}
+
+void schema_expect(const struct key *k, char *buf, size_t len)
+{
+	char lo[32], hi[32];
+
+	schema_range(k, lo, hi, sizeof(lo));
+	switch (k->type) {
+	case KT_COUNT:
+	case KT_U64:
+		snprintf(buf, len, "a count in %s..%s", lo, hi);
+		break;
+	case KT_WORKERS:
+		snprintf(buf, len, "auto or a count in 0..%s", hi);
+		break;
+	case KT_SIZE:
+		snprintf(buf, len, "a size in %s..%s, like 16KB or 4GB", lo, hi);
+		break;
+	case KT_DURATION:
+		snprintf(buf, len, "a duration in %s..%s, like 30s or 250ms", lo, hi);
+		break;
+	case KT_RATIO:
+		snprintf(buf, len, "a ratio in %s..%s", lo, hi);
+		break;
+	case KT_GROWTH:
+		snprintf(buf, len, "a growth factor above %s and at most %s", lo, hi);
+		break;
+	case KT_ADDR:
+		snprintf(buf, len, "an IP address and port like 127.0.0.1:8080 or [::1]:8080");
+		break;
+	case KT_ENUM:
+		schema_join(k->names, buf, len);
+		break;
+	case KT_NAME:
+		snprintf(buf, len, "a name of letters, digits, '-', '_' and '.'");
+		break;
+	case KT_PATH:
+		snprintf(buf, len, "a file path");
+		break;
+	case KT_HOST:
+		snprintf(buf, len, "a host name or *.suffix");
+		break;
+	case KT_PREFIX:
+		snprintf(buf, len, "a path prefix starting with /");
+		break;
+	case KT_HASH:
+		snprintf(buf, len, "client_ip or header:NAME");
+		break;
+	case KT_LIST_TEXT:
+		snprintf(buf, len, "a list like 0-7,16-23");
+		break;
+	case KT_STRING:
+		snprintf(buf, len, "a string");
+		break;
+	case KT_LIST:
+		snprintf(buf, len, "a sequence of %ss", k->list->what);
+		break;
+	}
+}
+
+static const char *schema_noun(const struct key *k)
+{
+	static const char *const nouns[] = {
+	    [KT_COUNT] = "a count",        [KT_WORKERS] = "a count",     [KT_U64] = "a count",
+	    [KT_SIZE] = "a size",          [KT_DURATION] = "a duration", [KT_RATIO] = "a number",
+	    [KT_GROWTH] = "a number",      [KT_ADDR] = "an address",     [KT_NAME] = "a name",
+	    [KT_STRING] = "a string",      [KT_PATH] = "a file path",    [KT_HOST] = "a host",
+	    [KT_PREFIX] = "a path prefix", [KT_HASH] = "a hash key",     [KT_LIST_TEXT] = "a list",
+	    [KT_LIST] = "a list",
+	};
+	return nouns[k->type];
+}
+
+void schema_explain(const struct key *k, const char *text, int err, char *buf, size_t len)
+{
+	char exp[160];
+
+	schema_expect(k, exp, sizeof(exp));
+	if (err == -ERANGE)
+		snprintf(buf, len, "%s is out of range (expected %s)", text, exp);
+	else if (k->type == KT_ENUM)
+		snprintf(buf, len, "\"%s\" is not %s %s (expected %s)", text,
+		         strchr("aeiou", k->noun[0]) ? "an" : "a", k->noun, exp);
+	else if (k->type == KT_DURATION && strspn(text, "0123456789") == strlen(text) && *text)
+		snprintf(buf, len, "\"%s\" has no unit (expected a duration like 30s or 250ms)",
+		         text);
+	else
+		snprintf(buf, len, "\"%s\" is not %s (expected %s)", text, schema_noun(k), exp);
+}
+
+/* A string as a double-quoted YAML scalar, cut after 60 characters. */
+static void schema_quote(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (size_t i = 0; i < n && i < 60 && o + 8 < len; i++) {
+		unsigned char ch = s[i];
+
+		if (ch == '\n')
+			o += snprintf(buf + o, len - o, "\\n");
+		else if (ch == '"' || ch == '\\')
+			o += snprintf(buf + o, len - o, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			o += snprintf(buf + o, len - o, "\\x%02x", ch);
+		else
+			buf[o++] = ch;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	if (n > 60)
+		snprintf(buf + o, len - o, "...  (%zu bytes)", n);
+}
+
+void schema_format(const struct key *k, const void *base, char *buf, size_t len)
+{
+	const char *p = (const char *)base + k->off;
+	const char *s = k->type >= KT_NAME ? *(char *const *)p : NULL;
+
+	switch (k->type) {
+	case KT_COUNT:
+		snprintf(buf, len, "%u", *(const uint32_t *)p);
+		break;
+	case KT_WORKERS:
+		if (*(const unsigned *)p == 0)
+			snprintf(buf, len, "auto");
+		else
+			snprintf(buf, len, "%u", *(const unsigned *)p);
+		break;
+	case KT_U64:
+		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p);
+		break;
+	case KT_SIZE:
+		value_fmt_size(*(const uint64_t *)p, buf, len);
+		break;
+	case KT_DURATION:
+		value_fmt_duration(*(const uint64_t *)p, buf, len);
+		break;
+	case KT_RATIO:
+	case KT_GROWTH:
+		value_fmt_number(*(const double *)p, buf, len);
+		break;
+	case KT_ADDR:
+		snprintf(buf, len, "%s", ((const struct cfg_addr *)p)->text);
+		break;
+	case KT_ENUM:
+		snprintf(buf, len, "%s", k->names[*(const int *)p]);
+		break;
+	case KT_LIST:
+		snprintf(buf, len, "(list)");
+		break;
+	case KT_STRING:
+		if (s)
+			schema_quote(s, *(const size_t *)((const char *)base + k->len_off), buf,
+			             len);
+		else
+			snprintf(buf, len, "(none)");
+		break;
+	default:
+		snprintf(buf, len, "%s", s ? s : k->type == KT_LIST_TEXT ? "(all)" : "(none)");
+		break;
+	}
+}
+
+void schema_defaults(const struct key *keys, unsigned n, void *base)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (keys[i].def)
+			schema_set(&keys[i], base, keys[i].def);
+	}
+}
+
+static void schema_free_list(const struct schema_list *l, void *parent)
+{
+	char **arr = (char **)((char *)parent + l->arr_off);
+	unsigned *n = (unsigned *)((char *)parent + l->n_off);
+
+	for (unsigned i = 0; *arr && i < *n; i++)
+		schema_free(l->keys, l->nkeys, *arr + i * l->size);
+	free(*arr);
+	*arr = NULL;
+	*n = 0;
+}
+
+void schema_free(const struct key *keys, unsigned n, void *base)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct key *k = &keys[i];
+		char **p = (char **)((char *)base + k->off);
+
+		if (k->type == KT_LIST) {
+			schema_free_list(k->list, base);
+		} else if (k->type >= KT_NAME) { /* every type from KT_NAME on is a char * */
+			free(*p);
+			*p = NULL;
+		}
+	}
+}
+
+static char env_full[CFG_MAX_KEYS][64];
+static char env_short[CFG_MAX_KEYS][64];
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static const char *schema_leaf(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot ? dot + 1 : path;
+}
+
+/* How many rows of every table end in <leaf>. */
+static unsigned schema_leaf_count(const char *leaf)
+{
+	static const struct schema_list *const lists[] = {
+	    &schema_listeners,
+	    &schema_routes,
+	    &schema_pools,
+	    &schema_backends,
+	};
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < schema_ntop; i++)
+		n += strcmp(schema_leaf(schema_top[i].path), leaf) == 0;
+	for (unsigned j = 0; j < 4; j++) {
+		for (unsigned i = 0; i < lists[j]->nkeys; i++)
+			n += strcmp(schema_leaf(lists[j]->keys[i].path), leaf) == 0;
+	}
+	return n;
+}
+
+static void schema_env_upper(char *dst, const char *src)
+{
+	size_t o = strlen(dst);
+
+	for (; *src && o < 63; src++)
+		dst[o++] = *src == '.' ? '_' : toupper((unsigned char)*src);
+	dst[o] = '\0';
+}
+
+static void schema_env_init(void)
+{
+	for (unsigned i = 0; i < schema_ntop; i++) {
+		const struct key *k = &schema_top[i];
+		const char *leaf = schema_leaf(k->path);
+
+		if (k->flags & K_NOENV || k->type == KT_LIST)
+			continue;
+		strcpy(env_full[i], "RINGLB_");
+		schema_env_upper(env_full[i], k->path);
+		if (!k->alias && (leaf == k->path || schema_leaf_count(leaf) != 1))
+			continue;
+		strcpy(env_short[i], "RINGLB_");
+		schema_env_upper(env_short[i], k->alias ? k->alias : leaf);
+	}
+}
+
+const char *schema_env_full(unsigned i)
+{
+	pthread_once(&env_once, schema_env_init);
+	return env_full[i][0] ? env_full[i] : NULL;
+}
+
+const char *schema_env_short(unsigned i)
+{
+	pthread_once(&env_once, schema_env_init);
+	return env_short[i][0] ? env_short[i] : NULL;
+}

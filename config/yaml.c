@@ -1,0 +1,752 @@
+/* The YAML loader: libyaml's document tree, walked against the key table.
+ *
+ * Every problem becomes one error line with the position of the node at
+ * fault (the value for a bad value, the key for an unknown or duplicate
+ * key, the element for a missing key), and the walk goes on, so one run
+ * reports them all, sorted in file order. The parser and document are
+ * deleted on every path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "config/config-int.h"
+#include "config/schema.h"
+
+#define LOAD_MAX_FILE (16u << 20) /* a config file larger than this is a mistake */
+#define LOAD_PATH     256         /* a key path in an error line, cut beyond */
+
+/* A pool name to resolve once every pool is known. */
+struct load_ref {
+	yaml_mark_t mark;
+	char path[LOAD_PATH];
+	const char *name;
+	int *idx;
+};
+
+/* Where the keys of one mapping were written: the top level's go to
+ * config.keys[], a list element's to its keys_set and marks[]. */
+struct load_elem {
+	uint64_t *set;
+	uint32_t *lines; /* the element's key_line[] */
+	uint64_t bad;    /* set, but to a value that was refused */
+	yaml_mark_t mark[64];
+	yaml_mark_t start;
+};
+
+struct load {
+	const char *name;
+	yaml_document_t doc;
+	struct config *c;
+	struct cfg_errors *errs;
+	unsigned nerr0;
+	struct load_ref *refs;
+	unsigned nrefs, caprefs;
+};
+
+static void load_err(struct load *l, yaml_mark_t m, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void load_err(struct load *l, yaml_mark_t m, const char *path, const char *fmt, ...)
+{
+	char where[512], msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(where, sizeof(where), "%s:%zu:%zu", l->name, m.line + 1, m.column + 1);
+	config__err(l->errs, where, path, "%s", msg);
+}
+
+/* Writes a key path for an error line. Paths are short ("listeners[2].routes[0].pool")
+ * except when they hold an unknown key as written: then the line is cut at
+ * LOAD_PATH - 1 characters, on purpose, rather than growing without bound. */
+static void load_path(char *dst, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void load_path(char *dst, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(dst, len, fmt, ap);
+	va_end(ap);
+}
+
+static yaml_node_t *load_node(struct load *l, int i)
+{
+	return yaml_document_get_node(&l->doc, i);
+}
+
+static const char *load_text(yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+static const char *load_kind(yaml_node_t *n)
+{
+	return n->type == YAML_MAPPING_NODE    ? "a mapping"
+	       : n->type == YAML_SEQUENCE_NODE ? "a sequence"
+	                                       : "a scalar";
+}
+
+/* The value node of key <name> in mapping <map>, or NULL. */
+static yaml_node_t *load_get(struct load *l, yaml_node_t *map, const char *name)
+{
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = load_node(l, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && strcmp(load_text(k), name) == 0)
+			return load_node(l, p->value);
+	}
+	return NULL;
+}
+
+static void load_join(char *dst, size_t len, const char *a, const char *b)
+{
+	if (*a)
+		load_path(dst, len, "%s.%s", a, b);
+	else
+		load_path(dst, len, "%s", b);
+}
+
+static void load_map(struct load *l, yaml_node_t *map, const struct key *keys, unsigned n,
+                     void *base, const char *tprefix, const char *epath, struct load_elem *el);
+
+/* The keys that may follow <tprefix> ("" or "timeouts.") in <keys>:
+ * "a, b, c". */
+static void load_known(const struct key *keys, unsigned n, const char *tprefix, char *buf,
+                       size_t len)
+{
+	size_t o = 0, plen = strlen(tprefix);
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < n && o < len; i++) {
+		const char *rest;
+		size_t seg;
+		bool seen = false;
+
+		if (keys[i].flags & K_NOFILE || strncmp(keys[i].path, tprefix, plen) != 0)
+			continue;
+		rest = keys[i].path + plen;
+		seg = strcspn(rest, ".");
+		for (unsigned j = 0; j < i && !seen; j++)
+			seen =
+			    strncmp(keys[j].path, keys[i].path, plen + seg) == 0 &&
+			    (keys[j].path[plen + seg] == '.' || keys[j].path[plen + seg] == '\0');
+		if (!seen)
+			o += snprintf(buf + o, len - o, "%s%.*s", o ? ", " : "", (int)seg, rest);
+	}
+}
+
+/* True if some row lies under "<rel>." */
+static bool load_is_group(const struct key *keys, unsigned n, const char *rel)
+{
+	size_t len = strlen(rel);
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!(keys[i].flags & K_NOFILE) && strncmp(keys[i].path, rel, len) == 0 &&
+		    keys[i].path[len] == '.')
+			return true;
+	}
+	return false;
+}
+
+static void load_mark_set(struct load *l, struct load_elem *el, unsigned i, yaml_mark_t m)
+{
+	if (el) {
+		*el->set |= 1ull << i;
+		el->mark[i] = m;
+		el->lines[i] = m.line + 1;
+	} else {
+		l->c->keys[i] = (struct cfg_keysrc){
+		    .src = CFG_SRC_FILE,
+		    .line = m.line + 1,
+		    .col = m.column + 1,
+		};
+	}
+}
+
+static int load_scalar(struct load *l, yaml_node_t *v, const struct key *k, void *base,
+                       const char *path)
+{
+	char msg[400];
+	int ret;
+
+	if (v->type != YAML_SCALAR_NODE) {
+		schema_expect(k, msg, sizeof(msg));
+		load_err(l, v->start_mark, path, "found %s (expected %s)", load_kind(v), msg);
+		return -EINVAL;
+	}
+	ret = schema_set(k, base, load_text(v));
+	if (ret == -ENOMEM) {
+		load_err(l, v->start_mark, path, "out of memory (expected less)");
+	} else if (ret) {
+		schema_explain(k, load_text(v), ret, msg, sizeof(msg));
+		load_err(l, v->start_mark, path, "%s", msg);
+	}
+	return ret;
+}
+
+static int load_list(struct load *l, yaml_node_t *seq, const struct schema_list *sl, void *parent,
+                     const char *path);
+
+/* A key that exists but not in files (cpus, nodes, seed): say where it goes. */
+static void load_nofile(struct load *l, yaml_node_t *kn, const struct key *k, int top,
+                        const char *path)
+{
+	const char *env = top >= 0 ? schema_env_full(top) : NULL;
+
+	if (k->cli && env)
+		load_err(l, kn->start_mark, path, "cannot be set in the file (expected %s or %s)",
+		         k->cli, env);
+	else if (k->cli || env)
+		load_err(l, kn->start_mark, path, "cannot be set in the file (expected %s)",
+		         k->cli ? k->cli : env);
+	else
+		load_err(l, kn->start_mark, path,
+		         "cannot be set in the file (expected no such key)");
+}
+
+/* One key of a mapping: a leaf, a list, or a nested group. */
+static void load_pair(struct load *l, yaml_node_t *kn, yaml_node_t *v, const struct key *keys,
+                      unsigned n, void *base, const char *tprefix, const char *epath,
+                      struct load_elem *el)
+{
+	char rel[LOAD_PATH], path[LOAD_PATH], known[600];
+	const struct key *k;
+	int ret;
+
+	load_path(rel, sizeof(rel) - 1, "%s%s", tprefix, load_text(kn)); /* room for strcat(".") */
+	load_join(path, sizeof(path), epath, load_text(kn));
+	k = schema_find(keys, n, rel);
+	if (k && !(k->flags & K_NOFILE)) {
+		if (k->type == KT_LIST)
+			ret = load_list(l, v, k->list, base, path);
+		else
+			ret = load_scalar(l, v, k, base, path);
+		load_mark_set(l, el, k - keys, v->start_mark);
+		if (ret && el)
+			el->bad |= 1ull << (k - keys);
+	} else if (load_is_group(keys, n, rel)) {
+		if (v->type != YAML_MAPPING_NODE)
+			load_err(l, v->start_mark, path, "found %s (expected a mapping)",
+			         load_kind(v));
+		else
+			load_map(l, v, keys, n, base, strcat(rel, "."), path, el);
+	} else if (k) {
+		load_nofile(l, kn, k, keys == schema_top ? k - keys : -1, path);
+	} else {
+		load_known(keys, n, tprefix, known, sizeof(known));
+		load_err(l, kn->start_mark, path, "unknown key (expected one of: %s)", known);
+	}
+}
+
+static void load_map(struct load *l, yaml_node_t *map, const struct key *keys, unsigned n,
+                     void *base, const char *tprefix, const char *epath, struct load_elem *el)
+{
+	yaml_node_pair_t *start = map->data.mapping.pairs.start;
+
+	for (yaml_node_pair_t *p = start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *kn = load_node(l, p->key), *v = load_node(l, p->value);
+		bool dup = false;
+
+		if (kn->type != YAML_SCALAR_NODE) {
+			load_err(l, kn->start_mark, epath,
+			         "found %s as a key (expected a key name)", load_kind(kn));
+			continue;
+		}
+		for (yaml_node_pair_t *q = start; q < p && !dup; q++) {
+			yaml_node_t *qk = load_node(l, q->key);
+
+			dup = qk->type == YAML_SCALAR_NODE && !strcmp(load_text(qk), load_text(kn));
+		}
+		if (dup) {
+			char path[LOAD_PATH];
+
+			load_join(path, sizeof(path), epath, load_text(kn));
+			load_err(l, kn->start_mark, path,
+			         "duplicate key (expected each key once in a mapping)");
+			continue;
+		}
+		load_pair(l, kn, v, keys, n, base, tprefix, epath, el);
+	}
+}
+
+/* Queues the pool name in <name> for resolution into <idx>. */
+static void load_ref(struct load *l, yaml_mark_t m, const char *path, const char *name, int *idx)
+{
+	if (l->nrefs == l->caprefs) {
+		unsigned cap = l->caprefs ? 2 * l->caprefs : 16;
+		struct load_ref *r = realloc(l->refs, cap * sizeof(*r));
+
+		if (!r) {
+			load_err(l, m, path, "out of memory (expected less)");
+			return;
+		}
+		l->refs = r;
+		l->caprefs = cap;
+	}
+	l->refs[l->nrefs] = (struct load_ref){.mark = m, .name = name, .idx = idx};
+	load_path(l->refs[l->nrefs].path, sizeof(l->refs[0].path), "%s", path);
+	l->nrefs++;
+}
+
+static void load_resolve(struct load *l)
+{
+	for (unsigned i = 0; i < l->nrefs; i++) {
+		struct load_ref *r = &l->refs[i];
+
+		*r->idx = config_pool_index(l->c, r->name);
+		if (*r->idx < 0)
+			load_err(l, r->mark, r->path,
+			         "no pool is named \"%s\" (expected the name of a pool in pools)",
+			         r->name);
+	}
+}
+
+/* Whether row <name> of <sl> was set (to a good value) in element <el>;
+ * its mark goes to <m>. */
+static bool load_has(const struct schema_list *sl, struct load_elem *el, const char *name,
+                     yaml_mark_t *m)
+{
+	unsigned i = schema_find(sl->keys, sl->nkeys, name) - sl->keys;
+
+	if (m)
+		*m = el->mark[i];
+	return (*el->set & ~el->bad) >> i & 1;
+}
+
+/* Maps <ls>'s file read-only as its body (an empty file: an empty body). */
+static void load_file(struct load *l, struct cfg_listener *ls, yaml_mark_t m, const char *path)
+{
+	struct stat st;
+	void *p;
+	int fd = open(ls->file, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", ls->file,
+		         strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		load_err(l, m, path, "\"%s\" is not a regular file (expected a readable file)",
+		         ls->file);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		ls->body = strdup("");
+		ls->body_len = 0;
+		goto out;
+	}
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED) {
+		load_err(l, m, path, "cannot map \"%s\": %s (expected a readable file)", ls->file,
+		         strerror(errno));
+		goto out;
+	}
+	ls->body = p;
+	ls->body_len = st.st_size;
+	ls->body_mapped = true;
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
+/* A key that <ls>'s mode does not use. */
+static void load_unused(struct load *l, struct load_elem *el, const char *epath,
+                        const struct cfg_listener *ls, const char *key, const char *modes)
+{
+	static const char *const names[] = {"tcp", "http", "static"};
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (!load_has(&schema_listeners, el, key, &m))
+		return;
+	load_path(path, sizeof(path), "%s.%s", epath, key);
+	load_err(l, m, path, "not used in %s mode (expected %s only in %s mode)", names[ls->mode],
+	         key, modes);
+}
+
+static void load_static(struct load *l, struct cfg_listener *ls, struct load_elem *el,
+                        const char *epath)
+{
+	bool body = load_has(&schema_listeners, el, "body", NULL);
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	load_unused(l, el, epath, ls, "pool", "tcp and http");
+	load_unused(l, el, epath, ls, "routes", "http");
+	if (!load_has(&schema_listeners, el, "file", &m)) {
+		if (!body)
+			load_err(
+			    l, el->start, epath,
+			    "missing key \"body\" or \"file\" (expected one of them for a static listener)");
+		return;
+	}
+	load_path(path, sizeof(path), "%s.file", epath);
+	if (body)
+		load_err(l, m, path, "set together with body (expected body or file, not both)");
+	else if (ls->file)
+		load_file(l, ls, m, path);
+}
+
+/* Two binds collide on the same port when equal or when one is the
+ * wildcard of the other's family. */
+static bool load_binds_clash(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	const struct sockaddr_in *a4 = (const void *)&a->ss, *b4 = (const void *)&b->ss;
+	const struct sockaddr_in6 *a6 = (const void *)&a->ss, *b6 = (const void *)&b->ss;
+
+	if (a->ss.ss_family != b->ss.ss_family || !a->len)
+		return false;
+	if (a->ss.ss_family == AF_INET)
+		return a4->sin_port == b4->sin_port &&
+		       (a4->sin_addr.s_addr == b4->sin_addr.s_addr || !a4->sin_addr.s_addr ||
+		        !b4->sin_addr.s_addr);
+	return a6->sin6_port == b6->sin6_port &&
+	       (!memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) ||
+	        IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
+}
+
+/* Names and binds against the listeners before <i>. */
+static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el, const char *epath)
+{
+	struct cfg_listener *ls = &l->c->listeners[i];
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	for (unsigned j = 0; j < i; j++) {
+		struct cfg_listener *o = &l->c->listeners[j];
+
+		if (ls->name && o->name && !strcmp(ls->name, o->name)) {
+			load_has(&schema_listeners, el, "name", &m);
+			load_path(path, sizeof(path), "%s.name", epath);
+			load_err(
+			    l, m, path,
+			    "\"%s\" is already the name of listeners[%u] (expected a unique listener name)",
+			    ls->name, j);
+		}
+		if (load_has(&schema_listeners, el, "bind", &m) &&
+		    load_binds_clash(&ls->bind, &o->bind)) {
+			load_path(path, sizeof(path), "%s.bind", epath);
+			load_err(
+			    l, m, path,
+			    "%s conflicts with listeners[%u] bind %s (expected a unique address and port)",
+			    ls->bind.text, j, o->bind.text);
+		}
+	}
+}
+
+static void load_listener(struct load *l, unsigned i, struct load_elem *el, const char *epath)
+{
+	struct cfg_listener *ls = &l->c->listeners[i];
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	load_listener_dups(l, i, el, epath);
+	if (!load_has(&schema_listeners, el, "mode", NULL))
+		return; /* missing or refused: its rules would only repeat that */
+	if (ls->mode == LMODE_STATIC) {
+		load_static(l, ls, el, epath);
+		return;
+	}
+	load_unused(l, el, epath, ls, "body", "static");
+	load_unused(l, el, epath, ls, "file", "static");
+	if (ls->mode == LMODE_TCP)
+		load_unused(l, el, epath, ls, "routes", "http");
+	if (!load_has(&schema_listeners, el, "pool", &m)) {
+		load_err(l, el->start, epath,
+		         "missing key \"pool\" (expected a pool for a %s listener)",
+		         ls->mode == LMODE_TCP ? "tcp" : "http");
+	} else if (ls->pool) {
+		load_path(path, sizeof(path), "%s.pool", epath);
+		load_ref(l, m, path, ls->pool, &ls->pool_idx);
+	}
+}
+
+static void load_route(struct load *l, struct cfg_route *r, struct load_elem *el, const char *epath)
+{
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (load_has(&schema_routes, el, "pool", &m) && r->pool) {
+		load_path(path, sizeof(path), "%s.pool", epath);
+		load_ref(l, m, path, r->pool, &r->pool_idx);
+	}
+}
+
+static void load_pool(struct load *l, unsigned i, struct load_elem *el, const char *epath)
+{
+	struct cfg_pool *p = &l->c->pools[i];
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	for (unsigned j = 0; j < i && p->name; j++) {
+		if (l->c->pools[j].name && !strcmp(p->name, l->c->pools[j].name)) {
+			load_has(&schema_pools, el, "name", &m);
+			load_path(path, sizeof(path), "%s.name", epath);
+			load_err(
+			    l, m, path,
+			    "\"%s\" is already the name of pools[%u] (expected a unique pool name)",
+			    p->name, j);
+		}
+	}
+	if (load_has(&schema_pools, el, "backends", &m) && p->nbackends == 0) {
+		load_path(path, sizeof(path), "%s.backends", epath);
+		load_err(l, m, path, "empty (expected at least one backend)");
+	}
+	p->health.enabled = load_has(&schema_pools, el, "health.interval", NULL);
+}
+
+/* Checks one loaded element: required keys, then its kind's rules. */
+static void load_elem_check(struct load *l, const struct schema_list *sl, void *e, unsigned i,
+                            struct load_elem *el, const char *epath)
+{
+	for (unsigned k = 0; k < sl->nkeys; k++) {
+		if (sl->keys[k].flags & K_REQ && !(*el->set >> k & 1))
+			load_err(l, el->start, epath,
+			         "missing key \"%s\" (expected every %s to have %s)",
+			         sl->keys[k].path, sl->what, sl->required);
+	}
+	if (sl == &schema_listeners) {
+		load_listener(l, i, el, epath);
+		((struct cfg_listener *)e)->tls.enabled = ((struct cfg_listener *)e)->tls.cert;
+	} else if (sl == &schema_pools) {
+		load_pool(l, i, el, epath);
+	} else if (sl == &schema_routes) {
+		load_route(l, e, el, epath);
+	}
+}
+
+static int load_list(struct load *l, yaml_node_t *seq, const struct schema_list *sl, void *parent,
+                     const char *path)
+{
+	char **arr = (char **)((char *)parent + sl->arr_off);
+	unsigned *n = (unsigned *)((char *)parent + sl->n_off);
+	yaml_node_item_t *items = seq->data.sequence.items.start;
+	unsigned count;
+
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		load_err(l, seq->start_mark, path, "found %s (expected a sequence of %ss)",
+		         load_kind(seq), sl->what);
+		return -EINVAL;
+	}
+	count = seq->data.sequence.items.top - items;
+	*arr = calloc(count ? count : 1, sl->size);
+	if (!*arr) {
+		load_err(l, seq->start_mark, path, "out of memory (expected less)");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < count; i++) {
+		yaml_node_t *item = load_node(l, items[i]);
+		char *e = *arr + i * sl->size;
+		struct load_elem el = {
+		    .set = (uint64_t *)(e + sl->set_off),
+		    .lines = (uint32_t *)(e + sl->lines_off),
+		    .start = item->start_mark,
+		};
+		char epath[LOAD_PATH];
+
+		schema_defaults(sl->keys, sl->nkeys, e);
+		*(int *)(e + sl->line_off) = item->start_mark.line + 1;
+		if (sl == &schema_listeners)
+			((struct cfg_listener *)e)->pool_idx = -1;
+		*n = i + 1;
+		load_path(epath, sizeof(epath), "%s[%u]", path, i);
+		if (item->type != YAML_MAPPING_NODE) {
+			load_err(l, item->start_mark, epath, "found %s (expected a mapping)",
+			         load_kind(item));
+			continue;
+		}
+		load_map(l, item, sl->keys, sl->nkeys, e, "", epath, &el);
+		load_elem_check(l, sl, e, i, &el, epath);
+	}
+	return 0;
+}
+
+static void load_root(struct load *l)
+{
+	yaml_node_t *root = yaml_document_get_root_node(&l->doc);
+	yaml_node_t *ls;
+	yaml_mark_t top = {0};
+
+	if (root && root->type != YAML_MAPPING_NODE) {
+		load_err(l, root->start_mark, NULL,
+		         "found %s (expected a mapping of top-level keys)", load_kind(root));
+		return;
+	}
+	if (root)
+		load_map(l, root, schema_top, schema_ntop, l->c, "", "", NULL);
+	load_resolve(l);
+	ls = root ? load_get(l, root, "listeners") : NULL;
+	if (!ls)
+		load_err(l, root ? root->start_mark : top, "listeners",
+		         "missing key (expected at least one listener)");
+	else if (ls->type == YAML_SEQUENCE_NODE && l->c->nlisteners == 0)
+		load_err(l, ls->start_mark, "listeners", "empty (expected at least one listener)");
+}
+
+static void load_syntax(struct load *l, yaml_parser_t *p)
+{
+	const char *problem = p->problem ? p->problem : "cannot parse";
+
+	if (p->context)
+		load_err(l, p->problem_mark, NULL, "syntax error: %s %s (expected valid YAML)",
+		         problem, p->context);
+	else
+		load_err(l, p->problem_mark, NULL, "syntax error: %s (expected valid YAML)",
+		         problem);
+}
+
+/* Parses the one document of <yaml> into l->doc. Returns 0 or -EINVAL
+ * (l->doc then needs no deleting). */
+static int load_parse(struct load *l, const char *yaml)
+{
+	yaml_parser_t parser;
+	yaml_document_t extra;
+	int ret = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
+	if (!yaml_parser_load(&parser, &l->doc)) {
+		load_syntax(l, &parser);
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	if (!yaml_parser_load(&parser, &extra)) {
+		load_syntax(l, &parser);
+		ret = -EINVAL;
+	} else {
+		yaml_node_t *root = yaml_document_get_root_node(&extra);
+
+		if (root) {
+			load_err(l, root->start_mark, NULL,
+			         "syntax error: a second document (expected one YAML document)");
+			ret = -EINVAL;
+		}
+		yaml_document_delete(&extra);
+	}
+	yaml_parser_delete(&parser);
+	if (ret)
+		yaml_document_delete(&l->doc);
+	return ret;
+}
+
+/* LINE and COL of an error line "NAME:LINE:COL: ..." this load wrote. */
+static void load_pos(const struct load *l, const char *line, unsigned long pos[2])
+{
+	size_t n = strlen(l->name);
+	char *end;
+
+	pos[0] = pos[1] = 0;
+	if (strncmp(line, l->name, n) != 0 || line[n] != ':')
+		return;
+	pos[0] = strtoul(line + n + 1, &end, 10);
+	if (*end == ':')
+		pos[1] = strtoul(end + 1, NULL, 10);
+}
+
+static bool load_before(const struct load *l, const char *a, const char *b)
+{
+	unsigned long pa[2], pb[2];
+
+	load_pos(l, a, pa);
+	load_pos(l, b, pb);
+	return pa[0] < pb[0] || (pa[0] == pb[0] && pa[1] < pb[1]);
+}
+
+/* Puts the lines from <from> on in file order, keeping the order of those
+ * at one position: pool references are checked last, but read in place. */
+static void load_sort(const struct load *l, unsigned from)
+{
+	char **v = l->errs->lines;
+
+	for (unsigned i = from + 1; i < l->errs->n; i++) {
+		char *x = v[i];
+		unsigned j = i;
+
+		for (; j > from && load_before(l, x, v[j - 1]); j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+struct config *config_load_string(const char *name, const char *yaml, struct cfg_errors *errs)
+{
+	struct load l = {.name = name, .errs = errs, .nerr0 = errs->nerr};
+	unsigned n0 = errs->n;
+
+	l.c = config_new();
+	if (!l.c || !(l.c->path = strdup(name))) {
+		config__err(errs, name, NULL, "out of memory (expected less)");
+		config_free(l.c);
+		return NULL;
+	}
+	if (load_parse(&l, yaml) == 0) {
+		load_root(&l);
+		yaml_document_delete(&l.doc);
+	}
+	free(l.refs);
+	load_sort(&l, n0);
+	if (errs->nerr != l.nerr0) {
+		config_free(l.c);
+		return NULL;
+	}
+	config__resolve(l.c);
+	return l.c;
+}
+
+/* Reads all of <path> into a NUL-terminated buffer the caller frees. */
+static char *load_read(const char *path, struct cfg_errors *errs)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > LOAD_MAX_FILE ||
+	    !(buf = malloc(st.st_size + 1)) || (n = read(fd, buf, st.st_size)) != st.st_size) {
+		const char *why = fd < 0 || n < 0              ? strerror(errno)
+		                  : !S_ISREG(st.st_mode)       ? "not a regular file"
+		                  : st.st_size > LOAD_MAX_FILE ? "larger than 16MB"
+		                  : !buf                       ? "out of memory"
+		                                               : "short read";
+
+		config__err(errs, path, NULL, "cannot read: %s (expected a readable config file)",
+		            why);
+		free(buf);
+		buf = NULL;
+	} else if (memchr(buf, '\0', n)) {
+		config__err(errs, path, NULL, "contains a NUL byte (expected a text file)");
+		free(buf);
+		buf = NULL;
+	} else {
+		buf[n] = '\0';
+	}
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+struct config *config_load(const char *path, struct cfg_errors *errs)
+{
+	char *yaml = load_read(path, errs);
+	struct config *c;
+
+	if (!yaml)
+		return NULL;
+	c = config_load_string(path, yaml, errs);
+	free(yaml);
+	return c;
+}
