@@ -71,14 +71,33 @@ static void lb_maglev_claim(uint32_t *table, struct lb_maglev_perm *p, uint32_t 
 	table[p->pos] = b;
 }
 
+/* Turns of backend <p> in a round that starts with <left> free slots, out
+ * of <total> turns per round: all of them while a whole round fits, else
+ * its share of what is left (at least 1), so that the last backends are
+ * not starved when big weights leave less than a round. */
+static uint32_t lb_maglev_turns(const struct lb_maglev_perm *p, uint32_t left, uint64_t total)
+{
+	uint64_t share;
+
+	if (left >= total || !p->turns)
+		return p->turns;
+	share = (uint64_t)left * p->turns / total;
+	return share ? (uint32_t)share : 1;
+}
+
 /* Rounds of turns until all M slots are claimed. */
 static void lb_maglev_fill(uint32_t *table, struct lb_maglev_perm *perm, unsigned n)
 {
-	uint32_t filled = 0, b, t;
+	uint32_t filled = 0, left, b, t, turns;
+	uint64_t total = 0;
 
+	for (b = 0; b < n; b++)
+		total += perm[b].turns;
 	for (;;) {
+		left = LB_MAGLEV_SIZE - filled;
 		for (b = 0; b < n; b++) {
-			for (t = 0; t < perm[b].turns; t++) {
+			turns = lb_maglev_turns(&perm[b], left, total);
+			for (t = 0; t < turns; t++) {
 				lb_maglev_claim(table, &perm[b], b);
 				if (++filled == LB_MAGLEV_SIZE)
 					return;
