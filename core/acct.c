@@ -26,6 +26,9 @@ struct acct {
 	struct acct_ctr total;
 	_Atomic uint64_t node[ACCT_MAX_NODES];
 	_Atomic unsigned nnodes; /* highest node charged + 1 */
+	_Atomic unsigned level;          /* as of the last charge or release */
+	_Atomic uint64_t entered[3];     /* times each level was entered */
+	_Atomic unsigned level_peak;
 	/* thresholds, as ratios scaled by 1e6 so they stay atomic integers */
 	_Atomic uint64_t warn, crit, bp_start, defer_ratio, reject_ratio;
 };
@@ -93,6 +96,29 @@ static void acct_sub(struct acct_ctr *c, uint64_t n)
 	atomic_fetch_add_explicit(&c->releases, 1, memory_order_relaxed);
 }
 
+static double acct_usage(const struct acct *a);
+static enum acct_level acct_level_of(const struct acct *a, double u);
+
+/* Follows the level after a change of usage, counting every entry into a
+ * level and the highest one reached. */
+static void acct_track(struct acct *a)
+{
+	unsigned lvl = acct_level_of(a, acct_usage(a));
+	unsigned old = atomic_load_explicit(&a->level, memory_order_relaxed);
+	unsigned peak;
+
+	if (lvl == old || !atomic_compare_exchange_strong_explicit(&a->level, &old, lvl,
+								    memory_order_relaxed,
+								    memory_order_relaxed))
+		return;
+	atomic_fetch_add_explicit(&a->entered[lvl], 1, memory_order_relaxed);
+	peak = atomic_load_explicit(&a->level_peak, memory_order_relaxed);
+	while (lvl > peak && !atomic_compare_exchange_weak_explicit(&a->level_peak, &peak, lvl,
+								     memory_order_relaxed,
+								     memory_order_relaxed))
+		;
+}
+
 int acct_charge(struct acct *a, enum acct_comp comp, int node, size_t n)
 {
 	struct acct_ctr *c = &a->comp[comp];
@@ -117,6 +143,7 @@ int acct_charge(struct acct *a, enum acct_comp comp, int node, size_t n)
 							      memory_order_relaxed, memory_order_relaxed))
 			;
 	}
+	acct_track(a);
 	return 0;
 }
 
@@ -126,6 +153,7 @@ void acct_release(struct acct *a, enum acct_comp comp, int node, size_t n)
 	acct_sub(&a->total, n);
 	if (node >= 0 && node < ACCT_MAX_NODES)
 		atomic_fetch_sub_explicit(&a->node[node], n, memory_order_relaxed);
+	acct_track(a);
 }
 
 /* The largest current/limit over the total and every limited component. */
@@ -240,6 +268,9 @@ void acct_snapshot(const struct acct *a, struct acct_stats *st)
 		st->node_current[i] = atomic_load_explicit(&a->node[i], memory_order_relaxed);
 	st->usage = acct_usage(a);
 	st->level = acct_level_of(a, st->usage);
+	st->level_peak = atomic_load_explicit(&a->level_peak, memory_order_relaxed);
+	for (i = 0; i < 3; i++)
+		st->entered[i] = atomic_load_explicit(&a->entered[i], memory_order_relaxed);
 }
 
 bool acct_idle(const struct acct *a)

@@ -46,6 +46,8 @@ struct acct_stats {
 	uint64_t node_current[ACCT_MAX_NODES];
 	unsigned nnodes;
 	enum acct_level level;
+	enum acct_level level_peak; /* the highest level reached since start */
+	uint64_t entered[3];        /* times each level was entered */
 	double usage; /* the largest u */
 };
 

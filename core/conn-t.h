@@ -37,6 +37,7 @@ enum conn_kind {
 #define CONN_F_CLOSE_AFTER (1u << 11) /* static: close once pending responses are sent */
 #define CONN_F_COUNTED   (1u << 12) /* counted in its listener's active connections */
 #define CONN_F_NOSPLICE  (1u << 13) /* no pipe was available: stay on buffers */
+#define CONN_F_WATCH     (1u << 14) /* a poll for reset/hangup is armed (not reading) */
 
 /* A chunk of bytes waiting to be written: [off, len) of <data>. */
 struct buf {

@@ -277,6 +277,32 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 
 /* ---- the buffer pump ---- */
 
+/* <x> is not being read (its peer's queue is full, or no buffer is free):
+ * nothing would notice its peer resetting the connection, so a one-shot
+ * poll watches for that. POLLERR and POLLHUP are always reported; RDHUP
+ * (a FIN) is only noted, the bytes before it are still to be read. */
+static void l4_watch(struct worker *w, struct conn *x)
+{
+	struct io_uring_sqe *sqe;
+
+	if (x->flags & (CONN_F_WATCH | CONN_F_CLOSING | CONN_F_RD_EOF))
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_poll_add(sqe, x->fd, POLLRDHUP);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, x, OP_WATCH));
+	x->flags |= CONN_F_WATCH;
+	x->inflight++;
+}
+
+static void l4_on_watch(struct worker *w, struct conn *x, int res)
+{
+	x->flags &= ~CONN_F_WATCH;
+	if (res > 0 && (res & (POLLERR | POLLHUP))) {
+		WSTAT_INC(w, aborts);
+		l4_close_pair(w, x);
+	}
+}
+
 /* Reading <x> may go on (or switch to splice): called whenever its recv is
  * not armed and something that held it back changed. */
 void l4_resume(struct worker *w, struct conn *x)
@@ -320,6 +346,7 @@ static void l4_on_recv(struct worker *w, struct conn *x, int res, uint32_t flags
 		    !(x->flags & CONN_F_PAUSED)) {
 			x->flags |= CONN_F_PAUSED;
 			worker__cancel_recv(w, x);
+			l4_watch(w, x);
 		}
 		if (l->splice == SPLICE_AUTO && x->rx_bytes >= L4_SPLICE_AFTER &&
 		    !(x->flags & (CONN_F_SPLICE | CONN_F_NOSPLICE))) {
@@ -338,6 +365,7 @@ static void l4_on_recv(struct worker *w, struct conn *x, int res, uint32_t flags
 	}
 	if (res == -ENOBUFS) {
 		worker__bufwait(w, x);
+		l4_watch(w, x);
 		return;
 	}
 	if (res == -ECANCELED) {
@@ -514,6 +542,9 @@ void l4_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t
 			l4_abort(w, c, res);
 		else
 			l4_splice(w, c);
+		break;
+	case OP_WATCH:
+		l4_on_watch(w, c, res);
 		break;
 	case OP_POLL_OUT:
 		c->flags &= ~CONN_F_SEND;

@@ -295,14 +295,33 @@ static void teardown(struct ctl *ctl)
 {
 	unsigned i;
 
+	uint64_t in_use = 0;
+
 	free(ctl->g.w);
-	for (i = 0; i < ctl->npools; i++)
+	/* Every worker has flushed its cache and given its buffers back:
+	 * whatever is still handed out now was leaked. */
+	for (i = 0; i < ctl->npools; i++) {
+		struct pool_stats ps;
+
+		pool_stats(ctl->pool_list[i], &ps);
+		for (unsigned k = 0; k < BUF_NCLASS; k++)
+			in_use += ps.cls[k].in_use;
 		pool_free(ctl->pool_list[i]);
+	}
 	if (ctl->cfg)
 		snapshot_put(publish_set(NULL));
 	if (ctl->acct) {
-		if (!acct_idle(ctl->acct))
-			log_warn("memory: accountant not back at zero at exit");
+		struct acct_stats a;
+
+		acct_snapshot(ctl->acct, &a);
+		log_info("exit memory current=%llu connection=%llu buffer=%llu ssl=%llu cache=%llu buffers_in_use=%llu",
+			 (unsigned long long)a.total.current,
+			 (unsigned long long)a.comp[ACCT_CONN].current,
+			 (unsigned long long)a.comp[ACCT_BUF].current,
+			 (unsigned long long)a.comp[ACCT_SSL].current,
+			 (unsigned long long)a.comp[ACCT_CACHE].current, (unsigned long long)in_use);
+		if (!acct_idle(ctl->acct) || in_use)
+			log_warn("memory: not back at zero at exit (a leak)");
 		acct_free(ctl->acct);
 	}
 	if (ctl->ring.ring_fd > 0)

@@ -65,6 +65,8 @@ struct pool {
 	int node;
 	struct acct *acct;
 	struct pool_class cls[BUF_NCLASS];
+	pthread_mutex_t caches_lock; /* registration and the control thread's walk */
+	struct pool_cache *caches;
 };
 
 struct pool_cache_class {
@@ -75,7 +77,11 @@ struct pool_cache_class {
 
 struct pool_cache {
 	struct pool *pool;
+	struct pool_cache *next; /* in pool->caches */
 	struct pool_cache_class cls[BUF_NCLASS];
+	/* Handed out but on standby (a receive ring): free for sizing. Written
+	 * by the owner only, read by the control thread. */
+	_Atomic uint32_t standing[BUF_NCLASS];
 };
 
 /* Every pool, so pool_put() finds the owner of a buffer from another node. */
@@ -202,6 +208,7 @@ struct pool *pool_new(int node, const struct cfg_buffer_class cfg[BUF_NCLASS], s
 		return NULL;
 	p->node = node;
 	p->acct = acct;
+	pthread_mutex_init(&p->caches_lock, NULL);
 	for (i = 0; i < BUF_NCLASS && !ret; i++)
 		ret = pool_class_init(p, i, &cfg[i]);
 	if (ret < 0) {
@@ -245,6 +252,7 @@ void pool_free(struct pool *p)
 		free(pc->track);
 #endif
 	}
+	pthread_mutex_destroy(&p->caches_lock);
 	free(p);
 }
 
@@ -254,9 +262,33 @@ struct pool_cache *pool_cache_new(struct pool *p)
 {
 	struct pool_cache *c = calloc(1, sizeof(*c));
 
-	if (c)
-		c->pool = p;
+	if (!c)
+		return NULL;
+	c->pool = p;
+	pthread_mutex_lock(&p->caches_lock);
+	c->next = p->caches;
+	p->caches = c;
+	pthread_mutex_unlock(&p->caches_lock);
 	return c;
+}
+
+void pool_cache_standing(struct pool_cache *c, int cls, int delta)
+{
+	uint32_t v = atomic_load_explicit(&c->standing[cls], memory_order_relaxed);
+
+	atomic_store_explicit(&c->standing[cls], v + delta, memory_order_relaxed);
+}
+
+/* Buffers of class <cls> on standby in every cache of <p>. */
+static uint32_t pool_standing(struct pool *p, int cls)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&p->caches_lock);
+	for (struct pool_cache *c = p->caches; c; c = c->next)
+		n += atomic_load_explicit(&c->standing[cls], memory_order_relaxed);
+	pthread_mutex_unlock(&p->caches_lock);
+	return n;
 }
 
 /* Adds the cache's batched counters to the pool's. */
@@ -282,8 +314,16 @@ static void pool_cache_drain(struct pool_class *pc, struct pool_cache_class *cc,
 
 void pool_cache_free(struct pool_cache *c)
 {
+	struct pool_cache **pp;
+
 	if (!c)
 		return;
+	pthread_mutex_lock(&c->pool->caches_lock);
+	for (pp = &c->pool->caches; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = c->next;
+	pthread_mutex_unlock(&c->pool->caches_lock);
 	for (int i = 0; i < BUF_NCLASS; i++)
 		pool_cache_drain(&c->pool->cls[i], &c->cls[i], POOL_CACHE_MAX);
 	free(c);
@@ -429,7 +469,9 @@ void pool_adjust(struct pool *p, double grow, double shrink)
 	for (int i = 0; i < BUF_NCLASS; i++) {
 		struct pool_class *pc = &p->cls[i];
 		uint32_t count = atomic_load(&pc->count);
-		uint32_t in_use = count - atomic_load(&pc->nfree) - atomic_load(&pc->cached);
+		uint32_t idle = atomic_load(&pc->nfree) + atomic_load(&pc->cached) +
+				pool_standing(p, i);
+		uint32_t in_use = count > idle ? count - idle : 0;
 		uint32_t t = pool__target(count, in_use, pc->min_count, pc->cap, pc->growth, grow,
 					  shrink);
 
@@ -445,11 +487,11 @@ void pool_adjust(struct pool *p, double grow, double shrink)
 	}
 }
 
-void pool_stats(const struct pool *p, struct pool_stats *st)
+void pool_stats(struct pool *p, struct pool_stats *st)
 {
 	st->node = p->node;
 	for (int i = 0; i < BUF_NCLASS; i++) {
-		const struct pool_class *pc = &p->cls[i];
+		struct pool_class *pc = &p->cls[i];
 		struct pool_class_stats *s = &st->cls[i];
 		uint32_t count = atomic_load(&pc->count);
 		uint32_t idle = atomic_load(&pc->nfree) + atomic_load(&pc->cached);
@@ -457,6 +499,7 @@ void pool_stats(const struct pool *p, struct pool_stats *st)
 		s->size = pc->size;
 		s->count = count;
 		s->in_use = count > idle ? count - idle : 0;
+		s->standing = pool_standing(p, i);
 		s->min_count = pc->min_count;
 		s->max_count = pc->cap;
 		s->gets = atomic_load(&pc->gets);

@@ -28,6 +28,7 @@ struct pool_class_stats {
 	uint64_t size;          /* bytes per buffer */
 	uint64_t count;         /* buffers resident (pool size) */
 	uint64_t in_use;        /* handed out */
+	uint64_t standing;      /* of those, on standby in receive rings */
 	uint64_t min_count, max_count;
 	uint64_t gets, puts, fails, grows, shrinks;
 	uint64_t zeroed_bytes;
@@ -54,6 +55,11 @@ struct pool_cache *pool_cache_new(struct pool *p);
 /* Flushes the cache back to its pool and frees it. */
 void pool_cache_free(struct pool_cache *c);
 
+/* The owner of <c> holds <delta> more (or fewer) buffers of <cls> on
+ * standby, ready to be filled (its receive ring): sizing counts them free,
+ * so a ring does not keep its pool grown. */
+void pool_cache_standing(struct pool_cache *c, int cls, int delta);
+
 /* Returns a zeroed buffer of class <cls>, or NULL when the class is at its
  * max_count or the accountant refuses the growth. <site> names the caller
  * for the leak check of debug builds; pool_get() fills it in. */
@@ -67,11 +73,12 @@ void *pool_get_at(struct pool_cache *c, int cls, const char *site);
 void pool_put(struct pool_cache *c, void *buf, size_t used);
 
 /* Adaptive sizing, called by the control thread every pool_check_interval:
- * grows a class by its growth factor above <grow> utilisation, shrinks it
+ * grows a class by its growth factor above <grow> utilisation (buffers
+ * handed out and not standing, over buffers resident), shrinks it
  * (releasing memory) below <shrink>, within initial_count..max_count. */
 void pool_adjust(struct pool *p, double grow, double shrink);
 
-void pool_stats(const struct pool *p, struct pool_stats *st);
+void pool_stats(struct pool *p, struct pool_stats *st);
 
 /* The count a class of <count> buffers, <in_use> of them handed out, should
  * have: ceil(count * growth) above <grow> utilisation, count / growth below

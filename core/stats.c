@@ -27,9 +27,11 @@ static void log_memory(const struct stats_src *s)
 	unsigned i;
 
 	acct_snapshot(s->acct, &a);
-	log_info("stats memory level=%s usage=%.3f current=%llu peak=%llu limit=%llu",
+	log_info("stats memory level=%s usage=%.3f current=%llu peak=%llu limit=%llu level_peak=%s entered_warning=%llu entered_critical=%llu",
 		 acct_level_name(a.level), a.usage, (unsigned long long)a.total.current,
-		 (unsigned long long)a.total.peak, (unsigned long long)a.total.limit);
+		 (unsigned long long)a.total.peak, (unsigned long long)a.total.limit,
+		 acct_level_name(a.level_peak), (unsigned long long)a.entered[ACCT_WARNING],
+		 (unsigned long long)a.entered[ACCT_CRITICAL]);
 	for (i = 0; i < ACCT_NCOMP; i++) {
 		const struct acct_comp_stats *c = &a.comp[i];
 
@@ -54,10 +56,10 @@ static void log_pools(const struct stats_src *s)
 		for (k = 0; k < BUF_NCLASS; k++) {
 			const struct pool_class_stats *c = &ps.cls[k];
 
-			log_info("stats pool node=%d class=%s count=%llu in_use=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu",
+			log_info("stats pool node=%d class=%s count=%llu in_use=%llu standing=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu",
 				 ps.node, class_name[k], (unsigned long long)c->count,
-				 (unsigned long long)c->in_use,
-				 c->count ? (double)c->in_use / c->count : 0.0,
+				 (unsigned long long)c->in_use, (unsigned long long)c->standing,
+				 c->count ? (double)(c->in_use - c->standing) / c->count : 0.0,
 				 (unsigned long long)c->min_count, (unsigned long long)c->max_count,
 				 (unsigned long long)c->gets, (unsigned long long)c->puts,
 				 (unsigned long long)c->fails, (unsigned long long)c->grows,
@@ -115,7 +117,7 @@ void stats_log_summary(const struct stats_src *s)
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));
 	acct_snapshot(s->acct, &a);
-	log_info("summary %s memory_peak=%llu reloads_ok=%llu reloads_failed=%llu", line,
-		 (unsigned long long)a.total.peak, (unsigned long long)s->reloads_ok,
-		 (unsigned long long)s->reloads_failed);
+	log_info("summary %s memory_peak=%llu memory_level_peak=%s reloads_ok=%llu reloads_failed=%llu",
+		 line, (unsigned long long)a.total.peak, acct_level_name(a.level_peak),
+		 (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
 }

@@ -27,6 +27,7 @@ enum op {
 	OP_POLL_OUT,
 	OP_MSG,      /* from the control thread; slot = enum worker_msg */
 	OP_LCLOSE,   /* listener close/cancel; slot = listener index */
+	OP_WATCH,    /* poll for the peer's reset while a socket is not read */
 };
 
 enum worker_msg {
@@ -130,10 +131,9 @@ struct worker {
 	uint32_t br_added;     /* added since the last advance */
 
 	/* struct buf descriptors */
+	struct timer cleanup_tm; /* every memory_cleanup_interval: give back idle memory */
 	struct buf *buf_free;
 	uint32_t nbuf_free;    /* kept >= buffers in the ring: taking one never fails */
-	void **buf_chunks;
-	uint32_t nbuf_chunks;
 
 	/* connections waiting for a provided buffer, FIFO by slot */
 	uint32_t wait_head, wait_tail;

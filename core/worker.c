@@ -19,7 +19,6 @@
 
 #define WORKER_SQ_ENTRIES 1024
 #define WORKER_CQE_BATCH  256
-#define WORKER_BUF_CHUNK  256 /* descriptors allocated at once */
 #define WORKER_MAX_WAIT   1000 /* ms: the longest sleep in the ring */
 #define WORKER_BGID       0
 
@@ -41,6 +40,7 @@ static int buf_spare(struct worker *w);
 static void br_add(struct worker *w, char *buf, unsigned bid)
 {
 	w->br_buf[bid] = buf;
+	pool_cache_standing(w->pc, pool_class_of(w->buf_size), 1);
 	io_uring_buf_ring_add(w->br, buf, w->buf_size, bid, io_uring_buf_ring_mask(w->br_n),
 			      w->br_added++);
 }
@@ -68,7 +68,10 @@ static char *br_fresh(struct worker *w)
 char *worker__take_buffer(struct worker *w, unsigned bid)
 {
 	char *buf = w->br_buf[bid];
-	char *fresh = br_fresh(w);
+	char *fresh;
+
+	pool_cache_standing(w->pc, pool_class_of(w->buf_size), -1);
+	fresh = br_fresh(w);
 
 	if (fresh) {
 		br_add(w, fresh, bid);
@@ -189,8 +192,10 @@ static void br_deinit(struct worker *w)
 
 	if (w->br_buf) {
 		for (i = 0; i < w->br_n; i++)
-			if (w->br_buf[i])
+			if (w->br_buf[i]) {
+				pool_cache_standing(w->pc, pool_class_of(w->buf_size), -1);
 				pool_put(w->pc, w->br_buf[i], 0);
+			}
 	}
 	if (w->br) {
 		io_uring_unregister_buf_ring(&w->ring, WORKER_BGID);
@@ -202,34 +207,31 @@ static void br_deinit(struct worker *w)
 
 /* ---- buffer descriptors and queues ---- */
 
+/* Descriptors are allocated one by one, charged to ACCT_BUF with the
+ * allocator's header, and kept on a free list of at most the ring's size
+ * plus WORKER_BUF_SLACK: after a burst the surplus goes back at once, so
+ * memory returns to its idle value with the load. */
+#define WORKER_BUF_COST  (sizeof(struct buf) + 16)
+#define WORKER_BUF_SLACK 64
+
 /* Makes sure a descriptor is free for every buffer in the ring plus one.
  * Returns 0 or -ENOMEM. */
 static int buf_spare(struct worker *w)
 {
-	size_t bytes = WORKER_BUF_CHUNK * sizeof(struct buf);
-	struct buf *b;
-	void **chunks;
-	unsigned i;
+	while (w->nbuf_free <= w->br_n - w->nholes) {
+		struct buf *b;
 
-	if (w->nbuf_free > w->br_n - w->nholes)
-		return 0;
-	if (acct_charge(w->acct, ACCT_BUF, w->real_node, bytes) < 0)
-		return -ENOMEM;
-	chunks = realloc(w->buf_chunks, (w->nbuf_chunks + 1) * sizeof(*chunks));
-	if (chunks)
-		w->buf_chunks = chunks;
-	b = calloc(WORKER_BUF_CHUNK, sizeof(*b));
-	if (!chunks || !b) {
-		free(b);
-		acct_release(w->acct, ACCT_BUF, w->real_node, bytes);
-		return -ENOMEM;
+		if (acct_charge(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_COST) < 0)
+			return -ENOMEM;
+		b = malloc(sizeof(*b));
+		if (!b) {
+			acct_release(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_COST);
+			return -ENOMEM;
+		}
+		b->next = w->buf_free;
+		w->buf_free = b;
+		w->nbuf_free++;
 	}
-	w->buf_chunks[w->nbuf_chunks++] = b;
-	for (i = 0; i < WORKER_BUF_CHUNK; i++) {
-		b[i].next = w->buf_free;
-		w->buf_free = &b[i];
-	}
-	w->nbuf_free += WORKER_BUF_CHUNK;
 	return 0;
 }
 
@@ -250,9 +252,30 @@ static void buf_free(struct worker *w, struct buf *b)
 {
 	if (b->flags & BUF_F_POOL)
 		pool_put(w->pc, b->data, b->used);
+	if (w->nbuf_free > w->br_n + WORKER_BUF_SLACK) {
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_COST);
+		return;
+	}
 	b->next = w->buf_free;
 	w->buf_free = b;
 	w->nbuf_free++;
+}
+
+/* memory_cleanup_interval: descriptors beyond what the ring needs go back. */
+static void worker_cleanup(struct timer *t, void *arg)
+{
+	struct worker *w = arg;
+
+	while (w->buf_free && w->nbuf_free > w->br_n - w->nholes + 1) {
+		struct buf *b = w->buf_free;
+
+		w->buf_free = b->next;
+		w->nbuf_free--;
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_COST);
+	}
+	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
 }
 
 int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len)
@@ -595,6 +618,8 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 	w->pc = pool_cache_new(w->pool);
 	if (!w->tw || !w->pc)
 		return -ENOMEM;
+	timer_init(&w->cleanup_tm, worker_cleanup);
+	timer_arm(w->tw, &w->cleanup_tm, clock_ms() + w->cfg->memory_tuning.memory_cleanup_interval);
 	ret = conn_table_init(&w->ct, table_size(w, nworkers), w->real_node, w->acct);
 	if (ret < 0) {
 		snprintf(w->start_msg, sizeof(w->start_msg),
@@ -617,7 +642,6 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 static void worker_teardown(struct worker *w)
 {
 	struct pipe_pair *p;
-	unsigned i;
 
 	wconf_stop(w);
 	while ((p = w->pipe_free)) {
@@ -628,11 +652,13 @@ static void worker_teardown(struct worker *w)
 	}
 	if (w->ring.ring_fd > 0)
 		br_deinit(w);
-	for (i = 0; i < w->nbuf_chunks; i++) {
-		free(w->buf_chunks[i]);
-		acct_release(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_CHUNK * sizeof(struct buf));
+	while (w->buf_free) {
+		struct buf *b = w->buf_free;
+
+		w->buf_free = b->next;
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, WORKER_BUF_COST);
 	}
-	free(w->buf_chunks);
 	conn_table_deinit(&w->ct);
 	if (w->pc)
 		pool_cache_free(w->pc);

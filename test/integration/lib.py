@@ -203,6 +203,11 @@ class Ringlb(Proc):
         m = re.search(r"^ringlb: summary (.*)$", out, re.M)
         check(m, "no summary line:\n%s" % self.tail())
         s = kv(m.group(1))
+        m = re.search(r"^ringlb: exit memory (.*)$", out, re.M)
+        check(m, "no exit memory line:\n%s" % self.tail())
+        ex = kv(m.group(1))
+        check(ex["current"] == 0 and ex["buffers_in_use"] == 0,
+              "memory not back at zero at exit: %s" % m.group(0))
         for bad in ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer",
                     "LeakSanitizer"):
             check(bad not in out, "sanitizer report:\n%s" % out[-4000:])

@@ -1,6 +1,6 @@
 /* l4client: the integration tests' TCP client. One thread, epoll, non-blocking.
  *
- *   l4client -c HOST:PORT -n CONNS -b BYTES [-m echo|send|hold|recv] [--half-close]
+ *   l4client -c HOST:PORT -n CONNS -b BYTES [-m echo|send|hold|recv] [--half-close] [--reset-at-end]
  *            [--parallel P] [--timeout SECS] [--seed S]
  *
  * Modes:
@@ -12,6 +12,9 @@
  *         prints "l4client: holding N" once every connect has resolved, and
  *         keeps them until SIGTERM or --timeout, which then end the run normally
  *   recv  reads until EOF (or until BYTES, if BYTES > 0, then closes)
+ *
+ * With --reset-at-end, connections still open when the run ends (SIGTERM,
+ * --timeout) are reset (SO_LINGER 0) rather than closed.
  *
  * At most P connections are open at once (default: all). The run ends with
  * "l4client: done ok=N failed=M bytes=B secs=T refused=F reset=R dropped=D
@@ -77,6 +80,7 @@ struct cli {
 	uint64_t seed;
 	double timeout;
 	bool half_close;
+	bool reset_at_end;
 	int ep, sfd;
 	struct cli_conn *conns;
 	unsigned next, open, held, resolved;
@@ -459,6 +463,15 @@ static void report(struct cli *cl)
 	       cl->ok + (cl->mode == MODE_HOLD ? cl->held : 0), cl->failed, bytes, now_s() - cl->t0,
 	       cl->refused, cl->reset, cl->dropped, unfinished, cl->sent, cl->recvd);
 	fflush(stdout);
+	/* --reset-at-end: a flooding client that gives up aborts; its unsent
+	 * bytes could never carry a FIN to a proxy that stopped reading. */
+	if (cl->reset_at_end) {
+		struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+		for (i = 0; i < cl->n; i++)
+			if (cl->conns[i].fd >= 0)
+				setsockopt(cl->conns[i].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
 	exit(cl->failed || unfinished ? 1 : 0);
 }
 
@@ -548,6 +561,7 @@ static enum cli_mode parse_mode(const char *s)
 static void parse_args(struct cli *cl, int argc, char **argv)
 {
 	static const struct option opts[] = {
+	    {"reset-at-end", no_argument, NULL, 'R'},
 	    {"half-close", no_argument, NULL, 'H'},    {"parallel", required_argument, NULL, 'P'},
 	    {"timeout", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},          {0},
@@ -573,6 +587,9 @@ static void parse_args(struct cli *cl, int argc, char **argv)
 			break;
 		case 'H':
 			cl->half_close = true;
+			break;
+		case 'R':
+			cl->reset_at_end = true;
 			break;
 		case 'P':
 			cl->parallel = strtoul(optarg, NULL, 10);
