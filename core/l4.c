@@ -279,8 +279,9 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 
 /* <x> is not being read (its peer's queue is full, or no buffer is free):
  * nothing would notice its peer resetting the connection, so a one-shot
- * poll watches for that. POLLERR and POLLHUP are always reported; RDHUP
- * (a FIN) is only noted, the bytes before it are still to be read. */
+ * poll watches for that. POLLERR and POLLHUP are always reported; only
+ * POLLERR (a reset) ends the pair: the bytes before a FIN are still to be
+ * read and forwarded. */
 static void l4_watch(struct worker *w, struct conn *x)
 {
 	struct io_uring_sqe *sqe;
@@ -297,7 +298,9 @@ static void l4_watch(struct worker *w, struct conn *x)
 static void l4_on_watch(struct worker *w, struct conn *x, int res)
 {
 	x->flags &= ~CONN_F_WATCH;
-	if (res > 0 && (res & (POLLERR | POLLHUP))) {
+	/* POLLHUP alone is no reset: it is also both directions shut with
+	 * bytes still to read. A reset sets the socket error: POLLERR. */
+	if (res > 0 && (res & POLLERR)) {
 		WSTAT_INC(w, aborts);
 		l4_close_pair(w, x);
 	}

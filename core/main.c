@@ -41,6 +41,7 @@ struct ctl {
 	int sfd;
 	char **envp;
 	uint64_t reloads_ok, reloads_failed;
+	bool started; /* ready was logged: the exit memory line is due */
 };
 
 static struct config *load_config(const struct cli_opts *o, char **envp)
@@ -314,7 +315,8 @@ static void teardown(struct ctl *ctl)
 		struct acct_stats a;
 
 		acct_snapshot(ctl->acct, &a);
-		log_info("exit memory current=%llu connection=%llu buffer=%llu ssl=%llu cache=%llu buffers_in_use=%llu",
+		if (ctl->started)
+			log_info("exit memory current=%llu connection=%llu buffer=%llu ssl=%llu cache=%llu buffers_in_use=%llu",
 			 (unsigned long long)a.total.current,
 			 (unsigned long long)a.comp[ACCT_CONN].current,
 			 (unsigned long long)a.comp[ACCT_BUF].current,
@@ -366,6 +368,7 @@ static int run(struct ctl *ctl)
 		worker_group_join(&ctl->g);
 		return 1;
 	}
+	ctl->started = true;
 	log_info("ready pid=%d generation=%llu", getpid(),
 		 (unsigned long long)ctl->cfg->generation);
 	control_loop(ctl);
