@@ -44,6 +44,27 @@ struct ctl {
 	bool started; /* ready was logged: the exit memory line is due */
 };
 
+/* What the model describes but this build cannot run yet is refused with
+ * one line, rather than run as something else. */
+static bool supported(const struct config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		if (l->mode == LMODE_HTTP) {
+			log_err("%s: listener %s: mode http is not available in this build yet (the HTTP/1.1 proxy is a later issue); use tcp or static",
+				cfg->path ? cfg->path : "<built-in>", l->name);
+			return false;
+		}
+		if (l->tls.cert || l->tls.key) {
+			log_err("%s: listener %s: tls is not available in this build yet (TLS termination is a later issue)",
+				cfg->path ? cfg->path : "<built-in>", l->name);
+			return false;
+		}
+	}
+	return true;
+}
+
 static struct config *load_config(const struct cli_opts *o, char **envp)
 {
 	struct cfg_errors errs;
@@ -53,6 +74,10 @@ static struct config *load_config(const struct cli_opts *o, char **envp)
 	cfg = config_build(o, envp, &errs);
 	config_errors_print(&errs, stderr);
 	config_errors_deinit(&errs);
+	if (cfg && !o->check && !o->print_config && !supported(cfg)) {
+		config_free(cfg);
+		cfg = NULL;
+	}
 	return cfg;
 }
 
