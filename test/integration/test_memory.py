@@ -103,7 +103,9 @@ def test_flood_of_8000_clients_stays_bounded_and_recovers():
     check(seen.get("entered_critical", 0) > 0, "pressure never reached Critical: %s" % seen)
     check(t["deferred"] > 0 and t["rejected"] > 0, "deferred=%s rejected=%s" % (t["deferred"], t["rejected"]))
     check(seen["peak"] <= LIMIT, "accountant peak %d > limit %d" % (seen["peak"], LIMIT))
-    check(peak_rss <= LIMIT + OVERHEAD, "RSS %d > limit + overhead %d" % (peak_rss, LIMIT + OVERHEAD))
+    # Under ASan/TSan the RSS is mostly the sanitizer's shadow memory.
+    if lib.SLOW == 1:
+        check(peak_rss <= LIMIT + OVERHEAD, "RSS %d > limit + overhead %d" % (peak_rss, LIMIT + OVERHEAD))
     print("flood: peak accountant %d, peak RSS %d, accepted %d, deferred %d, rejected %d, buffer waits %d" %
           (seen["peak"], peak_rss, t["accepted"], t["deferred"], t["rejected"], t["buffer_waits"]))
     for c in clients:
