@@ -28,9 +28,10 @@ static void listen_defer_fire(struct timer *t, void *arg)
 
 /* steering: cpu. A classic BPF reuseport program returns the index, in
  * the listener's SO_REUSEPORT group, of the worker pinned to the CPU that
- * received the packet; workers bind in worker order, so index = worker id.
- * A CPU without a worker returns an index past the group, and the kernel
- * falls back to its hash. */
+ * received the packet. That index is only known at start-up, where the
+ * workers open their sockets one at a time in worker order (index =
+ * worker id). A CPU without a worker returns an index past the group, and
+ * the kernel falls back to its hash. */
 static void attach_cpu_steering(struct worker *w, struct wlistener *ls)
 {
 	const struct worker_group *g = w->group;
@@ -41,13 +42,55 @@ static void attach_cpu_steering(struct worker *w, struct wlistener *ls)
 	code[0] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_CPU);
 	for (i = 0; i < g->n; i++) {
 		code[1 + 2 * i] =
-			(struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, g->w[i].cpu, 0, 1);
+		    (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, g->w[i].cpu, 0, 1);
 		code[2 + 2 * i] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, i);
 	}
 	code[1 + 2 * g->n] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
 	if (setsockopt(ls->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
 		log_warn("listener %s: steering cpu: %s; using the kernel's hash", ls->cfg->name,
-			 strerror(errno));
+		         strerror(errno));
+}
+
+/* Applies the listener's steering to the worker's socket. Every socket of
+ * a cpu-steered group says which CPU it serves (SO_INCOMING_CPU): the
+ * kernel's hash (6.1 and up) then prefers the socket of the receiving CPU,
+ * whatever the order of the group. The BPF program needs worker order,
+ * which only start-up gives (<ordered>): a listener a reload adds joins in
+ * any order, and a program there would send connections to the wrong
+ * worker, so a socket opened later detaches any. A socket a reload takes
+ * over (<fresh> false) keeps its group and so its program, unless the
+ * listener now uses the hash. */
+static void listen_steer(struct worker *w, struct wlistener *ls, bool fresh, bool ordered)
+{
+	bool cpu = ls->cfg->steering == STEER_CPU;
+	int v = cpu ? w->cpu : -1;
+
+	if (setsockopt(ls->fd, SOL_SOCKET, SO_INCOMING_CPU, &v, sizeof(v)) < 0 && cpu)
+		log_warn("listener %s: SO_INCOMING_CPU: %s", ls->cfg->name, strerror(errno));
+	if (w->id != 0)
+		return;
+	if (cpu && fresh && ordered)
+		attach_cpu_steering(w, ls);
+	else if (!cpu || (fresh && !ordered))
+		setsockopt(ls->fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &v, sizeof(v));
+}
+
+/* What a listener needs beside its socket: timers, the static responder. */
+static int listen_prepare(struct worker *w, struct wlistener *ls)
+{
+	const struct cfg_listener *l = ls->cfg;
+	int ret;
+
+	timer_init(&ls->defer_tm, listen_defer_fire);
+	ls->connect_ts.tv_sec = l->timeouts.connect / 1000;
+	ls->connect_ts.tv_nsec = (l->timeouts.connect % 1000) * 1000000;
+	if (l->mode != LMODE_STATIC)
+		return 0;
+	ret = static_prepare(w, ls);
+	if (ret < 0)
+		snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: %s", l->name,
+		         strerror(-ret));
+	return ret;
 }
 
 int listen_open(struct worker *w, struct wlistener *ls)
@@ -69,13 +112,14 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;
-	if (l->steering == STEER_CPU && w->id == 0)
-		attach_cpu_steering(w, ls);
-	return listen_adopt(w, ls);
+	/* At start-up the generation being opened is already the worker's
+	 * current one; a reload opens the next one before switching. */
+	listen_steer(w, ls, true, ls->gen == w->gen);
+	return listen_prepare(w, ls);
 err:
 	ret = -errno;
 	snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: bind %s: %s", l->name,
-		 l->bind.text, strerror(errno));
+	         l->bind.text, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return ret;
@@ -83,19 +127,8 @@ err:
 
 int listen_adopt(struct worker *w, struct wlistener *ls)
 {
-	const struct cfg_listener *l = ls->cfg;
-	int ret;
-
-	timer_init(&ls->defer_tm, listen_defer_fire);
-	ls->connect_ts.tv_sec = l->timeouts.connect / 1000;
-	ls->connect_ts.tv_nsec = (l->timeouts.connect % 1000) * 1000000;
-	if (l->mode != LMODE_STATIC)
-		return 0;
-	ret = static_prepare(w, ls);
-	if (ret < 0)
-		snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: %s", l->name,
-			 strerror(-ret));
-	return ret;
+	listen_steer(w, ls, false, false);
+	return listen_prepare(w, ls);
 }
 
 void listen_set_sockopts(struct worker *w, int fd)
@@ -119,7 +152,8 @@ static void arm_accept(struct worker *w, struct wlistener *ls, bool multi)
 	struct io_uring_sqe *sqe = worker__sqe(w);
 
 	if (multi)
-		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
+		                               SOCK_NONBLOCK | SOCK_CLOEXEC);
 	else
 		io_uring_prep_accept(sqe, ls->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	io_uring_sqe_set_data64(sqe, conn_ud(OP_ACCEPT, 0, ls->idx));
@@ -204,8 +238,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	if (ls->retired) {
 		/* A reload handed the socket to <successor>: what the old
 		 * accept still took is the new generation's. */
-		struct wlistener *next =
-			ls->successor < w->nls ? w->ls[ls->successor] : NULL;
+		struct wlistener *next = ls->successor < w->nls ? w->ls[ls->successor] : NULL;
 
 		if (!more)
 			wconf_ls_done(w, ls);
