@@ -1,10 +1,18 @@
-/* Node-local memory: anonymous private mappings with an mbind() policy. */
+/* Node-local memory: anonymous private mappings with an mbind() policy.
+ *
+ * Each area is followed by one PROT_NONE guard page. It catches a run past
+ * the end, and it keeps areas apart: the kernel merges adjacent mappings
+ * of the same policy into one, and then /proc/PID/numa_maps could no longer
+ * tell one pool class or connection table from the next. */
 #include <errno.h>
 #include <numaif.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "numa/nodemem.h"
+
+#define NODEMEM_MAX_NODES 1024
+#define LBITS             (8 * sizeof(unsigned long))
 
 static size_t nodemem_round(size_t len)
 {
@@ -15,27 +23,35 @@ static size_t nodemem_round(size_t len)
 
 void *nodemem_alloc(size_t len, int node)
 {
-	size_t n = nodemem_round(len);
-	void *p;
+	size_t n = nodemem_round(len), page = (size_t)sysconf(_SC_PAGESIZE);
+	char *p;
 
 	if (!n) {
 		errno = EINVAL;
 		return NULL;
 	}
-	p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-		 0);
+	p = mmap(NULL, n + page, PROT_READ | PROT_WRITE,
+	         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	if (node >= 0 && node < 1024) {
-		unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {0};
+	if (mprotect(p + n, page, PROT_NONE) < 0) {
+		int err = errno;
 
-		mask[node / (8 * sizeof(unsigned long))] |= 1ul << (node % (8 * sizeof(unsigned long)));
+		munmap(p, n + page);
+		errno = err;
+		return NULL;
+	}
+	if (node >= 0 && node < NODEMEM_MAX_NODES) {
+		unsigned long mask[NODEMEM_MAX_NODES / LBITS] = {0};
+
+		mask[node / LBITS] |= 1ul << (node % LBITS);
 		/* MPOL_PREFERRED: a full node spills over instead of failing.
 		 * A kernel without NUMA answers ENOSYS: no binding then. */
-		if (mbind(p, n, MPOL_PREFERRED, mask, 1024, 0) < 0 && errno != ENOSYS) {
+		if (mbind(p, n, MPOL_PREFERRED, mask, NODEMEM_MAX_NODES, 0) < 0 &&
+		    errno != ENOSYS) {
 			int err = errno;
 
-			munmap(p, n);
+			munmap(p, n + page);
 			errno = err;
 			return NULL;
 		}
@@ -46,7 +62,7 @@ void *nodemem_alloc(size_t len, int node)
 void nodemem_free(void *p, size_t len)
 {
 	if (p)
-		munmap(p, nodemem_round(len));
+		munmap(p, nodemem_round(len) + (size_t)sysconf(_SC_PAGESIZE));
 }
 
 void nodemem_discard(void *p, size_t len)
@@ -56,16 +72,16 @@ void nodemem_discard(void *p, size_t len)
 
 int nodemem_policy_node(const void *p)
 {
-	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = {0};
+	unsigned long mask[NODEMEM_MAX_NODES / LBITS] = {0};
 	int mode = 0;
 	unsigned i;
 
-	if (get_mempolicy(&mode, mask, 1024, (void *)p, MPOL_F_ADDR) < 0)
+	if (get_mempolicy(&mode, mask, NODEMEM_MAX_NODES, (void *)p, MPOL_F_ADDR) < 0)
 		return -1;
 	if (mode != MPOL_PREFERRED && mode != MPOL_BIND)
 		return -1;
-	for (i = 0; i < 1024; i++)
-		if (mask[i / (8 * sizeof(unsigned long))] & (1ul << (i % (8 * sizeof(unsigned long)))))
+	for (i = 0; i < NODEMEM_MAX_NODES; i++)
+		if (mask[i / LBITS] & (1ul << (i % LBITS)))
 			return (int)i;
 	return -1;
 }

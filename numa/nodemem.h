@@ -6,9 +6,10 @@
 
 /* Maps <len> bytes (rounded up to pages) bound to real node <node> with
  * MPOL_PREFERRED (so a full node degrades instead of failing); node < 0
- * means no binding. Memory is zero and not yet resident. Returns NULL on
- * failure with errno set. */
+ * means no binding. Memory is zero and not yet resident; a PROT_NONE guard
+ * page follows it. Returns NULL on failure with errno set. */
 void *nodemem_alloc(size_t len, int node);
+/* Unmaps an area of nodemem_alloc(<len>) and its guard page. */
 void nodemem_free(void *p, size_t len);
 
 /* Returns the pages of [p, p+len) to the OS; they read as zero afterwards. */
