@@ -1,6 +1,7 @@
 /* numa/cpulist.c: parsing and formatting CPU lists. */
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +186,43 @@ START_TEST(format_truncates_to_the_buffer_and_terminates)
 }
 END_TEST
 
+/* Node lists are the same syntax: --nodes 0,1 and 0-1 are one set. */
+START_TEST(parse_reads_node_lists_like_cpu_lists)
+{
+	cpu_set_t a = parse_ok("0,1"), b = parse_ok("0-1"), c = parse_ok("1,0");
+
+	ck_assert(CPU_EQUAL(&a, &b) && CPU_EQUAL(&b, &c));
+	ck_assert_int_eq(CPU_COUNT(&a), 2);
+}
+END_TEST
+
+static const char *const sysfs_lists[] = {
+    "/sys/devices/system/cpu/online",
+    "/sys/devices/system/cpu/possible",
+    "/sys/devices/system/node/online",
+    "/sys/devices/system/node/has_cpu",
+};
+
+/* The kernel's own lists (newline stripped, as topo.c does) parse, and
+ * format back to the same text. */
+START_TEST(parse_reads_the_kernels_lists_and_formats_them_back)
+{
+	char buf[4096], out[4096];
+	cpu_set_t set;
+	FILE *f = fopen(sysfs_lists[_i], "r");
+
+	if (!f)
+		return; /* no such file here (a kernel without NUMA) */
+	ck_assert_ptr_nonnull(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	buf[strcspn(buf, "\n")] = '\0';
+	set = parse_ok(buf);
+	ck_assert_int_ge(CPU_COUNT(&set), 1);
+	cpulist_format(&set, out, sizeof(out));
+	ck_assert_str_eq(out, buf);
+}
+END_TEST
+
 static Suite *cpulist_suite(void)
 {
 	Suite *s = suite_create("cpulist");
@@ -198,6 +236,9 @@ static Suite *cpulist_suite(void)
 	tcase_add_test(tp, parse_takes_the_union_of_overlapping_entries);
 	tcase_add_test(tp, parse_accepts_a_one_cpu_range_and_the_last_cpu);
 	tcase_add_test(tp, parse_clears_the_set_first);
+	tcase_add_test(tp, parse_reads_node_lists_like_cpu_lists);
+	tcase_add_loop_test(tp, parse_reads_the_kernels_lists_and_formats_them_back, 0,
+	                    sizeof(sysfs_lists) / sizeof(sysfs_lists[0]));
 	tcase_add_loop_test(tp, parse_rejects_bad_input_naming_the_bad_part, 0,
 	                    sizeof(bad) / sizeof(bad[0]));
 	suite_add_tcase(s, tp);

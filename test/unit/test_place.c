@@ -203,6 +203,91 @@ START_TEST(sparse_node_ids_are_used_as_given)
 }
 END_TEST
 
+START_TEST(fewer_workers_than_nodes_take_the_first_nodes)
+{
+	topo_fake(&topo, 8, 4);
+	ck_assert_int_eq(place(NULL, NULL, 1), 0);
+	ck_assert_uint_eq(pl.nworkers, 1);
+	ck_assert_uint_eq(pl.nnodes_used, 1);
+	assert_worker(0, 0, 0, 0);
+	ck_assert_int_eq(place(NULL, NULL, 3), 0);
+	ck_assert_uint_eq(pl.nnodes_used, 3);
+	assert_worker(0, 0, 0, 0);
+	assert_worker(1, 2, 1, 0);
+	assert_worker(2, 4, 2, 0);
+}
+END_TEST
+
+/* Five CPUs in two pretend nodes: 0-2 and 3-4. */
+START_TEST(uneven_fake_nodes_of_five_cpus_spread_3_2)
+{
+	topo_fake(&topo, 5, 2);
+	ck_assert_uint_eq(topo.node[0].ncpus, 3);
+	ck_assert_uint_eq(topo.node[1].ncpus, 2);
+	ck_assert_int_eq(place(NULL, NULL, 0), 0);
+	ck_assert_uint_eq(pl.nworkers, 5);
+	assert_worker(0, 0, 0, 0);
+	assert_worker(1, 1, 0, 0);
+	assert_worker(2, 2, 0, 0);
+	assert_worker(3, 3, 1, 0);
+	assert_worker(4, 4, 1, 0);
+	ck_assert_int_eq(place(NULL, NULL, 3), 0);
+	assert_worker(0, 0, 0, 0);
+	assert_worker(1, 1, 0, 0);
+	assert_worker(2, 3, 1, 0);
+	ck_assert_int_eq(place(NULL, NULL, 4), 0);
+	assert_worker(0, 0, 0, 0);
+	assert_worker(1, 1, 0, 0);
+	assert_worker(2, 3, 1, 0);
+	assert_worker(3, 4, 1, 0);
+}
+END_TEST
+
+/* Three real nodes of 4, 2 and 1 CPUs (interleaved numbering, as on
+ * two-socket machines with SMT siblings far apart): round robin until a
+ * node runs out, then the others take the rest. */
+START_TEST(three_uneven_real_nodes_spread_round_robin_until_each_runs_out)
+{
+	static const char *const lists[] = {"0,3,6,9", "1,4", "2"};
+
+	topo_of(&topo, lists, NULL, 3);
+	ck_assert_int_eq(place(NULL, NULL, 5), 0);
+	ck_assert_uint_eq(pl.nworkers, 5);
+	ck_assert_uint_eq(pl.nnodes_used, 3);
+	assert_worker(0, 0, 0, 0);
+	assert_worker(1, 3, 0, 0);
+	assert_worker(2, 1, 1, 1);
+	assert_worker(3, 4, 1, 1);
+	assert_worker(4, 2, 2, 2);
+	ck_assert_int_eq(place(NULL, NULL, 6), 0);
+	assert_worker(2, 6, 0, 0);
+	ck_assert_int_eq(place(NULL, NULL, 7), 0);
+	ck_assert_uint_eq(pl.nworkers, 7);
+	assert_worker(3, 9, 0, 0);
+	/* --cpus picks across nodes; each worker keeps its CPU's node. */
+	ck_assert_int_eq(place("2-4,9", NULL, 0), 0);
+	ck_assert_uint_eq(pl.nworkers, 4);
+	assert_worker(0, 3, 0, 0);
+	assert_worker(1, 9, 0, 0);
+	assert_worker(2, 4, 1, 1);
+	assert_worker(3, 2, 2, 2);
+}
+END_TEST
+
+/* The integration test's case: --cpus 0-1 with RINGLB_NUMA_FAKE=2 on a
+ * machine of more CPUs puts CPU 0 on node 0 and CPU 1 on node 1 only when
+ * the machine has two CPUs; on four, both are in node 0. */
+START_TEST(cpus_0_1_with_two_fake_nodes_of_four_cpus_stay_on_node_0)
+{
+	topo_fake(&topo, 4, 2);
+	ck_assert_int_eq(place("0-1", NULL, 0), 0);
+	ck_assert_uint_eq(pl.nworkers, 2);
+	ck_assert_uint_eq(pl.nnodes_used, 1);
+	assert_worker(0, 0, 0, 0);
+	assert_worker(1, 1, 0, 0);
+}
+END_TEST
+
 START_TEST(more_workers_than_cpus_is_an_error)
 {
 	topo_fake(&topo, 2, 1);
@@ -458,6 +543,48 @@ START_TEST(numa_fake_2_splits_the_cpus_and_says_so_once)
 }
 END_TEST
 
+START_TEST(numa_fake_without_numa_leaves_memory_unbound_and_says_so)
+{
+	const char *out;
+	unsigned i;
+
+	numa_off = 1;
+	ck_assert_int_eq(topo_discover(&topo, err, sizeof(err)), 0);
+	if (topo.nonline < 2)
+		return;
+	out = capture(discover_with_fake_2);
+	ck_assert(topo.fake && !topo.numa);
+	ck_assert_uint_eq(topo.nnodes, 2);
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(topo.node[i].real, -1);
+	ck_assert_ptr_nonnull(strstr(out, "memory is not bound to a node (no NUMA)\n"));
+	ck_assert_int_eq(place(NULL, NULL, 0), 0);
+	for (i = 0; i < pl.nworkers; i++)
+		ck_assert_int_eq(pl.w[i].real_node, -1);
+}
+END_TEST
+
+static void log_without_numa(void)
+{
+	numa_off = 1;
+	ck_assert_int_eq(topo_discover(&topo, err, sizeof(err)), 0);
+	ck_assert_int_eq(place(NULL, NULL, 1), 0);
+	place_log(&pl, &topo);
+}
+
+START_TEST(place_log_without_numa_says_no_numa_and_memory_node_minus_1)
+{
+	const char *out = capture(log_without_numa);
+	char want[128];
+
+	snprintf(want, sizeof(want),
+	         "ringlb: placement: worker 0 cpu %d node 0 (memory node -1)\n"
+	         "ringlb: placement: 1 workers on 1 nodes (no NUMA)\n",
+	         first_cpu(&topo.online));
+	ck_assert_str_eq(out, want);
+}
+END_TEST
+
 static const struct {
 	const char *val, *msg;
 } bad_fake[] = {
@@ -522,6 +649,10 @@ static Suite *place_suite(void)
 	tcase_add_test(tp, nodes_restrict_the_candidates);
 	tcase_add_test(tp, cpus_and_nodes_intersect);
 	tcase_add_test(tp, sparse_node_ids_are_used_as_given);
+	tcase_add_test(tp, fewer_workers_than_nodes_take_the_first_nodes);
+	tcase_add_test(tp, uneven_fake_nodes_of_five_cpus_spread_3_2);
+	tcase_add_test(tp, three_uneven_real_nodes_spread_round_robin_until_each_runs_out);
+	tcase_add_test(tp, cpus_0_1_with_two_fake_nodes_of_four_cpus_stay_on_node_0);
 	tcase_add_test(tp, more_workers_than_cpus_is_an_error);
 	tcase_add_test(tp, a_cpu_that_is_not_online_is_an_error_naming_it);
 	tcase_add_test(tp, an_unknown_node_is_an_error_naming_it);
@@ -540,6 +671,8 @@ static Suite *place_suite(void)
 	                    sizeof(bad_fake) / sizeof(bad_fake[0]));
 	tcase_add_test(tt, numa_fake_above_the_online_cpus_is_rejected);
 	tcase_add_test(tt, numa_fake_empty_means_unset);
+	tcase_add_test(tt, numa_fake_without_numa_leaves_memory_unbound_and_says_so);
+	tcase_add_test(tt, place_log_without_numa_says_no_numa_and_memory_node_minus_1);
 	suite_add_tcase(s, tt);
 	return s;
 }
