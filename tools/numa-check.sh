@@ -16,21 +16,32 @@
 #                unfinished, and numa/ on a real two-node topology.
 #
 # In the guest: ringlb -c /etc/ringlb/numa-check.yaml --nodes NODES (a tcp
-# listener on 127.0.0.1:18080 balancing over two static listeners), wait for
-# "ringlb: ready pid=N generation=G" on its stderr, show numactl --hardware,
-# the placement lines, numa-report PID and /proc/PID/numa_maps resident
-# pages per node, drive HTTP requests from a client pinned to the first
-# CPU of each node (busybox taskset + wget), show numa_maps again, then
-# SIGTERM ringlb and wait for it to exit.
+# listener on 127.0.0.1:18080 balancing over two static listeners, all with
+# steering: cpu), wait for "ringlb: ready pid=N generation=G" on its
+# stderr, show numactl --hardware, the placement lines, numa-report PID and
+# /proc/PID/numa_maps resident pages per node; from a client pinned to each
+# worker's CPU in turn (busybox taskset + wget) send 4 HTTP requests, with
+# a SIGUSR1 stats snapshot before and after; then list, from /proc/PID/maps
+# and numa_maps, the mapping of every pool class (max_count x class size,
+# from the snapshot's pool lines) and of every connection table (the
+# connection component / workers, page-rounded) with its bound node and
+# resident pages per node; SIGTERM ringlb and wait for it to exit.
 #
 # Checks (the guest script exits 1 if one fails, and so does this script):
 # the ready line names ringlb's PID; there is one placement line per worker
 # and a summary line; each worker's CPU has a thread of ringlb pinned to it
 # alone; unless RINGLB_NUMA_FAKE is set, each worker's node and memory node
 # are the guest kernel's node of its CPU; every request gets a "hello from"
-# body; ringlb exits with status 0 within 30 s of SIGTERM.
+# body; the requests of a client pinned to CPU c are all accepted by the
+# worker on CPU c (no other worker's accepted counter moves); each node's
+# pool classes are mappings bound to that node, each node holds one
+# connection table per worker whose memory node it is, and no page of a
+# mapping bound to a node is resident elsewhere; ringlb exits with status 0
+# within 30 s of SIGTERM. (--stand-in skips the stats and memory checks.)
 #
 # Environment: NUMAVM_DIR (default ../shared/numa-vm from the checkout),
+# NUMAVM_CACHE (default: the harness's .cache, or ~/.cache/numa-vm when the
+# harness folder is read-only),
 # RINGLB_NUMA_FAKE and RINGLB_LOG_LEVEL are passed into the guest when set;
 # NUMAVM_* settings reach run.sh.
 set -euo pipefail
@@ -57,6 +68,12 @@ while [ $# -gt 0 ]; do
 done
 log() { echo "numa-check: $*" >&2; }
 [ -x "$vm/run.sh" ] || { log "no numa-vm harness at $vm (set NUMAVM_DIR)"; exit 2; }
+# The harness keeps its kernel and initramfs in $vm/.cache; a read-only
+# checkout of it needs another place.
+if [ -z "${NUMAVM_CACHE:-}" ] && ! [ -w "$vm" ] && ! [ -w "$vm/.cache" ]; then
+	export NUMAVM_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/numa-vm
+	log "$vm is read-only: caching in $NUMAVM_CACHE"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/numa-check.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -184,14 +201,20 @@ listeners:
     bind: 127.0.0.1:$port
     mode: tcp
     pool: statics
+    max_connections: 256
+    steering: cpu
     timeouts: { connect: 5s, drain: 2s }
   - name: static-a
     bind: 127.0.0.1:$((port + 1))
     mode: static
+    max_connections: 256
+    steering: cpu
     body: "hello from static-a\n"
   - name: static-b
     bind: 127.0.0.1:$((port + 2))
     mode: static
+    max_connections: 256
+    steering: cpu
     body: "hello from static-b\n"
 pools:
   - name: statics
@@ -206,7 +229,7 @@ EOF
 # the fixed body.
 write_guest() {
 	{
-		echo "NODES='$nodes' PORT=$port"
+		echo "NODES='$nodes' PORT=$port STANDIN=$standin"
 		echo "export NUMACHECK_PORT=$port"
 		[ -n "${RINGLB_NUMA_FAKE:-}" ] && echo "export RINGLB_NUMA_FAKE='$RINGLB_NUMA_FAKE'"
 		[ -n "${RINGLB_LOG_LEVEL:-}" ] && echo "export RINGLB_LOG_LEVEL='$RINGLB_LOG_LEVEL'"
@@ -225,6 +248,49 @@ numa_pages() {
 			split(substr($i, 2), a, "="); n[a[1]] += a[2]; if (a[1] > m) m = a[1] } }
 	     END { printf "numa_maps resident pages:"
 		   for (i = 0; i <= m; i++) printf " node%d=%d", i, n[i]; printf "\n" }' "/proc/$1/numa_maps"
+}
+
+# SIGUSR1, then the lines of that stats snapshot into /tmp/snap
+snapshot() {
+	ns=$(grep -c '^ringlb: stats end$' /tmp/ringlb.err)
+	kill -USR1 "$pid"
+	i=0
+	while [ "$(grep -c '^ringlb: stats end$' /tmp/ringlb.err)" -le "$ns" ]; do
+		i=$((i + 1))
+		[ $i -lt 300 ] || { bad "no stats snapshot 30 s after SIGUSR1"; return 1; }
+		sleep 0.1
+	done
+	awk -v n="$ns" '/^ringlb: stats end$/ { k++; next } k == n && /^ringlb: stats / { print }' \
+		/tmp/ringlb.err > /tmp/snap
+}
+# the value of KEY=VALUE $1 in line $2
+field() {
+	echo " $2 " | sed -n "s/.* $1=\([^ ]*\) .*/\1/p"
+}
+# accepted count of worker $1 in snapshot file $2
+accepted_of() {
+	sed -n "s/^ringlb: stats worker=$1 .* accepted=\([0-9]*\) .*/\1/p" "$2"
+}
+# "START SIZE POLICY_NODE NODE:PAGES..." for each mapping of $pid bound to a
+# node (numa_maps policy prefer:N or bind:N), sizes from /proc/PID/maps
+bound_areas() {
+	while read -r range _; do
+		echo "${range%-*} $((0x${range#*-} - 0x${range%-*}))"
+	done < "/proc/$pid/maps" > /tmp/sizes
+	while read -r addr pol rest; do
+		case $pol in prefer:[0-9]* | bind:[0-9]*) ;; *) continue ;; esac
+		size=$(awk -v a="$addr" '$1 == a { print $2 }' /tmp/sizes)
+		pages=$(echo "$rest" | tr ' ' '\n' | sed -n 's/^N\([0-9]*\)=\([0-9]*\)$/\1:\2/p' | tr '\n' ' ')
+		echo "$addr ${size:-0} ${pol#*:} $pages"
+	done < "/proc/$pid/numa_maps"
+}
+# pages of area line $@ (from bound_areas) on its own node / on other nodes
+pages_on() {
+	own=0 off=0 nd=$3
+	shift 3
+	for np in "$@"; do
+		if [ "${np%%:*}" = "$nd" ]; then own=$((own + ${np#*:})); else off=$((off + ${np#*:})); fi
+	done
 }
 
 echo "== numactl --hardware"
@@ -284,11 +350,12 @@ numa-report "$pid"
 numa_pages "$pid"
 
 echo
-echo "== traffic: clients pinned to the first CPU of each node"
-for nd in /sys/devices/system/node/node[0-9]*; do
-	n=${nd##*/node}
-	cpu=$(sed 's/[-,].*//' "$nd/cpulist")
-	[ -n "$cpu" ] || continue
+echo "== traffic: clients pinned to each CPU; steering: cpu sends each to the worker on that CPU"
+for cpu in $(sed -n 's/^ringlb: placement: worker [0-9]* cpu \([0-9]*\) .*/\1/p' /tmp/ringlb.err); do
+	n=$(node_of_cpu "$cpu")
+	wid=$(sed -n "s/^ringlb: placement: worker \([0-9]*\) cpu $cpu .*/\1/p" /tmp/ringlb.err)
+	[ $STANDIN = 1 ] || snapshot
+	cp /tmp/snap /tmp/snap.before 2> /dev/null || true
 	ok=0
 	for k in 1 2 3 4; do
 		body=$(taskset -c "$cpu" timeout 20 wget -q -O - "http://127.0.0.1:$PORT/" 2>&1)
@@ -298,7 +365,66 @@ for nd in /sys/devices/system/node/node[0-9]*; do
 		esac
 	done
 	echo "client on cpu $cpu (node $n): $ok/4 answered; last: $body"
+	[ $STANDIN = 1 ] && continue
+	snapshot
+	line="  accepted since the last snapshot:"
+	for w in $(sed -n 's/^ringlb: stats worker=\([0-9]*\) .*/\1/p' /tmp/snap); do
+		a=$(($(accepted_of "$w" /tmp/snap) - $(accepted_of "$w" /tmp/snap.before)))
+		wcpu=$(sed -n "s/^ringlb: stats worker=$w cpu=\([0-9]*\) node=\([0-9]*\) .*/\1/p" /tmp/snap)
+		wnode=$(sed -n "s/^ringlb: stats worker=$w cpu=\([0-9]*\) node=\([0-9]*\) .*/\2/p" /tmp/snap)
+		line="$line worker $w (cpu $wcpu node $wnode)=$a"
+		if [ "$w" = "$wid" ]; then
+			[ $a -ge 4 ] || bad "client on cpu $cpu: its worker $w accepted $a, expected the 4 requests at least"
+		else
+			[ $a -eq 0 ] || bad "client on cpu $cpu (node $n): worker $w on cpu $wcpu node $wnode accepted $a"
+		fi
+	done
+	echo "$line"
 done
+
+if [ $STANDIN = 0 ]; then
+	echo
+	echo "== memory: each pool class and each connection table, from /proc/$pid/numa_maps"
+	snapshot
+	bound_areas > /tmp/areas
+	nw=$(grep -c '^ringlb: stats worker=' /tmp/snap)
+	conn=$(sed -n 's/^ringlb: stats memory component=connection current=\([0-9]*\) .*/\1/p' /tmp/snap)
+	pg=$(getconf PAGESIZE 2> /dev/null || echo 4096)
+	table=$(((conn / nw + pg - 1) / pg * pg))
+	grep '^ringlb: stats pool ' /tmp/snap > /tmp/snap.pools
+	while read -r pline; do
+		node=$(field node "$pline") cls=$(field class "$pline") maxc=$(field max "$pline")
+		case $cls in 4KB) b=4096 ;; 16KB) b=16384 ;; 64KB) b=65536 ;; 256KB) b=262144 ;; esac
+		size=$((maxc * b))
+		area=$(awk -v s="$size" -v n="$node" '$2 == s && $3 == n' /tmp/areas | head -1)
+		if [ -z "$area" ]; then
+			bad "pool node=$node class=$cls: no mapping of $size bytes bound to node $node"
+			continue
+		fi
+		pages_on $area
+		echo "pool node=$node class=$cls: mapping ${area%% *}, $size bytes, bound to node $node; resident pages on node $node: $own, elsewhere: $off"
+		[ $off -eq 0 ] || bad "pool node=$node class=$cls: $off resident pages off node $node"
+	done < /tmp/snap.pools
+	for nd in $(sed -n 's/^ringlb: placement: worker [0-9]* cpu [0-9]* node [0-9]* (memory node \([0-9]*\))$/\1/p' /tmp/ringlb.err | sort -u); do
+		want=$(grep -c "^ringlb: placement: worker .* (memory node $nd)$" /tmp/ringlb.err)
+		got=0
+		for area in $(awk -v s="$table" -v n="$nd" '$2 == s && $3 == n { print $1 }' /tmp/areas); do
+			pages_on $(grep "^$area " /tmp/areas)
+			echo "connection table: mapping $area, $table bytes, bound to node $nd; resident pages on node $nd: $own, elsewhere: $off"
+			[ $off -eq 0 ] || bad "connection table $area: $off resident pages off node $nd"
+			[ $own -gt 0 ] || bad "connection table $area: no page resident"
+			got=$((got + 1))
+		done
+		echo "node $nd: $got connection tables of $table bytes for the $want workers whose memory node it is"
+		[ $got -eq $want ] || bad "node $nd: $got connection tables bound to it, $want workers"
+	done
+	off=0
+	while read -r area; do
+		pages_on $area
+		[ $off -eq 0 ] || bad "mapping ${area%% *} bound to node $(echo $area | cut -d' ' -f3): $off pages elsewhere"
+	done < /tmp/areas
+	echo "every mapping bound to a node: $(wc -l < /tmp/areas) mappings, $(awk '{ for (i = 4; i <= NF; i++) { split($i, a, ":"); if (a[1] == $3) own += a[2]; else off += a[2] } } END { printf "%d pages on their node, %d elsewhere", own, off }' /tmp/areas)"
+fi
 
 echo
 echo "== numa-report $pid (after traffic)"
@@ -321,8 +447,9 @@ echo "ringlb exited with status $rc, $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }
 [ $rc -eq 0 ] || bad "ringlb exit status $rc"
 
 echo
-echo "== ringlb log"
-cat /tmp/ringlb.err /tmp/ringlb.out
+echo "== ringlb log (stats snapshots left out: their figures are above)"
+grep -v '^ringlb: stats ' /tmp/ringlb.err
+cat /tmp/ringlb.out
 echo
 [ $fail = 0 ] && echo "numa-check: PASS" || echo "numa-check: FAIL"
 exit $fail
