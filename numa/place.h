@@ -27,7 +27,7 @@ struct placement {
  * Returns 0 or -EINVAL with the reason in <err> (no CPU left, more workers
  * than CPUs, a CPU or node that is not online). */
 int place_workers(const struct topo *t, const cpu_set_t *cpus, const cpu_set_t *nodes,
-		  unsigned nworkers, struct placement *p, char *err, size_t errlen);
+                  unsigned nworkers, struct placement *p, char *err, size_t errlen);
 
 /* Pins the calling thread to <cpu>. Returns 0 or -errno. */
 int place_pin_self(int cpu);
