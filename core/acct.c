@@ -35,6 +35,8 @@ struct acct {
 
 #define ACCT_SCALE 1000000.0
 
+static void acct_track(struct acct *a);
+
 static uint64_t acct_scaled(double r)
 {
 	return (uint64_t)(r * ACCT_SCALE + 0.5);
@@ -67,10 +69,13 @@ void acct_set_limits(struct acct *a, const struct cfg_memory_limits *lim,
 	atomic_store(&a->bp_start, acct_scaled(tun->backpressure_start));
 	atomic_store(&a->defer_ratio, acct_scaled(tun->warning_defer_ratio));
 	atomic_store(&a->reject_ratio, acct_scaled(tun->critical_reject_ratio));
+	/* new limits can change the level with no charge to notice it */
+	acct_track(a);
 }
 
-/* Adds <n> to <c> unless that passes its limit (0 = none). */
-static bool acct_add(struct acct_ctr *c, uint64_t n)
+/* Reserves <n> in <c> unless that passes its limit (0 = none); <now> is
+ * then the counter with it. */
+static bool acct_reserve(struct acct_ctr *c, uint64_t n, uint64_t *now)
 {
 	uint64_t limit = atomic_load_explicit(&c->limit, memory_order_relaxed);
 	uint64_t cur = atomic_load_explicit(&c->current, memory_order_relaxed);
@@ -80,14 +85,19 @@ static bool acct_add(struct acct_ctr *c, uint64_t n)
 			return false;
 	} while (!atomic_compare_exchange_weak_explicit(&c->current, &cur, cur + n,
 							memory_order_relaxed, memory_order_relaxed));
-	cur += n;
+	*now = cur + n;
+	return true;
+}
+
+/* Counts a reservation that is kept: its peak and the allocation. */
+static void acct_commit(struct acct_ctr *c, uint64_t now)
+{
 	uint64_t peak = atomic_load_explicit(&c->peak, memory_order_relaxed);
 
-	while (cur > peak && !atomic_compare_exchange_weak_explicit(
-				     &c->peak, &peak, cur, memory_order_relaxed, memory_order_relaxed))
+	while (now > peak && !atomic_compare_exchange_weak_explicit(
+				     &c->peak, &peak, now, memory_order_relaxed, memory_order_relaxed))
 		;
 	atomic_fetch_add_explicit(&c->allocs, 1, memory_order_relaxed);
-	return true;
 }
 
 static void acct_sub(struct acct_ctr *c, uint64_t n)
@@ -122,18 +132,21 @@ static void acct_track(struct acct *a)
 int acct_charge(struct acct *a, enum acct_comp comp, int node, size_t n)
 {
 	struct acct_ctr *c = &a->comp[comp];
+	uint64_t cnow, tnow;
 
-	if (!acct_add(c, n)) {
+	if (!acct_reserve(c, n, &cnow)) {
 		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
 		return -ENOMEM;
 	}
-	if (!acct_add(&a->total, n)) {
+	if (!acct_reserve(&a->total, n, &tnow)) {
+		/* undone before it counts: the component's peak never saw it */
 		atomic_fetch_sub_explicit(&c->current, n, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&c->allocs, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&a->total.refused, 1, memory_order_relaxed);
 		return -ENOMEM;
 	}
+	acct_commit(c, cnow);
+	acct_commit(&a->total, tnow);
 	if (node >= 0 && node < ACCT_MAX_NODES) {
 		unsigned nn = atomic_load_explicit(&a->nnodes, memory_order_relaxed);
 

@@ -448,13 +448,17 @@ void pool_put(struct pool_cache *c, void *buf, size_t used)
 uint32_t pool__target(uint32_t count, uint32_t in_use, uint32_t min, uint32_t max, double growth,
 		      double grow, double shrink)
 {
-	double u = count ? (double)in_use / count : 1.0;
+	/* An empty class has nothing in use: growing it to one buffer would
+	 * only have the next interval shrink it back (gets grow on demand). */
+	double u = count ? (double)in_use / count : 0.0;
 	uint64_t t = count;
 
+	/* Both roundings allow for the error of the double: 33 / 1.1 is 30,
+	 * not the 29.999999999999996 it computes to. */
 	if (u > grow)
 		t = (uint64_t)(count * growth + 0.999999);
 	else if (u < shrink)
-		t = (uint64_t)(count / growth);
+		t = (uint64_t)(count / growth + 0.000001);
 	if (t == count && u > grow)
 		t = count + 1;
 	if (t < min)
