@@ -25,9 +25,9 @@ struct acct {
 	struct acct_ctr comp[ACCT_NCOMP];
 	struct acct_ctr total;
 	_Atomic uint64_t node[ACCT_MAX_NODES];
-	_Atomic unsigned nnodes; /* highest node charged + 1 */
-	_Atomic unsigned level;          /* as of the last charge or release */
-	_Atomic uint64_t entered[3];     /* times each level was entered */
+	_Atomic unsigned nnodes;     /* highest node charged + 1 */
+	_Atomic unsigned level;      /* as of the last charge or release */
+	_Atomic uint64_t entered[3]; /* times each level was entered */
 	_Atomic unsigned level_peak;
 	/* thresholds, as ratios scaled by 1e6 so they stay atomic integers */
 	_Atomic uint64_t warn, crit, bp_start, defer_ratio, reject_ratio;
@@ -57,7 +57,7 @@ void acct_free(struct acct *a)
 }
 
 void acct_set_limits(struct acct *a, const struct cfg_memory_limits *lim,
-		     const struct cfg_memory_tuning *tun)
+                     const struct cfg_memory_tuning *tun)
 {
 	atomic_store(&a->comp[ACCT_CONN].limit, lim->connection_memory);
 	atomic_store(&a->comp[ACCT_BUF].limit, lim->buffer_pool_memory);
@@ -83,8 +83,8 @@ static bool acct_reserve(struct acct_ctr *c, uint64_t n, uint64_t *now)
 	do {
 		if (limit && cur + n > limit)
 			return false;
-	} while (!atomic_compare_exchange_weak_explicit(&c->current, &cur, cur + n,
-							memory_order_relaxed, memory_order_relaxed));
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &c->current, &cur, cur + n, memory_order_relaxed, memory_order_relaxed));
 	*now = cur + n;
 	return true;
 }
@@ -95,7 +95,7 @@ static void acct_commit(struct acct_ctr *c, uint64_t now)
 	uint64_t peak = atomic_load_explicit(&c->peak, memory_order_relaxed);
 
 	while (now > peak && !atomic_compare_exchange_weak_explicit(
-				     &c->peak, &peak, now, memory_order_relaxed, memory_order_relaxed))
+				 &c->peak, &peak, now, memory_order_relaxed, memory_order_relaxed))
 		;
 	atomic_fetch_add_explicit(&c->allocs, 1, memory_order_relaxed);
 }
@@ -117,15 +117,14 @@ static void acct_track(struct acct *a)
 	unsigned old = atomic_load_explicit(&a->level, memory_order_relaxed);
 	unsigned peak;
 
-	if (lvl == old || !atomic_compare_exchange_strong_explicit(&a->level, &old, lvl,
-								    memory_order_relaxed,
-								    memory_order_relaxed))
+	if (lvl == old || !atomic_compare_exchange_strong_explicit(
+			      &a->level, &old, lvl, memory_order_relaxed, memory_order_relaxed))
 		return;
 	atomic_fetch_add_explicit(&a->entered[lvl], 1, memory_order_relaxed);
 	peak = atomic_load_explicit(&a->level_peak, memory_order_relaxed);
-	while (lvl > peak && !atomic_compare_exchange_weak_explicit(&a->level_peak, &peak, lvl,
-								     memory_order_relaxed,
-								     memory_order_relaxed))
+	while (lvl > peak &&
+	       !atomic_compare_exchange_weak_explicit(&a->level_peak, &peak, lvl,
+	                                              memory_order_relaxed, memory_order_relaxed))
 		;
 }
 
@@ -151,9 +150,9 @@ int acct_charge(struct acct *a, enum acct_comp comp, int node, size_t n)
 		unsigned nn = atomic_load_explicit(&a->nnodes, memory_order_relaxed);
 
 		atomic_fetch_add_explicit(&a->node[node], n, memory_order_relaxed);
-		while ((unsigned)node >= nn &&
-		       !atomic_compare_exchange_weak_explicit(&a->nnodes, &nn, (unsigned)node + 1,
-							      memory_order_relaxed, memory_order_relaxed))
+		while ((unsigned)node >= nn && !atomic_compare_exchange_weak_explicit(
+						   &a->nnodes, &nn, (unsigned)node + 1,
+						   memory_order_relaxed, memory_order_relaxed))
 			;
 	}
 	acct_track(a);
@@ -245,16 +244,16 @@ enum acct_decision acct_decide(const struct acct *a, uint64_t *rng)
 		if (u < atomic_load_explicit(&a->bp_start, memory_order_relaxed) / ACCT_SCALE)
 			return ACCT_ACCEPT;
 		return acct_rand01(rng) <
-				       atomic_load_explicit(&a->defer_ratio, memory_order_relaxed) /
-					       ACCT_SCALE
-			       ? ACCT_DEFER
-			       : ACCT_ACCEPT;
+		               atomic_load_explicit(&a->defer_ratio, memory_order_relaxed) /
+		                   ACCT_SCALE
+		           ? ACCT_DEFER
+		           : ACCT_ACCEPT;
 	case ACCT_CRITICAL:
 		return acct_rand01(rng) <
-				       atomic_load_explicit(&a->reject_ratio, memory_order_relaxed) /
-					       ACCT_SCALE
-			       ? ACCT_REJECT
-			       : ACCT_DEFER;
+		               atomic_load_explicit(&a->reject_ratio, memory_order_relaxed) /
+		                   ACCT_SCALE
+		           ? ACCT_REJECT
+		           : ACCT_DEFER;
 	}
 	return ACCT_ACCEPT;
 }

@@ -48,7 +48,7 @@ struct acct_stats {
 	enum acct_level level;
 	enum acct_level level_peak; /* the highest level reached since start */
 	uint64_t entered[3];        /* times each level was entered */
-	double usage; /* the largest u */
+	double usage;               /* the largest u */
 };
 
 struct acct;
@@ -59,7 +59,7 @@ void acct_free(struct acct *a);
 
 /* Replaces limits and thresholds (reload). Current usage is kept. */
 void acct_set_limits(struct acct *a, const struct cfg_memory_limits *lim,
-		     const struct cfg_memory_tuning *tun);
+                     const struct cfg_memory_tuning *tun);
 
 /* Charges <n> bytes to <comp> on <node> (-1 = unknown). Returns 0, or
  * -ENOMEM without charging anything when the component's or the total's

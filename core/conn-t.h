@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include "core/timer.h"
 
-#define CONN_NONE UINT32_MAX
+#define CONN_NONE     UINT32_MAX
 #define CONN_GEN_MASK 0xffffffu /* 24 bits of generation in user_data */
 
 enum conn_kind {
@@ -23,21 +23,21 @@ enum conn_kind {
 };
 
 /* Record flags. */
-#define CONN_F_CLOSING   (1u << 0)  /* teardown started: waiting for in-flight ops */
-#define CONN_F_RECV      (1u << 1)  /* multishot recv armed */
-#define CONN_F_SEND      (1u << 2)  /* a send (or splice poll-out) in flight */
-#define CONN_F_CONNECTED (1u << 3)  /* upstream: connect completed */
-#define CONN_F_RD_EOF    (1u << 4)  /* read side saw EOF */
-#define CONN_F_WR_SHUT   (1u << 5)  /* our write side is shut down */
-#define CONN_F_PAUSED    (1u << 6)  /* not reading: the peer's queue is full */
-#define CONN_F_BUFWAIT   (1u << 7)  /* in the worker's buffer-wait FIFO */
-#define CONN_F_SPLICE    (1u << 8)  /* this socket's bytes move by splice */
-#define CONN_F_POLL_IN   (1u << 9)  /* splice: poll for readable armed */
-#define CONN_F_CANCELING (1u << 10) /* cancel of the recv requested */
+#define CONN_F_CLOSING     (1u << 0)  /* teardown started: waiting for in-flight ops */
+#define CONN_F_RECV        (1u << 1)  /* multishot recv armed */
+#define CONN_F_SEND        (1u << 2)  /* a send (or splice poll-out) in flight */
+#define CONN_F_CONNECTED   (1u << 3)  /* upstream: connect completed */
+#define CONN_F_RD_EOF      (1u << 4)  /* read side saw EOF */
+#define CONN_F_WR_SHUT     (1u << 5)  /* our write side is shut down */
+#define CONN_F_PAUSED      (1u << 6)  /* not reading: the peer's queue is full */
+#define CONN_F_BUFWAIT     (1u << 7)  /* in the worker's buffer-wait FIFO */
+#define CONN_F_SPLICE      (1u << 8)  /* this socket's bytes move by splice */
+#define CONN_F_POLL_IN     (1u << 9)  /* splice: poll for readable armed */
+#define CONN_F_CANCELING   (1u << 10) /* cancel of the recv requested */
 #define CONN_F_CLOSE_AFTER (1u << 11) /* static: close once pending responses are sent */
-#define CONN_F_COUNTED   (1u << 12) /* counted in its listener's active connections */
-#define CONN_F_NOSPLICE  (1u << 13) /* no pipe was available: stay on buffers */
-#define CONN_F_WATCH     (1u << 14) /* a poll for reset/hangup is armed (not reading) */
+#define CONN_F_COUNTED     (1u << 12) /* counted in its listener's active connections */
+#define CONN_F_NOSPLICE    (1u << 13) /* no pipe was available: stay on buffers */
+#define CONN_F_WATCH       (1u << 14) /* a poll for reset/hangup is armed (not reading) */
 
 /* A chunk of bytes waiting to be written: [off, len) of <data>. */
 struct buf {
@@ -61,27 +61,27 @@ struct pipe_pair;
 /* One side of a connection. */
 struct conn {
 	int fd;
-	uint32_t gen;      /* bumped at every reuse of the slot */
-	uint32_t peer;     /* slot of the other side, CONN_NONE */
+	uint32_t gen;  /* bumped at every reuse of the slot */
+	uint32_t peer; /* slot of the other side, CONN_NONE */
 	uint32_t flags;
-	uint8_t kind;      /* enum conn_kind */
-	uint8_t inflight;  /* ring operations not yet completed */
-	uint8_t ntried;    /* client: backends tried */
-	uint8_t pending;   /* static: responses queued */
-	uint16_t listener; /* slot in the worker's listeners: its config snapshot */
-	int16_t backend;   /* upstream: backend index in its pool, -1 */
+	uint8_t kind;       /* enum conn_kind */
+	uint8_t inflight;   /* ring operations not yet completed */
+	uint8_t ntried;     /* client: backends tried */
+	uint8_t pending;    /* static: responses queued */
+	uint16_t listener;  /* slot in the worker's listeners: its config snapshot */
+	int16_t backend;    /* upstream: backend index in its pool, -1 */
 	uint32_t pend_kind; /* static: 4 bits per queued response, oldest lowest */
-	uint32_t rx_bytes; /* bytes read from this socket, saturating (splice auto) */
+	uint32_t rx_bytes;  /* bytes read from this socket, saturating (splice auto) */
 	uint32_t out_bytes; /* bytes queued in <out> */
-	uint64_t last_ms;  /* last activity, for the idle timer */
-	struct bufq out;   /* to write to this socket */
+	uint64_t last_ms;   /* last activity, for the idle timer */
+	struct bufq out;    /* to write to this socket */
 	union {
 		struct pipe_pair *pipe; /* tcp: splice pipe of bytes read from this socket */
 		char *head;             /* static: a request head split across reads */
 	};
 	struct timer tm;
 	uint32_t wait_next; /* buffer-wait FIFO link */
-	int8_t tried[4];   /* client: backends tried (LB_MAX_TRIES) */
+	int8_t tried[4];    /* client: backends tried (LB_MAX_TRIES) */
 };
 
 #endif

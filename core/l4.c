@@ -26,7 +26,7 @@
 #include "core/worker-int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-#define L4_SPLICE_ROUNDS 16 /* splice rounds before yielding to other connections */
+#define L4_SPLICE_ROUNDS              16 /* splice rounds before yielding to other connections */
 
 static void l4_splice(struct worker *w, struct conn *x);
 
@@ -85,8 +85,8 @@ static void l4_fwd_eof(struct worker *w, struct conn *x)
 
 	if (!p || !(x->flags & CONN_F_RD_EOF) || (p->flags & CONN_F_WR_SHUT) || !writable(p))
 		return;
-	if (p->out.head || (p->flags & CONN_F_SEND) || ((x->flags & CONN_F_SPLICE) && x->pipe &&
-							  x->pipe->bytes))
+	if (p->out.head || (p->flags & CONN_F_SEND) ||
+	    ((x->flags & CONN_F_SPLICE) && x->pipe && x->pipe->bytes))
 		return;
 	if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
 		l4_abort(w, x, -errno);
@@ -152,12 +152,12 @@ static uint64_t client_key(struct conn *c)
 }
 
 static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *u,
-			   const struct cfg_backend *be)
+                           const struct cfg_backend *be)
 {
 	struct io_uring_sqe *sqe = worker__sqe(w);
 
 	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
-			      be->address.len);
+	                      be->address.len);
 	sqe->flags |= IOSQE_IO_LINK;
 	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_CONNECT));
 	sqe = worker__sqe(w);
@@ -188,7 +188,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 			break;
 		c->tried[c->ntried++] = b;
 		fd = socket(pool->backends[b].address.ss.ss_family,
-			    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			WSTAT_INC(w, connect_fail);
 			continue;
@@ -252,8 +252,8 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 	atomic_fetch_add_explicit(&lb->be[u->backend].connect_fail, 1, memory_order_relaxed);
 	if (log_ratelimit(&rl, 5))
 		log_warn("pool %s: connect %s: %s", pool->name,
-			 pool->backends[u->backend].address.text,
-			 res == -ECANCELED ? "timed out" : strerror(-res));
+		         pool->backends[u->backend].address.text,
+		         res == -ECANCELED ? "timed out" : strerror(-res));
 	u->peer = CONN_NONE;
 	worker__close(w, u);
 	if (!c)
@@ -437,7 +437,7 @@ static void l4_splice(struct worker *w, struct conn *x)
 	for (;;) {
 		if (pp->bytes) {
 			n = splice(pp->rd, NULL, p->fd, NULL, pp->bytes,
-				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+			           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 			if (n > 0) {
 				pp->bytes -= n;
 				WSTAT_ADD(w, splice_bytes, n);
@@ -459,7 +459,7 @@ static void l4_splice(struct worker *w, struct conn *x)
 			return;
 		}
 		n = splice(x->fd, NULL, pp->wr, NULL, w->cfg->memory_tuning.max_buffer_size,
-			   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			pp->bytes += n;
 			WSTAT_ADD(w, bytes_in, n);

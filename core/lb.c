@@ -114,7 +114,7 @@ void lb_cursor_deinit(struct lb_cursor *cur)
 }
 
 int lb_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
-	    unsigned ntried)
+            unsigned ntried)
 {
 	if (!lb || !lb->n)
 		return -1;

@@ -28,7 +28,7 @@ void lb_cursor_deinit(struct lb_cursor *cur);
  * are skipped. Returns the index, or -1 when none is eligible. Does not
  * change the active count: call lb_conn_start()/lb_conn_end(). */
 int lb_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
-	    unsigned ntried);
+            unsigned ntried);
 
 /* Hashes a key (client address bytes, header value) for maglev. */
 uint64_t lb_hash(const void *data, size_t len);

@@ -21,7 +21,7 @@ static int lb_p2c_nth(const struct lb *lb, unsigned k, const int *tried, unsigne
 }
 
 static int lb_p2c_slow(const struct lb *lb, struct lb_cursor *cur, const int *tried,
-		       unsigned ntried)
+                       unsigned ntried)
 {
 	unsigned i, m = 0, a, b;
 

@@ -20,10 +20,10 @@ enum log_level log_get_level(void)
 }
 
 static const char *const log_prefix[] = {
-	[LOG_LVL_ERR] = "error: ",
-	[LOG_LVL_WARN] = "warning: ",
-	[LOG_LVL_INFO] = "",
-	[LOG_LVL_DEBUG] = "debug: ",
+    [LOG_LVL_ERR] = "error: ",
+    [LOG_LVL_WARN] = "warning: ",
+    [LOG_LVL_INFO] = "",
+    [LOG_LVL_DEBUG] = "debug: ",
 };
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

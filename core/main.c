@@ -52,13 +52,15 @@ static bool supported(const struct config *cfg)
 		const struct cfg_listener *l = &cfg->listeners[i];
 
 		if (l->mode == LMODE_HTTP) {
-			log_err("%s: listener %s: mode http is not available in this build yet (the HTTP/1.1 proxy is a later issue); use tcp or static",
-				cfg->path ? cfg->path : "<built-in>", l->name);
+			log_err(
+			    "%s: listener %s: mode http is not available in this build yet (the HTTP/1.1 proxy is a later issue); use tcp or static",
+			    cfg->path ? cfg->path : "<built-in>", l->name);
 			return false;
 		}
 		if (l->tls.cert || l->tls.key) {
-			log_err("%s: listener %s: tls is not available in this build yet (TLS termination is a later issue)",
-				cfg->path ? cfg->path : "<built-in>", l->name);
+			log_err(
+			    "%s: listener %s: tls is not available in this build yet (TLS termination is a later issue)",
+			    cfg->path ? cfg->path : "<built-in>", l->name);
 			return false;
 		}
 	}
@@ -92,7 +94,7 @@ static int check_nofile(const struct ctl *ctl)
 
 	for (i = 0; i < cfg->nlisteners; i++)
 		need += (uint64_t)cfg->listeners[i].max_connections *
-			(cfg->listeners[i].mode == LMODE_STATIC ? 1 : 2);
+		        (cfg->listeners[i].mode == LMODE_STATIC ? 1 : 2);
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return -errno;
 	if (rl.rlim_cur < rl.rlim_max) {
@@ -100,8 +102,9 @@ static int check_nofile(const struct ctl *ctl)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_max != RLIM_INFINITY && need > rl.rlim_max) {
-		log_err("open files: the connection tables need %llu descriptors but RLIMIT_NOFILE is %llu: lower listeners' max_connections or raise the hard limit (ulimit -Hn)",
-			(unsigned long long)need, (unsigned long long)rl.rlim_max);
+		log_err(
+		    "open files: the connection tables need %llu descriptors but RLIMIT_NOFILE is %llu: lower listeners' max_connections or raise the hard limit (ulimit -Hn)",
+		    (unsigned long long)need, (unsigned long long)rl.rlim_max);
 		return -EMFILE;
 	}
 	return 0;
@@ -127,8 +130,8 @@ static int place(struct ctl *ctl)
 		return -EINVAL;
 	}
 	ret = place_workers(&ctl->topo, ctl->cfg->cpus ? &cpus : NULL,
-			    ctl->cfg->nodes ? &nodes : NULL, ctl->cfg->workers, &ctl->place, err,
-			    sizeof(err));
+	                    ctl->cfg->nodes ? &nodes : NULL, ctl->cfg->workers, &ctl->place, err,
+	                    sizeof(err));
 	if (ret < 0)
 		log_err("placement: %s", err);
 	return ret;
@@ -141,8 +144,9 @@ static struct pool *node_pool(struct ctl *ctl, int real_node)
 	if (!ctl->pools[slot]) {
 		ctl->pools[slot] = pool_new(real_node, ctl->cfg->buffer_pools, ctl->acct);
 		if (!ctl->pools[slot]) {
-			log_err("buffer pools on node %d: %s (buffer_pools or memory_limits too small?)",
-				real_node, strerror(errno));
+			log_err(
+			    "buffer pools on node %d: %s (buffer_pools or memory_limits too small?)",
+			    real_node, strerror(errno));
 			return NULL;
 		}
 		ctl->pool_list[ctl->npools++] = ctl->pools[slot];
@@ -259,7 +263,7 @@ static void reload(struct ctl *ctl)
 	if (!cfg) {
 		ctl->reloads_failed++;
 		log_err("reload generation=%llu failed: the running config stays",
-			(unsigned long long)gen);
+		        (unsigned long long)gen);
 		log_info("reload generation=%llu failed", (unsigned long long)gen);
 		return;
 	}
@@ -270,7 +274,7 @@ static void reload(struct ctl *ctl)
 	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
 	if (!wait_switched(ctl, gen))
 		log_warn("reload generation=%llu: a worker has not switched after 10s",
-			 (unsigned long long)gen);
+		         (unsigned long long)gen);
 	ctl->reloads_ok++;
 	log_info("reload generation=%llu ok", (unsigned long long)gen);
 	publish_wait();
@@ -284,7 +288,9 @@ static void control_loop(struct ctl *ctl)
 
 	for (;;) {
 		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
-		struct stats_src src = {&ctl->g, ctl->cfg, ctl->acct, ctl->pool_list, ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
+		struct stats_src src = {
+		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,
+		    ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
 		struct pollfd pfd = {.fd = ctl->sfd, .events = POLLIN};
 		struct signalfd_siginfo si;
 		uint64_t now = clock_ms();
@@ -306,7 +312,7 @@ static void control_loop(struct ctl *ctl)
 		if (now >= next_adjust) {
 			for (i = 0; i < ctl->npools; i++)
 				pool_adjust(ctl->pool_list[i], mt->pool_growth_threshold,
-					    mt->pool_shrink_threshold);
+				            mt->pool_shrink_threshold);
 			next_adjust = now + mt->pool_check_interval;
 		}
 		if (now >= next_leak) {
@@ -341,12 +347,14 @@ static void teardown(struct ctl *ctl)
 
 		acct_snapshot(ctl->acct, &a);
 		if (ctl->started)
-			log_info("exit memory current=%llu connection=%llu buffer=%llu ssl=%llu cache=%llu buffers_in_use=%llu",
-			 (unsigned long long)a.total.current,
-			 (unsigned long long)a.comp[ACCT_CONN].current,
-			 (unsigned long long)a.comp[ACCT_BUF].current,
-			 (unsigned long long)a.comp[ACCT_SSL].current,
-			 (unsigned long long)a.comp[ACCT_CACHE].current, (unsigned long long)in_use);
+			log_info(
+			    "exit memory current=%llu connection=%llu buffer=%llu ssl=%llu cache=%llu buffers_in_use=%llu",
+			    (unsigned long long)a.total.current,
+			    (unsigned long long)a.comp[ACCT_CONN].current,
+			    (unsigned long long)a.comp[ACCT_BUF].current,
+			    (unsigned long long)a.comp[ACCT_SSL].current,
+			    (unsigned long long)a.comp[ACCT_CACHE].current,
+			    (unsigned long long)in_use);
 		if (!acct_idle(ctl->acct) || in_use)
 			log_warn("memory: not back at zero at exit (a leak)");
 		acct_free(ctl->acct);
@@ -395,14 +403,14 @@ static int run(struct ctl *ctl)
 	}
 	ctl->started = true;
 	log_info("ready pid=%d generation=%llu", getpid(),
-		 (unsigned long long)ctl->cfg->generation);
+	         (unsigned long long)ctl->cfg->generation);
 	control_loop(ctl);
 	worker_group_stop(&ctl->g, &ctl->ring);
 	worker_group_join(&ctl->g);
 	{
-		struct stats_src src = {&ctl->g,	    ctl->cfg,		 ctl->acct,
-					ctl->pool_list, ctl->npools,	 ctl->reloads_ok,
-					ctl->reloads_failed};
+		struct stats_src src = {
+		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,
+		    ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
 
 		stats_log_summary(&src);
 	}

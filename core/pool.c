@@ -39,20 +39,20 @@ static const uint32_t pool_cache_cap[BUF_NCLASS] = {32, 32, 8, 4};
 
 /* Written by the worker that holds the buffer, read by the leak check. */
 struct pool_track {
-	_Atomic uint64_t since;     /* ms, when handed out */
-	const char *_Atomic site;   /* NULL while in the pool */
+	_Atomic uint64_t since;   /* ms, when handed out */
+	const char *_Atomic site; /* NULL while in the pool */
 };
 
 struct pool_class {
 	char *base;
 	uint32_t size;
-	uint32_t cap;                /* slots reserved: max_count */
-	_Atomic uint32_t *next;      /* link of each slot, in whichever stack holds it */
-	_Atomic uint64_t free_head;  /* tag << 32 | index */
+	uint32_t cap;               /* slots reserved: max_count */
+	_Atomic uint32_t *next;     /* link of each slot, in whichever stack holds it */
+	_Atomic uint64_t free_head; /* tag << 32 | index */
 	_Atomic uint64_t spare_head;
-	_Atomic uint32_t count;      /* resident buffers */
-	_Atomic uint32_t nfree;      /* on the free stack */
-	_Atomic uint32_t cached;     /* in workers' caches */
+	_Atomic uint32_t count;  /* resident buffers */
+	_Atomic uint32_t nfree;  /* on the free stack */
+	_Atomic uint32_t cached; /* in workers' caches */
 	uint32_t min_count;
 	double growth;
 	_Atomic uint64_t gets, puts, fails, grows, shrinks, zeroed;
@@ -111,7 +111,7 @@ static void pool_push(struct pool_class *pc, _Atomic uint64_t *head, uint32_t id
 		atomic_store_explicit(&pc->next[idx], (uint32_t)old, memory_order_relaxed);
 		nw = ((old >> 32) + 1) << 32 | idx;
 	} while (!atomic_compare_exchange_weak_explicit(head, &old, nw, memory_order_release,
-							memory_order_relaxed));
+	                                                memory_order_relaxed));
 }
 
 static uint32_t pool_pop(struct pool_class *pc, _Atomic uint64_t *head)
@@ -126,7 +126,7 @@ static uint32_t pool_pop(struct pool_class *pc, _Atomic uint64_t *head)
 		nw = ((old >> 32) + 1) << 32 |
 		     atomic_load_explicit(&pc->next[idx], memory_order_relaxed);
 	} while (!atomic_compare_exchange_weak_explicit(head, &old, nw, memory_order_acquire,
-							memory_order_acquire));
+	                                                memory_order_acquire));
 	return idx;
 }
 
@@ -243,7 +243,7 @@ void pool_free(struct pool *p)
 
 		if (count != nfree)
 			log_warn("pool: node %d class %u: %u of %u buffers not returned", p->node,
-				 pc->size, count - nfree, count);
+			         pc->size, count - nfree, count);
 		if (pc->count)
 			acct_release(p->acct, ACCT_BUF, p->node, (size_t)count * pc->size);
 		nodemem_free(pc->base, (size_t)pc->cap * pc->size);
@@ -333,7 +333,7 @@ void pool_cache_free(struct pool_cache *c)
  * buffer at a time when the stack is empty. Returns false when nothing
  * could be had. */
 static bool pool_cache_fill(struct pool *p, struct pool_class *pc, struct pool_cache_class *cc,
-			    uint32_t want)
+                            uint32_t want)
 {
 	uint32_t got = 0, idx;
 
@@ -446,7 +446,7 @@ void pool_put(struct pool_cache *c, void *buf, size_t used)
 
 /* The resize a class needs at utilisation <u>: its new count. */
 uint32_t pool__target(uint32_t count, uint32_t in_use, uint32_t min, uint32_t max, double growth,
-		      double grow, double shrink)
+                      double grow, double shrink)
 {
 	/* An empty class has nothing in use: growing it to one buffer would
 	 * only have the next interval shrink it back (gets grow on demand). */
@@ -473,11 +473,11 @@ void pool_adjust(struct pool *p, double grow, double shrink)
 	for (int i = 0; i < BUF_NCLASS; i++) {
 		struct pool_class *pc = &p->cls[i];
 		uint32_t count = atomic_load(&pc->count);
-		uint32_t idle = atomic_load(&pc->nfree) + atomic_load(&pc->cached) +
-				pool_standing(p, i);
+		uint32_t idle =
+		    atomic_load(&pc->nfree) + atomic_load(&pc->cached) + pool_standing(p, i);
 		uint32_t in_use = count > idle ? count - idle : 0;
-		uint32_t t = pool__target(count, in_use, pc->min_count, pc->cap, pc->growth, grow,
-					  shrink);
+		uint32_t t =
+		    pool__target(count, in_use, pc->min_count, pc->cap, pc->growth, grow, shrink);
 
 		if (t > count) {
 			while (count < t && pool_grow_one(p, pc))
@@ -531,7 +531,7 @@ unsigned pool_leak_check(struct pool *p, uint64_t now_ms, uint64_t threshold_ms)
 				continue;
 			n++;
 			log_warn("leak check: node %d %u-byte buffer %u held %llu ms, from %s",
-				 p->node, pc->size, k, (unsigned long long)(now_ms - since), site);
+			         p->node, pc->size, k, (unsigned long long)(now_ms - since), site);
 		}
 	}
 #else

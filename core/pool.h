@@ -25,10 +25,10 @@ struct pool;       /* one node's four classes */
 struct pool_cache; /* one worker's cache in front of a node's pool */
 
 struct pool_class_stats {
-	uint64_t size;          /* bytes per buffer */
-	uint64_t count;         /* buffers resident (pool size) */
-	uint64_t in_use;        /* handed out */
-	uint64_t standing;      /* of those, on standby in receive rings */
+	uint64_t size;     /* bytes per buffer */
+	uint64_t count;    /* buffers resident (pool size) */
+	uint64_t in_use;   /* handed out */
+	uint64_t standing; /* of those, on standby in receive rings */
 	uint64_t min_count, max_count;
 	uint64_t gets, puts, fails, grows, shrinks;
 	uint64_t zeroed_bytes;
@@ -41,8 +41,7 @@ struct pool_stats {
 
 /* Creates the pools of <node> (a real node id, -1 = no binding) sized by
  * <cfg>, charging <acct>. Returns NULL on failure (errno set). */
-struct pool *pool_new(int node, const struct cfg_buffer_class cfg[BUF_NCLASS],
-		      struct acct *acct);
+struct pool *pool_new(int node, const struct cfg_buffer_class cfg[BUF_NCLASS], struct acct *acct);
 /* Frees every buffer. All caches must have been freed first. */
 void pool_free(struct pool *p);
 
@@ -64,8 +63,8 @@ void pool_cache_standing(struct pool_cache *c, int cls, int delta);
  * max_count or the accountant refuses the growth. <site> names the caller
  * for the leak check of debug builds; pool_get() fills it in. */
 void *pool_get_at(struct pool_cache *c, int cls, const char *site);
-#define POOL_STR_(x) #x
-#define POOL_STR(x)  POOL_STR_(x)
+#define POOL_STR_(x)     #x
+#define POOL_STR(x)      POOL_STR_(x)
 #define pool_get(c, cls) pool_get_at((c), (cls), __FILE__ ":" POOL_STR(__LINE__))
 
 /* Gives <buf> back; <used> is how far it was written (the high-water mark):
@@ -84,7 +83,7 @@ void pool_stats(struct pool *p, struct pool_stats *st);
  * have: ceil(count * growth) above <grow> utilisation, count / growth below
  * <shrink>, within [min, max]. Pure: the unit tests drive it. */
 uint32_t pool__target(uint32_t count, uint32_t in_use, uint32_t min, uint32_t max, double growth,
-		      double grow, double shrink);
+                      double grow, double shrink);
 
 /* Debug builds (RINGLB_DEBUG): logs every buffer held longer than
  * <threshold_ms>; returns how many. Release builds return 0. */

@@ -20,9 +20,9 @@
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
-#define STATIC_HEAD_MAX   POOL_SMALL /* a request head must fit 4 KiB */
+#define STATIC_HEAD_MAX   POOL_SMALL  /* a request head must fit 4 KiB */
 #define STATIC_INLINE_MAX (16u << 10) /* bodies up to this are copied beside the header */
-#define STATIC_QUEUE      8          /* pipelined responses queued per connection */
+#define STATIC_QUEUE      8           /* pipelined responses queued per connection */
 
 enum static_resp {
 	R_NONE,
@@ -46,7 +46,7 @@ static bool resp_has_body(const struct wlistener *ls, unsigned k)
 }
 
 static int put_resp(struct wlistener *ls, unsigned k, const char *status, const char *extra,
-		    const char *body, size_t body_len, size_t clen)
+                    const char *body, size_t body_len, size_t clen)
 {
 	const char *fmt = "HTTP/1.1 %s\r\nServer: ringlb\r\nX-Served-By: %s\r\n"
 			  "Content-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n";
@@ -77,10 +77,11 @@ int static_prepare(struct worker *w, struct wlistener *ls)
 	ret |= put_resp(ls, R_HEAD, "200 OK", "", NULL, 0, blen);
 	ret |= put_resp(ls, R_HEAD_CLOSE, "200 OK", close_hdr, NULL, 0, blen);
 	ret |= put_resp(ls, R_400, "400 Bad Request", close_hdr, "bad request\n", 12, 12);
-	ret |= put_resp(ls, R_405, "405 Method Not Allowed", "Allow: GET, HEAD\r\nConnection: close\r\n",
-			"method not allowed\n", 19, 19);
+	ret |=
+	    put_resp(ls, R_405, "405 Method Not Allowed",
+	             "Allow: GET, HEAD\r\nConnection: close\r\n", "method not allowed\n", 19, 19);
 	ret |= put_resp(ls, R_431, "431 Request Header Fields Too Large", close_hdr,
-			"request header too large\n", 25, 25);
+	                "request header too large\n", 25, 25);
 	return ret ? -ENOMEM : 0;
 }
 
@@ -140,7 +141,7 @@ static unsigned classify(const char *p, const char *end)
 			else if (value_has(p + 11, eol, "keep-alive"))
 				close = false;
 		} else if (line_is(p, eol, "transfer-encoding:") ||
-			   (line_is(p, eol, "content-length:") && strtoul(p + 15, NULL, 10))) {
+		           (line_is(p, eol, "content-length:") && strtoul(p + 15, NULL, 10))) {
 			return R_400; /* no request bodies here */
 		}
 	}

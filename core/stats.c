@@ -14,8 +14,9 @@ size_t stats_format_worker(const struct worker_stats *st, char *buf, size_t len)
 
 #define STATS_FMT(f)                                                                               \
 	if (n < len)                                                                               \
-		n += snprintf(buf + n, len - n, "%s%s=%llu", n ? " " : "", #f,                      \
-			      (unsigned long long)atomic_load_explicit(&st->f, memory_order_relaxed));
+		n += snprintf(                                                                     \
+		    buf + n, len - n, "%s%s=%llu", n ? " " : "", #f,                               \
+		    (unsigned long long)atomic_load_explicit(&st->f, memory_order_relaxed));
 	WORKER_STATS(STATS_FMT)
 #undef STATS_FMT
 	return n < len ? n : len - 1;
@@ -27,22 +28,24 @@ static void log_memory(const struct stats_src *s)
 	unsigned i;
 
 	acct_snapshot(s->acct, &a);
-	log_info("stats memory level=%s usage=%.3f current=%llu peak=%llu limit=%llu level_peak=%s entered_warning=%llu entered_critical=%llu",
-		 acct_level_name(a.level), a.usage, (unsigned long long)a.total.current,
-		 (unsigned long long)a.total.peak, (unsigned long long)a.total.limit,
-		 acct_level_name(a.level_peak), (unsigned long long)a.entered[ACCT_WARNING],
-		 (unsigned long long)a.entered[ACCT_CRITICAL]);
+	log_info(
+	    "stats memory level=%s usage=%.3f current=%llu peak=%llu limit=%llu level_peak=%s entered_warning=%llu entered_critical=%llu",
+	    acct_level_name(a.level), a.usage, (unsigned long long)a.total.current,
+	    (unsigned long long)a.total.peak, (unsigned long long)a.total.limit,
+	    acct_level_name(a.level_peak), (unsigned long long)a.entered[ACCT_WARNING],
+	    (unsigned long long)a.entered[ACCT_CRITICAL]);
 	for (i = 0; i < ACCT_NCOMP; i++) {
 		const struct acct_comp_stats *c = &a.comp[i];
 
-		log_info("stats memory component=%s current=%llu peak=%llu limit=%llu allocs=%llu releases=%llu refused=%llu",
-			 comp_name[i], (unsigned long long)c->current, (unsigned long long)c->peak,
-			 (unsigned long long)c->limit, (unsigned long long)c->allocs,
-			 (unsigned long long)c->releases, (unsigned long long)c->refused);
+		log_info(
+		    "stats memory component=%s current=%llu peak=%llu limit=%llu allocs=%llu releases=%llu refused=%llu",
+		    comp_name[i], (unsigned long long)c->current, (unsigned long long)c->peak,
+		    (unsigned long long)c->limit, (unsigned long long)c->allocs,
+		    (unsigned long long)c->releases, (unsigned long long)c->refused);
 	}
 	for (i = 0; i < a.nnodes && i < ACCT_MAX_NODES; i++)
 		log_info("stats memory node=%u current=%llu", i,
-			 (unsigned long long)a.node_current[i]);
+		         (unsigned long long)a.node_current[i]);
 }
 
 static void log_pools(const struct stats_src *s)
@@ -56,14 +59,15 @@ static void log_pools(const struct stats_src *s)
 		for (k = 0; k < BUF_NCLASS; k++) {
 			const struct pool_class_stats *c = &ps.cls[k];
 
-			log_info("stats pool node=%d class=%s count=%llu in_use=%llu standing=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu",
-				 ps.node, class_name[k], (unsigned long long)c->count,
-				 (unsigned long long)c->in_use, (unsigned long long)c->standing,
-				 c->count ? (double)(c->in_use - c->standing) / c->count : 0.0,
-				 (unsigned long long)c->min_count, (unsigned long long)c->max_count,
-				 (unsigned long long)c->gets, (unsigned long long)c->puts,
-				 (unsigned long long)c->fails, (unsigned long long)c->grows,
-				 (unsigned long long)c->shrinks, (unsigned long long)c->zeroed_bytes);
+			log_info(
+			    "stats pool node=%d class=%s count=%llu in_use=%llu standing=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu",
+			    ps.node, class_name[k], (unsigned long long)c->count,
+			    (unsigned long long)c->in_use, (unsigned long long)c->standing,
+			    c->count ? (double)(c->in_use - c->standing) / c->count : 0.0,
+			    (unsigned long long)c->min_count, (unsigned long long)c->max_count,
+			    (unsigned long long)c->gets, (unsigned long long)c->puts,
+			    (unsigned long long)c->fails, (unsigned long long)c->grows,
+			    (unsigned long long)c->shrinks, (unsigned long long)c->zeroed_bytes);
 		}
 	}
 }
@@ -78,11 +82,12 @@ static void log_backends(const struct stats_src *s)
 		for (b = 0; b < p->nbackends && p->lb; b++) {
 			struct lb_backend *be = &p->lb->be[b];
 
-			log_info("stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu",
-				 p->name, p->backends[b].address.text,
-				 (unsigned long long)atomic_load(&be->picks), atomic_load(&be->active),
-				 (unsigned long long)atomic_load(&be->connect_ok),
-				 (unsigned long long)atomic_load(&be->connect_fail));
+			log_info(
+			    "stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu",
+			    p->name, p->backends[b].address.text,
+			    (unsigned long long)atomic_load(&be->picks), atomic_load(&be->active),
+			    (unsigned long long)atomic_load(&be->connect_ok),
+			    (unsigned long long)atomic_load(&be->connect_fail));
 		}
 	}
 }
@@ -117,7 +122,8 @@ void stats_log_summary(const struct stats_src *s)
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));
 	acct_snapshot(s->acct, &a);
-	log_info("summary %s memory_peak=%llu memory_level_peak=%s reloads_ok=%llu reloads_failed=%llu",
-		 line, (unsigned long long)a.total.peak, acct_level_name(a.level_peak),
-		 (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
+	log_info(
+	    "summary %s memory_peak=%llu memory_level_peak=%s reloads_ok=%llu reloads_failed=%llu",
+	    line, (unsigned long long)a.total.peak, acct_level_name(a.level_peak),
+	    (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
 }

@@ -21,8 +21,8 @@
 #define TW_WORDS (TW_SLOTS / 64)
 
 struct timer_wheel {
-	uint64_t now;   /* every slot up to here has been visited */
-	unsigned count; /* armed timers */
+	uint64_t now;      /* every slot up to here has been visited */
+	unsigned count;    /* armed timers */
 	struct timer *due; /* armed at or before now: fire on the next advance */
 	uint64_t map[TW_WORDS];
 	struct timer *slot[TW_SLOTS];

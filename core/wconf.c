@@ -20,7 +20,7 @@
 #include "core/worker-int.h"
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-#define WCONF_MAX_SLOTS UINT16_MAX
+#define WCONF_MAX_SLOTS               UINT16_MAX
 
 static struct wgen *wgen_new(struct worker *w, struct config *cfg)
 {
@@ -63,7 +63,7 @@ void wconf_gen_put(struct worker *w, struct wgen *g)
 }
 
 static struct wlistener *ls_new(struct worker *w, struct wgen *g, const struct cfg_listener *l,
-				unsigned nworkers)
+                                unsigned nworkers)
 {
 	struct wlistener *ls;
 	unsigned i;
@@ -229,7 +229,7 @@ void wconf_switch(struct worker *w, struct config *cfg)
 	g = wgen_new(w, cfg);
 	if (!g) {
 		log_err("worker %u: reload generation=%llu: %s", w->id,
-			(unsigned long long)cfg->generation, strerror(ENOMEM));
+		        (unsigned long long)cfg->generation, strerror(ENOMEM));
 		return;
 	}
 	open_listeners(w, g, w->group->n, false);

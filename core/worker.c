@@ -42,7 +42,7 @@ static void br_add(struct worker *w, char *buf, unsigned bid)
 	w->br_buf[bid] = buf;
 	pool_cache_standing(w->pc, pool_class_of(w->buf_size), 1);
 	io_uring_buf_ring_add(w->br, buf, w->buf_size, bid, io_uring_buf_ring_mask(w->br_n),
-			      w->br_added++);
+	                      w->br_added++);
 }
 
 static void br_flush(struct worker *w)
@@ -160,9 +160,10 @@ static int br_init(struct worker *w)
 	reg.bgid = WORKER_BGID;
 	ret = io_uring_register_buf_ring(&w->ring, &reg, 0);
 	if (ret < 0) {
-		snprintf(w->start_msg, sizeof(w->start_msg),
-			 "worker %u: provided buffer ring: %s (kernel too old, or RLIMIT_MEMLOCK too low: raise it with ulimit -l)",
-			 w->id, strerror(-ret));
+		snprintf(
+		    w->start_msg, sizeof(w->start_msg),
+		    "worker %u: provided buffer ring: %s (kernel too old, or RLIMIT_MEMLOCK too low: raise it with ulimit -l)",
+		    w->id, strerror(-ret));
 		return ret;
 	}
 	io_uring_buf_ring_init(w->br);
@@ -178,9 +179,10 @@ static int br_init(struct worker *w)
 	}
 	br_flush(w);
 	if (!added) {
-		snprintf(w->start_msg, sizeof(w->start_msg),
-			 "worker %u: no %zu-byte buffer available for the receive ring (buffer_pools or memory_limits too small)",
-			 w->id, (size_t)w->buf_size);
+		snprintf(
+		    w->start_msg, sizeof(w->start_msg),
+		    "worker %u: no %zu-byte buffer available for the receive ring (buffer_pools or memory_limits too small)",
+		    w->id, (size_t)w->buf_size);
 		return -ENOBUFS;
 	}
 	return 0;
@@ -490,7 +492,7 @@ static void dispatch(struct worker *w, uint64_t ud, int res, uint32_t flags)
 	if (c->flags & CONN_F_CLOSING) {
 		if (op == OP_RECV && (flags & IORING_CQE_F_BUFFER))
 			pool_put(w->pc, worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT),
-				 res > 0 ? res : 0);
+			         res > 0 ? res : 0);
 	} else {
 		c->last_ms = w->now;
 		if (c->kind == CONN_K_STATIC)
@@ -579,7 +581,7 @@ static int ring_init(struct worker *w)
 	}
 	if (ret < 0) {
 		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: io_uring setup: %s", w->id,
-			 strerror(-ret));
+		         strerror(-ret));
 		return ret;
 	}
 	w->ring_fd = w->ring.ring_fd;
@@ -608,7 +610,7 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 	ret = place_pin_self(w->cpu);
 	if (ret < 0) {
 		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: pin to cpu %d: %s", w->id,
-			 w->cpu, strerror(-ret));
+		         w->cpu, strerror(-ret));
 		return ret;
 	}
 	ret = ring_init(w);
@@ -619,12 +621,14 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 	if (!w->tw || !w->pc)
 		return -ENOMEM;
 	timer_init(&w->cleanup_tm, worker_cleanup);
-	timer_arm(w->tw, &w->cleanup_tm, clock_ms() + w->cfg->memory_tuning.memory_cleanup_interval);
+	timer_arm(w->tw, &w->cleanup_tm,
+	          clock_ms() + w->cfg->memory_tuning.memory_cleanup_interval);
 	ret = conn_table_init(&w->ct, table_size(w, nworkers), w->real_node, w->acct);
 	if (ret < 0) {
-		snprintf(w->start_msg, sizeof(w->start_msg),
-			 "worker %u: connection table of %u records: %s (memory_limits.connection_memory too small for max_connections?)",
-			 w->id, table_size(w, nworkers), strerror(-ret));
+		snprintf(
+		    w->start_msg, sizeof(w->start_msg),
+		    "worker %u: connection table of %u records: %s (memory_limits.connection_memory too small for max_connections?)",
+		    w->id, table_size(w, nworkers), strerror(-ret));
 		return ret;
 	}
 	w->wait_head = w->wait_tail = CONN_NONE;
@@ -678,7 +682,7 @@ static void *worker_main(void *arg)
 	ret = worker_setup(w, g->n);
 	if (ret < 0 && !w->start_msg[0])
 		snprintf(w->start_msg, sizeof(w->start_msg), "worker %u: start: %s", w->id,
-			 strerror(-ret));
+		         strerror(-ret));
 	pthread_mutex_lock(&g->lock);
 	w->start_err = ret;
 	g->started++;
@@ -706,7 +710,7 @@ int worker_group_start(struct worker_group *g)
 		ret = -pthread_create(&g->w[i].thread, NULL, worker_main, &g->w[i]);
 		if (ret < 0) {
 			snprintf(g->w[i].start_msg, sizeof(g->w[i].start_msg),
-				 "worker %u: thread: %s", i, strerror(-ret));
+			         "worker %u: thread: %s", i, strerror(-ret));
 			g->w[i].start_err = ret;
 			break;
 		}
@@ -761,9 +765,9 @@ void worker_group_stats(const struct worker_group *g, struct worker_stats *sum)
 	memset(sum, 0, sizeof(*sum));
 	for (i = 0; i < g->n; i++) {
 #define WORKER_STAT_SUM(f)                                                                         \
-	atomic_store_explicit(&sum->f, atomic_load_explicit(&sum->f, memory_order_relaxed) +       \
-					       WSTAT_GET(&g->w[i], f),                            \
-			      memory_order_relaxed);
+	atomic_store_explicit(                                                                     \
+	    &sum->f, atomic_load_explicit(&sum->f, memory_order_relaxed) + WSTAT_GET(&g->w[i], f), \
+	    memory_order_relaxed);
 		WORKER_STATS(WORKER_STAT_SUM)
 #undef WORKER_STAT_SUM
 	}

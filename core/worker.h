@@ -37,8 +37,8 @@ void worker_group_stats(const struct worker_group *g, struct worker_stats *sum);
 #define WSTAT_INC(w, f) WSTAT_ADD(w, f, 1)
 #define WSTAT_ADD(w, f, n)                                                                         \
 	atomic_store_explicit(&(w)->st.f,                                                          \
-			      atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n),         \
-			      memory_order_relaxed)
+	                      atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n),        \
+	                      memory_order_relaxed)
 #define WSTAT_GET(w, f) atomic_load_explicit(&(w)->st.f, memory_order_relaxed)
 
 #endif

@@ -562,9 +562,12 @@ static void parse_args(struct cli *cl, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"reset-at-end", no_argument, NULL, 'R'},
-	    {"half-close", no_argument, NULL, 'H'},    {"parallel", required_argument, NULL, 'P'},
-	    {"timeout", required_argument, NULL, 'T'}, {"seed", required_argument, NULL, 'S'},
-	    {"help", no_argument, NULL, 'h'},          {0},
+	    {"half-close", no_argument, NULL, 'H'},
+	    {"parallel", required_argument, NULL, 'P'},
+	    {"timeout", required_argument, NULL, 'T'},
+	    {"seed", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	bool have_n = false, have_b = false;
 	int o;

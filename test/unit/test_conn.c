@@ -11,18 +11,18 @@ static struct acct *acct;
 static void setup(void)
 {
 	struct cfg_memory_limits lim = {
-		.max_total_memory = 64 << 20,
-		.buffer_pool_memory = 32 << 20,
-		.connection_memory = 16 << 20,
-		.ssl_context_memory = 8 << 20,
-		.cache_memory = 8 << 20,
+	    .max_total_memory = 64 << 20,
+	    .buffer_pool_memory = 32 << 20,
+	    .connection_memory = 16 << 20,
+	    .ssl_context_memory = 8 << 20,
+	    .cache_memory = 8 << 20,
 	};
 	struct cfg_memory_tuning tun = {
-		.warning_threshold = 0.8,
-		.critical_threshold = 0.95,
-		.backpressure_start = 0.85,
-		.warning_defer_ratio = 0.1,
-		.critical_reject_ratio = 0.7,
+	    .warning_threshold = 0.8,
+	    .critical_threshold = 0.95,
+	    .backpressure_start = 0.85,
+	    .warning_defer_ratio = 0.1,
+	    .critical_reject_ratio = 0.7,
 	};
 
 	acct = acct_new(&lim, &tun);
