@@ -49,9 +49,12 @@ UNIT_SRCS := $(sort $(wildcard test/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 TOOL_SRCS := $(sort $(wildcard test/tools/*.c))
 TOOL_BINS := $(TOOL_SRCS:test/tools/%.c=$(BUILD)/test/tools/%)
+# Operator and measurement tools written in C, linked with the library.
+CTOOL_SRCS := $(sort $(wildcard tools/*.c))
+CTOOL_BINS := $(CTOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 
 .PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check
-all: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
+all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS)
 
 $(BUILD)/%.o: %.c
 	$(call say,CC,$@)
@@ -76,6 +79,10 @@ $(BUILD)/test/unit/%.o: test/unit/%.c
 	$(call say,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -c -o $@ $<
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 $(BUILD)/test/tools/%: test/tools/%.c
 	$(call say,CC,$@)

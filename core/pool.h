@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "config/config-t.h"
 #include "core/acct.h"
 
@@ -88,5 +89,13 @@ uint32_t pool__target(uint32_t count, uint32_t in_use, uint32_t min, uint32_t ma
 /* Debug builds (RINGLB_DEBUG): logs every buffer held longer than
  * <threshold_ms>; returns how many. Release builds return 0. */
 unsigned pool_leak_check(struct pool *p, uint64_t now_ms, uint64_t threshold_ms);
+
+/* Zeroes a secret in place (an Authorization or Cookie header value when
+ * its request context is released) in a way the compiler cannot drop as a
+ * dead store, unlike a memset() of memory about to be given back. */
+static inline void pool_wipe(void *p, size_t n)
+{
+	explicit_bzero(p, n);
+}
 
 #endif

@@ -1364,6 +1364,27 @@ START_TEST(leak_check_reports_buffers_held_too_long_with_their_call_site)
 }
 END_TEST
 
+/* The hook the HTTP request context calls on Authorization and Cookie
+ * values: every byte of the secret is zero afterwards, nothing around it
+ * is touched. */
+START_TEST(wipe_zeroes_a_secret_and_nothing_around_it)
+{
+	char buf[64];
+	const char *secret = "Basic dXNlcjpwYXNzd29yZA==";
+	size_t n = strlen(secret);
+
+	memset(buf, 'a', sizeof(buf));
+	memcpy(buf + 8, secret, n);
+	pool_wipe(buf + 8, n);
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		if (i >= 8 && i < 8 + n)
+			ck_assert_int_eq(buf[i], 0);
+		else
+			ck_assert_int_eq(buf[i], 'a');
+	}
+}
+END_TEST
+
 static TCase *tcase(const char *name, int timeout)
 {
 	TCase *tc = tcase_create(name);
@@ -1389,6 +1410,7 @@ static Suite *pool_suite(void)
 	                    ARRAY_SIZE(zero_cases));
 	tcase_add_loop_test(tg, a_used_past_the_end_zeroes_only_that_buffer, 0, BUF_NCLASS);
 	tcase_add_test(tg, put_of_null_does_nothing);
+	tcase_add_test(tg, wipe_zeroes_a_secret_and_nothing_around_it);
 	tcase_add_test(tg, freeing_a_cache_gives_its_buffers_back_to_the_pool);
 	suite_add_tcase(s, tg);
 
