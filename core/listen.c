@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/acct.h"
@@ -306,6 +307,11 @@ void listen_stop(struct worker *w, struct wlistener *ls)
 	timer_cancel(w->tw, &ls->defer_tm);
 	if (ls->fd < 0)
 		return;
+	/* Stop listening now, not when the ring gets to the close below: the
+	 * reload's "ok" line follows this call, and a connection after it
+	 * must be refused, not queued on a socket about to go. (Closing the
+	 * descriptor alone would not do: the armed accept holds the file.) */
+	shutdown(ls->fd, SHUT_RDWR);
 	sqe = worker__sqe(w);
 	io_uring_prep_cancel_fd(sqe, ls->fd, IORING_ASYNC_CANCEL_ALL);
 	sqe->flags |= IOSQE_IO_HARDLINK;
