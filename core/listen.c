@@ -185,11 +185,26 @@ static void cancel_accept(struct worker *w, struct wlistener *ls)
 	ls->mode = ACCEPT_SINGLE; /* the accept in flight ends; decide each next one */
 }
 
+/* Whether the accept of an older listener whose socket <ls> took over is
+ * still armed. Two accepts on one socket, one of them being cancelled,
+ * lose wakeups: <ls> arms when the old one has ended. */
+static bool predecessor_armed(struct worker *w, struct wlistener *ls)
+{
+	unsigned i;
+
+	for (i = 0; i < w->nls; i++)
+		if (w->ls[i] && w->ls[i]->successor == ls->idx && w->ls[i]->armed)
+			return true;
+	return false;
+}
+
 void listen_arm(struct worker *w, struct wlistener *ls)
 {
 	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
 
 	if (ls->closed || ls->retired || w->stopping || ls->armed || ls->deferring || ls->fd < 0)
+		return;
+	if (predecessor_armed(w, ls))
 		return;
 	if (ls->active >= ls->max_active) {
 		ls->mode = ACCEPT_OFF; /* re-armed when one of ours closes */
@@ -241,8 +256,11 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		 * accept still took is the new generation's. */
 		struct wlistener *next = ls->successor < w->nls ? w->ls[ls->successor] : NULL;
 
-		if (!more)
+		if (!more) {
 			wconf_ls_done(w, ls);
+			if (next && !next->armed)
+				listen_arm(w, next); /* held back until now: see below */
+		}
 		if (res < 0)
 			return;
 		if (!next) {

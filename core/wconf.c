@@ -99,6 +99,13 @@ static struct wlistener *ls_new(struct worker *w, struct wgen *g, const struct c
 
 static void ls_free(struct worker *w, struct wlistener *ls)
 {
+	unsigned i;
+
+	/* An older listener whose accept has not ended yet hands what it
+	 * takes to <ls>'s successor, not to a free or reused slot. */
+	for (i = 0; i < w->nls; i++)
+		if (w->ls[i] && w->ls[i]->successor == ls->idx)
+			w->ls[i]->successor = ls->successor;
 	timer_cancel(w->tw, &ls->defer_tm);
 	if (ls->fd >= 0)
 		close(ls->fd);
