@@ -20,6 +20,8 @@ enum conn_kind {
 	CONN_K_CLIENT,   /* accepted on a tcp listener */
 	CONN_K_UPSTREAM, /* connected to a backend */
 	CONN_K_STATIC,   /* accepted on a static listener */
+	CONN_K_HCLIENT,  /* accepted on an http listener */
+	CONN_K_HUP,      /* http: connected to a backend */
 };
 
 /* Record flags. */
@@ -38,6 +40,8 @@ enum conn_kind {
 #define CONN_F_COUNTED     (1u << 12) /* counted in its listener's active connections */
 #define CONN_F_NOSPLICE    (1u << 13) /* no pipe was available: stay on buffers */
 #define CONN_F_WATCH       (1u << 14) /* a poll for reset/hangup is armed (not reading) */
+#define CONN_F_IDLE        (1u << 15) /* http upstream: in the worker's idle list */
+#define CONN_F_LBACTIVE    (1u << 16) /* http upstream: counted active by its balancer */
 
 /* A chunk of bytes waiting to be written: [off, len) of <data>. */
 struct buf {
@@ -57,6 +61,7 @@ struct bufq {
 };
 
 struct pipe_pair;
+struct http_ctx;
 
 /* One side of a connection. */
 struct conn {
@@ -70,6 +75,7 @@ struct conn {
 	uint8_t pending;    /* static: responses queued */
 	uint16_t listener;  /* slot in the worker's listeners: its config snapshot */
 	int16_t backend;    /* upstream: backend index in its pool, -1 */
+	int16_t hpool;      /* http upstream: pool index in its snapshot */
 	uint32_t pend_kind; /* static: 4 bits per queued response, oldest lowest */
 	uint32_t rx_bytes;  /* bytes read from this socket, saturating (splice auto) */
 	uint32_t out_bytes; /* bytes queued in <out> */
@@ -78,6 +84,8 @@ struct conn {
 	union {
 		struct pipe_pair *pipe; /* tcp: splice pipe of bytes read from this socket */
 		char *head;             /* static: a request head split across reads */
+		struct http_ctx *hx;    /* http client: context while a request is in progress */
+		uint32_t idle_next;     /* http upstream: link in the worker's idle list */
 	};
 	struct timer tm;
 	uint32_t wait_next; /* buffer-wait FIFO link */

@@ -288,7 +288,10 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		cancel_accept(w, ls);
 	}
 	if (reject) {
-		close(res);
+		if (ls->cfg->mode == LMODE_HTTP)
+			http_reject(w, res);
+		else
+			close(res);
 		WSTAT_INC(w, rejected);
 		goto rearm;
 	}
@@ -297,6 +300,8 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	WSTAT_INC(w, active);
 	if (ls->cfg->mode == LMODE_STATIC)
 		static_accept(w, ls, res);
+	else if (ls->cfg->mode == LMODE_HTTP)
+		http_accept(w, ls, res);
 	else
 		l4_accept(w, ls, res);
 	if (ls->active >= ls->max_active)

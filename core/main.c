@@ -51,12 +51,6 @@ static bool supported(const struct config *cfg)
 	for (unsigned i = 0; i < cfg->nlisteners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 
-		if (l->mode == LMODE_HTTP) {
-			log_err(
-			    "%s: listener %s: mode http is not available in this build yet (the HTTP/1.1 proxy is a later issue); use tcp or static",
-			    cfg->path ? cfg->path : "<built-in>", l->name);
-			return false;
-		}
 		if (l->tls.cert || l->tls.key) {
 			log_err(
 			    "%s: listener %s: tls is not available in this build yet (TLS termination is a later issue)",

@@ -83,6 +83,20 @@ void l4_release(struct worker *w, struct conn *c);
 void l4_resume(struct worker *w, struct conn *c);
 void l4_close_pair(struct worker *w, struct conn *c);
 
+/* http.c: http listeners */
+void http_accept(struct worker *w, struct wlistener *ls, int fd);
+void http_reject(struct worker *w, int fd);
+void http_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags);
+void http_resume(struct worker *w, struct conn *c);
+void http_release(struct worker *w, struct conn *c);
+void http_drain(struct worker *w, struct conn *c);
+void http_close_pair(struct worker *w, struct conn *c);
+
+static inline bool conn_is_http(const struct conn *c)
+{
+	return c->kind == CONN_K_HCLIENT || c->kind == CONN_K_HUP;
+}
+
 /* static.c: static listeners */
 int static_prepare(struct worker *w, struct wlistener *ls);
 void static_unprepare(struct wlistener *ls);

@@ -43,7 +43,8 @@ enum worker_msg {
 	X(accepted) X(rejected) X(deferred) X(closed) X(active) X(connect_ok) X(connect_fail)      \
 	X(connect_timeout) X(no_backend) X(bytes_in) X(bytes_out) X(splice_bytes) X(splices)       \
 	X(buffer_waits) X(buffer_fails) X(static_requests) X(idle_timeouts) X(aborts)             \
-	X(pipe_exhausted) X(table_full) X(stale_cqes)
+	X(pipe_exhausted) X(table_full) X(stale_cqes) X(http_requests) X(http_errors)     \
+	X(http_reused)
 /* clang-format on */
 
 struct worker_stats {
@@ -137,6 +138,10 @@ struct worker {
 	struct timer cleanup_tm; /* every memory_cleanup_interval: give back idle memory */
 	struct buf *buf_free;
 	uint32_t nbuf_free; /* kept >= buffers in the ring: taking one never fails */
+
+	/* http: idle upstream connections (by slot, linked by idle_next) */
+	uint32_t http_idle;
+	uint32_t http_nidle;
 
 	/* connections waiting for a provided buffer, FIFO by slot */
 	uint32_t wait_head, wait_tail;

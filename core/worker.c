@@ -111,6 +111,8 @@ static void br_refill(struct worker *w)
 			continue;
 		if (c->kind == CONN_K_STATIC)
 			worker__arm_recv(w, c);
+		else if (conn_is_http(c))
+			http_resume(w, c);
 		else
 			l4_resume(w, c);
 		if (refilled && !--refilled)
@@ -381,6 +383,8 @@ void worker__abort(struct worker *w, struct conn *c)
 {
 	if (c->kind == CONN_K_STATIC)
 		worker__close(w, c);
+	else if (conn_is_http(c))
+		http_close_pair(w, c);
 	else
 		l4_close_pair(w, c);
 }
@@ -431,6 +435,8 @@ static void conn_release(struct worker *w, struct conn *c)
 	worker__drop_out(w, c);
 	if (c->kind == CONN_K_STATIC)
 		static_release(w, c);
+	else if (conn_is_http(c))
+		http_release(w, c);
 	else
 		l4_release(w, c);
 	conn_put(&w->ct, c);
@@ -462,6 +468,8 @@ static void on_msg(struct worker *w, uint32_t cmd)
 
 		if (c->kind == CONN_K_STATIC)
 			static_drain(w, c);
+		else if (conn_is_http(c))
+			http_drain(w, c);
 	}
 }
 
@@ -497,6 +505,8 @@ static void dispatch(struct worker *w, uint64_t ud, int res, uint32_t flags)
 		c->last_ms = w->now;
 		if (c->kind == CONN_K_STATIC)
 			static_dispatch(w, c, op, res, flags);
+		else if (conn_is_http(c))
+			http_dispatch(w, c, op, res, flags);
 		else
 			l4_dispatch(w, c, op, res, flags);
 	}
@@ -632,6 +642,7 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 		return ret;
 	}
 	w->wait_head = w->wait_tail = CONN_NONE;
+	w->http_idle = CONN_NONE;
 	ret = br_init(w);
 	if (ret < 0)
 		return ret;

@@ -1,0 +1,1103 @@
+/* The HTTP/1.1 reverse proxy: `mode: http` listeners.
+ *
+ * A client connection (CONN_K_HCLIENT) holds no buffer and no context while
+ * it waits for a request. When bytes arrive it takes a context (one 4 KiB
+ * pool buffer: parsers, messages, framing state) and a head buffer (4 KiB,
+ * grown by class up to max_buffer_size: past it 431). Once the request head
+ * is complete it is routed (host, path prefix), a backend is picked, an idle
+ * upstream connection to it is reused or a new one connected, and the
+ * rewritten head goes upstream (h1_build_request: hop-by-hop removed,
+ * X-Forwarded-For/-Proto, X-Real-IP). Body bytes stream as they arrive: the
+ * provided buffers themselves are queued on the peer (no copy), and a
+ * direction with max_buffer_size queued stops reading its sender.
+ *
+ * The response is read the same way on the upstream connection
+ * (CONN_K_HUP): its head is parsed and rewritten, its body framed by
+ * h1_body_feed() and streamed. 1xx heads are forwarded and the next head is
+ * read. When both messages are complete the upstream goes to the worker's
+ * idle list (if both ends allow keep-alive) and the client either parses the
+ * next pipelined request already received or goes back to waiting with no
+ * buffer. Requests on one connection are answered strictly in order: the
+ * client is not read while a request is in flight.
+ *
+ * Errors answer from small built-in pages and close: the parser's 400, 414,
+ * 431, 501, 505; 408 when a head takes longer than timeouts.header; 413 past
+ * max_body_size; 502 when no backend could be connected (a failed connect
+ * is retried on another backend while nothing was sent); 503 with no
+ * backend or under Critical memory pressure; 504 when the backend is silent
+ * for timeouts.server before its response head.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "core/acct.h"
+#include "core/h1.h"
+#include "core/lb.h"
+#include "core/log.h"
+#include "core/pool.h"
+#include "core/worker-int.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+#define HTTP_IDLE_MAX 256 /* idle upstream connections kept per worker */
+
+enum http_state {
+	HS_IDLE,   /* no request in progress */
+	HS_HEAD,   /* reading a request head */
+	HS_BODY,   /* request sent upstream (its body may still stream) */
+	HS_ERROR,  /* an error page is queued: close once it is sent */
+	HS_TUNNEL, /* upgraded: bytes both ways */
+};
+
+/* The cold part of a client connection, attached while a request is in
+ * progress: exactly one 4 KiB pool buffer. */
+struct http_ctx {
+	struct h1_parser rp, sp; /* request, response */
+	struct h1_msg req, resp;
+	struct h1_body_state rb, sb;
+	char *rhead; /* request head buffer (pool), then pipelined bytes */
+	uint32_t rlen, rcap;
+	char *shead; /* response head buffer (pool) */
+	uint32_t slen, scap;
+	uint64_t body_in;    /* request body bytes seen, for max_body_size */
+	uint64_t head_start; /* ms: first byte of the current request head */
+	uint8_t state;
+	bool req_done, resp_head, resp_done, keep_alive, sent_any;
+	uint32_t nreq;
+	char ip[INET6_ADDRSTRLEN];
+};
+
+_Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");
+
+static const struct h1_limits *limits_of(struct worker *w, struct wlistener *ls)
+{
+	static __thread struct h1_limits lim;
+	uint64_t max = w->cfg->memory_tuning.max_buffer_size;
+
+	lim.max_head = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
+	lim.max_line = lim.max_head < H1_DEF_MAX_LINE ? lim.max_head : H1_DEF_MAX_LINE;
+	lim.max_hdrs = H1_DEF_MAX_HDRS;
+	(void)ls;
+	return &lim;
+}
+
+/* ---- error pages ---- */
+
+static const char *status_text(int st)
+{
+	switch (st) {
+	case 400:
+		return "Bad Request";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 501:
+		return "Not Implemented";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+/* Queues the built-in page for <st> on <c> and closes once it is sent. */
+static void http_error(struct worker *w, struct conn *c, int st)
+{
+	struct http_ctx *x = c->hx;
+	char *b = pool_get(w->pc, BUF_SMALL);
+	int n;
+
+	WSTAT_INC(w, http_errors);
+	if (x)
+		x->state = HS_ERROR;
+	if (!b) {
+		worker__close(w, c);
+		return;
+	}
+	n = snprintf(b, POOL_SMALL,
+	             "HTTP/1.1 %d %s\r\nServer: ringlb\r\nContent-Type: text/plain\r\n"
+	             "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%d %s\n",
+	             st, status_text(st), strlen(status_text(st)) + 5,
+	             st == 503 ? "Retry-After: 1\r\n" : "", st, status_text(st));
+	worker__cancel_recv(w, c);
+	c->flags |= CONN_F_CLOSE_AFTER;
+	if (worker__queue(w, c, b, (uint32_t)n) < 0) {
+		worker__close(w, c);
+		return;
+	}
+	worker__send_next(w, c);
+}
+
+/* ---- context ---- */
+
+static struct http_ctx *ctx_get(struct worker *w, struct conn *c)
+{
+	struct http_ctx *x = c->hx;
+
+	if (x)
+		return x;
+	x = pool_get(w->pc, BUF_SMALL);
+	if (!x)
+		return NULL;
+	c->hx = x;
+	return x;
+}
+
+/* Gives back the head buffers and the context: the connection waits with
+ * no buffer again. Secrets in the request head are wiped first. */
+static void ctx_put(struct worker *w, struct conn *c)
+{
+	struct http_ctx *x = c->hx;
+
+	if (!x)
+		return;
+	if (x->rhead) {
+		h1_msg_wipe(&x->req, x->rhead);
+		pool_put(w->pc, x->rhead, x->rlen > x->req.head_len ? x->rlen : x->req.head_len);
+	}
+	h1_msg_release(&x->req);
+	h1_msg_release(&x->resp);
+	if (x->shead)
+		pool_put(w->pc, x->shead, x->scap);
+	c->hx = NULL;
+	pool_put(w->pc, x, sizeof(*x));
+}
+
+/* Appends <n> bytes to a head buffer, growing it by class; false when it
+ * would pass <max> or no buffer is to be had. */
+static bool head_append(struct worker *w, char **buf, uint32_t *len, uint32_t *cap,
+                        const char *data, uint32_t n, uint64_t max)
+{
+	if (*len + n > *cap) {
+		uint64_t want = *len + n;
+		int cls = pool_class_of(want < POOL_SMALL ? POOL_SMALL : want);
+		char *nb;
+
+		if (cls < 0 || want > max)
+			return false;
+		nb = pool_get(w->pc, cls);
+		if (!nb)
+			return false;
+		if (*buf) {
+			memcpy(nb, *buf, *len);
+			pool_put(w->pc, *buf, *len);
+		}
+		*buf = nb;
+		*cap = (uint32_t)pool_class_size(cls);
+	}
+	memmove(*buf + *len, data, n);
+	*len += n;
+	return true;
+}
+
+/* ---- upstream side ---- */
+
+static struct cfg_pool *route(struct wlistener *ls, const struct h1_msg *m, int *idx)
+{
+	const struct cfg_listener *l = ls->cfg;
+	struct config *cfg = ls->gen->cfg;
+
+	for (unsigned i = 0; i < l->nroutes; i++) {
+		const struct cfg_route *r = &l->routes[i];
+		size_t hl = m->host.len;
+		const char *h = m->host.p, *colon = memchr(h, ':', hl);
+
+		if (colon && h[0] != '[')
+			hl = (size_t)(colon - h);
+		if (r->host) {
+			size_t rl = strlen(r->host);
+
+			if (r->host[0] == '*') {
+				if (hl < rl - 1 ||
+				    strncasecmp(h + hl - (rl - 1), r->host + 1, rl - 1))
+					continue;
+			} else if (hl != rl || strncasecmp(h, r->host, rl)) {
+				continue;
+			}
+		}
+		if (r->path && (m->target.len < strlen(r->path) ||
+		                memcmp(m->target.p, r->path, strlen(r->path))))
+			continue;
+		*idx = r->pool_idx;
+		return &cfg->pools[r->pool_idx];
+	}
+	*idx = l->pool_idx;
+	return l->pool_idx >= 0 ? &cfg->pools[l->pool_idx] : NULL;
+}
+
+/* An idle upstream of listener <lsi> to backend <b> of pool <pi>, unlinked;
+ * NULL when there is none. */
+static struct conn *idle_take(struct worker *w, uint16_t lsi, int pi, int b)
+{
+	uint32_t *pp = &w->http_idle;
+
+	while (*pp != CONN_NONE) {
+		struct conn *u = &w->ct.c[*pp];
+
+		if (u->listener == lsi && u->backend == b && u->hpool == pi) {
+			*pp = u->idle_next;
+			u->idle_next = CONN_NONE;
+			u->flags &= ~CONN_F_IDLE;
+			w->http_nidle--;
+			return u;
+		}
+		pp = &u->idle_next;
+	}
+	return NULL;
+}
+
+static void idle_unlink(struct worker *w, struct conn *u)
+{
+	uint32_t *pp = &w->http_idle, slot = worker__slot(w, u);
+
+	while (*pp != CONN_NONE && *pp != slot)
+		pp = &w->ct.c[*pp].idle_next;
+	if (*pp == slot) {
+		*pp = u->idle_next;
+		w->http_nidle--;
+	}
+	u->flags &= ~CONN_F_IDLE;
+}
+
+static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *u,
+                           const struct cfg_backend *be)
+{
+	struct io_uring_sqe *sqe = worker__sqe(w);
+
+	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
+	                      be->address.len);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_CONNECT));
+	sqe = worker__sqe(w);
+	io_uring_prep_link_timeout(sqe, &ls->connect_ts, 0);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_LINK_TIMEOUT));
+	u->inflight += 2;
+}
+
+static void link_pair(struct worker *w, struct conn *c, struct conn *u)
+{
+	u->peer = worker__slot(w, c);
+	c->peer = worker__slot(w, u);
+}
+
+/* Finds an upstream for <c>'s request: an idle one, or a new connection.
+ * Returns it, or NULL after answering the client (502/503). */
+static struct conn *upstream_for(struct worker *w, struct conn *c)
+{
+	struct wlistener *ls = worker__listener(w, c);
+	struct http_ctx *x = c->hx;
+	int pi, tried[LB_MAX_TRIES], b, fd;
+	struct cfg_pool *pool = route(ls, &x->req, &pi);
+	unsigned max;
+	struct conn *u;
+
+	if (!pool || !pool->nbackends) {
+		WSTAT_INC(w, no_backend);
+		http_error(w, c, 503);
+		return NULL;
+	}
+	max = pool->nbackends < LB_MAX_TRIES ? pool->nbackends : LB_MAX_TRIES;
+	while (c->ntried < max) {
+		for (unsigned i = 0; i < c->ntried; i++)
+			tried[i] = c->tried[i];
+		b = lb_pick(pool->lb, &ls->gen->cur[pi], 0, tried, c->ntried);
+		if (b < 0)
+			break;
+		c->tried[c->ntried++] = (int8_t)b;
+		u = idle_take(w, c->listener, pi, b);
+		if (u) {
+			WSTAT_INC(w, http_reused);
+			link_pair(w, c, u);
+			lb_conn_start(pool->lb, b);
+			return u;
+		}
+		fd = socket(pool->backends[b].address.ss.ss_family,
+		            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			WSTAT_INC(w, connect_fail);
+			continue;
+		}
+		u = conn_get(&w->ct);
+		if (!u) {
+			close(fd);
+			WSTAT_INC(w, table_full);
+			break;
+		}
+		listen_set_sockopts(w, fd);
+		u->kind = CONN_K_HUP;
+		u->fd = fd;
+		u->backend = (int16_t)b;
+		u->hpool = (int16_t)pi;
+		u->idle_next = CONN_NONE;
+		u->listener = c->listener;
+		u->last_ms = w->now;
+		timer_init(&u->tm, NULL);
+		ls->conns++;
+		link_pair(w, c, u);
+		lb_conn_start(pool->lb, b);
+		submit_connect(w, ls, u, &pool->backends[b]);
+		return u;
+	}
+	WSTAT_INC(w, no_backend);
+	http_error(w, c, c->ntried ? 502 : 503);
+	return NULL;
+}
+
+/* ---- shared pieces ---- */
+
+static void http_timer(struct timer *t, void *arg);
+static void client_parse(struct worker *w, struct conn *c);
+static void client_resume(struct worker *w, struct conn *c);
+
+/* Queues <k> bytes at <buf>+<off> on <to>: <buf> itself when it is a
+ * received buffer of ours starting there (<own>, off 0), else a copy.
+ * <written> is how far <buf> was written (its zeroing prefix). Returns
+ * false when no buffer could be had. */
+static bool forward(struct worker *w, struct conn *to, char *buf, uint32_t off, uint32_t k,
+                    uint32_t written, bool own)
+{
+	if (!k)
+		return true;
+	if (own && !off) {
+		if (worker__queue(w, to, buf, k) < 0)
+			return false;
+		to->out.tail->used = written;
+		return true;
+	}
+	while (k) {
+		uint32_t n = k < POOL_GIANT ? k : POOL_GIANT;
+		int cls = pool_class_of(n);
+		char *copy = pool_get(w->pc, cls);
+
+		if (!copy)
+			return false;
+		memcpy(copy, buf + off, n);
+		if (worker__queue(w, to, copy, n) < 0)
+			return false;
+		off += n;
+		k -= n;
+	}
+	return true;
+}
+
+static uint64_t maxbuf(struct worker *w)
+{
+	return w->cfg->memory_tuning.max_buffer_size;
+}
+
+static void close_pair(struct worker *w, struct conn *c)
+{
+	struct conn *p = worker__peer(w, c);
+
+	c->peer = CONN_NONE;
+	if (p) {
+		p->peer = CONN_NONE;
+		worker__close(w, p);
+	}
+	worker__close(w, c);
+}
+
+void http_close_pair(struct worker *w, struct conn *c)
+{
+	close_pair(w, c);
+}
+
+/* Stops reading <x> while its peer's queue is full. */
+static void pause_if_full(struct worker *w, struct conn *x, struct conn *p)
+{
+	if (p->out_bytes >= maxbuf(w) && !(x->flags & CONN_F_PAUSED)) {
+		x->flags |= CONN_F_PAUSED;
+		worker__cancel_recv(w, x);
+	}
+}
+
+static void unpause(struct worker *w, struct conn *x, struct conn *p)
+{
+	if ((x->flags & CONN_F_PAUSED) && p->out_bytes <= maxbuf(w) / 2) {
+		x->flags &= ~CONN_F_PAUSED;
+		if (x->kind == CONN_K_HCLIENT)
+			client_resume(w, x);
+		else
+			worker__arm_recv(w, x);
+	}
+}
+
+static void lb_end(struct worker *w, struct conn *u)
+{
+	if (u->flags & CONN_F_LBACTIVE) {
+		struct cfg_pool *pool = &worker__listener(w, u)->gen->cfg->pools[u->hpool];
+
+		u->flags &= ~CONN_F_LBACTIVE;
+		lb_conn_end(pool->lb, u->backend);
+	}
+}
+
+/* ---- the request ---- */
+
+/* Feeds request body bytes [off, off+n) of <buf> (<own>: a received
+ * buffer, ours to queue or give back). Bytes past the body are the next
+ * request: kept in rhead. Returns false after an error answer. */
+static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, uint32_t n,
+                     bool own)
+{
+	struct http_ctx *x = c->hx;
+	struct conn *u = worker__peer(w, c);
+	uint64_t max = worker__listener(w, c)->cfg->max_body_size;
+	bool done = false;
+	int64_t k = h1_body_feed(&x->rb, buf + off, n, &done);
+
+	if (k < 0 || (max && x->body_in + (uint64_t)k > max)) {
+		if (own)
+			pool_put(w->pc, buf, off + n);
+		http_error(w, c, k < 0 ? 400 : 413);
+		return false;
+	}
+	x->body_in += (uint64_t)k;
+	if ((uint64_t)k < n && !head_append(w, &x->rhead, &x->rlen, &x->rcap, buf + off + k,
+	                                    n - (uint32_t)k, maxbuf(w))) {
+		if (own)
+			pool_put(w->pc, buf, off + n);
+		http_error(w, c, 431);
+		return false;
+	}
+	if (u && k) {
+		if (!forward(w, u, buf, off, (uint32_t)k, off + n, own)) {
+			http_error(w, c, 503);
+			return false;
+		}
+		if (u->flags & CONN_F_CONNECTED)
+			worker__send_next(w, u);
+		pause_if_full(w, c, u);
+	} else if (own) {
+		pool_put(w->pc, buf, off + n);
+	}
+	if (own && u && k && off)
+		pool_put(w->pc, buf, off + n);
+	if (done) {
+		x->req_done = true;
+		worker__cancel_recv(w, c); /* one request at a time */
+	}
+	return true;
+}
+
+/* A complete head in rhead: route, pick, rewrite, send. */
+static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
+{
+	struct http_ctx *x = c->hx;
+	const struct cfg_listener *l = worker__listener(w, c)->cfg;
+	uint32_t rest = x->rlen - hlen;
+	struct conn *u;
+	char *hb;
+	int n, cls;
+
+	WSTAT_INC(w, http_requests);
+	x->nreq++;
+	c->ntried = 0;
+	x->req_done = x->resp_head = x->resp_done = x->sent_any = false;
+	x->body_in = 0;
+	x->keep_alive = !(x->req.flags & H1_F_CLOSE) && !w->stopping;
+	if (l->max_body_size && x->req.body == H1_BODY_LENGTH &&
+	    x->req.content_length > l->max_body_size) {
+		http_error(w, c, 413);
+		return;
+	}
+	if (acct_level(w->acct) == ACCT_CRITICAL) {
+		WSTAT_INC(w, rejected);
+		http_error(w, c, 503);
+		return;
+	}
+	cls = pool_class_of(hlen + 512);
+	hb = cls < 0 ? NULL : pool_get(w->pc, cls);
+	if (!hb) {
+		http_error(w, c, cls < 0 ? 431 : 503);
+		return;
+	}
+	n = h1_build_request(&x->req, x->ip, "http", NULL, hb, pool_class_size(cls));
+	if (n < 0) {
+		pool_put(w->pc, hb, pool_class_size(cls));
+		http_error(w, c, 431);
+		return;
+	}
+	u = upstream_for(w, c);
+	if (!u) {
+		pool_put(w->pc, hb, (size_t)n);
+		return;
+	}
+	u->flags |= CONN_F_LBACTIVE;
+	if (worker__queue(w, u, hb, (uint32_t)n) < 0) {
+		close_pair(w, c);
+		return;
+	}
+	if (u->flags & CONN_F_CONNECTED)
+		worker__send_next(w, u);
+	h1_parser_init(&x->sp, true, NULL);
+	if (x->req.is_head)
+		x->sp.flags |= H1_F_HEAD_REQ;
+	memset(&x->resp, 0, sizeof(x->resp));
+	x->slen = 0;
+	h1_body_init(&x->rb, &x->req);
+	/* The head has been rewritten into hb: the secrets in rhead can go. */
+	h1_msg_wipe(&x->req, x->rhead);
+	x->state = HS_BODY;
+	memmove(x->rhead, x->rhead + hlen, rest);
+	x->rlen = 0;
+	req_body(w, c, x->rhead, 0, rest, false);
+}
+
+static void client_parse(struct worker *w, struct conn *c)
+{
+	struct http_ctx *x = c->hx;
+	int r = h1_parse(&x->rp, x->rhead, x->rlen, &x->req);
+
+	if (r == 0) {
+		client_resume(w, c);
+		return;
+	}
+	if (r < 0) {
+		http_error(w, c, -r);
+		return;
+	}
+	dispatch_request(w, c, (uint32_t)r);
+}
+
+/* Starts a new head in <c>'s context. */
+static void head_begin(struct worker *w, struct conn *c)
+{
+	struct http_ctx *x = c->hx;
+	struct wlistener *ls = worker__listener(w, c);
+
+	h1_msg_release(&x->req);
+	h1_parser_init(&x->rp, false, limits_of(w, ls));
+	memset(&x->req, 0, sizeof(x->req));
+	x->state = HS_HEAD;
+	x->head_start = w->now;
+	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.header);
+}
+
+static void client_resume(struct worker *w, struct conn *c)
+{
+	struct http_ctx *x = c->hx;
+
+	if (c->flags & (CONN_F_RECV | CONN_F_CLOSING | CONN_F_RD_EOF | CONN_F_PAUSED))
+		return;
+	if (x && (x->state == HS_ERROR || (x->state == HS_BODY && x->req_done)))
+		return;
+	worker__arm_recv(w, c);
+}
+
+static void client_recv(struct worker *w, struct conn *c, int res, uint32_t flags)
+{
+	struct http_ctx *x;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		c->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
+	if (res > 0) {
+		char *buf = worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
+
+		WSTAT_ADD(w, bytes_in, res);
+		x = ctx_get(w, c);
+		if (!x) {
+			pool_put(w->pc, buf, res);
+			http_error(w, c, 503);
+			return;
+		}
+		if (x->state == HS_IDLE) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+
+			if (!x->ip[0] && getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
+				inet_ntop(ss.ss_family,
+				          ss.ss_family == AF_INET
+				              ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+				              : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+				          x->ip, sizeof(x->ip));
+			head_begin(w, c);
+		}
+		if (x->state == HS_BODY && !x->req_done) {
+			req_body(w, c, buf, 0, (uint32_t)res, true);
+		} else if (x->state == HS_HEAD || x->state == HS_BODY) {
+			bool ok = head_append(w, &x->rhead, &x->rlen, &x->rcap, buf, (uint32_t)res,
+			                      maxbuf(w));
+
+			pool_put(w->pc, buf, res);
+			if (!ok)
+				http_error(w, c, x->rlen > x->rp.lim.max_line ? 431 : 414);
+			else if (x->state == HS_HEAD)
+				client_parse(w, c);
+		} else {
+			pool_put(w->pc, buf, res);
+		}
+		if (!(flags & IORING_CQE_F_MORE))
+			client_resume(w, c);
+		return;
+	}
+	if (res == -ENOBUFS) {
+		worker__bufwait(w, c);
+		return;
+	}
+	if (res == -ECANCELED) {
+		client_resume(w, c);
+		return;
+	}
+	x = c->hx;
+	if (res == 0 && x && x->state == HS_BODY && x->req_done) {
+		c->flags |= CONN_F_RD_EOF; /* half-close after a request: answer it */
+		x->keep_alive = false;
+		return;
+	}
+	close_pair(w, c);
+}
+
+/* ---- the response ---- */
+
+static void response_done(struct worker *w, struct conn *c, struct conn *u, bool reusable);
+
+static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *buf, uint32_t off,
+                      uint32_t n, bool own)
+{
+	struct http_ctx *x = c->hx;
+	bool done = false;
+	int64_t k = h1_body_feed(&x->sb, buf + off, n, &done);
+
+	if (k < 0) {
+		if (own)
+			pool_put(w->pc, buf, off + n);
+		close_pair(w, c);
+		return;
+	}
+	if (k) {
+		x->sent_any = true;
+		if (!forward(w, c, buf, off, (uint32_t)k, off + n, own)) {
+			close_pair(w, c);
+			return;
+		}
+		worker__send_next(w, c);
+		if (own && off)
+			pool_put(w->pc, buf, off + n);
+	} else if (own) {
+		pool_put(w->pc, buf, off + n);
+	}
+	if (done)
+		response_done(w, c, u, (uint64_t)k == n);
+	else
+		pause_if_full(w, u, c);
+}
+
+/* A complete response head in shead. */
+static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t hlen)
+{
+	struct http_ctx *x = c->hx;
+	uint32_t rest = x->slen - hlen;
+	char *hb;
+	int n, cls;
+
+	if (x->resp.status == 101) {
+		/* Upgrades are not tunnelled yet: refuse them cleanly. */
+		close_pair(w, c);
+		return;
+	}
+	if (x->resp.status < 200) {
+		/* 1xx: forward, then read the next head. */
+		uint32_t fl = x->sp.flags & H1_F_HEAD_REQ;
+
+		hb = pool_get(w->pc, pool_class_of(hlen + 256) < 0 ? BUF_GIANT
+		                                                   : pool_class_of(hlen + 256));
+		if (hb &&
+		    (n = h1_build_response(&x->resp, true, hb,
+		                           POOL_SMALL > hlen + 256
+		                               ? POOL_SMALL
+		                               : pool_class_size(pool_class_of(hlen + 256)))) > 0 &&
+		    worker__queue(w, c, hb, (uint32_t)n) == 0)
+			worker__send_next(w, c);
+		h1_msg_release(&x->resp);
+		memmove(x->shead, x->shead + hlen, rest);
+		x->slen = rest;
+		h1_parser_init(&x->sp, true, NULL);
+		x->sp.flags |= fl;
+		memset(&x->resp, 0, sizeof(x->resp));
+		if (rest) {
+			int r = h1_parse(&x->sp, x->shead, x->slen, &x->resp);
+
+			if (r > 0)
+				resp_head(w, c, u, (uint32_t)r);
+			else if (r < 0)
+				close_pair(w, c);
+		}
+		return;
+	}
+	x->resp_head = true;
+	if ((x->resp.flags & H1_F_CLOSE) || x->resp.body == H1_BODY_CLOSE)
+		x->keep_alive = false;
+	cls = pool_class_of(hlen + 256);
+	hb = cls < 0 ? NULL : pool_get(w->pc, cls);
+	n = hb ? h1_build_response(&x->resp, x->keep_alive, hb, pool_class_size(cls)) : -ENOSPC;
+	if (n < 0) {
+		if (hb)
+			pool_put(w->pc, hb, pool_class_size(cls));
+		u->peer = CONN_NONE;
+		c->peer = CONN_NONE;
+		worker__close(w, u);
+		http_error(w, c, 502);
+		return;
+	}
+	x->sent_any = true;
+	if (worker__queue(w, c, hb, (uint32_t)n) < 0) {
+		close_pair(w, c);
+		return;
+	}
+	worker__send_next(w, c);
+	h1_body_init(&x->sb, &x->resp);
+	resp_body(w, c, u, x->shead, hlen, rest, false);
+}
+
+static void up_recv(struct worker *w, struct conn *u, int res, uint32_t flags)
+{
+	struct conn *c = worker__peer(w, u);
+	struct http_ctx *x = c ? c->hx : NULL;
+
+	if (!(flags & IORING_CQE_F_MORE))
+		u->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
+	if (res > 0) {
+		char *buf = worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
+
+		WSTAT_ADD(w, bytes_in, res);
+		if (!x) {
+			/* An idle upstream spoke: it is not reusable. */
+			pool_put(w->pc, buf, res);
+			worker__close(w, u);
+			return;
+		}
+		if (x->resp_head) {
+			resp_body(w, c, u, buf, 0, (uint32_t)res, true);
+		} else {
+			bool ok = head_append(w, &x->shead, &x->slen, &x->scap, buf, (uint32_t)res,
+			                      maxbuf(w));
+			int r = ok ? h1_parse(&x->sp, x->shead, x->slen, &x->resp) : -502;
+
+			pool_put(w->pc, buf, res);
+			if (r > 0) {
+				resp_head(w, c, u, (uint32_t)r);
+			} else if (r < 0) {
+				u->peer = c->peer = CONN_NONE;
+				worker__close(w, u);
+				if (x->sent_any)
+					worker__close(w, c);
+				else
+					http_error(w, c, 502);
+				return;
+			}
+		}
+		if (!(flags & IORING_CQE_F_MORE) &&
+		    !(u->flags & (CONN_F_CLOSING | CONN_F_PAUSED)) && worker__peer(w, u))
+			worker__arm_recv(w, u);
+		return;
+	}
+	if (res == -ENOBUFS) {
+		worker__bufwait(w, u);
+		return;
+	}
+	if (res == -ECANCELED) {
+		if (!(u->flags & CONN_F_PAUSED))
+			worker__arm_recv(w, u);
+		return;
+	}
+	if (!x) {
+		worker__close(w, u);
+		return;
+	}
+	if (res == 0 && x->resp_head && x->sb.kind == H1_BODY_CLOSE) {
+		x->keep_alive = false;
+		response_done(w, c, u, false);
+		return;
+	}
+	u->peer = c->peer = CONN_NONE;
+	worker__close(w, u);
+	if (x->sent_any)
+		worker__close(w, c);
+	else
+		http_error(w, c, 502);
+}
+
+static void response_done(struct worker *w, struct conn *c, struct conn *u, bool reusable)
+{
+	struct http_ctx *x = c->hx;
+	struct wlistener *ls = worker__listener(w, c);
+
+	x->resp_done = true;
+	c->peer = u->peer = CONN_NONE;
+	lb_end(w, u);
+	if (reusable && x->keep_alive && x->req_done && w->http_nidle < HTTP_IDLE_MAX &&
+	    !(u->flags & CONN_F_CLOSING) && !w->stopping) {
+		u->flags |= CONN_F_IDLE;
+		u->idle_next = w->http_idle;
+		w->http_idle = worker__slot(w, u);
+		w->http_nidle++;
+		u->last_ms = w->now;
+		timer_init(&u->tm, http_timer);
+		timer_arm(w->tw, &u->tm, w->now + ls->cfg->timeouts.idle);
+		if (u->flags & CONN_F_PAUSED) {
+			u->flags &= ~CONN_F_PAUSED;
+			worker__arm_recv(w, u);
+		}
+	} else {
+		worker__close(w, u);
+	}
+	if (!x->keep_alive || !x->req_done) {
+		c->flags |= CONN_F_CLOSE_AFTER;
+		if (!c->out.head && !(c->flags & CONN_F_SEND))
+			worker__close(w, c);
+		return;
+	}
+	x->state = HS_IDLE;
+	if (x->rlen) {
+		head_begin(w, c);
+		client_parse(w, c);
+		return;
+	}
+	ctx_put(w, c);
+	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
+	client_resume(w, c);
+}
+
+/* ---- connect, send ---- */
+
+static void up_connect(struct worker *w, struct conn *u, int res)
+{
+	struct conn *c = worker__peer(w, u);
+	struct cfg_pool *pool = &worker__listener(w, u)->gen->cfg->pools[u->hpool];
+	struct bufq q;
+	uint32_t qb;
+	struct conn *nu;
+
+	if (res == 0) {
+		WSTAT_INC(w, connect_ok);
+		atomic_fetch_add_explicit(&pool->lb->be[u->backend].connect_ok, 1,
+		                          memory_order_relaxed);
+		u->flags |= CONN_F_CONNECTED;
+		if (!c) {
+			worker__close(w, u);
+			return;
+		}
+		worker__arm_recv(w, u);
+		worker__send_next(w, u);
+		return;
+	}
+	WSTAT_INC(w, connect_fail);
+	if (res == -ECANCELED)
+		WSTAT_INC(w, connect_timeout);
+	atomic_fetch_add_explicit(&pool->lb->be[u->backend].connect_fail, 1, memory_order_relaxed);
+	lb_end(w, u);
+	u->peer = CONN_NONE;
+	/* Nothing was sent: the request moves to another backend. */
+	q = u->out;
+	qb = u->out_bytes;
+	u->out.head = u->out.tail = NULL;
+	u->out_bytes = 0;
+	worker__close(w, u);
+	if (!c) {
+		u->out = q;
+		u->out_bytes = qb;
+		worker__drop_out(w, u);
+		return;
+	}
+	c->peer = CONN_NONE;
+	nu = upstream_for(w, c);
+	if (!nu) {
+		u->out = q;
+		u->out_bytes = qb;
+		worker__drop_out(w, u);
+		return;
+	}
+	nu->flags |= CONN_F_LBACTIVE;
+	nu->out = q;
+	nu->out_bytes = qb;
+	if (nu->flags & CONN_F_CONNECTED)
+		worker__send_next(w, nu);
+}
+
+static void on_sent(struct worker *w, struct conn *s, int res)
+{
+	struct conn *p = worker__peer(w, s);
+
+	s->flags &= ~CONN_F_SEND;
+	if (res < 0) {
+		if (s->kind == CONN_K_HUP && p && p->hx && !p->hx->sent_any) {
+			s->peer = p->peer = CONN_NONE;
+			worker__close(w, s);
+			http_error(w, p, 502);
+			return;
+		}
+		close_pair(w, s);
+		return;
+	}
+	WSTAT_ADD(w, bytes_out, 0);
+	worker__sent(w, s, (uint32_t)res);
+	worker__send_next(w, s);
+	if (p)
+		unpause(w, p, s);
+	if ((s->flags & CONN_F_CLOSE_AFTER) && !s->out.head && !(s->flags & CONN_F_SEND))
+		worker__close(w, s);
+}
+
+/* ---- timers ---- */
+
+static void http_timer(struct timer *t, void *arg)
+{
+	struct worker *w = arg;
+	struct conn *c = container_of(t, struct conn, tm);
+	struct wlistener *ls = worker__listener(w, c);
+	const struct cfg_timeouts *to = &ls->cfg->timeouts;
+	struct http_ctx *x = c->kind == CONN_K_HCLIENT ? c->hx : NULL;
+	struct conn *u = worker__peer(w, c);
+	uint64_t due;
+
+	if (c->kind == CONN_K_HUP) {
+		if ((c->flags & CONN_F_IDLE) && w->now >= c->last_ms + to->idle) {
+			WSTAT_INC(w, idle_timeouts);
+			worker__close(w, c);
+		} else if (c->flags & CONN_F_IDLE) {
+			timer_arm(w->tw, t, c->last_ms + to->idle);
+		}
+		return;
+	}
+	if (!x || x->state == HS_IDLE) {
+		due = c->last_ms + to->idle;
+		if (w->now >= due) {
+			WSTAT_INC(w, idle_timeouts);
+			worker__close(w, c);
+			return;
+		}
+	} else if (x->state == HS_HEAD) {
+		due = x->head_start + to->header;
+		if (w->now >= due) {
+			http_error(w, c, 408);
+			return;
+		}
+	} else if (x->state == HS_BODY && u && !x->resp_head) {
+		uint64_t last = u->last_ms > c->last_ms ? u->last_ms : c->last_ms;
+
+		due = last + to->server;
+		if (w->now >= due) {
+			u->peer = c->peer = CONN_NONE;
+			worker__close(w, u);
+			http_error(w, c, 504);
+			return;
+		}
+	} else {
+		uint64_t last = u && u->last_ms > c->last_ms ? u->last_ms : c->last_ms;
+
+		due = last + (to->client < to->server ? to->client : to->server);
+		if (w->now >= due) {
+			close_pair(w, c);
+			return;
+		}
+	}
+	timer_arm(w->tw, t, due);
+}
+
+/* ---- the worker's entry points ---- */
+
+void http_accept(struct worker *w, struct wlistener *ls, int fd)
+{
+	struct conn *c = conn_get(&w->ct);
+
+	if (!c) {
+		close(fd);
+		WSTAT_INC(w, table_full);
+		listen_conn_closed(w, ls);
+		return;
+	}
+	listen_set_sockopts(w, fd);
+	c->kind = CONN_K_HCLIENT;
+	c->fd = fd;
+	c->listener = ls->idx;
+	c->hx = NULL;
+	ls->conns++;
+	c->flags |= CONN_F_COUNTED;
+	c->last_ms = w->now;
+	timer_init(&c->tm, http_timer);
+	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
+	worker__arm_recv(w, c);
+}
+
+/* Critical pressure at accept: the 503 of the Contracts, then close. A
+ * fresh socket's send buffer is empty, so one small write cannot block. */
+void http_reject(struct worker *w, int fd)
+{
+	static const char page[] = "HTTP/1.1 503 Service Unavailable\r\nServer: ringlb\r\n"
+				   "Content-Type: text/plain\r\nContent-Length: 24\r\n"
+				   "Retry-After: 1\r\nConnection: close\r\n\r\n"
+				   "503 Service Unavailable\n";
+
+	(void)w;
+	if (write(fd, page, sizeof(page) - 1) < 0) {
+		/* the client is gone: nothing to tell it */
+	}
+	close(fd);
+}
+
+void http_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags)
+{
+	switch (op) {
+	case OP_RECV:
+		if (c->kind == CONN_K_HCLIENT)
+			client_recv(w, c, res, flags);
+		else
+			up_recv(w, c, res, flags);
+		break;
+	case OP_SEND:
+		on_sent(w, c, res);
+		break;
+	case OP_CONNECT:
+		up_connect(w, c, res);
+		break;
+	default:
+		break;
+	}
+}
+
+void http_resume(struct worker *w, struct conn *c)
+{
+	if (c->kind == CONN_K_HCLIENT)
+		client_resume(w, c);
+	else if (!(c->flags & (CONN_F_PAUSED | CONN_F_CLOSING)))
+		worker__arm_recv(w, c);
+}
+
+void http_release(struct worker *w, struct conn *c)
+{
+	if (c->kind == CONN_K_HCLIENT) {
+		ctx_put(w, c);
+		if (c->flags & CONN_F_COUNTED)
+			listen_conn_closed(w, worker__listener(w, c));
+		return;
+	}
+	if (c->flags & CONN_F_IDLE)
+		idle_unlink(w, c);
+	lb_end(w, c);
+}
+
+/* Shutdown: idle client connections close now, as nginx does. */
+void http_drain(struct worker *w, struct conn *c)
+{
+	if (c->kind == CONN_K_HCLIENT && (!c->hx || c->hx->state == HS_IDLE))
+		worker__close(w, c);
+	else if (c->kind == CONN_K_HUP && (c->flags & CONN_F_IDLE))
+		worker__close(w, c);
+}
