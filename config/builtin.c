@@ -1,7 +1,8 @@
 /* The built-in default config: what ringlb runs with no -c.
  *
- * An L4 listener on 127.0.0.1:8080 balancing over two static listeners on
- * 127.0.0.1:8081 and :8082 that answer from memory, so `make run` needs
+ * An L4 listener on 127.0.0.1:8080 and an HTTP listener on :8088, both
+ * balancing over two static listeners on 127.0.0.1:8081 and :8082 that
+ * answer from memory, so `make run` needs
  * nothing else and a new user can curl it at once. Every other key is at
  * its schema default (the seed profile's small deployment limits, one
  * worker per CPU), except two things that keep it starting in a few MB
@@ -35,6 +36,11 @@ static const char builtin_yaml[] = "listeners:\n"
 				   "    bind: 127.0.0.1:8082\n"
 				   "    mode: static\n"
 				   "    body: \"hello from demo-b\\n\"\n"
+				   "    max_connections: 1024\n"
+				   "  - name: web\n"
+				   "    bind: 127.0.0.1:8088\n"
+				   "    mode: http\n"
+				   "    pool: demo\n"
 				   "    max_connections: 1024\n"
 				   "pools:\n"
 				   "  - name: demo\n"

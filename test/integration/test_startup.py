@@ -46,6 +46,13 @@ def test_demo_config_balances_over_both_static_listeners():
         seen[h["x-served-by"]] = seen.get(h["x-served-by"], 0) + 1
         check(body == ("hello from %s\n" % h["x-served-by"]).encode(), "body %r" % body)
     check(set(seen) == {"demo-a", "demo-b"} and min(seen.values()) >= 5, "split %s" % seen)
+    # The HTTP listener of the demo proxies to the same static listeners.
+    seen = {}
+    for _ in range(10):
+        st, h, body = lib.http_get("127.0.0.1:8088")
+        check(st == 200 and h.get("connection") == "keep-alive", "status %s %s" % (st, h))
+        seen[h["x-served-by"]] = seen.get(h["x-served-by"], 0) + 1
+    check(set(seen) == {"demo-a", "demo-b"}, "http split %s" % seen)
     p.kill(signal.SIGTERM)
     check(p.wait(30) == 0, "exit status")
     check("ringlb: summary " in p.output(), "no summary")

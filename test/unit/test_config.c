@@ -895,7 +895,7 @@ START_TEST(the_check_summary_counts_listeners_pools_and_backends)
 	c = config_builtin();
 	s = print_to_string(config_print_summary, c);
 	ck_assert_ptr_nonnull(
-	    strstr(s, "\n<built-in>: ok: 3 listeners, 1 pool, 2 backends, workers auto\n"));
+	    strstr(s, "\n<built-in>: ok: 4 listeners, 1 pool, 2 backends, workers auto\n"));
 	free(s);
 	config_free(c);
 }
@@ -910,7 +910,11 @@ START_TEST(the_builtin_config_is_the_demo_at_default_values)
 	ck_assert_ptr_nonnull(c);
 	ck_assert_ptr_null(c->path);
 	ck_assert_int_eq(config_validate(c, &errs), 0);
-	ck_assert_uint_eq(c->nlisteners, 3);
+	ck_assert_uint_eq(c->nlisteners, 4);
+	ck_assert_str_eq(c->listeners[3].name, "web");
+	ck_assert_str_eq(c->listeners[3].bind.text, "127.0.0.1:8088");
+	ck_assert_int_eq(c->listeners[3].mode, LMODE_HTTP);
+	ck_assert_int_eq(c->listeners[3].pool_idx, 0);
 	ck_assert_str_eq(c->listeners[0].name, "l4");
 	ck_assert_str_eq(c->listeners[0].bind.text, "127.0.0.1:8080");
 	ck_assert_int_eq(c->listeners[0].mode, LMODE_TCP);
@@ -923,7 +927,7 @@ START_TEST(the_builtin_config_is_the_demo_at_default_values)
 	ck_assert_str_eq(c->listeners[1].body, "hello from demo-a\n");
 	ck_assert_str_eq(c->listeners[2].bind.text, "127.0.0.1:8082");
 	ck_assert_str_eq(c->listeners[2].body, "hello from demo-b\n");
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < 4; i++) {
 		ck_assert_uint_eq(c->listeners[i].max_connections, 1024);
 		ck_assert_uint_eq(c->listeners[i].timeouts.idle, 300000);
 	}
@@ -962,7 +966,7 @@ START_TEST(print_config_of_the_builtin_says_default_everywhere)
 		ck_assert_msg(strstr(line, "  # default"), "%s", line);
 		n++;
 	}
-	ck_assert_uint_eq(n, (schema_ntop - 2) + 3 * (schema_listeners.nkeys - 1) + 3 +
+	ck_assert_uint_eq(n, (schema_ntop - 2) + 4 * (schema_listeners.nkeys - 1) + 4 +
 	                         (schema_pools.nkeys - 1) + 2 * schema_backends.nkeys);
 	free(s);
 	config_free(c);
