@@ -68,11 +68,14 @@ struct http_ctx {
 	uint64_t head_start; /* ms: first byte of the current request head */
 	uint8_t state;
 	bool req_done, resp_head, resp_done, keep_alive, sent_any;
+	bool up_keep; /* the backend keeps its connection open after this response */
 	uint32_t nreq;
 	char ip[INET6_ADDRSTRLEN];
 };
 
 _Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");
+
+static void http_timer(struct timer *t, void *arg);
 
 static const struct h1_limits *limits_of(struct worker *w, struct wlistener *ls)
 {
@@ -255,6 +258,7 @@ static struct conn *idle_take(struct worker *w, uint16_t lsi, int pi, int b)
 			u->idle_next = CONN_NONE;
 			u->flags &= ~CONN_F_IDLE;
 			w->http_nidle--;
+			timer_cancel(w->tw, &u->tm); /* the client's timer covers it now */
 			return u;
 		}
 		pp = &u->idle_next;
@@ -347,7 +351,7 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 		u->idle_next = CONN_NONE;
 		u->listener = c->listener;
 		u->last_ms = w->now;
-		timer_init(&u->tm, NULL);
+		timer_init(&u->tm, http_timer);
 		ls->conns++;
 		link_pair(w, c, u);
 		lb_conn_start(pool->lb, b);
@@ -361,7 +365,6 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 
 /* ---- shared pieces ---- */
 
-static void http_timer(struct timer *t, void *arg);
 static void client_parse(struct worker *w, struct conn *c);
 static void client_resume(struct worker *w, struct conn *c);
 
@@ -742,7 +745,8 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		return;
 	}
 	x->resp_head = true;
-	if ((x->resp.flags & H1_F_CLOSE) || x->resp.body == H1_BODY_CLOSE)
+	x->up_keep = !(x->resp.flags & H1_F_CLOSE) && x->resp.body != H1_BODY_CLOSE;
+	if (!x->up_keep)
 		x->keep_alive = false;
 	cls = pool_class_of(hlen + 256);
 	hb = cls < 0 ? NULL : pool_get(w->pc, cls);
@@ -842,14 +846,18 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	x->resp_done = true;
 	c->peer = u->peer = CONN_NONE;
 	lb_end(w, u);
-	if (reusable && x->keep_alive && x->req_done && w->http_nidle < HTTP_IDLE_MAX &&
+	/* The upstream's keep-alive is its own: a client that closes does
+	 * not cost the backend connection. */
+	if (reusable && x->up_keep && x->req_done && w->http_nidle < HTTP_IDLE_MAX &&
 	    !(u->flags & CONN_F_CLOSING) && !w->stopping) {
 		u->flags |= CONN_F_IDLE;
 		u->idle_next = w->http_idle;
 		w->http_idle = worker__slot(w, u);
 		w->http_nidle++;
 		u->last_ms = w->now;
-		timer_init(&u->tm, http_timer);
+		/* Never timer_init() here: the timer may be armed (a reused
+		 * connection), and re-initialising a linked timer corrupts
+		 * the wheel. */
 		timer_arm(w->tw, &u->tm, w->now + ls->cfg->timeouts.idle);
 		if (u->flags & CONN_F_PAUSED) {
 			u->flags &= ~CONN_F_PAUSED;
