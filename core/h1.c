@@ -4,6 +4,7 @@
  * LF is seen; the framing is decided when the head ends. See core/h1.h.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -378,9 +379,65 @@ static inline size_t h1__span(const char *buf, size_t i, size_t end, uint8_t cls
 	return i;
 }
 
+/* Word-at-a-time spans for the long runs (values, targets): a word whose
+ * eight bytes are all in the class is skipped at once; any other word (a
+ * HTAB in a value, the end of the run) is finished byte by byte. */
+#define H1__ONES  UINT64_C(0x0101010101010101)
+#define H1__HIGHS UINT64_C(0x8080808080808080)
+
+/* Some byte of x is below n (n <= 128). */
+static inline uint64_t h1__less(uint64_t x, uint8_t n)
+{
+	return (x - H1__ONES * n) & ~x & H1__HIGHS;
+}
+
+/* Some byte of x is 0x7f (DEL). */
+static inline uint64_t h1__del(uint64_t x)
+{
+	uint64_t y = x ^ (H1__ONES * 0x7f);
+
+	return (y - H1__ONES) & ~y & H1__HIGHS;
+}
+
+static inline uint64_t h1__word(const char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, sizeof(x));
+	return x;
+}
+
+/* C_V: SP..0x7e and obs-text go by words, HTAB by bytes. */
+static inline size_t h1__span_value(const char *buf, size_t i, size_t end)
+{
+	uint64_t x;
+
+	while (i + 8 <= end) {
+		x = h1__word(buf + i);
+		if (h1__less(x, 0x20) | h1__del(x))
+			break;
+		i += 8;
+	}
+	return h1__span(buf, i, end, C_V);
+}
+
+/* C_U: 0x21..0x7e. */
+static inline size_t h1__span_vchar(const char *buf, size_t i, size_t end)
+{
+	uint64_t x;
+
+	while (i + 8 <= end) {
+		x = h1__word(buf + i);
+		if (h1__less(x, 0x21) | h1__del(x) | (x & H1__HIGHS))
+			break;
+		i += 8;
+	}
+	return h1__span(buf, i, end, C_U);
+}
+
 static inline uint8_t h1__lc(uint8_t c)
 {
-	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+	return c | ((uint8_t)(c - 'A') < 26) << 5;
 }
 
 /* <s> (any case) equals the lower-case <lc> of length <n>. */
@@ -458,6 +515,8 @@ void h1_parser_init(struct h1_parser *p, bool response, const struct h1_limits *
 		p->lim.max_head = H1_DEF_MAX_HEAD;
 	if (!p->lim.max_hdrs)
 		p->lim.max_hdrs = H1_DEF_MAX_HDRS;
+	if (p->lim.max_head > INT_MAX) /* the head length is returned as an int */
+		p->lim.max_head = INT_MAX;
 }
 
 static void h1__msg_init(struct h1_msg *m)
@@ -924,7 +983,7 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			p->state = S_TARGET;
 			break;
 		case S_TARGET:
-			i = h1__span(buf, i, h1__rl_end(p, end), C_U);
+			i = h1__span_vchar(buf, i, h1__rl_end(p, end));
 			if (i - p->line > p->lim.max_line)
 				return -414;
 			if (i == end)
@@ -978,7 +1037,7 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			i++;
 			break;
 		case S_R_REASON:
-			i = h1__span(buf, i, end, C_V);
+			i = h1__span_value(buf, i, end);
 			if (i == end)
 				break;
 			if (buf[i] != '\r')
@@ -1021,7 +1080,7 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 				p->state = S_VALUE;
 			break;
 		case S_VALUE:
-			i = h1__span(buf, i, end, C_V);
+			i = h1__span_value(buf, i, end);
 			if (i == end)
 				break;
 			if (buf[i] != '\r')
@@ -1156,7 +1215,7 @@ static int64_t h1__chunk_step(struct h1_body_state *b, const char *buf, size_t i
 	case B_SIZE_WS:
 		return h1__size_byte(b, c) < 0 ? -400 : (int64_t)i + 1;
 	case B_EXT:
-		n = h1__span(buf, i, len, C_V);
+		n = h1__span_value(buf, i, len);
 		b->line += n - i;
 		if (b->line > H1_CHUNK_LINE || (n < len && buf[n] != '\r'))
 			return -400;

@@ -37,7 +37,8 @@
 #include "core/h1-t.h"
 
 /* Prepares <p> for one head: a response if <response>, else a request.
- * <lim> may be NULL (defaults); it is copied. On a response parser, set
+ * <lim> may be NULL (defaults); it is copied. max_line bounds the request
+ * line only: a status line is bounded by max_head. On a response parser, set
  * p->flags |= H1_F_HEAD_REQ after this when the request was HEAD. */
 void h1_parser_init(struct h1_parser *p, bool response, const struct h1_limits *lim);
 

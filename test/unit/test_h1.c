@@ -351,6 +351,65 @@ START_TEST(nul_and_control_characters_are_refused)
 }
 END_TEST
 
+/* The answer to n bytes of s, on a copy freed at once. */
+static int answer_of(bool is_resp, const char *s, size_t n)
+{
+	struct h1_parser p;
+	struct h1_msg m;
+	char *b = malloc(n);
+	int r;
+
+	memcpy(b, s, n);
+	h1_parser_init(&p, is_resp, NULL);
+	r = h1_parse(&p, b, n, &m);
+	h1_msg_release(&m);
+	free(b);
+	return r;
+}
+
+/* Values and targets are scanned a word at a time: a byte anywhere in a
+ * long run is seen, whatever its place in its word. */
+START_TEST(a_bad_byte_anywhere_in_a_long_value_or_target_is_refused)
+{
+	static const uint8_t bad_v[] = {0x00, 0x01, 0x0a, 0x0b, 0x0d, 0x1f, 0x7f};
+	static const uint8_t ok_v[] = {'\t', ' ', 0x80, 0xff, '~', '!'};
+	static const uint8_t bad_t[] = {0x00, 0x0a, ' ', '\t', 0x7f, 0x80, 0xff};
+	char b[256];
+	size_t pos, j, n;
+	int want;
+
+	for (pos = 0; pos < 40; pos++) {
+		for (j = 0; j < sizeof(bad_v) + sizeof(ok_v); j++) {
+			bool bad = j < sizeof(bad_v);
+			uint8_t c = bad ? bad_v[j] : ok_v[j - sizeof(bad_v)];
+
+			n = (size_t)sprintf(b, "GET / HTTP/1.1\r\nHost: a\r\nX: v");
+			memset(b + n, 'v', 48);
+			b[n + pos] = (char)c;
+			n += 48;
+			n += (size_t)sprintf(b + n, "v\r\n\r\n");
+			want = bad ? -400 : (int)n;
+			FAIL_IF(answer_of(false, b, n) != want, "value byte %#x at %zu", c, pos);
+			memcpy(b, "HTTP/1.1 200 ", 13);
+			memset(b + 13, 'r', 48);
+			b[13 + pos] = (char)c;
+			memcpy(b + 61, "\r\n\r\n", 4);
+			want = bad ? -400 : 65;
+			FAIL_IF(answer_of(true, b, 65) != want, "reason byte %#x at %zu", c, pos);
+		}
+		for (j = 0; j < sizeof(bad_t); j++) {
+			n = (size_t)sprintf(b, "GET /");
+			memset(b + n, 't', 48);
+			b[n + pos] = (char)bad_t[j];
+			n += 48;
+			n += (size_t)sprintf(b + n, " HTTP/1.1\r\nHost: a\r\n\r\n");
+			FAIL_IF(answer_of(false, b, n) != -400, "target byte %#x at %zu", bad_t[j],
+			        pos);
+		}
+	}
+}
+END_TEST
+
 START_TEST(header_names_are_tokens)
 {
 	ck_assert_int_gt(req(GET("X_Y!#$%&'*+-.^`|~9: 1\r\n")), 0);
@@ -1725,6 +1784,7 @@ static Suite *h1_suite(void)
 	tcase_add_test(th, a_bare_cr_is_refused);
 	tcase_add_test(th, nul_and_control_characters_are_refused);
 	tcase_add_test(th, header_names_are_tokens);
+	tcase_add_test(th, a_bad_byte_anywhere_in_a_long_value_or_target_is_refused);
 	tcase_add_test(th, values_are_trimmed_of_surrounding_whitespace);
 	tcase_add_test(th, interned_ids_are_case_insensitive);
 	tcase_add_test(th, more_than_16_headers_spill_and_release_frees_them);
