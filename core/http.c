@@ -453,6 +453,19 @@ static void lb_end(struct worker *w, struct conn *u)
 
 /* ---- the request ---- */
 
+/* Answers <st> on <c> mid-request: its upstream (if any) holds a message
+ * cut short, so it is closed, never kept for reuse nor left to the drain. */
+static void req_fail(struct worker *w, struct conn *c, int st)
+{
+	struct conn *u = worker__peer(w, c);
+
+	if (u) {
+		u->peer = c->peer = CONN_NONE;
+		worker__close(w, u);
+	}
+	http_error(w, c, st);
+}
+
 /* Feeds request body bytes [off, off+n) of <buf> (<own>: a received
  * buffer, ours to queue or give back). Bytes past the body are the next
  * request: kept in rhead. Returns false after an error answer. */
@@ -468,7 +481,7 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	if (k < 0 || (max && x->body_in + (uint64_t)k > max)) {
 		if (own)
 			pool_put(w->pc, buf, off + n);
-		http_error(w, c, k < 0 ? 400 : 413);
+		req_fail(w, c, k < 0 ? 400 : 413);
 		return false;
 	}
 	x->body_in += (uint64_t)k;
@@ -476,12 +489,12 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	                                    n - (uint32_t)k, maxbuf(w))) {
 		if (own)
 			pool_put(w->pc, buf, off + n);
-		http_error(w, c, 431);
+		req_fail(w, c, 431);
 		return false;
 	}
 	if (u && k) {
 		if (!forward(w, u, buf, off, (uint32_t)k, off + n, own)) {
-			http_error(w, c, 503);
+			req_fail(w, c, 503);
 			return false;
 		}
 		if (u->flags & CONN_F_CONNECTED)
@@ -495,6 +508,27 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	if (done) {
 		x->req_done = true;
 		worker__cancel_recv(w, c); /* one request at a time */
+	}
+	return true;
+}
+
+/* Frames the <n> body bytes that came with the head on a scratch state:
+ * a malformed chunk, or a body already past max_body_size, is answered
+ * (400, 413) before the head goes upstream, so the backend sees nothing of
+ * it. Errors in later bytes can only close the upstream (req_fail). Returns
+ * false after an error answer. */
+static bool body_ok(struct worker *w, struct conn *c, const char *buf, uint32_t n)
+{
+	uint64_t max = worker__listener(w, c)->cfg->max_body_size;
+	struct h1_body_state probe;
+	bool done = false;
+	int64_t k;
+
+	h1_body_init(&probe, &c->hx->req);
+	k = h1_body_feed(&probe, buf, n, &done);
+	if (k < 0 || (max && (uint64_t)k > max)) {
+		http_error(w, c, k < 0 ? 400 : 413);
+		return false;
 	}
 	return true;
 }
@@ -520,6 +554,8 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 		http_error(w, c, 413);
 		return;
 	}
+	if (rest && !body_ok(w, c, x->rhead + hlen, rest))
+		return;
 	if (acct_level(w->acct) == ACCT_CRITICAL) {
 		WSTAT_INC(w, rejected);
 		http_error(w, c, 503);
@@ -558,6 +594,11 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	/* The head has been rewritten into hb: the secrets in rhead can go. */
 	h1_msg_wipe(&x->req, x->rhead);
 	x->state = HS_BODY;
+	/* The header deadline is over: from now on timeouts.server (and
+	 * client) count, from the last byte either way (http_timer). */
+	timer_arm(w->tw, &c->tm,
+	          w->now + (l->timeouts.client < l->timeouts.server ? l->timeouts.client
+	                                                         : l->timeouts.server));
 	memmove(x->rhead, x->rhead + hlen, rest);
 	x->rlen = 0;
 	req_body(w, c, x->rhead, 0, rest, false);
