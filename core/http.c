@@ -540,6 +540,7 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	const struct cfg_listener *l = worker__listener(w, c)->cfg;
 	uint32_t rest = x->rlen - hlen;
 	struct conn *u;
+	uint64_t to;
 	char *hb;
 	int n, cls;
 
@@ -596,9 +597,8 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	x->state = HS_BODY;
 	/* The header deadline is over: from now on timeouts.server (and
 	 * client) count, from the last byte either way (http_timer). */
-	timer_arm(w->tw, &c->tm,
-	          w->now + (l->timeouts.client < l->timeouts.server ? l->timeouts.client
-	                                                         : l->timeouts.server));
+	to = l->timeouts.client < l->timeouts.server ? l->timeouts.client : l->timeouts.server;
+	timer_arm(w->tw, &c->tm, w->now + to);
 	memmove(x->rhead, x->rhead + hlen, rest);
 	x->rlen = 0;
 	req_body(w, c, x->rhead, 0, rest, false);
