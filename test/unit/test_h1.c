@@ -104,6 +104,32 @@ static bool str_is(struct h1_str s, const char *z)
 
 #define GET(hdrs) "GET / HTTP/1.1\r\nHost: a\r\n" hdrs "\r\n"
 
+/* --- Character classes --- */
+
+START_TEST(character_classes_match_their_rfc_definitions)
+{
+	const char *tchar = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+			    "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	const char *host = "-._~!$&'()*+,;=:[]%0123456789abcdefghijklmnopqrstuvwxyz"
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	unsigned c;
+
+	for (c = 0; c < 256; c++) {
+		bool t = c && strchr(tchar, (int)c), h = c && strchr(host, (int)c);
+		bool v = c == '\t' || (c >= 0x20 && c != 0x7f);
+
+		FAIL_IF(!!h1__is(c, C_T) != t, "tchar %#x", c);
+		FAIL_IF(!!h1__is(c, C_H) != h, "host %#x", c);
+		FAIL_IF(!!h1__is(c, C_V) != v, "value %#x", c);
+		FAIL_IF(!!h1__is(c, C_U) != (c >= 0x21 && c <= 0x7e), "vchar %#x", c);
+		FAIL_IF(!!h1__is(c, C_X) != (c < 128 && isxdigit((int)c)), "hex %#x", c);
+		FAIL_IF(!!h1__is(c, C_D) != (c >= '0' && c <= '9'), "digit %#x", c);
+		FAIL_IF(!!h1__is(c, C_W) != (c == ' ' || c == '\t'), "ows %#x", c);
+		FAIL_IF(h1__lc(c) != (c < 128 ? tolower((int)c) : (int)c), "lower %#x", c);
+	}
+}
+END_TEST
+
 /* --- Request line --- */
 
 START_TEST(a_simple_get_parses_into_slices_of_the_buffer)
@@ -1763,6 +1789,7 @@ static Suite *h1_suite(void)
 	TCase *ti = tcase("incremental", 60), *tb = tcase("body", 30), *tw = tcase("build", 10);
 	TCase *tx = tcase("smuggling", 60);
 
+	tcase_add_test(tl, character_classes_match_their_rfc_definitions);
 	tcase_add_test(tl, a_simple_get_parses_into_slices_of_the_buffer);
 	tcase_add_test(tl, an_incomplete_head_asks_for_more);
 	tcase_add_test(tl, head_length_leaves_the_next_bytes_alone);
