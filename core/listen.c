@@ -284,8 +284,21 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	} else if (acct_level(w->acct) != ACCT_NORMAL) {
 		/* Pressure rose while the multishot accept was armed: decide
 		 * this one now and the next ones before accepting them. */
-		reject = acct_decide(w->acct, &w->rng) == ACCT_REJECT;
+		enum acct_decision d = acct_decide(w->acct, &w->rng);
+
+		reject = d == ACCT_REJECT;
 		cancel_accept(w, ls);
+		if (d == ACCT_DEFER && !ls->deferring) {
+			/* This one is already accepted and goes on; the
+			 * listener pauses for defer_delay, so the next ones
+			 * wait in the kernel backlog. */
+			ls->deferring = true;
+			WSTAT_INC(w, deferred);
+			timer_arm(w->tw, &ls->defer_tm,
+			          w->now + (w->cfg->memory_tuning.defer_delay
+			                        ? w->cfg->memory_tuning.defer_delay
+			                        : 1));
+		}
 	}
 	if (reject) {
 		if (ls->cfg->mode == LMODE_HTTP)
