@@ -20,6 +20,13 @@
  * buffer. Requests on one connection are answered strictly in order: the
  * client is not read while a request is in flight.
  *
+ * An upgrade request (H1_F_UPGRADE) goes up with its Upgrade header; a 101
+ * answer turns the pair into a tunnel (HS_TUNNEL): the 101 head and the
+ * bytes after each head are forwarded first, then received buffers are
+ * queued on the peer as in the L4 pump (max_buffer_size backpressure,
+ * half-close forwarded, closed when both directions are done). The ctx
+ * stays attached for the tunnel's life; its upstream is never reused.
+ *
  * Errors answer from small built-in pages and close: the parser's 400, 414,
  * 431, 501, 505; 408 when a head takes longer than timeouts.header; 413 past
  * max_body_size; 502 when no backend could be connected (a failed connect
@@ -367,6 +374,7 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 
 static void client_parse(struct worker *w, struct conn *c);
 static void client_resume(struct worker *w, struct conn *c);
+static void tunnel_recv(struct worker *w, struct conn *s, int res, uint32_t flags);
 
 /* Queues <k> bytes at <buf>+<off> on <to>: <buf> itself when it is a
  * received buffer of ours starting there (<own>, off 0), else a copy.
@@ -651,6 +659,10 @@ static void client_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 
 	if (!(flags & IORING_CQE_F_MORE))
 		c->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
+	if (c->hx && c->hx->state == HS_TUNNEL) {
+		tunnel_recv(w, c, res, flags);
+		return;
+	}
 	if (res > 0) {
 		char *buf = worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
 
@@ -743,6 +755,123 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 		pause_if_full(w, u, c);
 }
 
+/* ---- the upgrade tunnel ---- */
+
+static bool in_tunnel(struct worker *w, struct conn *s)
+{
+	struct conn *p = worker__peer(w, s);
+	struct http_ctx *x = s->kind == CONN_K_HCLIENT ? s->hx : p ? p->hx : NULL;
+
+	return x && x->state == HS_TUNNEL;
+}
+
+/* Both directions are done (EOF read and forwarded both ways): close. */
+static void tunnel_check_done(struct worker *w, struct conn *s)
+{
+	struct conn *p = worker__peer(w, s);
+	uint32_t done = CONN_F_RD_EOF | CONN_F_WR_SHUT;
+
+	if (p && (s->flags & done) == done && (p->flags & done) == done)
+		close_pair(w, s);
+}
+
+/* <s> read EOF: shut its peer's write side once every byte read from <s>
+ * is written, as the L4 pump does. */
+static void tunnel_fwd_eof(struct worker *w, struct conn *s)
+{
+	struct conn *p = worker__peer(w, s);
+
+	if (!p || !(s->flags & CONN_F_RD_EOF) || (p->flags & CONN_F_WR_SHUT))
+		return;
+	if (p->out.head || (p->flags & CONN_F_SEND))
+		return;
+	if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+		close_pair(w, s);
+		return;
+	}
+	p->flags |= CONN_F_WR_SHUT;
+	tunnel_check_done(w, s);
+}
+
+/* A receive completion on either side of a tunnel: the buffer itself is
+ * queued on the peer, max_buffer_size queued stops reading <s>. */
+static void tunnel_recv(struct worker *w, struct conn *s, int res, uint32_t flags)
+{
+	struct conn *p = worker__peer(w, s);
+
+	if (res > 0) {
+		char *buf = worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
+
+		WSTAT_ADD(w, bytes_in, res);
+		if (!p || worker__queue(w, p, buf, (uint32_t)res) < 0) {
+			if (!p)
+				pool_put(w->pc, buf, res);
+			close_pair(w, s);
+			return;
+		}
+		worker__send_next(w, p);
+		pause_if_full(w, s, p);
+		if (!(flags & IORING_CQE_F_MORE) && !(s->flags & CONN_F_PAUSED))
+			worker__arm_recv(w, s);
+		return;
+	}
+	if (res == 0) {
+		s->flags |= CONN_F_RD_EOF;
+		tunnel_fwd_eof(w, s);
+		return;
+	}
+	if (res == -ENOBUFS) {
+		worker__bufwait(w, s);
+		return;
+	}
+	if (res == -ECANCELED) {
+		if (!(s->flags & CONN_F_PAUSED))
+			worker__arm_recv(w, s);
+		return;
+	}
+	close_pair(w, s);
+}
+
+/* The backend answered 101 to an upgrade: forward the head, then the bytes
+ * that came after each head (the client's in rhead, the backend's in
+ * shead), and from then on bytes both ways. The upstream is never reused:
+ * it closes with the client. */
+static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint32_t hlen)
+{
+	struct http_ctx *x = c->hx;
+	int cls = pool_class_of(hlen + 256);
+	char *hb = cls < 0 ? NULL : pool_get(w->pc, cls);
+	int n = hb ? h1_build_response(&x->resp, false, hb, pool_class_size(cls)) : -ENOSPC;
+
+	if (n < 0 || !(x->req.flags & H1_F_UPGRADE) || !x->req_done) {
+		/* No upgrade was asked for (or its body is still going up):
+		 * the 101 cannot be honoured. */
+		if (hb)
+			pool_put(w->pc, hb, pool_class_size(cls));
+		u->peer = c->peer = CONN_NONE;
+		worker__close(w, u);
+		if (x->sent_any)
+			worker__close(w, c);
+		else
+			http_error(w, c, 502);
+		return;
+	}
+	x->state = HS_TUNNEL;
+	x->resp_head = x->sent_any = true;
+	x->keep_alive = x->up_keep = false;
+	if (worker__queue(w, c, hb, (uint32_t)n) < 0 ||
+	    !forward(w, c, x->shead, hlen, x->slen - hlen, 0, false) ||
+	    !forward(w, u, x->rhead, 0, x->rlen, 0, false)) {
+		close_pair(w, c);
+		return;
+	}
+	worker__send_next(w, c);
+	worker__send_next(w, u);
+	tunnel_fwd_eof(w, c); /* the client may have half-closed already */
+	if (!(c->flags & CONN_F_CLOSING))
+		client_resume(w, c);
+}
+
 /* A complete response head in shead. */
 static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t hlen)
 {
@@ -752,8 +881,7 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 	int n, cls;
 
 	if (x->resp.status == 101) {
-		/* Upgrades are not tunnelled yet: refuse them cleanly. */
-		close_pair(w, c);
+		tunnel_start(w, c, u, hlen);
 		return;
 	}
 	if (x->resp.status < 200) {
@@ -818,6 +946,10 @@ static void up_recv(struct worker *w, struct conn *u, int res, uint32_t flags)
 
 	if (!(flags & IORING_CQE_F_MORE))
 		u->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
+	if (x && x->state == HS_TUNNEL) {
+		tunnel_recv(w, u, res, flags);
+		return;
+	}
 	if (res > 0) {
 		char *buf = worker__take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
 
@@ -1000,6 +1132,8 @@ static void on_sent(struct worker *w, struct conn *s, int res)
 	worker__send_next(w, s);
 	if (p)
 		unpause(w, p, s);
+	if (p && in_tunnel(w, s))
+		tunnel_fwd_eof(w, p);
 	if ((s->flags & CONN_F_CLOSE_AFTER) && !s->out.head && !(s->flags & CONN_F_SEND))
 		worker__close(w, s);
 }
@@ -1050,8 +1184,13 @@ static void http_timer(struct timer *t, void *arg)
 		}
 	} else {
 		uint64_t last = u && u->last_ms > c->last_ms ? u->last_ms : c->last_ms;
+		uint64_t lim = to->client < to->server ? to->client : to->server;
 
-		due = last + (to->client < to->server ? to->client : to->server);
+		/* A quiet tunnel is held to idle, one with bytes waiting to
+		 * client/server, as a TCP session is. */
+		if (x->state == HS_TUNNEL && !c->out_bytes && !(u && u->out_bytes))
+			lim = to->idle;
+		due = last + lim;
 		if (w->now >= due) {
 			close_pair(w, c);
 			return;

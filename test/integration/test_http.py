@@ -2,7 +2,9 @@
 Python backend (bodies hashed, chunked answers, silence), real clients
 (curl, python sockets). Routing, forwarding headers, keep-alive both sides,
 pipelining, bodies both ways and both framings, bodiless answers, 100-continue,
+Upgrade tunnels (101, declined),
 the error statuses, request smuggling, memory back at zero at exit."""
+import base64
 import glob
 import hashlib
 import os
@@ -10,6 +12,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -185,6 +188,75 @@ def pybe(addr):
         f.write(PYBE)
     p = lib.Proc([sys.executable, path, addr], name="pybe")
     p.wait_line(r"^pybe: listening")
+    return p
+
+
+TUNBE = r"""
+import base64, hashlib, socket, sys, threading
+addr = sys.argv[1]
+h, p = addr.rsplit(":", 1)
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((h, int(p))); s.listen(128)
+print("tunbe: listening", flush=True)
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+def serve(c):
+    b = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in b:
+                d = c.recv(65536)
+                if not d: return
+                b += d
+            head, _, b = b.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            target = lines[0].split(" ")[1]
+            hdrs = {}
+            for l in lines[1:]:
+                k, _, v = l.partition(":")
+                hdrs[k.strip().lower()] = v.strip()
+            print("tunbe: request %s upgrade=%s connection=%s via=%s" % (target,
+                  hdrs.get("upgrade"), hdrs.get("connection"), hdrs.get("via")), flush=True)
+            if target == "/decline":
+                body = b"no upgrade here\n"
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                continue
+            key = hdrs.get("sec-websocket-key", "").encode()
+            acc = base64.b64encode(hashlib.sha1(key + GUID).digest())
+            # The first tunnel bytes go in the same write as the 101 head.
+            c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
+                      b"\r\n\r\nserver-first\n")
+            n = 0
+            if b:
+                c.sendall(b); n += len(b)
+            while True:
+                d = c.recv(1 << 20)
+                if not d: break
+                c.sendall(d); n += len(d)
+            # The client half-closed: this direction still works.
+            c.sendall(b"eof-seen %d\n" % n)
+            print("tunbe: eof after %d" % n, flush=True)
+            c.shutdown(socket.SHUT_WR)
+            c.recv(1)
+            return
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        print("tunbe: closed", flush=True)
+        c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+
+def tunbe(addr):
+    d = lib.tmpdir()
+    path = os.path.join(d, "tunbe.py")
+    with open(path, "w") as f:
+        f.write(TUNBE)
+    p = lib.Proc([sys.executable, path, addr], name="tunbe")
+    p.wait_line(r"^tunbe: listening")
     return p
 
 
@@ -583,6 +655,88 @@ SMUGGLE_INLINE = [
     (400, b"GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n"),
     (400, b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
 ]
+
+
+def read_head(s):
+    """Reads a response head from socket <s>; returns (head, bytes after it)."""
+    b = b""
+    while b"\r\n\r\n" not in b:
+        d = s.recv(65536)
+        check(d, "EOF before the response head: %r" % b)
+        b += d
+    head, _, rest = b.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_websocket_upgrade_tunnels_bytes_both_ways_with_half_close():
+    addr = lib.loopback()
+    tb = tunbe(addr + ":7102")
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7102", 1)]},
+                          tuning="memory_tuning: { max_buffer_size: 65536 }\n"))
+    key = base64.b64encode(os.urandom(16))
+    s = socket.create_connection((addr, 7000), timeout=30 * lib.SLOW)
+    # Client bytes right after the head (before the 101) go first.
+    s.sendall(b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\nearly\n")
+    head, rest = read_head(s)
+    lines = head.decode().split("\r\n")
+    hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
+    want = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    check(lines[0] == "HTTP/1.1 101 Switching Protocols", "status line %r" % lines[0])
+    check(hdrs.get("upgrade") == "websocket" and hdrs.get("connection", "").lower() == "upgrade",
+          "upgrade headers: %r" % hdrs)
+    check(hdrs.get("sec-websocket-accept") == want.decode(), "accept %r" % hdrs)
+    tb.wait_line(r"^tunbe: request /ws upgrade=websocket connection=upgrade")
+    want_echo = b"server-first\nearly\n"
+    got = rest
+    while len(got) < len(want_echo):
+        got += s.recv(65536)
+    check(got == want_echo, "first tunnel bytes %r" % got)
+    # A 1 MiB exchange through 64 KiB of buffering: written by a thread,
+    # echoed back while it is written.
+    big = os.urandom(1 << 20)
+    wr = threading.Thread(target=s.sendall, args=(big,))
+    wr.start()
+    got = b""
+    while len(got) < len(big):
+        d = s.recv(1 << 20)
+        check(d, "EOF after %d echoed bytes" % len(got))
+        got += d
+    wr.join()
+    check(got == big, "1 MiB echo differs (%d bytes)" % len(got))
+    # Half-close: the backend sees EOF and still answers, then closes.
+    s.sendall(b"last words")
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    n = len(b"early\n") + len(big) + len(b"last words")
+    check(got == b"last words" + b"eof-seen %d\n" % n, "after half-close: %r" % got[-200:])
+    s.close()
+    tb.wait_line(r"^tunbe: closed")
+    st = r.finish()
+    check(st["http_requests"] == 1, "http_requests=%s" % st["http_requests"])
+
+
+def test_declined_upgrade_is_a_normal_response_on_a_kept_connection():
+    addr = lib.loopback()
+    tb = tunbe(addr + ":7102")
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7102", 1)]}))
+    s = socket.create_connection((addr, 7000), timeout=10 * lib.SLOW)
+    f = s.makefile("rb")
+    s.sendall(b"GET /decline HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+              b"GET /decline HTTP/1.1\r\nHost: a\r\n\r\n")
+    (st1, h1, b1), (st2, h2, b2) = responses(f, 2)
+    check(st1 == 200 and b1 == b"no upgrade here\n", "first: %s %r %r" % (st1, h1, b1))
+    check("upgrade" not in h1 and h1.get("connection") == "keep-alive", "first headers %r" % h1)
+    check(st2 == 200 and b2 == b"no upgrade here\n", "second: %s %r" % (st2, b2))
+    tb.wait_line(r"^tunbe: request /decline upgrade=websocket connection=upgrade")
+    tb.wait_line(r"^tunbe: request /decline upgrade=None")
+    s.close()
+    r.finish()
 
 
 def smuggle_cases():
