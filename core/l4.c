@@ -403,14 +403,41 @@ static void l4_on_send(struct worker *w, struct conn *p, int res)
 
 /* ---- the splice pump ---- */
 
+/* A spliced socket is read once L4_SPLICE_LOWAT bytes are queued
+ * (SO_RCVLOWAT), not at every segment: the worker then sleeps and is woken
+ * far less often, which is what a wake-up costs the sender's CPU. The
+ * poll for readable carries a linked timeout of L4_SPLICE_WAIT, so fewer
+ * bytes than that (a transfer's tail, an interactive peer) wait at most
+ * that long; FIN and errors wake it at once. */
+#define L4_SPLICE_LOWAT (64u << 10)
+static const struct __kernel_timespec l4_splice_wait = {.tv_nsec = 1000000}; /* 1 ms */
+
 static void arm_poll(struct worker *w, struct conn *c, uint8_t op, unsigned events)
 {
 	struct io_uring_sqe *sqe = worker__sqe(w);
+	bool lowat = op == OP_POLL_IN && (c->flags & CONN_F_LOWAT);
 
 	io_uring_prep_poll_add(sqe, c->fd, events);
 	io_uring_sqe_set_data64(sqe, worker__ud(w, c, op));
 	c->flags |= op == OP_POLL_IN ? CONN_F_POLL_IN : CONN_F_SEND;
 	c->inflight++;
+	if (lowat) {
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = worker__sqe(w);
+		io_uring_prep_link_timeout(sqe, (struct __kernel_timespec *)&l4_splice_wait, 0);
+		io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_LINK_TIMEOUT));
+		c->inflight++;
+	}
+}
+
+/* Raises the read threshold of a socket that moves to splice. */
+static void splice_lowat(struct conn *x)
+{
+	int v = L4_SPLICE_LOWAT;
+
+	if (!(x->flags & CONN_F_LOWAT) &&
+	    setsockopt(x->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		x->flags |= CONN_F_LOWAT;
 }
 
 /* Moves bytes X -> pipe -> P until one side would block. */
@@ -434,6 +461,7 @@ static void l4_splice(struct worker *w, struct conn *x)
 		}
 	}
 	pp = x->pipe;
+	splice_lowat(x);
 	for (;;) {
 		if (pp->bytes) {
 			n = splice(pp->rd, NULL, p->fd, NULL, pp->bytes,
@@ -541,10 +569,10 @@ void l4_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t
 		break;
 	case OP_POLL_IN:
 		c->flags &= ~CONN_F_POLL_IN;
-		if (res < 0)
+		if (res < 0 && res != -ECANCELED)
 			l4_abort(w, c, res);
 		else
-			l4_splice(w, c);
+			l4_splice(w, c); /* readable, or the linked wait ran out */
 		break;
 	case OP_WATCH:
 		l4_on_watch(w, c, res);

@@ -130,5 +130,34 @@ def test_no_backend_reachable_closes_the_client_and_counts():
     check(s["connect_fail"] == 10, "connect_fail=%s (2 tries each)" % s["connect_fail"])
 
 
+def test_splice_serves_small_round_trips_after_bulk():
+    # Spliced sockets are read at 64 KiB (SO_RCVLOWAT) or after a 1 ms
+    # wait: an interactive exchange after a bulk transfer must still flow.
+    import socket
+    for splice in ("always", "auto"):
+        addr, a, b, r = start(splice)
+        c = socket.create_connection((addr, 7000), timeout=10 * lib.SLOW)
+        bulk = bytes(range(256)) * 1024  # 256 KiB: auto has switched to splice
+        c.sendall(bulk)
+        got = b""
+        while len(got) < len(bulk):
+            got += c.recv(1 << 20)
+        check(got == bulk, "bulk echo mismatch (%s)" % splice)
+        for i in range(50):
+            msg = b"ping %03d\n" % i
+            c.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                d = c.recv(4096)
+                check(d, "EOF in round trip %d (%s)" % (i, splice))
+                got += d
+            check(got == msg, "round trip %d: %r (%s)" % (i, got, splice))
+        c.close()
+        s = r.finish()
+        check(s["splice_bytes"] > 0, "splice not used (%s): %s" % (splice, s))
+        a.stop()
+        b.stop()
+
+
 if __name__ == "__main__":
     lib.main(globals(), limit=300)
