@@ -64,7 +64,7 @@ struct cfg_keysrc {
  * them), for the line each key was written on (key_line[], 0 = not in the
  * file), which --print-config shows. */
 #define CFG_ROUTE_KEYS    4
-#define CFG_LISTENER_KEYS 24
+#define CFG_LISTENER_KEYS 40
 #define CFG_BACKEND_KEYS  4
 #define CFG_POOL_KEYS     8
 
@@ -101,6 +101,19 @@ struct cfg_tls {
 	char *key;
 };
 
+/* http: the statuses whose page error_pages may replace, in the order of
+ * cfg_listener.error_pages[]. */
+#define CFG_ERROR_STATUSES 400, 408, 413, 414, 431, 501, 502, 503, 504, 505
+#define CFG_NERROR_PAGES   10
+#define CFG_ERROR_PAGE_MAX (1u << 20) /* bytes of one page file */
+
+/* http: an error page from a file, mapped once at load. */
+struct cfg_error_page {
+	char *file; /* as written; NULL = the built-in page */
+	char *data; /* the file's read-only mapping (munmap), NULL if empty */
+	size_t len;
+};
+
 struct cfg_listener {
 	char *name;
 	struct cfg_addr bind;
@@ -119,6 +132,7 @@ struct cfg_listener {
 	size_t body_len;
 	char *file;       /* ... or a file, mmap'd once at load */
 	bool body_mapped; /* body is that file's read-only mapping (munmap, not free) */
+	struct cfg_error_page error_pages[CFG_NERROR_PAGES]; /* http */
 	struct cfg_tls tls;
 	int line;
 	uint64_t keys_set; /* bit i: row i of the listener table was in the file */

@@ -99,6 +99,14 @@ static void config_unmap(struct config *c)
 			l->body = NULL;
 			l->body_mapped = false;
 		}
+		for (unsigned j = 0; j < CFG_NERROR_PAGES; j++) {
+			struct cfg_error_page *e = &l->error_pages[j];
+
+			if (e->data)
+				munmap(e->data, e->len);
+			e->data = NULL;
+			e->len = 0;
+		}
 	}
 }
 

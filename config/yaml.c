@@ -326,42 +326,6 @@ static bool load_has(const struct schema_list *sl, struct load_elem *el, const c
 	return (*el->set & ~el->bad) >> i & 1;
 }
 
-/* Maps <ls>'s file read-only as its body (an empty file: an empty body). */
-static void load_file(struct load *l, struct cfg_listener *ls, yaml_mark_t m, const char *path)
-{
-	struct stat st;
-	void *p;
-	int fd = open(ls->file, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", ls->file,
-		         strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		load_err(l, m, path, "\"%s\" is not a regular file (expected a readable file)",
-		         ls->file);
-		goto out;
-	}
-	if (st.st_size == 0) {
-		ls->body = strdup("");
-		ls->body_len = 0;
-		goto out;
-	}
-	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED) {
-		load_err(l, m, path, "cannot map \"%s\": %s (expected a readable file)", ls->file,
-		         strerror(errno));
-		goto out;
-	}
-	ls->body = p;
-	ls->body_len = st.st_size;
-	ls->body_mapped = true;
-out:
-	if (fd >= 0)
-		close(fd);
-}
-
 /* A key that <ls>'s mode does not use. */
 static void load_unused(struct load *l, struct load_elem *el, const char *epath,
                         const struct cfg_listener *ls, const char *key, const char *modes)
@@ -375,6 +339,99 @@ static void load_unused(struct load *l, struct load_elem *el, const char *epath,
 	load_path(path, sizeof(path), "%s.%s", epath, key);
 	load_err(l, m, path, "not used in %s mode (expected %s only in %s mode)", names[ls->mode],
 	         key, modes);
+}
+
+/* Maps <file> read-only into *data, *len (an empty file: NULL, 0); returns
+ * false after an error at <m> <path>. */
+static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const char *file,
+                      char **data, size_t *len)
+{
+	struct stat st;
+	void *p;
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	bool ok = false;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", file,
+		         strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		load_err(l, m, path, "\"%s\" is not a regular file (expected a readable file)",
+		         file);
+		goto out;
+	}
+	*data = NULL;
+	*len = 0;
+	if (st.st_size) {
+		p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (p == MAP_FAILED) {
+			load_err(l, m, path, "cannot map \"%s\": %s (expected a readable file)",
+			         file, strerror(errno));
+			goto out;
+		}
+		*data = p;
+		*len = st.st_size;
+	}
+	ok = true;
+out:
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Maps <ls>'s file read-only as its body (an empty file: an empty body). */
+static void load_file(struct load *l, struct cfg_listener *ls, yaml_mark_t m, const char *path)
+{
+	char *data;
+	size_t len;
+
+	if (!load_mmap(l, m, path, ls->file, &data, &len))
+		return;
+	if (!len) {
+		ls->body = strdup("");
+		ls->body_len = 0;
+		return;
+	}
+	ls->body = data;
+	ls->body_len = len;
+	ls->body_mapped = true;
+}
+
+/* Maps every error page file of the http listener <ls>. */
+static void load_error_pages(struct load *l, struct cfg_listener *ls, struct load_elem *el,
+                             const char *epath)
+{
+	static const int st[] = {CFG_ERROR_STATUSES};
+	char key[32], path[LOAD_PATH];
+	yaml_mark_t m;
+
+	for (unsigned i = 0; i < CFG_NERROR_PAGES; i++) {
+		struct cfg_error_page *e = &ls->error_pages[i];
+
+		snprintf(key, sizeof(key), "error_pages.%d", st[i]);
+		if (!e->file || !load_has(&schema_listeners, el, key, &m))
+			continue;
+		load_path(path, sizeof(path), "%s.%s", epath, key);
+		if (load_mmap(l, m, path, e->file, &e->data, &e->len) &&
+		    e->len > CFG_ERROR_PAGE_MAX)
+			load_err(l, m, path,
+			         "\"%s\" has %zu bytes (expected a file of at most 1MB)", e->file,
+			         e->len);
+	}
+}
+
+/* The http-only keys set on a tcp or static listener. */
+static void load_http_only(struct load *l, struct load_elem *el, const char *epath,
+                           const struct cfg_listener *ls)
+{
+	static const int st[] = {CFG_ERROR_STATUSES};
+	char key[32];
+
+	for (unsigned i = 0; i < CFG_NERROR_PAGES; i++) {
+		snprintf(key, sizeof(key), "error_pages.%d", st[i]);
+		load_unused(l, el, epath, ls, key, "http");
+	}
 }
 
 static void load_static(struct load *l, struct cfg_listener *ls, struct load_elem *el,
@@ -456,6 +513,8 @@ static void load_listener(struct load *l, unsigned i, struct load_elem *el, cons
 	load_listener_dups(l, i, el, epath);
 	if (!load_has(&schema_listeners, el, "mode", NULL))
 		return; /* missing or refused: its rules would only repeat that */
+	if (ls->mode != LMODE_HTTP)
+		load_http_only(l, el, epath, ls);
 	if (ls->mode == LMODE_STATIC) {
 		load_static(l, ls, el, epath);
 		return;
@@ -464,6 +523,8 @@ static void load_listener(struct load *l, unsigned i, struct load_elem *el, cons
 	load_unused(l, el, epath, ls, "file", "static");
 	if (ls->mode == LMODE_TCP)
 		load_unused(l, el, epath, ls, "routes", "http");
+	else
+		load_error_pages(l, ls, el, epath);
 	if (!load_has(&schema_listeners, el, "pool", &m)) {
 		load_err(l, el->start, epath,
 		         "missing key \"pool\" (expected a pool for a %s listener)",

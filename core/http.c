@@ -7,9 +7,10 @@
  * is complete it is routed (host, path prefix), a backend is picked, an idle
  * upstream connection to it is reused or a new one connected, and the
  * rewritten head goes upstream (h1_build_request: hop-by-hop removed,
- * X-Forwarded-For/-Proto, X-Real-IP). Body bytes stream as they arrive: the
- * provided buffers themselves are queued on the peer (no copy), and a
- * direction with max_buffer_size queued stops reading its sender.
+ * X-Forwarded-For/-Proto, X-Real-IP).
+ * Body bytes stream as they arrive: the provided buffers themselves are
+ * queued on the peer (no copy), and a direction with max_buffer_size
+ * queued stops reading its sender.
  *
  * The response is read the same way on the upstream connection
  * (CONN_K_HUP): its head is parsed and rewritten, its body framed by
@@ -27,9 +28,10 @@
  * half-close forwarded, closed when both directions are done). The ctx
  * stays attached for the tunnel's life; its upstream is never reused.
  *
- * Errors answer from small built-in pages and close: the parser's 400, 414,
- * 431, 501, 505; 408 when a head takes longer than timeouts.header; 413 past
- * max_body_size; 502 when no backend could be connected (a failed connect
+ * Errors answer from small built-in pages (or the listener's error_pages:
+ * files, mapped at config load and copied into pool buffers) and close:
+ * the parser's 400, 414, 431, 501, 505; 408 when a head takes longer than
+ * timeouts.header; 413 past max_body_size; 502 when no backend could be connected (a failed connect
  * is retried on another backend while nothing was sent); 503 with no
  * backend or under Critical memory pressure; 504 when the backend is silent
  * for timeouts.server before its response head.
@@ -83,6 +85,8 @@ struct http_ctx {
 _Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");
 
 static void http_timer(struct timer *t, void *arg);
+static bool forward(struct worker *w, struct conn *to, char *buf, uint32_t off, uint32_t k,
+                    uint32_t written, bool own);
 
 static const struct h1_limits *limits_of(struct worker *w, struct wlistener *ls)
 {
@@ -126,28 +130,69 @@ static const char *status_text(int st)
 	}
 }
 
-/* Queues the built-in page for <st> on <c> and closes once it is sent. */
+/* The listener's page for <st> from error_pages:, or NULL. */
+static const struct cfg_error_page *error_page(struct worker *w, struct conn *c, int st)
+{
+	static const int sts[] = {CFG_ERROR_STATUSES};
+	const struct cfg_listener *l = worker__listener(w, c)->cfg;
+
+	for (unsigned i = 0; i < CFG_NERROR_PAGES; i++)
+		if (sts[i] == st)
+			return l->error_pages[i].file ? &l->error_pages[i] : NULL;
+	return NULL;
+}
+
+/* Writes the head and body of the page for <st> into a pool buffer, with
+ * as much of the file's body as fits; *sent says how much of it did. */
+static char *error_build(struct worker *w, int st, const struct cfg_error_page *pg, int *n,
+                         size_t *sent)
+{
+	const char *text = status_text(st);
+	size_t blen = pg ? pg->len : strlen(text) + 5;
+	int cls = pool_class_of(blen + 256 > POOL_GIANT ? POOL_GIANT : blen + 256);
+	size_t cap = pool_class_size(cls);
+	char *b = pool_get(w->pc, cls);
+
+	if (!b)
+		return NULL;
+	*n = snprintf(b, cap,
+	              "HTTP/1.1 %d %s\r\nServer: ringlb\r\nContent-Type: %s\r\n"
+	              "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+	              st, text, pg ? "text/html" : "text/plain", blen,
+	              st == 503 ? "Retry-After: 1\r\n" : "");
+	*sent = cap - (size_t)*n < blen ? cap - (size_t)*n : blen;
+	if (pg && *sent)
+		memcpy(b + *n, pg->data, *sent);
+	else if (!pg)
+		snprintf(b + *n, cap - (size_t)*n, "%d %s\n", st, text);
+	*n += (int)*sent;
+	return b;
+}
+
+/* Queues the page for <st> on <c> (the listener's file from error_pages:,
+ * copied from its mapping, else the built-in text) and closes once it is
+ * sent. */
 static void http_error(struct worker *w, struct conn *c, int st)
 {
 	struct http_ctx *x = c->hx;
-	char *b = pool_get(w->pc, BUF_SMALL);
-	int n;
+	const struct cfg_error_page *pg = error_page(w, c, st);
+	size_t sent = 0;
+	int n = 0;
+	char *b;
 
 	WSTAT_INC(w, http_errors);
 	if (x)
 		x->state = HS_ERROR;
+	b = error_build(w, st, pg, &n, &sent);
 	if (!b) {
 		worker__close(w, c);
 		return;
 	}
-	n = snprintf(b, POOL_SMALL,
-	             "HTTP/1.1 %d %s\r\nServer: ringlb\r\nContent-Type: text/plain\r\n"
-	             "Content-Length: %zu\r\nConnection: close\r\n%s\r\n%d %s\n",
-	             st, status_text(st), strlen(status_text(st)) + 5,
-	             st == 503 ? "Retry-After: 1\r\n" : "", st, status_text(st));
 	worker__cancel_recv(w, c);
 	c->flags |= CONN_F_CLOSE_AFTER;
-	if (worker__queue(w, c, b, (uint32_t)n) < 0) {
+	if (worker__queue(w, c, b, (uint32_t)n) < 0 ||
+	    (pg &&
+	     !forward(w, c, pg->data, (uint32_t)sent, (uint32_t)(pg->len - sent), 0, false))) {
 		worker__close(w, c);
 		return;
 	}

@@ -557,6 +557,33 @@ def test_502_when_the_backend_port_is_closed():
     r.finish()
 
 
+def test_error_pages_from_files_replace_the_built_in_text():
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    page502 = b"<html><body>custom 502 \xe2\x9c\x93</body></html>\n"
+    page503 = b"<html>" + b"x" * 20000 + b"</html>\n"  # past one small buffer
+    for name, data in (("502.html", page502), ("503.html", page503)):
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    pages = "    error_pages: { 502: %s/502.html, 503: %s/503.html }\n" % (d, d)
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)], "none": [(addr + ":7101", 0)]},
+                          routes="    routes:\n      - { path: /none, pool: none }\n",
+                          extra_listener=pages))
+    for path, st, page in (("/", 502, page502), ("/none", 503, page503)):
+        resp = raw(addr, b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % path.encode())
+        head, _, body = resp.partition(b"\r\n\r\n")
+        h = head.decode().lower()
+        check(status_of(resp) == st and body == page, "%d page: %r" % (st, resp[:300]))
+        check("content-type: text/html" in h and "content-length: %d" % len(page) in h,
+              "%d head: %r" % (st, head))
+        check(("retry-after: 1" in h) == (st == 503), "%d retry-after: %r" % (st, head))
+    # Statuses without a file keep the built-in text.
+    resp = raw(addr, b"GET / HTTP/1.7\r\nHost: a\r\n\r\n")
+    check(status_of(resp) == 505 and resp.endswith(b"505 HTTP Version Not Supported\n"),
+          "505: %r" % resp)
+    r.finish()
+
+
 def test_503_when_every_backend_has_weight_0():
     addr, n = start_ngx()
     r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 0)]}))
