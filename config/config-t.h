@@ -133,6 +133,7 @@ struct cfg_listener {
 	char *file;       /* ... or a file, mmap'd once at load */
 	bool body_mapped; /* body is that file's read-only mapping (munmap, not free) */
 	struct cfg_error_page error_pages[CFG_NERROR_PAGES]; /* http */
+	char *via; /* http: "Via: 1.1 <via>" upstream; NULL = none */
 	struct cfg_tls tls;
 	int line;
 	uint64_t keys_set; /* bit i: row i of the listener table was in the file */

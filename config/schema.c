@@ -115,6 +115,8 @@ static const struct key listener_keys[] = {
      .doc = "http: a file sent as the 504 page, mapped once at load"},
     {"error_pages.505", .type = KT_PATH, .off = L(error_pages[9].file),
      .doc = "http: a file sent as the 505 page, mapped once at load"},
+    {"via", .type = KT_NAME, .off = L(via),
+     .doc = "http: adds \"Via: 1.1 NAME\" to requests sent upstream; unset = none"},
     {"tls.cert", .type = KT_PATH, .off = L(tls.cert),
      .doc = "placeholder: certificate file (TLS issue)"},
     {"tls.key", .type = KT_PATH, .off = L(tls.key),

@@ -432,6 +432,7 @@ static void load_http_only(struct load *l, struct load_elem *el, const char *epa
 		snprintf(key, sizeof(key), "error_pages.%d", st[i]);
 		load_unused(l, el, epath, ls, key, "http");
 	}
+	load_unused(l, el, epath, ls, "via", "http");
 }
 
 static void load_static(struct load *l, struct cfg_listener *ls, struct load_elem *el,

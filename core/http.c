@@ -7,7 +7,7 @@
  * is complete it is routed (host, path prefix), a backend is picked, an idle
  * upstream connection to it is reused or a new one connected, and the
  * rewritten head goes upstream (h1_build_request: hop-by-hop removed,
- * X-Forwarded-For/-Proto, X-Real-IP).
+ * X-Forwarded-For/-Proto, X-Real-IP, Via when the listener sets via:).
  * Body bytes stream as they arrive: the provided buffers themselves are
  * queued on the peer (no copy), and a direction with max_buffer_size
  * queued stops reading its sender.
@@ -621,7 +621,7 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 		http_error(w, c, cls < 0 ? 431 : 503);
 		return;
 	}
-	n = h1_build_request(&x->req, x->ip, "http", NULL, hb, pool_class_size(cls));
+	n = h1_build_request(&x->req, x->ip, "http", l->via, hb, pool_class_size(cls));
 	if (n < 0) {
 		pool_put(w->pc, hb, pool_class_size(cls));
 		http_error(w, c, 431);
@@ -1256,7 +1256,6 @@ void http_accept(struct worker *w, struct wlistener *ls, int fd)
 		listen_conn_closed(w, ls);
 		return;
 	}
-	listen_set_sockopts(w, fd);
 	c->kind = CONN_K_HCLIENT;
 	c->fd = fd;
 	c->listener = ls->idx;

@@ -584,6 +584,21 @@ def test_error_pages_from_files_replace_the_built_in_text():
     r.finish()
 
 
+def test_via_names_the_proxy_upstream_when_set():
+    addr = lib.loopback()
+    tb = tunbe(addr + ":7102")
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7102", 1)]},
+                          extra_listener="    via: edge-1\n"))
+    st, _, body = lib.http_get(addr + ":7000", "/decline")
+    check(st == 200 and body == b"no upgrade here\n", "via: %s %r" % (st, body))
+    tb.wait_line(r"^tunbe: request /decline upgrade=None connection=keep-alive via=1\.1 edge-1$")
+    r.finish()
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7102", 1)]}))
+    lib.http_get(addr + ":7000", "/decline")
+    tb.wait_line(r"^tunbe: request /decline upgrade=None connection=keep-alive via=None$")
+    r.finish()
+
+
 def test_503_when_every_backend_has_weight_0():
     addr, n = start_ngx()
     r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 0)]}))
