@@ -538,7 +538,6 @@ void l4_accept(struct worker *w, struct wlistener *ls, int fd)
 		listen_conn_closed(w, ls);
 		return;
 	}
-	listen_set_sockopts(w, fd);
 	c->kind = CONN_K_CLIENT;
 	c->fd = fd;
 	c->listener = ls->idx;

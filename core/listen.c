@@ -110,6 +110,9 @@ int listen_open(struct worker *w, struct wlistener *ls)
 		goto err;
 	if (bind(fd, (const struct sockaddr *)&l->bind.ss, l->bind.len) < 0)
 		goto err;
+	/* Accepted sockets inherit TCP_NODELAY and the buffer sizes from
+	 * here: one setsockopt per listener, none per connection. */
+	listen_set_sockopts(w, fd);
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;

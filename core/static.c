@@ -345,7 +345,6 @@ void static_accept(struct worker *w, struct wlistener *ls, int fd)
 		listen_conn_closed(w, ls);
 		return;
 	}
-	listen_set_sockopts(w, fd);
 	c->kind = CONN_K_STATIC;
 	c->fd = fd;
 	c->listener = ls->idx;
