@@ -18,8 +18,11 @@
  * read. When both messages are complete the upstream goes to the worker's
  * idle list (if both ends allow keep-alive) and the client either parses the
  * next pipelined request already received or goes back to waiting with no
- * buffer. Requests on one connection are answered strictly in order: the
- * client is not read while a request is in flight.
+ * buffer. Requests on one connection are answered strictly in order:
+ * while one is in flight, bytes of the next ones are read ahead into rhead
+ * up to HTTP_PIPELINE_MAX, then the client is not read until it is done
+ * (the multishot recv stays armed between requests: no cancel and re-arm
+ * per request).
  *
  * An upgrade request (H1_F_UPGRADE) goes up with its Upgrade header; a 101
  * answer turns the pair into a tunnel (HS_TUNNEL): the 101 head and the
@@ -53,7 +56,8 @@
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
-#define HTTP_IDLE_MAX 256 /* idle upstream connections kept per worker */
+#define HTTP_IDLE_MAX     256         /* idle upstream connections kept per worker */
+#define HTTP_PIPELINE_MAX (16u << 10) /* pipelined bytes read ahead of the request in flight */
 
 enum http_state {
 	HS_IDLE,   /* no request in progress */
@@ -431,9 +435,8 @@ static bool forward(struct worker *w, struct conn *to, char *buf, uint32_t off, 
 	if (!k)
 		return true;
 	if (own && !off) {
-		if (worker__queue(w, to, buf, k) < 0)
+		if (worker__queue_used(w, to, buf, k, written) < 0)
 			return false;
-		to->out.tail->used = written;
 		return true;
 	}
 	while (k) {
@@ -558,10 +561,8 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	}
 	if (own && u && k && off)
 		pool_put(w->pc, buf, off + n);
-	if (done) {
-		x->req_done = true;
-		worker__cancel_recv(w, c); /* one request at a time */
-	}
+	if (done)
+		x->req_done = true; /* what follows is the next request: kept in rhead */
 	return true;
 }
 
@@ -741,6 +742,8 @@ static void client_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 				http_error(w, c, x->rlen > x->rp.lim.max_line ? 431 : 414);
 			else if (x->state == HS_HEAD)
 				client_parse(w, c);
+			else if (x->rlen >= HTTP_PIPELINE_MAX)
+				worker__cancel_recv(w, c); /* enough queued: stop reading */
 		} else {
 			pool_put(w->pc, buf, res);
 		}

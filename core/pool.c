@@ -401,6 +401,14 @@ static struct pool_class *pool_owner(struct pool *own, const void *buf, struct p
 	return NULL;
 }
 
+size_t pool_buf_size(struct pool_cache *c, const void *buf)
+{
+	struct pool *owner;
+	struct pool_class *pc = pool_owner(c->pool, buf, &owner);
+
+	return pc ? pc->size : 0;
+}
+
 void pool_put(struct pool_cache *c, void *buf, size_t used)
 {
 	struct pool *owner;

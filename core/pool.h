@@ -46,6 +46,9 @@ struct pool *pool_new(int node, const struct cfg_buffer_class cfg[BUF_NCLASS], s
 /* Frees every buffer. All caches must have been freed first. */
 void pool_free(struct pool *p);
 
+/* The size of the class pool buffer <buf> belongs to (0 if it is none). */
+size_t pool_buf_size(struct pool_cache *c, const void *buf);
+
 /* The smallest class that holds <size> bytes, or -1 if none does. */
 int pool_class_of(size_t size);
 size_t pool_class_size(int cls);

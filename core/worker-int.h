@@ -28,6 +28,9 @@ char *worker__take_buffer(struct worker *w, unsigned bid);
 /* Queues <len> bytes of pool buffer <data> on <c>'s out queue. Returns 0
  * or -ENOMEM (no descriptor: the buffer was given back). */
 int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len);
+/* The same for a buffer written up to <used> (its zeroing prefix) of
+ * which the first <len> bytes are to be sent. */
+int worker__queue_used(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
 /* Frees every queued buffer of <c>. */
 void worker__drop_out(struct worker *w, struct conn *c);
 /* Puts <c> in the FIFO of connections waiting for a provided buffer. */

@@ -282,17 +282,35 @@ static void worker_cleanup(struct timer *t, void *arg)
 	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
 }
 
-int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len)
-{
-	struct buf *b = buf_new(w);
+/* Small writes are copied into the room left in the queue's last buffer
+ * instead of being queued on their own: an HTTP head and a small body, or
+ * a run of small L4 reads, then leave in one send and one segment. The
+ * last buffer may be the one in flight: only its bytes past what that
+ * send was given are added, and the next send takes them. */
+#define WORKER_COALESCE_MAX 4096u
 
+int worker__queue_used(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
+{
+	struct buf *t = c->out.tail, *b;
+
+	if (t && (t->flags & BUF_F_POOL) && len <= WORKER_COALESCE_MAX &&
+	    t->len + len <= pool_buf_size(w->pc, t->data)) {
+		memcpy(t->data + t->len, data, len);
+		t->len += len;
+		if (t->used < t->len)
+			t->used = t->len;
+		c->out_bytes += len;
+		pool_put(w->pc, data, used);
+		return 0;
+	}
+	b = buf_new(w);
 	if (!b) {
-		pool_put(w->pc, data, len);
+		pool_put(w->pc, data, used);
 		return -ENOMEM;
 	}
 	b->data = data;
 	b->len = len;
-	b->used = len;
+	b->used = used;
 	b->flags = BUF_F_POOL;
 	if (c->out.tail)
 		c->out.tail->next = b;
@@ -301,6 +319,11 @@ int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len)
 	c->out.tail = b;
 	c->out_bytes += len;
 	return 0;
+}
+
+int worker__queue(struct worker *w, struct conn *c, char *data, uint32_t len)
+{
+	return worker__queue_used(w, c, data, len, len);
 }
 
 void worker__drop_out(struct worker *w, struct conn *c)
