@@ -243,7 +243,8 @@ static int conn_send(struct cli *cl, unsigned idx)
 		 * one pattern block over and over, so the load generator spends
 		 * its CPU on moving bytes, not on making them. */
 		if (cl->mode == MODE_ECHO || !cl->filled) {
-			pattern_fill(cl, idx, c->sent, iobuf, cl->mode == MODE_ECHO ? len : IO_CHUNK);
+			pattern_fill(cl, idx, c->sent, iobuf,
+			             cl->mode == MODE_ECHO ? len : IO_CHUNK);
 			cl->filled = cl->mode != MODE_ECHO;
 		}
 		n = send(c->fd, iobuf, len, MSG_NOSIGNAL);
