@@ -133,6 +133,7 @@ struct h1_body_state {
 	uint32_t line; /* chunked: bytes of the current size line or trailer section */
 	uint64_t
 	    left; /* LENGTH: bytes still to come; CHUNKED: of the current chunk (or its size) */
+	uint64_t data; /* payload bytes so far, without chunk framing (max_body_size) */
 };
 
 #endif

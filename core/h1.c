@@ -1012,6 +1012,7 @@ static int64_t h1__chunk_step(struct h1_body_state *b, const char *buf, size_t i
 	case B_DATA:
 		n = h1__min(b->left, len - i);
 		b->left -= n;
+		b->data += n;
 		if (!b->left)
 			b->state = B_DATA_CR;
 		return i + n;
@@ -1093,6 +1094,7 @@ int64_t h1_body_feed(struct h1_body_state *b, const char *buf, size_t len, bool 
 	case H1_BODY_LENGTH:
 		n = h1__min(b->left, len);
 		b->left -= n;
+		b->data += n;
 		*done = !b->left;
 		return (int64_t)n;
 	case H1_BODY_CHUNKED:

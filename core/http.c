@@ -534,13 +534,14 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	bool done = false;
 	int64_t k = h1_body_feed(&x->rb, buf + off, n, &done);
 
-	if (k < 0 || (max && x->body_in + (uint64_t)k > max)) {
+	/* max_body_size counts payload, not chunk framing (as nginx does). */
+	if (k < 0 || (max && x->rb.data > max)) {
 		if (own)
 			pool_put(w->pc, buf, off + n);
 		req_fail(w, c, k < 0 ? 400 : 413);
 		return false;
 	}
-	x->body_in += (uint64_t)k;
+	x->body_in = x->rb.data;
 	if ((uint64_t)k < n && !head_append(w, &x->rhead, &x->rlen, &x->rcap, buf + off + k,
 	                                    n - (uint32_t)k, maxbuf(w))) {
 		if (own)
@@ -580,7 +581,7 @@ static bool body_ok(struct worker *w, struct conn *c, const char *buf, uint32_t 
 
 	h1_body_init(&probe, &c->hx->req);
 	k = h1_body_feed(&probe, buf, n, &done);
-	if (k < 0 || (max && (uint64_t)k > max)) {
+	if (k < 0 || (max && probe.data > max)) {
 		http_error(w, c, k < 0 ? 400 : 413);
 		return false;
 	}

@@ -1781,6 +1781,36 @@ static TCase *tcase(const char *name, int timeout)
 	return tc;
 }
 
+/* max_body_size is checked against the payload: chunk sizes, extensions,
+ * CRLFs and trailers do not count, and a Content-Length body counts all. */
+START_TEST(body_data_counts_payload_without_chunk_framing)
+{
+	static const char body[] =
+	    "5;ext=1\r\nhello\r\n10\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n";
+	struct h1_msg m;
+	struct h1_body_state b;
+	bool done = false;
+	int64_t k;
+
+	memset(&m, 0, sizeof(m));
+	m.body = H1_BODY_CHUNKED;
+	h1_body_init(&b, &m);
+	for (size_t i = 0; i < sizeof(body) - 1; i++) {
+		k = h1_body_feed(&b, body + i, 1, &done);
+		ck_assert_int_eq(k, 1);
+	}
+	ck_assert(done);
+	ck_assert_uint_eq(b.data, 21);
+	m.body = H1_BODY_LENGTH;
+	m.content_length = 7;
+	h1_body_init(&b, &m);
+	k = h1_body_feed(&b, "abcdefgh", 8, &done);
+	ck_assert_int_eq(k, 7);
+	ck_assert(done);
+	ck_assert_uint_eq(b.data, 7);
+}
+END_TEST
+
 static Suite *h1_suite(void)
 {
 	Suite *s = suite_create("h1");
@@ -1863,6 +1893,7 @@ static Suite *h1_suite(void)
 	tcase_add_test(tb, a_length_body_takes_its_bytes_and_leaves_the_next_message);
 	tcase_add_test(tb, a_close_body_takes_everything_and_a_none_body_nothing);
 	tcase_add_test(tb, chunked_bodies_with_extensions_trailers_and_any_hex);
+	tcase_add_test(tb, body_data_counts_payload_without_chunk_framing);
 	tcase_add_test(tb, a_chunked_body_leaves_the_next_message);
 	tcase_add_test(tb, a_chunk_size_past_2_62_is_refused);
 	tcase_add_test(tb, malformed_chunks_are_refused);
