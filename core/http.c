@@ -228,7 +228,9 @@ static void ctx_put(struct worker *w, struct conn *c)
 		return;
 	if (x->rhead) {
 		h1_msg_wipe(&x->req, x->rhead);
-		pool_put(w->pc, x->rhead, x->rlen > x->req.head_len ? x->rlen : x->req.head_len);
+		/* rcap, not rlen: a head moved down (dispatch_request(), 1xx)
+		 * leaves bytes written past the current length. */
+		pool_put(w->pc, x->rhead, x->rcap);
 	}
 	h1_msg_release(&x->req);
 	h1_msg_release(&x->resp);
@@ -255,7 +257,7 @@ static bool head_append(struct worker *w, char **buf, uint32_t *len, uint32_t *c
 			return false;
 		if (*buf) {
 			memcpy(nb, *buf, *len);
-			pool_put(w->pc, *buf, *len);
+			pool_put(w->pc, *buf, *cap); /* written past *len after a move */
 		}
 		*buf = nb;
 		*cap = (uint32_t)pool_class_size(cls);

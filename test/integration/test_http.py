@@ -822,6 +822,37 @@ def test_request_smuggling_is_refused_and_the_backend_sees_nothing():
         print("note: %s missing, inline cases only" % SMUGGLE_DIR, flush=True)
 
 
+def test_a_body_read_with_its_head_leaves_no_bytes_in_the_next_context():
+    # A body that comes in the same read as its head is moved down in the
+    # head buffer; the buffer must still be zeroed as far as it was written
+    # when given back, or the next context taken from the pool starts with
+    # body bytes for fields (0x04 makes its state HS_TUNNEL).
+    addr = lib.loopback()
+    pybe(addr + ":7101")
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)]}))
+    body = b"\x04" * 3800
+    post = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    empty = b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+    want = {len(body): ("%s %d\n" % (hashlib.sha256(body).hexdigest(), len(body))).encode(),
+            0: ("%s 0\n" % hashlib.sha256(b"").hexdigest()).encode()}
+    for rnd in range(5):
+        socks = [socket.create_connection((addr, 7000), timeout=5 * lib.SLOW) for _ in range(8)]
+        fs = [s.makefile("rb") for s in socks]
+        for req, n in ((post, len(body)), (empty, 0)):
+            for s in socks:
+                s.sendall(req)
+            for i, f in enumerate(fs):
+                try:
+                    (st, _, b), = responses(f, 1)
+                except (OSError, ValueError, IndexError) as e:
+                    raise lib.TestFailure("round %d conn %d, %d-byte body: no answer (%r)" %
+                                          (rnd, i, n, e))
+                check(st == 200 and b == want[n], "round %d conn %d: %s %r" % (rnd, i, st, b))
+        for s in socks:
+            s.close()
+    r.finish()
+
+
 def test_many_connections_and_memory_back_at_zero():
     addr, n = start_ngx(files={"f": os.urandom(64 << 10)})
     r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)]},
