@@ -440,12 +440,25 @@ static void splice_lowat(struct conn *x)
 		x->flags |= CONN_F_LOWAT;
 }
 
+/* Nothing came in the wait: a quiet socket is read at its first byte again
+ * and polled with no wait, or it would complete every 1 ms (and never reach
+ * its idle timeout). The threshold is raised again when bytes come. */
+static void splice_unlowat(struct conn *x)
+{
+	int v = 1;
+
+	if ((x->flags & CONN_F_LOWAT) &&
+	    setsockopt(x->fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+		x->flags &= ~CONN_F_LOWAT;
+}
+
 /* Moves bytes X -> pipe -> P until one side would block. */
 static void l4_splice(struct worker *w, struct conn *x)
 {
 	struct conn *p = worker__peer(w, x);
 	struct pipe_pair *pp;
 	unsigned rounds = 0;
+	bool got = false;
 	ssize_t n;
 
 	if (!p || (x->flags & (CONN_F_CLOSING | CONN_F_POLL_IN)) || (p->flags & CONN_F_SEND))
@@ -490,10 +503,13 @@ static void l4_splice(struct worker *w, struct conn *x)
 		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			pp->bytes += n;
+			got = true;
 			WSTAT_ADD(w, bytes_in, n);
 		} else if (n == 0) {
 			x->flags |= CONN_F_RD_EOF;
 		} else if (errno == EAGAIN) {
+			if (!got)
+				splice_unlowat(x);
 			arm_poll(w, x, OP_POLL_IN, POLLIN);
 			return;
 		} else {

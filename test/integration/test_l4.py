@@ -159,5 +159,39 @@ def test_splice_serves_small_round_trips_after_bulk():
         b.stop()
 
 
+
+def test_quiet_spliced_session_is_closed_at_the_idle_timeout():
+    # A spliced socket waits for readable with a 1 ms linked wait; a quiet
+    # session must still go quiet (no completion every ms) and so reach
+    # timeouts.idle like a session on buffers.
+    import socket
+    import time
+    for splice in ("never", "always"):
+        addr = lib.loopback()
+        a = lib.echo(addr + ":7001")
+        b = lib.echo(addr + ":7002")
+        cfg = CONFIG.format(addr=addr, splice=splice).replace(
+            "    max_connections: 1024", "    max_connections: 1024\n    timeouts: { idle: 1s }")
+        r = lib.Ringlb(cfg)
+        c = socket.create_connection((addr, 7000), timeout=10 * lib.SLOW)
+        c.sendall(b"hello\n")
+        got = b""
+        while len(got) < 6:
+            d = c.recv(4096)
+            check(d, "EOF before the echo (%s)" % splice)
+            got += d
+        t0 = time.monotonic()
+        try:
+            d = c.recv(4096)
+        except socket.timeout:
+            d = None
+        waited = time.monotonic() - t0
+        c.close()
+        check(d == b"", "a quiet %s session was not closed in %.1fs (idle: 1s)" % (splice, waited))
+        s = r.finish()
+        check(s["idle_timeouts"] >= 1, "idle_timeouts=%s (%s)" % (s["idle_timeouts"], splice))
+        a.stop()
+        b.stop()
+
 if __name__ == "__main__":
     lib.main(globals(), limit=300)
