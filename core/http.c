@@ -340,7 +340,10 @@ static void idle_unlink(struct worker *w, struct conn *u)
 static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *u,
                            const struct cfg_backend *be)
 {
-	struct io_uring_sqe *sqe = worker__sqe(w);
+	struct io_uring_sqe *sqe;
+
+	worker__sq_reserve(w, 2); /* connect and its linked timeout together */
+	sqe = worker__sqe(w);
 
 	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
 	                      be->address.len);
@@ -521,7 +524,12 @@ static void req_fail(struct worker *w, struct conn *c, int st)
 		u->peer = c->peer = CONN_NONE;
 		worker__close(w, u);
 	}
-	http_error(w, c, st);
+	/* Once response bytes went out, an error page behind them would be
+	 * garbage to the client: the connection just ends. */
+	if (c->hx && c->hx->sent_any)
+		worker__close(w, c);
+	else
+		http_error(w, c, st);
 }
 
 /* Feeds request body bytes [off, off+n) of <buf> (<own>: a received
@@ -939,15 +947,16 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		/* 1xx: forward, then read the next head. */
 		uint32_t fl = x->sp.flags & H1_F_HEAD_REQ;
 
-		hb = pool_get(w->pc, pool_class_of(hlen + 256) < 0 ? BUF_GIANT
-		                                                   : pool_class_of(hlen + 256));
-		if (hb &&
-		    (n = h1_build_response(&x->resp, true, hb,
-		                           POOL_SMALL > hlen + 256
-		                               ? POOL_SMALL
-		                               : pool_class_size(pool_class_of(hlen + 256)))) > 0 &&
-		    worker__queue(w, c, hb, (uint32_t)n) == 0)
-			worker__send_next(w, c);
+		int k = pool_class_of(hlen + 256) < 0 ? BUF_GIANT : pool_class_of(hlen + 256);
+
+		hb = pool_get(w->pc, k);
+		n = hb ? h1_build_response(&x->resp, true, hb, pool_class_size(k)) : -ENOSPC;
+		if (n > 0) {
+			if (worker__queue(w, c, hb, (uint32_t)n) == 0)
+				worker__send_next(w, c);
+		} else if (hb) {
+			pool_put(w->pc, hb, pool_class_size(k)); /* a 1xx head too big: dropped */
+		}
 		h1_msg_release(&x->resp);
 		memmove(x->shead, x->shead + hlen, rest);
 		x->slen = rest;
@@ -1083,10 +1092,10 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 		 * connection), and re-initialising a linked timer corrupts
 		 * the wheel. */
 		timer_arm(w->tw, &u->tm, w->now + ls->cfg->timeouts.idle);
-		if (u->flags & CONN_F_PAUSED) {
-			u->flags &= ~CONN_F_PAUSED;
-			worker__arm_recv(w, u);
-		}
+		/* An idle upstream keeps a recv armed, so a backend closing it
+		 * is seen (and the connection dropped) before anyone reuses it. */
+		u->flags &= ~CONN_F_PAUSED;
+		worker__arm_recv(w, u);
 	} else {
 		worker__close(w, u);
 	}

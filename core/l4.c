@@ -154,7 +154,10 @@ static uint64_t client_key(struct conn *c)
 static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *u,
                            const struct cfg_backend *be)
 {
-	struct io_uring_sqe *sqe = worker__sqe(w);
+	struct io_uring_sqe *sqe;
+
+	worker__sq_reserve(w, 2); /* connect and its linked timeout together */
+	sqe = worker__sqe(w);
 
 	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
 	                      be->address.len);
@@ -414,8 +417,11 @@ static const struct __kernel_timespec l4_splice_wait = {.tv_nsec = 1000000}; /* 
 
 static void arm_poll(struct worker *w, struct conn *c, uint8_t op, unsigned events)
 {
-	struct io_uring_sqe *sqe = worker__sqe(w);
 	bool lowat = op == OP_POLL_IN && (c->flags & CONN_F_LOWAT);
+	struct io_uring_sqe *sqe;
+
+	worker__sq_reserve(w, lowat ? 2 : 1);
+	sqe = worker__sqe(w);
 
 	io_uring_prep_poll_add(sqe, c->fd, events);
 	io_uring_sqe_set_data64(sqe, worker__ud(w, c, op));

@@ -351,6 +351,7 @@ void listen_stop(struct worker *w, struct wlistener *ls)
 	 * must be refused, not queued on a socket about to go. (Closing the
 	 * descriptor alone would not do: the armed accept holds the file.) */
 	shutdown(ls->fd, SHUT_RDWR);
+	worker__sq_reserve(w, 2);
 	sqe = worker__sqe(w);
 	io_uring_prep_cancel_fd(sqe, ls->fd, IORING_ASYNC_CANCEL_ALL);
 	sqe->flags |= IOSQE_IO_HARDLINK;

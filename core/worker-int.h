@@ -6,6 +6,10 @@
 
 #define L4_SPLICE_AFTER (64u << 10) /* splice: auto switches after this many bytes */
 
+/* Makes room for <n> SQEs, submitting pending ones first if needed, so a
+ * linked chain is never split across two submissions (its first request
+ * would run unlinked and a lone link timeout fail). */
+void worker__sq_reserve(struct worker *w, unsigned n);
 /* A free SQE; submits pending ones first when the SQ is full. */
 struct io_uring_sqe *worker__sqe(struct worker *w);
 

@@ -22,6 +22,12 @@
 #define WORKER_MAX_WAIT   1000 /* ms: the longest sleep in the ring */
 #define WORKER_BGID       0
 
+void worker__sq_reserve(struct worker *w, unsigned n)
+{
+	if (io_uring_sq_space_left(&w->ring) < n)
+		io_uring_submit(&w->ring);
+}
+
 struct io_uring_sqe *worker__sqe(struct worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
@@ -424,6 +430,7 @@ void worker__close(struct worker *w, struct conn *c)
 		return;
 	/* Cancel whatever is armed on the socket, then close it: a close
 	 * alone leaves an armed recv without a completion. */
+	worker__sq_reserve(w, 2); /* the linked pair goes in one submission */
 	sqe = worker__sqe(w);
 	io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
 	sqe->flags |= IOSQE_IO_HARDLINK;
