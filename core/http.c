@@ -337,24 +337,6 @@ static void idle_unlink(struct worker *w, struct conn *u)
 	u->flags &= ~CONN_F_IDLE;
 }
 
-static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *u,
-                           const struct cfg_backend *be)
-{
-	struct io_uring_sqe *sqe;
-
-	worker__sq_reserve(w, 2); /* connect and its linked timeout together */
-	sqe = worker__sqe(w);
-
-	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
-	                      be->address.len);
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_CONNECT));
-	sqe = worker__sqe(w);
-	io_uring_prep_link_timeout(sqe, &ls->connect_ts, 0);
-	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_LINK_TIMEOUT));
-	u->inflight += 2;
-}
-
 static void link_pair(struct worker *w, struct conn *c, struct conn *u)
 {
 	u->peer = worker__slot(w, c);
@@ -416,7 +398,7 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 		ls->conns++;
 		link_pair(w, c, u);
 		lb_conn_start(pool->lb, b);
-		submit_connect(w, ls, u, &pool->backends[b]);
+		worker__connect(w, ls, u, &pool->backends[b]);
 		return u;
 	}
 	WSTAT_INC(w, no_backend);

@@ -151,24 +151,6 @@ static uint64_t client_key(struct conn *c)
 	return lb_hash(&((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
 }
 
-static void submit_connect(struct worker *w, struct wlistener *ls, struct conn *u,
-                           const struct cfg_backend *be)
-{
-	struct io_uring_sqe *sqe;
-
-	worker__sq_reserve(w, 2); /* connect and its linked timeout together */
-	sqe = worker__sqe(w);
-
-	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
-	                      be->address.len);
-	sqe->flags |= IOSQE_IO_LINK;
-	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_CONNECT));
-	sqe = worker__sqe(w);
-	io_uring_prep_link_timeout(sqe, &ls->connect_ts, 0);
-	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_LINK_TIMEOUT));
-	u->inflight += 2;
-}
-
 /* Picks a backend not tried yet for client <c> and starts connecting to
  * it. Returns 0, or -1 after closing <c> when no backend is left. */
 static int l4_connect(struct worker *w, struct conn *c)
@@ -212,7 +194,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 		u->peer = worker__slot(w, c);
 		c->peer = worker__slot(w, u);
 		lb_conn_start(pool->lb, b);
-		submit_connect(w, ls, u, &pool->backends[b]);
+		worker__connect(w, ls, u, &pool->backends[b]);
 		return 0;
 	}
 	WSTAT_INC(w, no_backend);

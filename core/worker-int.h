@@ -13,6 +13,11 @@ void worker__sq_reserve(struct worker *w, unsigned n);
 /* A free SQE; submits pending ones first when the SQ is full. */
 struct io_uring_sqe *worker__sqe(struct worker *w);
 
+/* Connects upstream record <u> (its fd set) to <be>, with the listener's
+ * timeouts.connect as a linked timeout: OP_CONNECT completes with 0, an
+ * error, or -ECANCELED when the timeout ran out. */
+void worker__connect(struct worker *w, struct wlistener *ls, struct conn *u,
+                     const struct cfg_backend *be);
 /* Arms the multishot recv of <c> on the worker's provided buffer ring. */
 void worker__arm_recv(struct worker *w, struct conn *c);
 /* Asks the armed recv of <c> to end (its final completion follows). */

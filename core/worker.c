@@ -380,6 +380,23 @@ void worker__sent(struct worker *w, struct conn *c, uint32_t res)
 
 /* ---- ring operations on connections ---- */
 
+void worker__connect(struct worker *w, struct wlistener *ls, struct conn *u,
+                     const struct cfg_backend *be)
+{
+	struct io_uring_sqe *sqe;
+
+	worker__sq_reserve(w, 2); /* connect and its linked timeout together */
+	sqe = worker__sqe(w);
+	io_uring_prep_connect(sqe, u->fd, (const struct sockaddr *)&be->address.ss,
+	                      be->address.len);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_CONNECT));
+	sqe = worker__sqe(w);
+	io_uring_prep_link_timeout(sqe, &ls->connect_ts, 0);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_LINK_TIMEOUT));
+	u->inflight += 2;
+}
+
 void worker__arm_recv(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
