@@ -1322,6 +1322,29 @@ void http_release(struct worker *w, struct conn *c)
 	lb_end(w, c);
 }
 
+/* <ls> no longer takes new connections (a reload replaced or removed
+ * it): its idle upstreams could only serve connections it already has,
+ * which the successor does not share, so they close now rather than fill
+ * the worker's idle list until timeouts.idle. */
+void http_retire(struct worker *w, struct wlistener *ls)
+{
+	uint32_t *pp = &w->http_idle;
+
+	while (*pp != CONN_NONE) {
+		struct conn *u = &w->ct.c[*pp];
+
+		if (u->listener != ls->idx) {
+			pp = &u->idle_next;
+			continue;
+		}
+		*pp = u->idle_next;
+		u->idle_next = CONN_NONE;
+		u->flags &= ~CONN_F_IDLE;
+		w->http_nidle--;
+		worker__close(w, u);
+	}
+}
+
 /* Shutdown: idle client connections close now, as nginx does. */
 void http_drain(struct worker *w, struct conn *c)
 {

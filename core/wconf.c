@@ -140,6 +140,7 @@ static void retire(struct worker *w, struct wlistener *ls)
 {
 	ls->retired = true;
 	listen_stop(w, ls);
+	http_retire(w, ls);
 	if (ls->conns) {
 		ls->defer_tm.fn = drain_fire;
 		timer_arm(w->tw, &ls->defer_tm, w->now + ls->cfg->timeouts.drain);
@@ -183,6 +184,7 @@ static int open_listeners(struct worker *w, struct wgen *g, unsigned nworkers, b
 			old->retired = true;
 			old->successor = ls->idx;
 			listen_cancel(w, old);
+			http_retire(w, old);
 			ret = listen_adopt(w, ls);
 		} else {
 			ret = listen_open(w, ls);

@@ -102,6 +102,7 @@ void http_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32
 void http_resume(struct worker *w, struct conn *c);
 void http_release(struct worker *w, struct conn *c);
 void http_drain(struct worker *w, struct conn *c);
+void http_retire(struct worker *w, struct wlistener *ls);
 void http_close_pair(struct worker *w, struct conn *c);
 
 static inline bool conn_is_http(const struct conn *c)
