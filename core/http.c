@@ -1062,9 +1062,12 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	c->peer = u->peer = CONN_NONE;
 	lb_end(w, u);
 	/* The upstream's keep-alive is its own: a client that closes does
-	 * not cost the backend connection. */
+	 * not cost the backend connection. But on a listener a reload has
+	 * retired, only the clients it already has can reuse it: kept only
+	 * while this client stays, so retired listeners cannot fill the idle
+	 * list with connections nobody will take. */
 	if (reusable && x->up_keep && x->req_done && w->http_nidle < HTTP_IDLE_MAX &&
-	    !(u->flags & CONN_F_CLOSING) && !w->stopping) {
+	    !(u->flags & CONN_F_CLOSING) && !w->stopping && (!ls->retired || x->keep_alive)) {
 		u->flags |= CONN_F_IDLE;
 		u->idle_next = w->http_idle;
 		w->http_idle = worker__slot(w, u);
