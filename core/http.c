@@ -77,12 +77,10 @@ struct http_ctx {
 	uint32_t rlen, rcap;
 	char *shead; /* response head buffer (pool) */
 	uint32_t slen, scap;
-	uint64_t body_in;    /* request body bytes seen, for max_body_size */
 	uint64_t head_start; /* ms: first byte of the current request head */
 	uint8_t state;
-	bool req_done, resp_head, resp_done, keep_alive, sent_any;
+	bool req_done, resp_head, keep_alive, sent_any;
 	bool up_keep; /* the backend keeps its connection open after this response */
-	uint32_t nreq;
 	char ip[INET6_ADDRSTRLEN];
 };
 
@@ -91,18 +89,6 @@ _Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small 
 static void http_timer(struct timer *t, void *arg);
 static bool forward(struct worker *w, struct conn *to, char *buf, uint32_t off, uint32_t k,
                     uint32_t written, bool own);
-
-static const struct h1_limits *limits_of(struct worker *w, struct wlistener *ls)
-{
-	static __thread struct h1_limits lim;
-	uint64_t max = w->cfg->memory_tuning.max_buffer_size;
-
-	lim.max_head = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
-	lim.max_line = lim.max_head < H1_DEF_MAX_LINE ? lim.max_head : H1_DEF_MAX_LINE;
-	lim.max_hdrs = H1_DEF_MAX_HDRS;
-	(void)ls;
-	return &lim;
-}
 
 /* ---- error pages ---- */
 
@@ -348,10 +334,8 @@ static void link_pair(struct worker *w, struct conn *c, struct conn *u)
 static struct conn *upstream_for(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = worker__listener(w, c);
-	struct http_ctx *x = c->hx;
-	int pi, tried[LB_MAX_TRIES], b, fd;
-	struct cfg_pool *pool = route(ls, &x->req, &pi);
-	unsigned max;
+	int pi, b, err = 0;
+	struct cfg_pool *pool = route(ls, &c->hx->req, &pi);
 	struct conn *u;
 
 	if (!pool || !pool->nbackends) {
@@ -359,14 +343,7 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 		http_error(w, c, 503);
 		return NULL;
 	}
-	max = pool->nbackends < LB_MAX_TRIES ? pool->nbackends : LB_MAX_TRIES;
-	while (c->ntried < max) {
-		for (unsigned i = 0; i < c->ntried; i++)
-			tried[i] = c->tried[i];
-		b = lb_pick(pool->lb, &ls->gen->cur[pi], 0, tried, c->ntried);
-		if (b < 0)
-			break;
-		c->tried[c->ntried++] = (int8_t)b;
+	while ((b = worker__pick(w, ls, pi, c, 0)) >= 0) {
 		u = idle_take(w, c->listener, pi, b);
 		if (u) {
 			WSTAT_INC(w, http_reused);
@@ -374,32 +351,14 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 			lb_conn_start(pool->lb, b);
 			return u;
 		}
-		fd = socket(pool->backends[b].address.ss.ss_family,
-		            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			WSTAT_INC(w, connect_fail);
-			continue;
+		u = worker__upstream(w, ls, pi, c, b, CONN_K_HUP, &err);
+		if (u) {
+			u->idle_next = CONN_NONE;
+			timer_init(&u->tm, http_timer);
+			return u;
 		}
-		u = conn_get(&w->ct);
-		if (!u) {
-			close(fd);
-			WSTAT_INC(w, table_full);
+		if (err == -ENOSPC)
 			break;
-		}
-		listen_set_sockopts(w, fd);
-		u->kind = CONN_K_HUP;
-		u->fd = fd;
-		u->backend = (int16_t)b;
-		u->hpool = (int16_t)pi;
-		u->idle_next = CONN_NONE;
-		u->listener = c->listener;
-		u->last_ms = w->now;
-		timer_init(&u->tm, http_timer);
-		ls->conns++;
-		link_pair(w, c, u);
-		lb_conn_start(pool->lb, b);
-		worker__connect(w, ls, u, &pool->backends[b]);
-		return u;
 	}
 	WSTAT_INC(w, no_backend);
 	http_error(w, c, c->ntried ? 502 : 503);
@@ -407,6 +366,20 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 }
 
 /* ---- shared pieces ---- */
+
+/* The end of a multishot recv that is no error: the ring ran out of
+ * buffers (wait for one) or we cancelled it (read again unless paused).
+ * Returns false for anything else. */
+static bool recv_retry(struct worker *w, struct conn *c, int res)
+{
+	if (res == -ENOBUFS)
+		worker__bufwait(w, c);
+	else if (res == -ECANCELED)
+		http_resume(w, c);
+	else
+		return false;
+	return true;
+}
 
 static void client_parse(struct worker *w, struct conn *c);
 static void client_resume(struct worker *w, struct conn *c);
@@ -533,7 +506,6 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 		req_fail(w, c, k < 0 ? 400 : 413);
 		return false;
 	}
-	x->body_in = x->rb.data;
 	if ((uint64_t)k < n && !head_append(w, &x->rhead, &x->rlen, &x->rcap, buf + off + k,
 	                                    n - (uint32_t)k, maxbuf(w))) {
 		if (own)
@@ -592,10 +564,8 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	int n, cls;
 
 	WSTAT_INC(w, http_requests);
-	x->nreq++;
 	c->ntried = 0;
-	x->req_done = x->resp_head = x->resp_done = x->sent_any = false;
-	x->body_in = 0;
+	x->req_done = x->resp_head = x->sent_any = false;
 	x->keep_alive = !(x->req.flags & H1_F_CLOSE) && !w->stopping;
 	if (l->max_body_size && x->req.body == H1_BODY_LENGTH &&
 	    x->req.content_length > l->max_body_size) {
@@ -672,9 +642,13 @@ static void head_begin(struct worker *w, struct conn *c)
 {
 	struct http_ctx *x = c->hx;
 	struct wlistener *ls = worker__listener(w, c);
+	uint64_t max = maxbuf(w);
+	struct h1_limits lim = {.max_head = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max,
+	                        .max_hdrs = H1_DEF_MAX_HDRS};
 
+	lim.max_line = lim.max_head < H1_DEF_MAX_LINE ? lim.max_head : H1_DEF_MAX_LINE;
 	h1_msg_release(&x->req);
-	h1_parser_init(&x->rp, false, limits_of(w, ls));
+	h1_parser_init(&x->rp, false, &lim);
 	memset(&x->req, 0, sizeof(x->req));
 	x->state = HS_HEAD;
 	x->head_start = w->now;
@@ -744,14 +718,8 @@ static void client_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 			client_resume(w, c);
 		return;
 	}
-	if (res == -ENOBUFS) {
-		worker__bufwait(w, c);
+	if (recv_retry(w, c, res))
 		return;
-	}
-	if (res == -ECANCELED) {
-		client_resume(w, c);
-		return;
-	}
 	x = c->hx;
 	if (res == 0 && x && x->state == HS_BODY && x->req_done) {
 		c->flags |= CONN_F_RD_EOF; /* half-close after a request: answer it */
@@ -861,16 +829,8 @@ static void tunnel_recv(struct worker *w, struct conn *s, int res, uint32_t flag
 		tunnel_fwd_eof(w, s);
 		return;
 	}
-	if (res == -ENOBUFS) {
-		worker__bufwait(w, s);
-		return;
-	}
-	if (res == -ECANCELED) {
-		if (!(s->flags & CONN_F_PAUSED))
-			worker__arm_recv(w, s);
-		return;
-	}
-	close_pair(w, s);
+	if (!recv_retry(w, s, res))
+		close_pair(w, s);
 }
 
 /* The backend answered 101 to an upgrade: forward the head, then the bytes
@@ -1027,15 +987,8 @@ static void up_recv(struct worker *w, struct conn *u, int res, uint32_t flags)
 			worker__arm_recv(w, u);
 		return;
 	}
-	if (res == -ENOBUFS) {
-		worker__bufwait(w, u);
+	if (recv_retry(w, u, res))
 		return;
-	}
-	if (res == -ECANCELED) {
-		if (!(u->flags & CONN_F_PAUSED))
-			worker__arm_recv(w, u);
-		return;
-	}
 	if (!x) {
 		worker__close(w, u);
 		return;
@@ -1058,7 +1011,6 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	struct http_ctx *x = c->hx;
 	struct wlistener *ls = worker__listener(w, c);
 
-	x->resp_done = true;
 	c->peer = u->peer = CONN_NONE;
 	lb_end(w, u);
 	/* The upstream's keep-alive is its own: a client that closes does
@@ -1172,7 +1124,6 @@ static void on_sent(struct worker *w, struct conn *s, int res)
 		close_pair(w, s);
 		return;
 	}
-	WSTAT_ADD(w, bytes_out, 0);
 	worker__sent(w, s, (uint32_t)res);
 	worker__send_next(w, s);
 	if (p)

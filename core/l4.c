@@ -156,46 +156,14 @@ static uint64_t client_key(struct conn *c)
 static int l4_connect(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = listener_of(w, c);
-	struct cfg_pool *pool = pool_of(ls);
-	unsigned max = pool->nbackends < LB_MAX_TRIES ? pool->nbackends : LB_MAX_TRIES;
-	uint64_t key = pool->lb->algo == LB_MAGLEV ? client_key(c) : 0;
-	int tried[LB_MAX_TRIES];
+	int pi = ls->cfg->pool_idx, b, err;
+	uint64_t key = pool_of(ls)->lb->algo == LB_MAGLEV ? client_key(c) : 0;
 
-	while (c->ntried < max) {
-		struct conn *u;
-		unsigned i;
-		int b, fd;
-
-		for (i = 0; i < c->ntried; i++)
-			tried[i] = c->tried[i];
-		b = lb_pick(pool->lb, &ls->gen->cur[ls->cfg->pool_idx], key, tried, c->ntried);
-		if (b < 0)
+	while ((b = worker__pick(w, ls, pi, c, key)) >= 0) {
+		if (worker__upstream(w, ls, pi, c, b, CONN_K_UPSTREAM, &err))
+			return 0;
+		if (err == -ENOSPC)
 			break;
-		c->tried[c->ntried++] = b;
-		fd = socket(pool->backends[b].address.ss.ss_family,
-		            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			WSTAT_INC(w, connect_fail);
-			continue;
-		}
-		u = conn_get(&w->ct);
-		if (!u) {
-			close(fd);
-			WSTAT_INC(w, table_full);
-			break;
-		}
-		listen_set_sockopts(w, fd);
-		u->kind = CONN_K_UPSTREAM;
-		u->fd = fd;
-		u->backend = b;
-		u->listener = c->listener;
-		ls->conns++;
-		u->last_ms = w->now;
-		u->peer = worker__slot(w, c);
-		c->peer = worker__slot(w, u);
-		lb_conn_start(pool->lb, b);
-		worker__connect(w, ls, u, &pool->backends[b]);
-		return 0;
 	}
 	WSTAT_INC(w, no_backend);
 	worker__close(w, c);

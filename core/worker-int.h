@@ -13,11 +13,18 @@ void worker__sq_reserve(struct worker *w, unsigned n);
 /* A free SQE; submits pending ones first when the SQ is full. */
 struct io_uring_sqe *worker__sqe(struct worker *w);
 
-/* Connects upstream record <u> (its fd set) to <be>, with the listener's
- * timeouts.connect as a linked timeout: OP_CONNECT completes with 0, an
- * error, or -ECANCELED when the timeout ran out. */
-void worker__connect(struct worker *w, struct wlistener *ls, struct conn *u,
-                     const struct cfg_backend *be);
+/* Picks a backend of pool <pi> of <ls>'s snapshot that client <c> has not
+ * tried yet (at most LB_MAX_TRIES), and records it in c->tried. <key> is
+ * the maglev hash key. Returns its index, or -1 when none is left. */
+int worker__pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c, uint64_t key);
+/* Opens a socket to backend <b> of pool <pi>, takes a record of <kind> for
+ * it linked to client <c>, counts it active in the balancer and starts the
+ * connect (timeouts.connect as a linked timeout: OP_CONNECT completes with
+ * 0, an error, or -ECANCELED). Returns the record, or NULL with *err
+ * -EAGAIN (no socket: counted connect_fail, another backend may do) or
+ * -ENOSPC (table full: counted table_full). */
+struct conn *worker__upstream(struct worker *w, struct wlistener *ls, int pi, struct conn *c, int b,
+                              uint8_t kind, int *err);
 /* Arms the multishot recv of <c> on the worker's provided buffer ring. */
 void worker__arm_recv(struct worker *w, struct conn *c);
 /* Asks the armed recv of <c> to end (its final completion follows). */

@@ -380,8 +380,8 @@ void worker__sent(struct worker *w, struct conn *c, uint32_t res)
 
 /* ---- ring operations on connections ---- */
 
-void worker__connect(struct worker *w, struct wlistener *ls, struct conn *u,
-                     const struct cfg_backend *be)
+static void worker__connect(struct worker *w, struct wlistener *ls, struct conn *u,
+                            const struct cfg_backend *be)
 {
 	struct io_uring_sqe *sqe;
 
@@ -395,6 +395,57 @@ void worker__connect(struct worker *w, struct wlistener *ls, struct conn *u,
 	io_uring_prep_link_timeout(sqe, &ls->connect_ts, 0);
 	io_uring_sqe_set_data64(sqe, worker__ud(w, u, OP_LINK_TIMEOUT));
 	u->inflight += 2;
+}
+
+int worker__pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c, uint64_t key)
+{
+	struct cfg_pool *pool = &ls->gen->cfg->pools[pi];
+	unsigned max = pool->nbackends < LB_MAX_TRIES ? pool->nbackends : LB_MAX_TRIES;
+	int tried[LB_MAX_TRIES], b;
+
+	if (c->ntried >= max)
+		return -1;
+	for (unsigned i = 0; i < c->ntried; i++)
+		tried[i] = c->tried[i];
+	b = lb_pick(pool->lb, &ls->gen->cur[pi], key, tried, c->ntried);
+	if (b >= 0)
+		c->tried[c->ntried++] = (int8_t)b;
+	return b;
+}
+
+struct conn *worker__upstream(struct worker *w, struct wlistener *ls, int pi, struct conn *c, int b,
+                              uint8_t kind, int *err)
+{
+	struct cfg_pool *pool = &ls->gen->cfg->pools[pi];
+	const struct cfg_backend *be = &pool->backends[b];
+	int fd = socket(be->address.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct conn *u;
+
+	if (fd < 0) {
+		WSTAT_INC(w, connect_fail);
+		*err = -EAGAIN;
+		return NULL;
+	}
+	u = conn_get(&w->ct);
+	if (!u) {
+		close(fd);
+		WSTAT_INC(w, table_full);
+		*err = -ENOSPC;
+		return NULL;
+	}
+	listen_set_sockopts(w, fd);
+	u->kind = kind;
+	u->fd = fd;
+	u->backend = (int16_t)b;
+	u->hpool = (int16_t)pi;
+	u->listener = c->listener;
+	u->last_ms = w->now;
+	ls->conns++;
+	u->peer = worker__slot(w, c);
+	c->peer = worker__slot(w, u);
+	lb_conn_start(pool->lb, b);
+	worker__connect(w, ls, u, be);
+	return u;
 }
 
 void worker__arm_recv(struct worker *w, struct conn *c)
