@@ -875,5 +875,24 @@ def test_many_connections_and_memory_back_at_zero():
     check(s["http_requests"] >= int(m.group(1)), "http_requests=%s" % s["http_requests"])
 
 
+def test_a_reload_closes_the_idle_upstreams_of_the_listener_it_replaces():
+    # An idle upstream of a listener a reload retired can serve nobody new
+    # (new clients go to its successor): it must close at the reload, not
+    # sit in the worker's idle list until timeouts.idle.
+    addr = lib.loopback()
+    pb = pybe(addr + ":7102")
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7102", 1)]}))
+    resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    check(status_of(resp) == 200, "first request: %r" % resp[:200])
+    pb.wait_line(r"^pybe: request GET /")
+    check("pybe: closed" not in pb.output(), "the upstream was not kept idle")
+    mark = pb.count()
+    r.reload()
+    pb.wait_line(r"^pybe: closed", 10, start=mark)
+    resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    check(status_of(resp) == 200, "after the reload: %r" % resp[:200])
+    r.finish()
+
+
 if __name__ == "__main__":
     lib.main(globals(), limit=60)
