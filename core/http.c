@@ -774,34 +774,6 @@ static bool in_tunnel(struct worker *w, struct conn *s)
 	return x && x->state == HS_TUNNEL;
 }
 
-/* Both directions are done (EOF read and forwarded both ways): close. */
-static void tunnel_check_done(struct worker *w, struct conn *s)
-{
-	struct conn *p = worker__peer(w, s);
-	uint32_t done = CONN_F_RD_EOF | CONN_F_WR_SHUT;
-
-	if (p && (s->flags & done) == done && (p->flags & done) == done)
-		close_pair(w, s);
-}
-
-/* <s> read EOF: shut its peer's write side once every byte read from <s>
- * is written, as the L4 pump does. */
-static void tunnel_fwd_eof(struct worker *w, struct conn *s)
-{
-	struct conn *p = worker__peer(w, s);
-
-	if (!p || !(s->flags & CONN_F_RD_EOF) || (p->flags & CONN_F_WR_SHUT))
-		return;
-	if (p->out.head || (p->flags & CONN_F_SEND))
-		return;
-	if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
-		close_pair(w, s);
-		return;
-	}
-	p->flags |= CONN_F_WR_SHUT;
-	tunnel_check_done(w, s);
-}
-
 /* A receive completion on either side of a tunnel: the buffer itself is
  * queued on the peer, max_buffer_size queued stops reading <s>. */
 static void tunnel_recv(struct worker *w, struct conn *s, int res, uint32_t flags)
@@ -826,7 +798,7 @@ static void tunnel_recv(struct worker *w, struct conn *s, int res, uint32_t flag
 	}
 	if (res == 0) {
 		s->flags |= CONN_F_RD_EOF;
-		tunnel_fwd_eof(w, s);
+		worker__fwd_eof(w, s);
 		return;
 	}
 	if (!recv_retry(w, s, res))
@@ -868,7 +840,7 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 	}
 	worker__send_next(w, c);
 	worker__send_next(w, u);
-	tunnel_fwd_eof(w, c); /* the client may have half-closed already */
+	worker__fwd_eof(w, c); /* the client may have half-closed already */
 	if (!(c->flags & CONN_F_CLOSING))
 		client_resume(w, c);
 }
@@ -1129,7 +1101,7 @@ static void on_sent(struct worker *w, struct conn *s, int res)
 	if (p)
 		unpause(w, p, s);
 	if (p && in_tunnel(w, s))
-		tunnel_fwd_eof(w, p);
+		worker__fwd_eof(w, p);
 	if ((s->flags & CONN_F_CLOSE_AFTER) && !s->out.head && !(s->flags & CONN_F_SEND))
 		worker__close(w, s);
 }

@@ -68,34 +68,6 @@ static void l4_abort(struct worker *w, struct conn *x, int err)
 	l4_close_pair(w, x);
 }
 
-static void l4_check_done(struct worker *w, struct conn *x)
-{
-	struct conn *p = worker__peer(w, x);
-	uint32_t done = CONN_F_RD_EOF | CONN_F_WR_SHUT;
-
-	if (p && (x->flags & done) == done && (p->flags & done) == done)
-		l4_close_pair(w, x);
-}
-
-/* X's direction is finished reading: shut P's write side once every byte
- * read from X has been written to P. */
-static void l4_fwd_eof(struct worker *w, struct conn *x)
-{
-	struct conn *p = worker__peer(w, x);
-
-	if (!p || !(x->flags & CONN_F_RD_EOF) || (p->flags & CONN_F_WR_SHUT) || !writable(p))
-		return;
-	if (p->out.head || (p->flags & CONN_F_SEND) ||
-	    ((x->flags & CONN_F_SPLICE) && x->pipe && x->pipe->bytes))
-		return;
-	if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
-		l4_abort(w, x, -errno);
-		return;
-	}
-	p->flags |= CONN_F_WR_SHUT;
-	l4_check_done(w, x);
-}
-
 /* ---- pipes ---- */
 
 static struct pipe_pair *pipe_get(struct worker *w)
@@ -196,7 +168,7 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 		}
 		worker__arm_recv(w, u);
 		worker__send_next(w, u);
-		l4_fwd_eof(w, c);
+		worker__fwd_eof(w, c);
 		return;
 	}
 	WSTAT_INC(w, connect_fail);
@@ -316,7 +288,7 @@ static void l4_on_recv(struct worker *w, struct conn *x, int res, uint32_t flags
 	}
 	if (res == 0) {
 		x->flags |= CONN_F_RD_EOF;
-		l4_fwd_eof(w, x);
+		worker__fwd_eof(w, x);
 		return;
 	}
 	if (res == -ENOBUFS) {
@@ -351,7 +323,7 @@ static void l4_on_send(struct worker *w, struct conn *p, int res)
 	} else if ((x->flags & CONN_F_SPLICE) && !p->out.head) {
 		l4_resume(w, x);
 	}
-	l4_fwd_eof(w, x);
+	worker__fwd_eof(w, x);
 }
 
 /* ---- the splice pump ---- */
@@ -448,7 +420,7 @@ static void l4_splice(struct worker *w, struct conn *x)
 			return;
 		}
 		if (x->flags & CONN_F_RD_EOF) {
-			l4_fwd_eof(w, x);
+			worker__fwd_eof(w, x);
 			return;
 		}
 		if (++rounds > L4_SPLICE_ROUNDS) {

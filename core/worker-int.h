@@ -25,6 +25,10 @@ int worker__pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c,
  * -ENOSPC (table full: counted table_full). */
 struct conn *worker__upstream(struct worker *w, struct wlistener *ls, int pi, struct conn *c, int b,
                               uint8_t kind, int *err);
+/* <x> of a byte pump (L4, or an HTTP tunnel) read EOF: once every byte
+ * read from it is written, its peer's write side is shut; when both
+ * directions are done the pair closes. */
+void worker__fwd_eof(struct worker *w, struct conn *x);
 /* Arms the multishot recv of <c> on the worker's provided buffer ring. */
 void worker__arm_recv(struct worker *w, struct conn *c);
 /* Asks the armed recv of <c> to end (its final completion follows). */

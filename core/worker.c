@@ -448,6 +448,30 @@ struct conn *worker__upstream(struct worker *w, struct wlistener *ls, int pi, st
 	return u;
 }
 
+void worker__fwd_eof(struct worker *w, struct conn *x)
+{
+	struct conn *p = worker__peer(w, x);
+	uint32_t done = CONN_F_RD_EOF | CONN_F_WR_SHUT;
+	bool upstream = p && (p->kind == CONN_K_UPSTREAM || p->kind == CONN_K_HUP);
+
+	if (!p || !(x->flags & CONN_F_RD_EOF) || (p->flags & CONN_F_WR_SHUT) ||
+	    (upstream && !(p->flags & CONN_F_CONNECTED)))
+		return;
+	/* Every byte read from <x> must be written first, from the queue or
+	 * (L4 splice only) from its pipe. */
+	if (p->out.head || (p->flags & CONN_F_SEND) ||
+	    ((x->flags & CONN_F_SPLICE) && x->pipe && x->pipe->bytes))
+		return;
+	if (shutdown(p->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+		WSTAT_INC(w, aborts);
+		worker__abort(w, x);
+		return;
+	}
+	p->flags |= CONN_F_WR_SHUT;
+	if ((x->flags & done) == done && (p->flags & done) == done)
+		worker__abort(w, x); /* both directions are done: close the pair */
+}
+
 void worker__arm_recv(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
