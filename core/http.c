@@ -58,6 +58,8 @@
 
 #define HTTP_IDLE_MAX     256         /* idle upstream connections kept per worker */
 #define HTTP_PIPELINE_MAX (16u << 10) /* pipelined bytes read ahead of the request in flight */
+#define HTTP_PARK_MS      50          /* a keep-alive client keeps its ctx this long after a response */
+#define HTTP_PARK_MAX     256         /* parked contexts per worker */
 
 enum http_state {
 	HS_IDLE,   /* no request in progress */
@@ -81,6 +83,7 @@ struct http_ctx {
 	uint8_t state;
 	bool req_done, resp_head, keep_alive, sent_any;
 	bool up_keep; /* the backend keeps its connection open after this response */
+	bool parked;  /* HS_IDLE with the context kept (counted in http_nparked) */
 	char ip[INET6_ADDRSTRLEN];
 };
 
@@ -204,6 +207,14 @@ static struct http_ctx *ctx_get(struct worker *w, struct conn *c)
 	return x;
 }
 
+static void unpark(struct worker *w, struct http_ctx *x)
+{
+	if (x->parked) {
+		x->parked = false;
+		w->http_nparked--;
+	}
+}
+
 /* Gives back the head buffers and the context: the connection waits with
  * no buffer again. Secrets in the request head are wiped first. */
 static void ctx_put(struct worker *w, struct conn *c)
@@ -212,6 +223,7 @@ static void ctx_put(struct worker *w, struct conn *c)
 
 	if (!x)
 		return;
+	unpark(w, x);
 	if (x->rhead) {
 		h1_msg_wipe(&x->req, x->rhead);
 		/* rcap, not rlen: a head moved down (dispatch_request(), 1xx)
@@ -647,6 +659,7 @@ static void head_begin(struct worker *w, struct conn *c)
 	                        .max_hdrs = H1_DEF_MAX_HDRS};
 
 	lim.max_line = lim.max_head < H1_DEF_MAX_LINE ? lim.max_head : H1_DEF_MAX_LINE;
+	unpark(w, x);
 	h1_msg_release(&x->req);
 	h1_parser_init(&x->rp, false, &lim);
 	memset(&x->req, 0, sizeof(x->req));
@@ -752,12 +765,12 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 			close_pair(w, c);
 			return;
 		}
-		worker__send_next(w, c);
 		if (own && off)
 			pool_put(w->pc, buf, off + n);
 	} else if (own) {
 		pool_put(w->pc, buf, off + n);
 	}
+	worker__send_next(w, c); /* this body part, or the head before it */
 	if (done)
 		response_done(w, c, u, (uint64_t)k == n);
 	else
@@ -908,7 +921,8 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		close_pair(w, c);
 		return;
 	}
-	worker__send_next(w, c);
+	/* No send yet: resp_body() sends, so a small body that came with
+	 * the head leaves in the same segment. */
 	h1_body_init(&x->sb, &x->resp);
 	resp_body(w, c, u, x->shead, hlen, rest, false);
 }
@@ -1020,8 +1034,20 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 		client_parse(w, c);
 		return;
 	}
-	ctx_put(w, c);
-	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
+	/* A busy keep-alive client sends its next request within
+	 * milliseconds: it keeps its context (and its head buffers, parsed
+	 * address) for HTTP_PARK_MS, and http_timer() gives them back if
+	 * nothing came. Only under Normal pressure and up to HTTP_PARK_MAX
+	 * per worker, so idle connections still hold no buffer. */
+	if (w->http_nparked < HTTP_PARK_MAX && acct_level(w->acct) == ACCT_NORMAL &&
+	    ls->cfg->timeouts.idle > HTTP_PARK_MS) {
+		x->parked = true;
+		w->http_nparked++;
+		timer_arm(w->tw, &c->tm, w->now + HTTP_PARK_MS);
+	} else {
+		ctx_put(w, c);
+		timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
+	}
 	client_resume(w, c);
 }
 
@@ -1134,6 +1160,8 @@ static void http_timer(struct timer *t, void *arg)
 			worker__close(w, c);
 			return;
 		}
+		if (x)
+			ctx_put(w, c); /* parked long enough */
 	} else if (x->state == HS_HEAD) {
 		due = x->head_start + to->header;
 		if (w->now >= due) {

@@ -28,6 +28,8 @@ enum op {
 	OP_MSG,    /* from the control thread; slot = enum worker_msg */
 	OP_LCLOSE, /* listener close/cancel; slot = listener index */
 	OP_WATCH,  /* poll for the peer's reset while a socket is not read */
+	OP_TICK,   /* the worker's wake-up for its timer wheel (one armed at most) */
+	OP_TICK_UPD, /* moving that wake-up earlier */
 };
 
 enum worker_msg {
@@ -142,6 +144,13 @@ struct worker {
 	/* http: idle upstream connections (by slot, linked by idle_next) */
 	uint32_t http_idle;
 	uint32_t http_nidle;
+	uint32_t http_nparked; /* keep-alive clients holding their ctx (http.c) */
+
+	/* The ring's timeout for the timer wheel: an IORING_OP_TIMEOUT kept
+	 * armed across waits (a wait with a timeout arms and cancels an
+	 * hrtimer each time it sleeps, which costs as much as the sleep). */
+	uint64_t tick_due; /* ms, CLOCK_MONOTONIC; UINT64_MAX when none is armed */
+	struct __kernel_timespec tick_ts;
 
 	/* connections waiting for a provided buffer, FIFO by slot */
 	uint32_t wait_head, wait_tail;

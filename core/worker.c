@@ -513,6 +513,7 @@ void worker__abort(struct worker *w, struct conn *c)
 void worker__close(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
+	bool recv = (c->flags & CONN_F_RECV) != 0, canceling = (c->flags & CONN_F_CANCELING) != 0;
 
 	if (c->flags & CONN_F_CLOSING)
 		return;
@@ -521,16 +522,29 @@ void worker__close(struct worker *w, struct conn *c)
 	if (c->fd < 0)
 		return;
 	/* Cancel whatever is armed on the socket, then close it: a close
-	 * alone leaves an armed recv without a completion. */
+	 * alone leaves an armed recv without a completion. A cancel by fd
+	 * scans every armed request of the ring, so the common cases go
+	 * without it: nothing in flight (close only), only the multishot
+	 * recv (cancelled by its user_data, a hash lookup), or only the
+	 * recv and a cancel of it already on its way (close only). */
 	worker__sq_reserve(w, 2); /* the linked pair goes in one submission */
-	sqe = worker__sqe(w);
-	io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
-	sqe->flags |= IOSQE_IO_HARDLINK;
-	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CANCEL));
+	if (recv && !canceling && c->inflight == 1) {
+		sqe = worker__sqe(w);
+		io_uring_prep_cancel64(sqe, worker__ud(w, c, OP_RECV), 0);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CANCEL));
+		c->inflight++;
+	} else if (c->inflight && !(recv && canceling && c->inflight == 2)) {
+		sqe = worker__sqe(w);
+		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
+		sqe->flags |= IOSQE_IO_HARDLINK;
+		io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CANCEL));
+		c->inflight++;
+	}
 	sqe = worker__sqe(w);
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CLOSE));
-	c->inflight += 2;
+	c->inflight++;
 }
 
 /* Every operation of a closing connection has completed: give back what it
@@ -608,6 +622,10 @@ static void dispatch(struct worker *w, uint64_t ud, int res, uint32_t flags)
 		if (conn_ud_slot(ud) < w->nls && w->ls[conn_ud_slot(ud)])
 			listen_on_accept(w, w->ls[conn_ud_slot(ud)], res, flags);
 		return;
+	case OP_TICK:
+		w->tick_due = UINT64_MAX; /* fired (or cancelled at exit) */
+		return;
+	case OP_TICK_UPD:
 	case OP_LCLOSE:
 	case OP_NONE:
 		return;
@@ -638,11 +656,34 @@ static void dispatch(struct worker *w, uint64_t ud, int res, uint32_t flags)
 
 /* ---- the loop ---- */
 
+/* Makes sure the ring wakes the worker by <due> (ms): arms the tick, or
+ * moves the armed one earlier. A tick that fires early (its timer was
+ * cancelled) only costs a turn of the loop. An update that finds the tick
+ * already fired fails harmlessly: that tick's completion clears tick_due
+ * and the next turn arms a new one. */
+static void worker_tick(struct worker *w, uint64_t due)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->tick_due <= due)
+		return;
+	w->tick_ts.tv_sec = (long long)(due / 1000);
+	w->tick_ts.tv_nsec = (long long)(due % 1000) * 1000000;
+	sqe = worker__sqe(w);
+	if (w->tick_due == UINT64_MAX) {
+		io_uring_prep_timeout(sqe, &w->tick_ts, 0, IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(sqe, conn_ud(OP_TICK, 0, 0));
+	} else {
+		io_uring_prep_timeout_update(sqe, &w->tick_ts, conn_ud(OP_TICK, 0, 0),
+		                             IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(sqe, conn_ud(OP_TICK_UPD, 0, 0));
+	}
+	w->tick_due = due;
+}
+
 static void worker_loop(struct worker *w)
 {
 	struct io_uring_cqe *cqes[WORKER_CQE_BATCH];
-	struct __kernel_timespec ts;
-	struct io_uring_cqe *cqe;
 	unsigned i, n;
 
 	while (!w->done) {
@@ -669,10 +710,13 @@ static void worker_loop(struct worker *w)
 		next = timer_wheel_next(w->tw, w->now);
 		if (next < 0 || next > WORKER_MAX_WAIT)
 			next = WORKER_MAX_WAIT;
-		ts.tv_sec = next / 1000;
-		ts.tv_nsec = (next % 1000) * 1000000;
 		publish_reader_offline();
-		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		if (next == 0) {
+			io_uring_submit_and_get_events(&w->ring); /* timers due: no sleep */
+		} else {
+			worker_tick(w, w->now + (uint64_t)next);
+			io_uring_submit_and_wait(&w->ring, 1);
+		}
 		publish_reader_online();
 		w->now = clock_ms();
 		while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, WORKER_CQE_BATCH))) {
@@ -748,6 +792,7 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 	ret = ring_init(w);
 	if (ret < 0)
 		return ret;
+	w->tick_due = UINT64_MAX;
 	w->tw = timer_wheel_new(clock_ms());
 	w->pc = pool_cache_new(w->pool);
 	if (!w->tw || !w->pc)
