@@ -58,8 +58,8 @@
 
 #define HTTP_IDLE_MAX     256         /* idle upstream connections kept per worker */
 #define HTTP_PIPELINE_MAX (16u << 10) /* pipelined bytes read ahead of the request in flight */
-#define HTTP_PARK_MS      50          /* a keep-alive client keeps its ctx this long after a response */
-#define HTTP_PARK_MAX     256         /* parked contexts per worker */
+#define HTTP_PARK_MS      50  /* a keep-alive client keeps its ctx this long after a response */
+#define HTTP_PARK_MAX     256 /* parked contexts per worker */
 
 enum http_state {
 	HS_IDLE,   /* no request in progress */

@@ -25,10 +25,10 @@ enum op {
 	OP_CLOSE,
 	OP_POLL_IN,
 	OP_POLL_OUT,
-	OP_MSG,    /* from the control thread; slot = enum worker_msg */
-	OP_LCLOSE, /* listener close/cancel; slot = listener index */
-	OP_WATCH,  /* poll for the peer's reset while a socket is not read */
-	OP_TICK,   /* the worker's wake-up for its timer wheel (one armed at most) */
+	OP_MSG,      /* from the control thread; slot = enum worker_msg */
+	OP_LCLOSE,   /* listener close/cancel; slot = listener index */
+	OP_WATCH,    /* poll for the peer's reset while a socket is not read */
+	OP_TICK,     /* the worker's wake-up for its timer wheel (one armed at most) */
 	OP_TICK_UPD, /* moving that wake-up earlier */
 };
 
