@@ -82,7 +82,8 @@ static const struct key listener_keys[] = {
     {"timeouts.connect", DUR(1, 365 * DAYS), .off = LT(connect), .def = "5s",
      .doc = "to connect to a backend"},
     {"timeouts.header", DUR(1, 365 * DAYS), .off = LT(header), .def = "10s",
-     .doc = "http: from a request's first byte to the end of its head (408)"},
+     .doc = "http: from a request's first byte to the end of its head (408); "
+            "for a new connection, from its accept (closed)"},
     {"timeouts.client", DUR(1, 365 * DAYS), .off = LT(client), .def = "60s",
      .doc = "client inactivity while a request or transfer is in progress"},
     {"timeouts.server", DUR(1, 365 * DAYS), .off = LT(server), .def = "60s",

@@ -43,6 +43,7 @@ enum conn_kind {
 #define CONN_F_IDLE        (1u << 15) /* http upstream: in the worker's idle list */
 #define CONN_F_LBACTIVE    (1u << 16) /* http upstream: counted active by its balancer */
 #define CONN_F_LOWAT       (1u << 17) /* splice: SO_RCVLOWAT raised, polls carry a wait */
+#define CONN_F_FIRST       (1u << 18) /* http client: no request yet (timeouts.header runs) */
 
 /* A chunk of bytes waiting to be written: [off, len) of <data>. */
 struct buf {

@@ -660,6 +660,7 @@ static void head_begin(struct worker *w, struct conn *c)
 
 	lim.max_line = lim.max_head < H1_DEF_MAX_LINE ? lim.max_head : H1_DEF_MAX_LINE;
 	unpark(w, x);
+	c->flags &= ~CONN_F_FIRST;
 	h1_msg_release(&x->req);
 	h1_parser_init(&x->rp, false, &lim);
 	memset(&x->req, 0, sizeof(x->req));
@@ -1154,7 +1155,7 @@ static void http_timer(struct timer *t, void *arg)
 		return;
 	}
 	if (!x || x->state == HS_IDLE) {
-		due = c->last_ms + to->idle;
+		due = c->last_ms + ((c->flags & CONN_F_FIRST) ? to->header : to->idle);
 		if (w->now >= due) {
 			WSTAT_INC(w, idle_timeouts);
 			worker__close(w, c);
@@ -1214,8 +1215,12 @@ void http_accept(struct worker *w, struct wlistener *ls, int fd)
 	ls->conns++;
 	c->flags |= CONN_F_COUNTED;
 	c->last_ms = w->now;
+	/* A new connection owes its first head within timeouts.header (as
+	 * nginx's client_header_timeout and HAProxy's timeout http-request):
+	 * one that sends nothing is closed then, not held for timeouts.idle. */
+	c->flags |= CONN_F_FIRST;
 	timer_init(&c->tm, http_timer);
-	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
+	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.header);
 	worker__arm_recv(w, c);
 }
 

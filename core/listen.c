@@ -113,6 +113,16 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	/* Accepted sockets inherit TCP_NODELAY and the buffer sizes from
 	 * here: one setsockopt per listener, none per connection. */
 	listen_set_sockopts(w, fd);
+	if (l->mode == LMODE_HTTP) {
+		/* HTTP clients speak first: the kernel hands a connection
+		 * over once its first bytes are in, so accepting it and
+		 * reading the request take one wake-up, not two. A client
+		 * that sends nothing is accepted after timeouts.header all
+		 * the same (and then answered 408). */
+		int secs = (int)((l->timeouts.header + 999) / 1000);
+
+		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+	}
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;

@@ -634,6 +634,77 @@ def test_408_when_the_head_is_not_finished_in_time():
     r.finish()
 
 
+def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout():
+    # The first head is due within timeouts.header from the connect, as
+    # nginx's client_header_timeout: a client that connects and says
+    # nothing is closed then, not held for timeouts.idle (300 s). The
+    # listener's TCP_DEFER_ACCEPT (timeouts.header, rounded up to seconds)
+    # keeps it in the kernel for up to a second first.
+    addr, n = start_ngx()
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)]},
+                          extra_listener="    timeouts: { header: 1s }\n"))
+    silent = socket.create_connection((addr, 7000), timeout=20 * lib.SLOW)
+    late = socket.create_connection((addr, 7000), timeout=20 * lib.SLOW)
+    t0 = time.monotonic()
+    time.sleep(0.5)  # a request sent late, but within timeouts.header
+    late.sendall(b"GET /late HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    out = b""
+    while True:
+        d = late.recv(65536)
+        if not d:
+            break
+        out += d
+    check(status_of(out) == 200, "the late request: %r" % out[:200])
+    try:
+        got = silent.recv(4096)
+    except ConnectionResetError:
+        got = b""
+    dt = time.monotonic() - t0
+    check(got == b"", "the silent client got %r" % got[:200])
+    check(0.8 <= dt < 2 + 3 * lib.SLOW, "closed after %.2fs with timeouts.header 1s" % dt)
+    silent.close()
+    late.close()
+    t = r.stats_total()
+    check(t["idle_timeouts"] == 1, "idle_timeouts=%s" % t["idle_timeouts"])
+    check(len(n.wait_requests(1)) == 1, "the backend saw other requests")
+    r.finish()
+
+
+def pool_in_use(r):
+    return sum(lib.kv(l)["in_use"] - lib.kv(l)["standing"] for l in r.stats()
+               if l.startswith("ringlb: stats pool "))
+
+
+def test_a_quiet_keep_alive_connection_gives_its_buffers_back():
+    # A client between requests keeps its context (head buffers, parsed
+    # address) for 50 ms, then holds no buffer. Every request, before and
+    # after, carries the client's address in X-Forwarded-For.
+    addr, n = start_ngx()
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)]}))
+    idle = pool_in_use(r)
+    import http.client
+    c = http.client.HTTPConnection(addr, 7000, timeout=10 * lib.SLOW)
+    for rnd in range(3):
+        for i in range(5):
+            c.request("GET", "/name/%d" % i)
+            resp = c.getresponse()
+            body = resp.read()
+            check(resp.status == 200 and body == b"app /name/%d\n" % i,
+                  "round %d request %d: %r" % (rnd, i, body))
+        time.sleep(0.3)
+        use = pool_in_use(r)
+        check(use == idle, "round %d: %d buffers in use with the connection quiet (idle: %d)" %
+              (rnd, use, idle))
+    log = n.wait_requests(15)
+    check(len({l["c"] for l in log}) == 1, "the backend saw %d connections" %
+          len({l["c"] for l in log}))
+    xff = {l["xff"] for l in log}
+    check(len(xff) == 1 and xff.pop() in ("127.0.0.1", addr), "X-Forwarded-For: %r" %
+          [l["xff"] for l in log])
+    c.close()
+    r.finish()
+
+
 def test_413_when_the_body_exceeds_max_body_size():
     addr = lib.loopback()
     pb = pybe(addr + ":7102")
