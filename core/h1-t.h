@@ -42,6 +42,7 @@ enum h1_hdr_id {
 	H1_H_CACHE_CONTROL,
 	H1_H_ACCEPT_ENCODING,
 	H1_H_CONTENT_ENCODING,
+	H1_H_PROXY_AUTHORIZATION,
 	H1_H_NHDR
 };
 
@@ -81,7 +82,10 @@ struct h1_msg {
 	uint32_t flags; /* H1_F_* */
 	enum h1_body body;
 	uint64_t content_length;
-	struct h1_str host; /* request: the Host header value (required for 1.1) */
+	struct h1_str host; /* request: the Host header value (required for 1.1), or
+	                     * the authority of an absolute-form target (RFC 9112 3.2.2) */
+	struct h1_str path; /* request: the target's path and query (origin-form: the
+	                     * target; empty after an authority alone, meaning "/") */
 	struct h1_hdr inline_hdrs[H1_INLINE_HDRS];
 	struct h1_hdr *hdrs; /* == inline_hdrs, or the spill array */
 	uint32_t nhdrs,

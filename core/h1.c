@@ -122,9 +122,10 @@ static const char *const h1_names[H1_H_NHDR] = {
     [H1_H_CACHE_CONTROL] = "cache-control",
     [H1_H_ACCEPT_ENCODING] = "accept-encoding",
     [H1_H_CONTENT_ENCODING] = "content-encoding",
+    [H1_H_PROXY_AUTHORIZATION] = "proxy-authorization",
 };
 
-#define H1__NAME_MAX 17
+#define H1__NAME_MAX 19
 
 static const uint8_t h1_by_len[H1__NAME_MAX + 1][5] = {
     [2] = {H1_H_TE},
@@ -140,6 +141,7 @@ static const uint8_t h1_by_len[H1__NAME_MAX + 1][5] = {
     [15] = {H1_H_X_FORWARDED_FOR, H1_H_ACCEPT_ENCODING},
     [16] = {H1_H_PROXY_CONNECTION, H1_H_CONTENT_ENCODING},
     [17] = {H1_H_TRANSFER_ENCODING, H1_H_X_FORWARDED_PROTO},
+    [19] = {H1_H_PROXY_AUTHORIZATION},
 };
 
 static const uint8_t h1_hop_ids[H1_H_NHDR] = {
@@ -301,7 +303,7 @@ void h1_parser_init(struct h1_parser *p, bool response, const struct h1_limits *
 
 static void h1__msg_init(struct h1_msg *m)
 {
-	m->method = m->target = m->reason = m->host = (struct h1_str){NULL, 0};
+	m->method = m->target = m->reason = m->host = m->path = (struct h1_str){NULL, 0};
 	m->is_head = m->is_connect = false;
 	m->status = 0;
 	m->minor = 0;
@@ -330,7 +332,8 @@ void h1_msg_wipe(struct h1_msg *m, char *buf)
 	for (i = 0; i < m->nhdrs; i++) {
 		struct h1_hdr *h = &m->hdrs[i];
 
-		if (h->id == H1_H_AUTHORIZATION || h->id == H1_H_COOKIE)
+		if (h->id == H1_H_AUTHORIZATION || h->id == H1_H_COOKIE ||
+		    h->id == H1_H_PROXY_AUTHORIZATION)
 			pool_wipe(buf + (h->value.p - buf), h->value.len);
 	}
 }
@@ -351,6 +354,7 @@ static void h1__rebase(struct h1_msg *m, const char *from, const char *to)
 	h1__move(&m->target, f, t);
 	h1__move(&m->reason, f, t);
 	h1__move(&m->host, f, t);
+	h1__move(&m->path, f, t);
 	for (i = 0; i < m->nhdrs; i++) {
 		h1__move(&m->hdrs[i].name, f, t);
 		h1__move(&m->hdrs[i].value, f, t);
@@ -630,6 +634,25 @@ static int h1__framing(const struct h1_parser *p, struct h1_msg *m)
 	return !p->response && (f & H1__P_TE_OTHER) ? -501 : 0;
 }
 
+/* What routing looks at: an absolute-form target names the host itself,
+ * and a recipient uses it in place of the Host header (RFC 9112 3.2.2);
+ * the path is what follows the authority (empty when nothing does: read
+ * as "/"). The target was checked by h1__target(). */
+static void h1__route_parts(struct h1_msg *m)
+{
+	struct h1_str t = m->target;
+	size_t i, a;
+
+	m->path = t;
+	if (m->is_connect || t.p[0] == '/' || (t.len == 1 && t.p[0] == '*'))
+		return;
+	a = t.p[4] == 's' || t.p[4] == 'S' ? 8 : 7;
+	for (i = a; i < t.len && t.p[i] != '/' && t.p[i] != '?'; i++)
+		;
+	m->host = (struct h1_str){t.p + a, (uint32_t)(i - a)};
+	m->path = (struct h1_str){t.p + i, (uint32_t)(t.len - i)};
+}
+
 static int h1__req_done(const struct h1_parser *p, struct h1_msg *m)
 {
 	uint32_t upg = H1__P_C_UPGRADE | H1__P_UPGRADE;
@@ -639,6 +662,7 @@ static int h1__req_done(const struct h1_parser *p, struct h1_msg *m)
 		return ret;
 	if (m->minor == 1 && !p->nhost)
 		return -400;
+	h1__route_parts(m);
 	if (m->is_connect && (p->pflags & (H1__P_CL | H1__P_TE)))
 		return -400;
 	if (m->minor == 1 && (p->pflags & H1__P_EXPECT))

@@ -58,7 +58,7 @@ int h1_parse(struct h1_parser *p, const char *buf, size_t len, struct h1_msg *m)
  * zeroed message. Call h1_msg_wipe() first to clear secrets. */
 void h1_msg_release(struct h1_msg *m);
 
-/* Zeroes the bytes of every Authorization and Cookie value of <m> in <buf>,
+/* Zeroes every Authorization, Proxy-Authorization and Cookie value of <m> in <buf>,
  * the writable buffer the head was parsed from (with pool_wipe(): not a dead
  * store the compiler may drop). Other bytes are left alone. */
 void h1_msg_wipe(struct h1_msg *m, char *buf);

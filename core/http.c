@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/acct.h"
@@ -124,10 +125,9 @@ static const char *status_text(int st)
 }
 
 /* The listener's page for <st> from error_pages:, or NULL. */
-static const struct cfg_error_page *error_page(struct worker *w, struct conn *c, int st)
+static const struct cfg_error_page *error_page(const struct cfg_listener *l, int st)
 {
 	static const int sts[] = {CFG_ERROR_STATUSES};
-	const struct cfg_listener *l = worker__listener(w, c)->cfg;
 
 	for (unsigned i = 0; i < CFG_NERROR_PAGES; i++)
 		if (sts[i] == st)
@@ -168,7 +168,7 @@ static char *error_build(struct worker *w, int st, const struct cfg_error_page *
 static void http_error(struct worker *w, struct conn *c, int st)
 {
 	struct http_ctx *x = c->hx;
-	const struct cfg_error_page *pg = error_page(w, c, st);
+	const struct cfg_error_page *pg = error_page(worker__listener(w, c)->cfg, st);
 	size_t sent = 0;
 	int n = 0;
 	char *b;
@@ -267,6 +267,15 @@ static bool head_append(struct worker *w, char **buf, uint32_t *len, uint32_t *c
 
 /* ---- upstream side ---- */
 
+static bool path_has_prefix(struct h1_str path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (!path.len) /* http://host alone: the path is "/" */
+		path = (struct h1_str){"/", 1};
+	return path.len >= n && !memcmp(path.p, prefix, n);
+}
+
 static struct cfg_pool *route(struct wlistener *ls, const struct h1_msg *m, int *idx)
 {
 	const struct cfg_listener *l = ls->cfg;
@@ -290,8 +299,7 @@ static struct cfg_pool *route(struct wlistener *ls, const struct h1_msg *m, int 
 				continue;
 			}
 		}
-		if (r->path && (m->target.len < strlen(r->path) ||
-		                memcmp(m->target.p, r->path, strlen(r->path))))
+		if (r->path && !path_has_prefix(m->path, r->path))
 			continue;
 		*idx = r->pool_idx;
 		return &cfg->pools[r->pool_idx];
@@ -1224,17 +1232,34 @@ void http_accept(struct worker *w, struct wlistener *ls, int fd)
 	worker__arm_recv(w, c);
 }
 
-/* Critical pressure at accept: the 503 of the Contracts, then close. A
+/* Critical pressure at accept: the 503 of the Contracts, then close,
+ * taking no buffer (memory is what is short): the listener's 503 page
+ * straight from its mapping when it is small, else the built-in text. A
  * fresh socket's send buffer is empty, so one small write cannot block. */
-void http_reject(struct worker *w, int fd)
+#define HTTP_REJECT_PAGE_MAX (8u << 10)
+
+void http_reject(struct worker *w, struct wlistener *ls, int fd)
 {
 	static const char page[] = "HTTP/1.1 503 Service Unavailable\r\nServer: ringlb\r\n"
 				   "Content-Type: text/plain\r\nContent-Length: 24\r\n"
 				   "Retry-After: 1\r\nConnection: close\r\n\r\n"
 				   "503 Service Unavailable\n";
+	const struct cfg_error_page *pg = error_page(ls->cfg, 503);
+	char head[256];
+	struct iovec iov[2] = {{(void *)page, sizeof(page) - 1}, {NULL, 0}};
+	int n;
 
 	(void)w;
-	if (write(fd, page, sizeof(page) - 1) < 0) {
+	if (pg && pg->len <= HTTP_REJECT_PAGE_MAX) {
+		n = snprintf(head, sizeof(head),
+		             "HTTP/1.1 503 Service Unavailable\r\nServer: ringlb\r\n"
+		             "Content-Type: text/html\r\nContent-Length: %zu\r\n"
+		             "Retry-After: 1\r\nConnection: close\r\n\r\n",
+		             pg->len);
+		iov[0] = (struct iovec){head, (size_t)n};
+		iov[1] = (struct iovec){(void *)pg->data, pg->len};
+	}
+	if (writev(fd, iov, iov[1].iov_len ? 2 : 1) < 0) {
 		/* the client is gone: nothing to tell it */
 	}
 	close(fd);

@@ -315,7 +315,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	}
 	if (reject) {
 		if (ls->cfg->mode == LMODE_HTTP)
-			http_reject(w, res);
+			http_reject(w, ls, res);
 		else
 			close(res);
 		WSTAT_INC(w, rejected);

@@ -108,7 +108,7 @@ void l4_close_pair(struct worker *w, struct conn *c);
 
 /* http.c: http listeners */
 void http_accept(struct worker *w, struct wlistener *ls, int fd);
-void http_reject(struct worker *w, int fd);
+void http_reject(struct worker *w, struct wlistener *ls, int fd);
 void http_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags);
 void http_resume(struct worker *w, struct conn *c);
 void http_release(struct worker *w, struct conn *c);

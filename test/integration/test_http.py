@@ -377,6 +377,14 @@ def test_routing_by_host_and_path_prefix_with_default_pool():
         st, _, body = lib.http_get(addr + ":7000", path, host=host)
         check(st == 200 and body.decode().split()[0] == want,
               "Host %s %s: %s %r, expected pool %s" % (host, path, st, body, want))
+    # An absolute-form target names the host: it routes, not the Host header.
+    for target, want in (("http://www.example.com/api/x", "api"),
+                         ("http://exact.test", "exact"), ("http://other.org/", "app")):
+        resp = raw(addr, b"GET %s HTTP/1.1\r\nHost: exact.test\r\nConnection: close\r\n\r\n" %
+                   target.encode())
+        got = resp.partition(b"\r\n\r\n")[2].decode().split()
+        check(status_of(resp) == 200 and got and got[0] == want,
+              "GET %s: %r, expected pool %s" % (target, resp[:300], want))
     r.finish()
 
 
@@ -582,6 +590,36 @@ def test_error_pages_from_files_replace_the_built_in_text():
     check(status_of(resp) == 505 and resp.endswith(b"505 HTTP Version Not Supported\n"),
           "505: %r" % resp)
     r.finish()
+
+
+def test_critical_pressure_at_accept_answers_503_with_the_listener_page():
+    # Under Critical pressure a connection the accept decision rejects gets
+    # the 503 of the Contracts before it is closed: the listener's page when
+    # it has a small one (written from its mapping, no buffer taken), else
+    # the built-in text. Thresholds below the idle usage make every accept
+    # Critical; critical_reject_ratio 1 rejects them all.
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    page = b"<html>busy, come back</html>\n"
+    with open(os.path.join(d, "503.html"), "wb") as f:
+        f.write(page)
+    tuning = ("memory_tuning:\n  warning_threshold: 0.005\n  backpressure_start: 0.008\n"
+              "  critical_threshold: 0.01\n  critical_reject_ratio: 1.0\n")
+    for pages, want in (("    error_pages: { 503: %s/503.html }\n" % d, page),
+                        ("", b"503 Service Unavailable\n")):
+        r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)]}, extra_listener=pages,
+                              tuning=tuning))
+        resp = raw(addr, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        head, _, body = resp.partition(b"\r\n\r\n")
+        h = head.decode().lower()
+        check(status_of(resp) == 503 and body == want, "503 at accept: %r" % resp[:300])
+        check("retry-after: 1" in h and "content-length: %d" % len(want) in h,
+              "503 head: %r" % head)
+        t = r.stats_total()
+        check(t["rejected"] >= 1 and t["accepted"] == 0 and t["http_requests"] == 0,
+              "not rejected at accept: rejected=%s accepted=%s http_requests=%s" %
+              (t["rejected"], t["accepted"], t["http_requests"]))
+        r.finish()
 
 
 def test_via_names_the_proxy_upstream_when_set():

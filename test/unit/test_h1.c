@@ -201,6 +201,8 @@ END_TEST
 START_TEST(origin_form_is_the_target_of_normal_methods)
 {
 	ck_assert_int_gt(req("GET /p/a%20th?q=1&r=a:b@c HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	ck_str(msg.host, "a");
+	ck_str(msg.path, "/p/a%20th?q=1&r=a:b@c");
 	ck_assert_int_eq(req("GET p HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
 	ck_assert_int_eq(req("GET ?q HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
 }
@@ -210,8 +212,16 @@ START_TEST(absolute_form_is_accepted_for_http_and_https)
 {
 	ck_assert_int_gt(req("GET http://example.com/x HTTP/1.1\r\nHost: example.com\r\n\r\n"), 0);
 	ck_str(msg.target, "http://example.com/x");
+	/* The target's authority replaces Host for routing (RFC 9112 3.2.2). */
+	ck_assert_int_gt(req("GET http://t.example/a/b?q HTTP/1.1\r\nHost: other\r\n\r\n"), 0);
+	ck_str(msg.host, "t.example");
+	ck_str(msg.path, "/a/b?q");
 	ck_assert_int_gt(req("GET HTTPS://example.com:8443 HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	ck_str(msg.host, "example.com:8443");
+	ck_str(msg.path, "");
 	ck_assert_int_gt(req("GET http://example.com?x HTTP/1.1\r\nHost: a\r\n\r\n"), 0);
+	ck_str(msg.host, "example.com");
+	ck_str(msg.path, "?x");
 	ck_assert_int_eq(req("GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
 	ck_assert_int_eq(req("GET http://user@example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
 	ck_assert_int_eq(req("GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n"), -400);
@@ -1666,15 +1676,15 @@ END_TEST
 
 /* --- Secrets --- */
 
-START_TEST(wipe_zeroes_exactly_the_authorization_and_cookie_values)
+START_TEST(wipe_zeroes_exactly_the_credential_and_cookie_values)
 {
 	const char *s = "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic dXNlcjpwYXNz\r\n"
 			"X-Auth: keep\r\ncookie:  sid=1; t=2 \r\nCookie: b=3\r\n"
-			"Proxy-Authorization: p\r\n\r\n";
+			"Proxy-Authorization: Basic cHJveHk6cHc=\r\nSet-Cookie: kept\r\n\r\n";
 	size_t n = strlen(s), i;
 	char *b = dup_n(s, n), *want = malloc(n);
 	struct h1_parser p;
-	const char *z[] = {"Basic dXNlcjpwYXNz", "sid=1; t=2", "b=3"};
+	const char *z[] = {"Basic dXNlcjpwYXNz", "sid=1; t=2", "b=3", "Basic cHJveHk6cHc="};
 
 	h1_parser_init(&p, false, NULL);
 	ck_assert_int_eq(h1_parse(&p, b, n, &msg), (int)n);
@@ -1848,7 +1858,7 @@ static Suite *h1_suite(void)
 	tcase_add_test(th, an_error_after_a_spill_leaves_no_spill);
 	tcase_add_test(th, hop_by_hop_headers_are_marked);
 	tcase_add_test(th, connection_never_makes_the_framing_hop_by_hop);
-	tcase_add_test(th, wipe_zeroes_exactly_the_authorization_and_cookie_values);
+	tcase_add_test(th, wipe_zeroes_exactly_the_credential_and_cookie_values);
 	suite_add_tcase(s, th);
 
 	tcase_add_test(tf, content_length_gives_a_length_body);
