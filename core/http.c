@@ -349,6 +349,25 @@ static void link_pair(struct worker *w, struct conn *c, struct conn *u)
 	c->peer = worker__slot(w, u);
 }
 
+/* Maglev's key for a request: the value of the pool's header:NAME when the
+ * request has it, else (and for client_ip) the client's address. */
+static uint64_t maglev_key(const struct http_ctx *x, const struct cfg_pool *pool)
+{
+	const char *name = pool->hash && !strncmp(pool->hash, "header:", 7) ? pool->hash + 7 : NULL;
+
+	if (name) {
+		size_t n = strlen(name);
+
+		for (uint32_t i = 0; i < x->req.nhdrs; i++) {
+			const struct h1_hdr *h = &x->req.hdrs[i];
+
+			if (h->name.len == n && !strncasecmp(h->name.p, name, n))
+				return lb_hash(h->value.p, h->value.len);
+		}
+	}
+	return lb_hash(x->ip, strlen(x->ip));
+}
+
 /* Finds an upstream for <c>'s request: an idle one, or a new connection.
  * Returns it, or NULL after answering the client (502/503). */
 static struct conn *upstream_for(struct worker *w, struct conn *c)
@@ -357,13 +376,15 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 	int pi, b, err = 0;
 	struct cfg_pool *pool = route(ls, &c->hx->req, &pi);
 	struct conn *u;
+	uint64_t key;
 
 	if (!pool || !pool->nbackends) {
 		WSTAT_INC(w, no_backend);
 		http_error(w, c, 503);
 		return NULL;
 	}
-	while ((b = worker__pick(w, ls, pi, c, 0)) >= 0) {
+	key = pool->lb->algo == LB_MAGLEV ? maglev_key(c->hx, pool) : 0;
+	while ((b = worker__pick(w, ls, pi, c, key)) >= 0) {
 		u = idle_take(w, c->listener, pi, b);
 		if (u) {
 			WSTAT_INC(w, http_reused);

@@ -388,6 +388,41 @@ def test_routing_by_host_and_path_prefix_with_default_pool():
     r.finish()
 
 
+def test_maglev_hashes_a_named_header_or_the_client_address():
+    # pools[].hash: header:NAME sends every request with the same value to
+    # the same backend (requests without it hash the client address, as
+    # client_ip does for all of them).
+    addr = lib.loopback()
+    Nginx(addr + ":7101", "b1")
+    Nginx(addr + ":7102", "b2")
+    pools = ""
+    for name, hash_ in (("byuser", "header:X-User"), ("byip", "client_ip")):
+        pools += ("  - name: %s\n    algorithm: maglev\n    hash: %s\n    backends:\n"
+                  "      - { address: %s:7101 }\n      - { address: %s:7102 }\n" %
+                  (name, hash_, addr, addr))
+    cfg = config(addr, {"app": [(addr + ":7101", 1)]},
+                 routes="    routes:\n      - { path: /u/, pool: byuser }\n"
+                        "      - { path: /ip/, pool: byip }\n") + pools
+    r = lib.Ringlb(cfg)
+
+    def get(path, user=None):
+        hdr = b"X-User: %s\r\n" % user.encode() if user else b""
+        resp = raw(addr, b"GET %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n" %
+                   (path.encode(), hdr))
+        check(status_of(resp) == 200, "GET %s: %r" % (path, resp[:200]))
+        return resp.partition(b"\r\n\r\n")[2].split()[0].decode()
+
+    seen = {}
+    for user in ("user%d" % i for i in range(24)):
+        got = {get("/u/x", user) for _ in range(3)}
+        check(len(got) == 1, "%s went to %s" % (user, sorted(got)))
+        seen[user] = got.pop()
+    check(set(seen.values()) == {"b1", "b2"}, "24 users all on %s" % set(seen.values()))
+    got = {get("/ip/%d" % i) for i in range(12)}
+    check(len(got) == 1, "one client address went to %s" % sorted(got))
+    r.finish()
+
+
 def test_forwarding_headers_added_and_hop_by_hop_removed():
     addr, n = start_ngx()
     r = lib.Ringlb(config(addr, {"app": [(addr + ":7101", 1)]}))
