@@ -126,7 +126,8 @@ struct cfg_listener {
 	enum steering steering;
 	uint32_t max_connections; /* whole process, split over the workers */
 	uint32_t backlog;
-	uint64_t max_body_size; /* http: 0 = unlimited */
+	uint64_t max_body_size;      /* http: 0 = unlimited */
+	uint32_t keepalive_requests; /* http: requests per client connection; 0 = no limit */
 	struct cfg_timeouts timeouts;
 	char *body; /* static: fixed body ... */
 	size_t body_len;
@@ -161,6 +162,10 @@ struct cfg_pool {
 	struct cfg_backend *backends;
 	unsigned nbackends;
 	struct cfg_health health;
+	struct {
+		uint32_t max_idle; /* http: idle upstreams per worker and backend */
+		uint64_t timeout;  /* http: ms an idle upstream is kept */
+	} keepalive;
 	struct lb *lb; /* runtime state, built when the snapshot is built */
 	int line;
 	uint64_t keys_set; /* bit i: row i of the pool table was in the file */

@@ -79,6 +79,9 @@ static const struct key listener_keys[] = {
      .doc = "listen(2) backlog of each worker's socket"},
     {"max_body_size", SIZE(0, TB), .off = L(max_body_size), .def = "0",
      .doc = "http: larger request bodies get 413; 0 = unlimited"},
+    {"keepalive_requests", COUNT(0, 4000000000u), .off = L(keepalive_requests), .def = "1000",
+     .doc = "http: requests one client connection carries, the last answered with "
+            "Connection: close; 0 = no limit"},
     {"timeouts.connect", DUR(1, 365 * DAYS), .off = LT(connect), .def = "5s",
      .doc = "to connect to a backend"},
     {"timeouts.header", DUR(1, 365 * DAYS), .off = LT(header), .def = "10s",
@@ -173,6 +176,10 @@ static const struct key pool_keys[] = {
      .doc = "maglev key: client_ip or header:NAME"},
     {"backends", .type = KT_LIST, .flags = K_REQ, .list = &schema_backends,
      .doc = "the backends, at least one"},
+    {"keepalive.max_idle", COUNT(0, 65535), .off = P(keepalive.max_idle), .def = "32",
+     .doc = "http: idle connections each worker keeps open to each backend; 0 = none"},
+    {"keepalive.timeout", DUR(1, 365 * DAYS), .off = P(keepalive.timeout), .def = "60s",
+     .doc = "http: an idle upstream connection is closed after this"},
     {"health.interval", DUR(1, 365 * DAYS), .off = P(health.interval), .def = "5s",
      .doc = "placeholder: active check period (health-check issue)"},
 };

@@ -71,14 +71,17 @@ struct conn {
 	uint32_t gen;  /* bumped at every reuse of the slot */
 	uint32_t peer; /* slot of the other side, CONN_NONE */
 	uint32_t flags;
-	uint8_t kind;       /* enum conn_kind */
-	uint8_t inflight;   /* ring operations not yet completed */
-	uint8_t ntried;     /* client: backends tried */
-	uint8_t pending;    /* static: responses queued */
-	uint16_t listener;  /* slot in the worker's listeners: its config snapshot */
-	int16_t backend;    /* upstream: backend index in its pool, -1 */
-	int16_t hpool;      /* http upstream: pool index in its snapshot */
-	uint32_t pend_kind; /* static: 4 bits per queued response, oldest lowest */
+	uint8_t kind;      /* enum conn_kind */
+	uint8_t inflight;  /* ring operations not yet completed */
+	uint8_t ntried;    /* client: backends tried */
+	uint8_t pending;   /* static: responses queued */
+	uint16_t listener; /* slot in the worker's listeners: its config snapshot */
+	int16_t backend;   /* upstream: backend index in its pool, -1 */
+	int16_t hpool;     /* http upstream: pool index in its snapshot */
+	union {
+		uint32_t pend_kind; /* static: 4 bits per queued response, oldest lowest */
+		uint32_t nreq;      /* http client: requests dispatched on this connection */
+	};
 	uint32_t rx_bytes;  /* bytes read from this socket, saturating (splice auto) */
 	uint32_t out_bytes; /* bytes queued in <out> */
 	uint64_t last_ms;   /* last activity, for the idle timer */

@@ -57,7 +57,7 @@
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
-#define HTTP_IDLE_MAX     256         /* idle upstream connections kept per worker */
+#define HTTP_IDLE_MAX     4096        /* idle upstream connections per worker, all backends */
 #define HTTP_PIPELINE_MAX (16u << 10) /* pipelined bytes read ahead of the request in flight */
 #define HTTP_PARK_MS      50  /* a keep-alive client keeps its ctx this long after a response */
 #define HTTP_PARK_MAX     256 /* parked contexts per worker */
@@ -308,6 +308,21 @@ static struct cfg_pool *route(struct wlistener *ls, const struct h1_msg *m, int 
 	return l->pool_idx >= 0 ? &cfg->pools[l->pool_idx] : NULL;
 }
 
+/* The pool of upstream <u>, in its listener's snapshot. */
+static const struct cfg_pool *up_pool(struct worker *w, const struct conn *u)
+{
+	return &worker__listener(w, u)->gen->cfg->pools[u->hpool];
+}
+
+/* This worker's count of idle upstreams to <u>'s backend (its listener's
+ * generation). */
+static uint32_t *idle_count(struct worker *w, const struct conn *u)
+{
+	struct wgen *g = worker__listener(w, u)->gen;
+
+	return &g->nidle[g->nidle_at[u->hpool] + (uint32_t)u->backend];
+}
+
 /* An idle upstream of listener <lsi> to backend <b> of pool <pi>, unlinked;
  * NULL when there is none. */
 static struct conn *idle_take(struct worker *w, uint16_t lsi, int pi, int b)
@@ -322,6 +337,7 @@ static struct conn *idle_take(struct worker *w, uint16_t lsi, int pi, int b)
 			u->idle_next = CONN_NONE;
 			u->flags &= ~CONN_F_IDLE;
 			w->http_nidle--;
+			(*idle_count(w, u))--;
 			timer_cancel(w->tw, &u->tm); /* the client's timer covers it now */
 			return u;
 		}
@@ -339,6 +355,7 @@ static void idle_unlink(struct worker *w, struct conn *u)
 	if (*pp == slot) {
 		*pp = u->idle_next;
 		w->http_nidle--;
+		(*idle_count(w, u))--;
 	}
 	u->flags &= ~CONN_F_IDLE;
 }
@@ -608,6 +625,9 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	c->ntried = 0;
 	x->req_done = x->resp_head = x->sent_any = false;
 	x->keep_alive = !(x->req.flags & H1_F_CLOSE) && !w->stopping;
+	c->nreq += c->nreq < UINT32_MAX;
+	if (l->keepalive_requests && c->nreq >= l->keepalive_requests)
+		x->keep_alive = false; /* this response says Connection: close */
 	if (l->max_body_size && x->req.body == H1_BODY_LENGTH &&
 	    x->req.content_length > l->max_body_size) {
 		http_error(w, c, 413);
@@ -1035,16 +1055,18 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	 * while this client stays, so retired listeners cannot fill the idle
 	 * list with connections nobody will take. */
 	if (reusable && x->up_keep && x->req_done && w->http_nidle < HTTP_IDLE_MAX &&
-	    !(u->flags & CONN_F_CLOSING) && !w->stopping && (!ls->retired || x->keep_alive)) {
+	    *idle_count(w, u) < up_pool(w, u)->keepalive.max_idle && !(u->flags & CONN_F_CLOSING) &&
+	    !w->stopping && (!ls->retired || x->keep_alive)) {
 		u->flags |= CONN_F_IDLE;
 		u->idle_next = w->http_idle;
 		w->http_idle = worker__slot(w, u);
 		w->http_nidle++;
+		(*idle_count(w, u))++;
 		u->last_ms = w->now;
 		/* Never timer_init() here: the timer may be armed (a reused
 		 * connection), and re-initialising a linked timer corrupts
 		 * the wheel. */
-		timer_arm(w->tw, &u->tm, w->now + ls->cfg->timeouts.idle);
+		timer_arm(w->tw, &u->tm, w->now + up_pool(w, u)->keepalive.timeout);
 		/* An idle upstream keeps a recv armed, so a backend closing it
 		 * is seen (and the connection dropped) before anyone reuses it. */
 		u->flags &= ~CONN_F_PAUSED;
@@ -1065,11 +1087,12 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 		return;
 	}
 	/* A busy keep-alive client sends its next request within
-	 * milliseconds: it keeps its context (and its head buffers, parsed
-	 * address) for HTTP_PARK_MS, and http_timer() gives them back if
-	 * nothing came. Only under Normal pressure and up to HTTP_PARK_MAX
-	 * per worker, so idle connections still hold no buffer. */
-	if (w->http_nparked < HTTP_PARK_MAX && acct_level(w->acct) == ACCT_NORMAL &&
+	 * milliseconds: from its second request on, it keeps its context
+	 * (and its head buffers, parsed address) for HTTP_PARK_MS, and
+	 * http_timer() gives them back if nothing came. Only under Normal
+	 * pressure and up to HTTP_PARK_MAX per worker, so idle connections
+	 * (and those that made one request) hold no buffer. */
+	if (c->nreq >= 2 && w->http_nparked < HTTP_PARK_MAX && acct_level(w->acct) == ACCT_NORMAL &&
 	    ls->cfg->timeouts.idle > HTTP_PARK_MS) {
 		x->parked = true;
 		w->http_nparked++;
@@ -1175,11 +1198,13 @@ static void http_timer(struct timer *t, void *arg)
 	uint64_t due;
 
 	if (c->kind == CONN_K_HUP) {
-		if ((c->flags & CONN_F_IDLE) && w->now >= c->last_ms + to->idle) {
+		uint64_t keep = up_pool(w, c)->keepalive.timeout;
+
+		if ((c->flags & CONN_F_IDLE) && w->now >= c->last_ms + keep) {
 			WSTAT_INC(w, idle_timeouts);
 			worker__close(w, c);
 		} else if (c->flags & CONN_F_IDLE) {
-			timer_arm(w->tw, t, c->last_ms + to->idle);
+			timer_arm(w->tw, t, c->last_ms + keep);
 		}
 		return;
 	}
@@ -1241,6 +1266,7 @@ void http_accept(struct worker *w, struct wlistener *ls, int fd)
 	c->fd = fd;
 	c->listener = ls->idx;
 	c->hx = NULL;
+	c->nreq = 0;
 	ls->conns++;
 	c->flags |= CONN_F_COUNTED;
 	c->last_ms = w->now;
@@ -1346,6 +1372,7 @@ void http_retire(struct worker *w, struct wlistener *ls)
 		u->idle_next = CONN_NONE;
 		u->flags &= ~CONN_F_IDLE;
 		w->http_nidle--;
+		(*idle_count(w, u))--;
 		worker__close(w, u);
 	}
 }

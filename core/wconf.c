@@ -25,12 +25,20 @@
 static struct wgen *wgen_new(struct worker *w, struct config *cfg)
 {
 	struct wgen *g = calloc(1, sizeof(*g));
-	unsigned i;
+	unsigned i, nbe;
 
 	if (!g)
 		return NULL;
 	g->cur = calloc(cfg->npools ? cfg->npools : 1, sizeof(*g->cur));
-	if (!g->cur) {
+	g->nidle_at = calloc(cfg->npools ? cfg->npools : 1, sizeof(*g->nidle_at));
+	for (i = 0, nbe = 0; g->nidle_at && i < cfg->npools; i++) {
+		g->nidle_at[i] = nbe;
+		nbe += cfg->pools[i].nbackends;
+	}
+	g->nidle = g->nidle_at ? calloc(nbe ? nbe : 1, sizeof(*g->nidle)) : NULL;
+	if (!g->cur || !g->nidle) {
+		free(g->nidle_at);
+		free(g->cur);
 		free(g);
 		return NULL;
 	}
@@ -58,6 +66,8 @@ void wconf_gen_put(struct worker *w, struct wgen *g)
 	for (i = 0; i < g->ncur; i++)
 		lb_cursor_deinit(&g->cur[i]);
 	free(g->cur);
+	free(g->nidle);
+	free(g->nidle_at);
 	snapshot_put(g->cfg);
 	free(g);
 }

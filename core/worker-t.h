@@ -74,6 +74,9 @@ struct wgen {
 	struct config *cfg;
 	struct lb_cursor *cur; /* one per pool of cfg */
 	unsigned ncur;
+	/* http: this worker's idle upstreams per pool and backend, at
+	 * nidle[nidle_at[pool] + backend] (pools[].keepalive.max_idle) */
+	uint32_t *nidle, *nidle_at;
 	unsigned refs; /* listeners of this generation */
 };
 

@@ -102,7 +102,7 @@ class Nginx(lib.Proc):
 
 
 PYBE = r'''
-import hashlib, socket, sys, threading
+import hashlib, socket, sys, threading, time
 addr = sys.argv[1]
 h, p = addr.rsplit(":", 1)
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -145,6 +145,8 @@ def serve(c):
                 hdrs.get("transfer-encoding"), hdrs.get("content-length"), hdrs.get("expect")))
             if target == "/silent":
                 while True: r.fill()
+            if target == "/slow":
+                time.sleep(0.3)
             if hdrs.get("expect", "").lower() == "100-continue":
                 c.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             hs, n = hashlib.sha256(), 0
@@ -468,6 +470,51 @@ def test_keep_alive_reuses_connections_on_both_sides():
     check(t["http_reused"] >= N - 2, "http_reused=%s" % t["http_reused"])
     s = r.finish()
     check(s["connect_ok"] <= 2, "connect_ok=%s for %d requests" % (s["connect_ok"], N))
+
+
+def test_keepalive_requests_and_the_idle_upstream_limit():
+    # keepalive_requests: 3 -> the third response says Connection: close and
+    # the connection ends. keepalive.max_idle: 1 -> of 4 upstream
+    # connections busy at once, one stays open for reuse, 3 are closed.
+    addr = lib.loopback()
+    pb = pybe(addr + ":7102")
+    cfg = config(addr, {"app": [(addr + ":7102", 1)]},
+                 extra_listener="    keepalive_requests: 3\n")
+    cfg = cfg.replace("    algorithm: round_robin\n",
+                      "    algorithm: round_robin\n    keepalive: { max_idle: 1 }\n")
+    r = lib.Ringlb(cfg)
+    s = socket.create_connection((addr, 7000), timeout=10 * lib.SLOW)
+    f = s.makefile("rb")
+    for i in range(3):
+        s.sendall(b"GET /k%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+        (st, hdrs, _), = responses(f, 1)
+        conn = hdrs.get("connection", "").lower()
+        check(st == 200 and (conn == "close") == (i == 2),
+              "request %d: %s Connection: %r" % (i + 1, st, conn))
+    check(f.read() == b"", "the connection stayed open after keepalive_requests")
+    s.close()
+    socks = [socket.create_connection((addr, 7000), timeout=10 * lib.SLOW) for _ in range(4)]
+    for c in socks:
+        c.sendall(b"GET /slow HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    for c in socks:
+        (st, _, _), = responses(c.makefile("rb"), 1)
+        check(st == 200, "slow request: %s" % st)
+        c.close()
+    t = r.stats_total()
+    check(t["connect_ok"] == 4, "connect_ok=%s: 4 slow requests at once need 4" % t["connect_ok"])
+    mark = 0
+    for _ in range(3):
+        _, mark = pb.wait_line(r"^pybe: closed", 10, start=mark)
+        mark += 1
+    resp = raw(addr, b"GET /again HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    check(status_of(resp) == 200, "after: %r" % resp[:200])
+    t = r.stats_total()
+    check(t["connect_ok"] == 4 and t["http_reused"] >= 1,
+          "connect_ok=%s http_reused=%s: the kept upstream was not reused" %
+          (t["connect_ok"], t["http_reused"]))
+    closed = pb.output().count("pybe: closed")
+    check(closed == 3, "%d upstream connections closed, expected 3 (max_idle 1)" % closed)
+    r.finish()
 
 
 def test_pipelined_requests_are_answered_in_order():
