@@ -430,9 +430,10 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
  * Returns false for anything else. */
 static bool recv_retry(struct worker *w, struct conn *c, int res)
 {
-	if (res == -ENOBUFS)
+	if (res == -ENOBUFS) {
 		worker__bufwait(w, c);
-	else if (res == -ECANCELED)
+		worker__watch(w, c);
+	} else if (res == -ECANCELED)
 		http_resume(w, c);
 	else
 		return false;
@@ -501,6 +502,7 @@ static void pause_if_full(struct worker *w, struct conn *x, struct conn *p)
 	if (p->out_bytes >= maxbuf(w) && !(x->flags & CONN_F_PAUSED)) {
 		x->flags |= CONN_F_PAUSED;
 		worker__cancel_recv(w, x);
+		worker__watch(w, x); /* a reset while paused still ends the pair */
 	}
 }
 
@@ -1326,6 +1328,10 @@ void http_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32
 		break;
 	case OP_CONNECT:
 		up_connect(w, c, res);
+		break;
+	case OP_WATCH:
+		if (worker__watched(w, c, res))
+			close_pair(w, c);
 		break;
 	default:
 		break;

@@ -202,35 +202,6 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 
 /* ---- the buffer pump ---- */
 
-/* <x> is not being read (its peer's queue is full, or no buffer is free):
- * nothing would notice its peer resetting the connection, so a one-shot
- * poll watches for that. POLLERR and POLLHUP are always reported; only
- * POLLERR (a reset) ends the pair: the bytes before a FIN are still to be
- * read and forwarded. */
-static void l4_watch(struct worker *w, struct conn *x)
-{
-	struct io_uring_sqe *sqe;
-
-	if (x->flags & (CONN_F_WATCH | CONN_F_CLOSING | CONN_F_RD_EOF))
-		return;
-	sqe = worker__sqe(w);
-	io_uring_prep_poll_add(sqe, x->fd, POLLRDHUP);
-	io_uring_sqe_set_data64(sqe, worker__ud(w, x, OP_WATCH));
-	x->flags |= CONN_F_WATCH;
-	x->inflight++;
-}
-
-static void l4_on_watch(struct worker *w, struct conn *x, int res)
-{
-	x->flags &= ~CONN_F_WATCH;
-	/* POLLHUP alone is no reset: it is also both directions shut with
-	 * bytes still to read. A reset sets the socket error: POLLERR. */
-	if (res > 0 && (res & POLLERR)) {
-		WSTAT_INC(w, aborts);
-		l4_close_pair(w, x);
-	}
-}
-
 /* Reading <x> may go on (or switch to splice): called whenever its recv is
  * not armed and something that held it back changed. */
 void l4_resume(struct worker *w, struct conn *x)
@@ -274,7 +245,7 @@ static void l4_on_recv(struct worker *w, struct conn *x, int res, uint32_t flags
 		    !(x->flags & CONN_F_PAUSED)) {
 			x->flags |= CONN_F_PAUSED;
 			worker__cancel_recv(w, x);
-			l4_watch(w, x);
+			worker__watch(w, x);
 		}
 		if (l->splice == SPLICE_AUTO && x->rx_bytes >= L4_SPLICE_AFTER &&
 		    !(x->flags & (CONN_F_SPLICE | CONN_F_NOSPLICE))) {
@@ -293,7 +264,7 @@ static void l4_on_recv(struct worker *w, struct conn *x, int res, uint32_t flags
 	}
 	if (res == -ENOBUFS) {
 		worker__bufwait(w, x);
-		l4_watch(w, x);
+		worker__watch(w, x);
 		return;
 	}
 	if (res == -ECANCELED) {
@@ -518,7 +489,8 @@ void l4_dispatch(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t
 			l4_splice(w, c); /* readable, or the linked wait ran out */
 		break;
 	case OP_WATCH:
-		l4_on_watch(w, c, res);
+		if (worker__watched(w, c, res))
+			l4_close_pair(w, c);
 		break;
 	case OP_POLL_OUT:
 		c->flags &= ~CONN_F_SEND;

@@ -94,6 +94,18 @@ static int listen_prepare(struct worker *w, struct wlistener *ls)
 	return ret;
 }
 
+/* HTTP clients speak first: the kernel hands a connection over once its
+ * first bytes are in, so accepting it and reading the request take one
+ * wake-up, not two. A client that sends nothing is accepted after about
+ * timeouts.header all the same (and closed at its first-head deadline).
+ * Set again when a reload adopts the socket: the timeout may have changed. */
+static void listen_defer(const struct cfg_listener *l, int fd)
+{
+	int secs = l->mode == LMODE_HTTP ? (int)((l->timeouts.header + 999) / 1000) : 0;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
 int listen_open(struct worker *w, struct wlistener *ls)
 {
 	const struct cfg_listener *l = ls->cfg;
@@ -113,16 +125,7 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	/* Accepted sockets inherit TCP_NODELAY and the buffer sizes from
 	 * here: one setsockopt per listener, none per connection. */
 	listen_set_sockopts(w, fd);
-	if (l->mode == LMODE_HTTP) {
-		/* HTTP clients speak first: the kernel hands a connection
-		 * over once its first bytes are in, so accepting it and
-		 * reading the request take one wake-up, not two. A client
-		 * that sends nothing is accepted after timeouts.header all
-		 * the same (and then answered 408). */
-		int secs = (int)((l->timeouts.header + 999) / 1000);
-
-		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
-	}
+	listen_defer(l, fd);
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;
@@ -141,6 +144,7 @@ err:
 
 int listen_adopt(struct worker *w, struct wlistener *ls)
 {
+	listen_defer(ls->cfg, ls->fd);
 	listen_steer(w, ls, false, false);
 	return listen_prepare(w, ls);
 }

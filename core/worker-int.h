@@ -33,6 +33,10 @@ void worker__fwd_eof(struct worker *w, struct conn *x);
 void worker__arm_recv(struct worker *w, struct conn *c);
 /* Asks the armed recv of <c> to end (its final completion follows). */
 void worker__cancel_recv(struct worker *w, struct conn *c);
+/* A one-shot poll for a reset of <x> while it is not read; watched() is its
+ * completion: true when the peer reset (the caller closes the pair). */
+void worker__watch(struct worker *w, struct conn *x);
+bool worker__watched(struct worker *w, struct conn *x, int res);
 /* Submits a send of the head of <c>'s out queue if none is in flight. */
 void worker__send_next(struct worker *w, struct conn *c);
 /* Accounts <res> bytes sent from the head of <c>'s queue, freeing buffers

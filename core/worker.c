@@ -3,6 +3,7 @@
  * and backpressure in listen.c.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +486,36 @@ void worker__arm_recv(struct worker *w, struct conn *c)
 	io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_RECV));
 	c->flags |= CONN_F_RECV;
 	c->inflight++;
+}
+
+/* <x> is not being read (its peer's queue is full, or no buffer is free):
+ * nothing would notice its peer resetting the connection, so a one-shot
+ * poll watches for that. POLLERR and POLLHUP are always reported; only
+ * POLLERR (a reset) ends the pair: the bytes before a FIN are still to be
+ * read and forwarded. */
+void worker__watch(struct worker *w, struct conn *x)
+{
+	struct io_uring_sqe *sqe;
+
+	if (x->flags & (CONN_F_WATCH | CONN_F_CLOSING | CONN_F_RD_EOF))
+		return;
+	sqe = worker__sqe(w);
+	io_uring_prep_poll_add(sqe, x->fd, POLLRDHUP);
+	io_uring_sqe_set_data64(sqe, worker__ud(w, x, OP_WATCH));
+	x->flags |= CONN_F_WATCH;
+	x->inflight++;
+}
+
+bool worker__watched(struct worker *w, struct conn *x, int res)
+{
+	x->flags &= ~CONN_F_WATCH;
+	/* POLLHUP alone is no reset: it is also both directions shut with
+	 * bytes still to read. A reset sets the socket error: POLLERR. */
+	if (res > 0 && (res & POLLERR)) {
+		WSTAT_INC(w, aborts);
+		return true;
+	}
+	return false;
 }
 
 void worker__cancel_recv(struct worker *w, struct conn *c)

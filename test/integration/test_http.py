@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -194,7 +195,7 @@ def pybe(addr):
 
 
 TUNBE = r"""
-import base64, hashlib, socket, sys, threading
+import base64, hashlib, socket, sys, threading, time
 addr = sys.argv[1]
 h, p = addr.rsplit(":", 1)
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -225,6 +226,13 @@ def serve(c):
             key = hdrs.get("sec-websocket-key", "").encode()
             acc = base64.b64encode(hashlib.sha1(key + GUID).digest())
             # The first tunnel bytes go in the same write as the 101 head.
+            if target == "/sink":  # reads nothing for 5 s, then drains to EOF
+                c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+                time.sleep(5)
+                while c.recv(1 << 20):
+                    pass
+                return
             c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                       b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc +
                       b"\r\n\r\nserver-first\n")
@@ -958,6 +966,54 @@ def test_websocket_upgrade_tunnels_bytes_both_ways_with_half_close():
     tb.wait_line(r"^tunbe: closed")
     st = r.finish()
     check(st["http_requests"] == 1, "http_requests=%s" % st["http_requests"])
+
+
+def test_a_reset_while_a_tunnel_is_paused_closes_both_sides():
+    # The backend reads nothing for 5 s: the client's bytes fill
+    # max_buffer_size and the client is no longer read, with nothing sent
+    # to it. Its reset must still close the pair at once (a poll watches a
+    # socket that is not read), not when the backend reads again and the
+    # client is read again.
+    addr = lib.loopback()
+    tb = tunbe(addr + ":7102")
+    r = lib.Ringlb(config(addr, {"app": [(addr + ":7102", 1)]},
+                          extra_listener="    timeouts: { client: 60s, server: 60s }\n",
+                          tuning="memory_tuning: { max_buffer_size: 65536 }\n"))
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10 * lib.SLOW)
+    s.connect((addr, 7000))
+    key = base64.b64encode(os.urandom(16))
+    s.sendall(b"GET /sink HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head, _ = read_head(s)
+    check(head.startswith(b"HTTP/1.1 101 "), "no 101: %r" % head[:200])
+    t_up = time.monotonic()
+    s.setblocking(False)
+    sent, block, quiet = 0, b"x" * 65536, 0
+    deadline = time.monotonic() + 1.5
+    while quiet < 10 and time.monotonic() < deadline:  # until nothing more goes in
+        try:
+            sent += s.send(block)
+            quiet = 0
+        except BlockingIOError:
+            quiet += 1
+            time.sleep(0.05)
+    check(sent > 65536, "only %d bytes went in before the tunnel stalled" % sent)
+    mark = tb.count()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    t0 = time.monotonic()
+    s.close()  # RST
+    while True:
+        t = r.stats_total()
+        if t["active"] == 0 or time.monotonic() - t_up > 4.5:
+            break
+        time.sleep(0.1)
+    check(t["active"] == 0 and t["aborts"] >= 1,
+          "%.1fs after the upgrade (the backend reads at 5 s): active=%s aborts=%s" %
+          (time.monotonic() - t_up, t["active"], t["aborts"]))
+    tb.wait_line(r"^tunbe: closed", 15, start=mark)
+    r.finish()
 
 
 def test_declined_upgrade_is_a_normal_response_on_a_kept_connection():
