@@ -1192,7 +1192,7 @@ static void h1__put_cl(struct h1_out *o, uint64_t n)
 }
 
 /* The client's headers, as they go upstream. */
-static void h1__req_hdrs(const struct h1_msg *m, struct h1_out *o)
+static void h1__req_hdrs(const struct h1_msg *m, struct h1_out *o, bool absolute)
 {
 	bool cl = false, te = false;
 	uint32_t i;
@@ -1203,6 +1203,10 @@ static void h1__req_hdrs(const struct h1_msg *m, struct h1_out *o)
 		if (h->hop)
 			continue;
 		switch (h->id) {
+		case H1_H_HOST:
+			if (!absolute) /* else replaced by the target's authority */
+				h1__put_hdr(o, h);
+			break;
 		case H1_H_CONTENT_LENGTH:
 			if (!cl)
 				h1__put_cl(o, m->content_length);
@@ -1265,11 +1269,27 @@ int h1_build_request(const struct h1_msg *m, const char *client_ip, const char *
 {
 	struct h1_out o = {out, cap, false};
 
+	/* An absolute-form target goes up in origin-form, with a Host made
+	 * from its authority in place of the received one (RFC 9112 3.2.2):
+	 * the backend sees the host the request was routed by. */
+	bool absolute = m->path.p && m->path.p != m->target.p;
+
 	h1__put_s(&o, m->method);
 	H1__PUTS(&o, " ");
-	h1__put_s(&o, m->target);
+	if (absolute) {
+		if (!m->path.len || m->path.p[0] != '/')
+			H1__PUTS(&o, "/");
+		h1__put_s(&o, m->path);
+	} else {
+		h1__put_s(&o, m->target);
+	}
 	h1__put_z(&o, m->minor ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n");
-	h1__req_hdrs(m, &o);
+	if (absolute) {
+		H1__PUTS(&o, "Host: ");
+		h1__put_s(&o, m->host);
+		H1__PUTS(&o, "\r\n");
+	}
+	h1__req_hdrs(m, &o, absolute);
 	h1__xff(m, client_ip, &o);
 	h1__put_field(&o, "X-Forwarded-Proto: ", proto);
 	h1__put_field(&o, "X-Real-IP: ", client_ip);

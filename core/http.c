@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -83,8 +84,10 @@ struct http_ctx {
 	uint64_t head_start; /* ms: first byte of the current request head */
 	uint8_t state;
 	bool req_done, resp_head, keep_alive, sent_any;
-	bool up_keep; /* the backend keeps its connection open after this response */
-	bool parked;  /* HS_IDLE with the context kept (counted in http_nparked) */
+	bool up_keep;   /* the backend keeps its connection open after this response */
+	bool parked;    /* HS_IDLE with the context kept (counted in http_nparked) */
+	int16_t pi;     /* the request's pool (route()), -1: none; kept for retries */
+	uint64_t lbkey; /* its maglev key: the head it came from is gone by a retry */
 	char ip[INET6_ADDRSTRLEN];
 };
 
@@ -271,8 +274,14 @@ static bool path_has_prefix(struct h1_str path, const char *prefix)
 {
 	size_t n = strlen(prefix);
 
-	if (!path.len) /* http://host alone: the path is "/" */
-		path = (struct h1_str){"/", 1};
+	if (!path.len || path.p[0] == '?') { /* http://host or http://host?q: the path is "/" */
+		if (prefix[0] != '/')
+			return false;
+		prefix++;
+		n--;
+		if (!path.len)
+			return n == 0;
+	}
 	return path.len >= n && !memcmp(path.p, prefix, n);
 }
 
@@ -315,7 +324,8 @@ static const struct cfg_pool *up_pool(struct worker *w, const struct conn *u)
 }
 
 /* This worker's count of idle upstreams to <u>'s backend (its listener's
- * generation). */
+ * generation), and the list of them: one per backend, so a request finds
+ * its backend's idle connections without walking the others'. */
 static uint32_t *idle_count(struct worker *w, const struct conn *u)
 {
 	struct wgen *g = worker__listener(w, u)->gen;
@@ -323,16 +333,22 @@ static uint32_t *idle_count(struct worker *w, const struct conn *u)
 	return &g->nidle[g->nidle_at[u->hpool] + (uint32_t)u->backend];
 }
 
+static uint32_t *idle_list(struct wgen *g, int pi, int b)
+{
+	return &g->idle_head[g->nidle_at[pi] + (uint32_t)b];
+}
+
 /* An idle upstream of listener <lsi> to backend <b> of pool <pi>, unlinked;
  * NULL when there is none. */
 static struct conn *idle_take(struct worker *w, uint16_t lsi, int pi, int b)
 {
-	uint32_t *pp = &w->http_idle;
+	uint32_t *pp = idle_list(w->ls[lsi]->gen, pi, b);
 
 	while (*pp != CONN_NONE) {
 		struct conn *u = &w->ct.c[*pp];
 
-		if (u->listener == lsi && u->backend == b && u->hpool == pi) {
+		if (u->listener == lsi && u->backend == b && u->hpool == pi &&
+		    !(u->flags & CONN_F_CLOSING)) { /* a closing one is unlinked at release */
 			*pp = u->idle_next;
 			u->idle_next = CONN_NONE;
 			u->flags &= ~CONN_F_IDLE;
@@ -348,7 +364,8 @@ static struct conn *idle_take(struct worker *w, uint16_t lsi, int pi, int b)
 
 static void idle_unlink(struct worker *w, struct conn *u)
 {
-	uint32_t *pp = &w->http_idle, slot = worker__slot(w, u);
+	uint32_t *pp = idle_list(worker__listener(w, u)->gen, u->hpool, u->backend);
+	uint32_t slot = worker__slot(w, u);
 
 	while (*pp != CONN_NONE && *pp != slot)
 		pp = &w->ct.c[*pp].idle_next;
@@ -390,18 +407,16 @@ static uint64_t maglev_key(const struct http_ctx *x, const struct cfg_pool *pool
 static struct conn *upstream_for(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = worker__listener(w, c);
-	int pi, b, err = 0;
-	struct cfg_pool *pool = route(ls, &c->hx->req, &pi);
+	int pi = c->hx->pi, b, err = 0;
+	struct cfg_pool *pool = pi >= 0 ? &ls->gen->cfg->pools[pi] : NULL;
 	struct conn *u;
-	uint64_t key;
 
 	if (!pool || !pool->nbackends) {
 		WSTAT_INC(w, no_backend);
 		http_error(w, c, 503);
 		return NULL;
 	}
-	key = pool->lb->algo == LB_MAGLEV ? maglev_key(c->hx, pool) : 0;
-	while ((b = worker__pick(w, ls, pi, c, key)) >= 0) {
+	while ((b = worker__pick(w, ls, pi, c, c->hx->lbkey)) >= 0) {
 		u = idle_take(w, c->listener, pi, b);
 		if (u) {
 			WSTAT_INC(w, http_reused);
@@ -618,10 +633,11 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	struct http_ctx *x = c->hx;
 	const struct cfg_listener *l = worker__listener(w, c)->cfg;
 	uint32_t rest = x->rlen - hlen;
+	struct cfg_pool *pool;
 	struct conn *u;
 	uint64_t to;
 	char *hb;
-	int n, cls;
+	int n, cls, pi;
 
 	WSTAT_INC(w, http_requests);
 	c->ntried = 0;
@@ -654,6 +670,11 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 		http_error(w, c, 431);
 		return;
 	}
+	/* Routed once: a retry on another backend (up_connect()) comes after
+	 * the head's bytes have been overwritten. */
+	pool = route(worker__listener(w, c), &x->req, &pi);
+	x->pi = (int16_t)(pool ? pi : -1);
+	x->lbkey = pool && pool->lb->algo == LB_MAGLEV ? maglev_key(x, pool) : 0;
 	u = upstream_for(w, c);
 	if (!u) {
 		pool_put(w->pc, hb, (size_t)n);
@@ -669,11 +690,17 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	h1_parser_init(&x->sp, true, NULL);
 	if (x->req.is_head)
 		x->sp.flags |= H1_F_HEAD_REQ;
+	h1_msg_release(&x->resp); /* a parked context's last response may have spilled */
 	memset(&x->resp, 0, sizeof(x->resp));
 	x->slen = 0;
 	h1_body_init(&x->rb, &x->req);
-	/* The head has been rewritten into hb: the secrets in rhead can go. */
+	/* The head has been rewritten into hb: the secrets in rhead can go,
+	 * and so can the slices into it (the bytes after the head are moved
+	 * over it below, and rhead may grow for pipelined bytes). Only the
+	 * message's flags and framing are used from here on. */
 	h1_msg_wipe(&x->req, x->rhead);
+	h1_msg_release(&x->req);
+	x->req.method = x->req.target = x->req.host = x->req.path = (struct h1_str){NULL, 0};
 	x->state = HS_BODY;
 	/* The header deadline is over: from now on timeouts.server (and
 	 * client) count, from the last byte either way (http_timer). */
@@ -1060,8 +1087,8 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	    *idle_count(w, u) < up_pool(w, u)->keepalive.max_idle && !(u->flags & CONN_F_CLOSING) &&
 	    !w->stopping && (!ls->retired || x->keep_alive)) {
 		u->flags |= CONN_F_IDLE;
-		u->idle_next = w->http_idle;
-		w->http_idle = worker__slot(w, u);
+		u->idle_next = *idle_list(ls->gen, u->hpool, u->backend);
+		*idle_list(ls->gen, u->hpool, u->backend) = worker__slot(w, u);
 		w->http_nidle++;
 		(*idle_count(w, u))++;
 		u->last_ms = w->now;
@@ -1311,6 +1338,11 @@ void http_reject(struct worker *w, struct wlistener *ls, int fd)
 	if (writev(fd, iov, iov[1].iov_len ? 2 : 1) < 0) {
 		/* the client is gone: nothing to tell it */
 	}
+	/* The request is in (TCP_DEFER_ACCEPT): closing with it unread would
+	 * send a reset right behind the page, which some clients take before
+	 * reading it. Read what is there (a few KiB at most), then close. */
+	for (int i = 0; i < 4 && recv(fd, head, sizeof(head), MSG_DONTWAIT) > 0; i++)
+		;
 	close(fd);
 }
 
@@ -1365,21 +1397,27 @@ void http_release(struct worker *w, struct conn *c)
  * the worker's idle list until timeouts.idle. */
 void http_retire(struct worker *w, struct wlistener *ls)
 {
-	uint32_t *pp = &w->http_idle;
+	const struct config *cfg = ls->gen->cfg;
 
-	while (*pp != CONN_NONE) {
-		struct conn *u = &w->ct.c[*pp];
+	for (unsigned pi = 0; pi < cfg->npools; pi++) {
+		for (unsigned b = 0; b < cfg->pools[pi].nbackends; b++) {
+			uint32_t *pp = idle_list(ls->gen, (int)pi, (int)b);
 
-		if (u->listener != ls->idx) {
-			pp = &u->idle_next;
-			continue;
+			while (*pp != CONN_NONE) {
+				struct conn *u = &w->ct.c[*pp];
+
+				if (u->listener != ls->idx) {
+					pp = &u->idle_next;
+					continue;
+				}
+				*pp = u->idle_next;
+				u->idle_next = CONN_NONE;
+				u->flags &= ~CONN_F_IDLE;
+				w->http_nidle--;
+				(*idle_count(w, u))--;
+				worker__close(w, u);
+			}
 		}
-		*pp = u->idle_next;
-		u->idle_next = CONN_NONE;
-		u->flags &= ~CONN_F_IDLE;
-		w->http_nidle--;
-		(*idle_count(w, u))--;
-		worker__close(w, u);
 	}
 }
 

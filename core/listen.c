@@ -96,9 +96,11 @@ static int listen_prepare(struct worker *w, struct wlistener *ls)
 
 /* HTTP clients speak first: the kernel hands a connection over once its
  * first bytes are in, so accepting it and reading the request take one
- * wake-up, not two. A client that sends nothing is accepted after about
- * timeouts.header all the same (and closed at its first-head deadline).
- * Set again when a reload adopts the socket: the timeout may have changed. */
+ * wake-up, not two. A client that sends nothing is accepted all the same
+ * once the time is over, which the kernel rounds up to its SYN-ACK
+ * retransmissions (1, 3, 7, 15, 31 s...: 15 s for timeouts.header 10s), and
+ * closed at its first-head deadline. Set again when a reload adopts the
+ * socket: the timeout may have changed. */
 static void listen_defer(const struct cfg_listener *l, int fd)
 {
 	int secs = l->mode == LMODE_HTTP ? (int)((l->timeouts.header + 999) / 1000) : 0;

@@ -36,7 +36,11 @@ static struct wgen *wgen_new(struct worker *w, struct config *cfg)
 		nbe += cfg->pools[i].nbackends;
 	}
 	g->nidle = g->nidle_at ? calloc(nbe ? nbe : 1, sizeof(*g->nidle)) : NULL;
-	if (!g->cur || !g->nidle) {
+	g->idle_head = g->nidle ? malloc((nbe ? nbe : 1) * sizeof(*g->idle_head)) : NULL;
+	for (i = 0; g->idle_head && i < nbe; i++)
+		g->idle_head[i] = CONN_NONE;
+	if (!g->cur || !g->idle_head) {
+		free(g->nidle);
 		free(g->nidle_at);
 		free(g->cur);
 		free(g);
@@ -67,6 +71,7 @@ void wconf_gen_put(struct worker *w, struct wgen *g)
 		lb_cursor_deinit(&g->cur[i]);
 	free(g->cur);
 	free(g->nidle);
+	free(g->idle_head);
 	free(g->nidle_at);
 	snapshot_put(g->cfg);
 	free(g);

@@ -75,8 +75,9 @@ struct wgen {
 	struct lb_cursor *cur; /* one per pool of cfg */
 	unsigned ncur;
 	/* http: this worker's idle upstreams per pool and backend, at
-	 * nidle[nidle_at[pool] + backend] (pools[].keepalive.max_idle) */
-	uint32_t *nidle, *nidle_at;
+	 * [nidle_at[pool] + backend]: how many (pools[].keepalive.max_idle)
+	 * and the list of them (conn slots linked by idle_next) */
+	uint32_t *nidle, *idle_head, *nidle_at;
 	unsigned refs; /* listeners of this generation */
 };
 
@@ -144,8 +145,7 @@ struct worker {
 	struct buf *buf_free;
 	uint32_t nbuf_free; /* kept >= buffers in the ring: taking one never fails */
 
-	/* http: idle upstream connections (by slot, linked by idle_next) */
-	uint32_t http_idle;
+	/* http: idle upstream connections, all backends (lists in struct wgen) */
 	uint32_t http_nidle;
 	uint32_t http_nparked; /* keep-alive clients holding their ctx (http.c) */
 

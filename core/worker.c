@@ -544,7 +544,6 @@ void worker__abort(struct worker *w, struct conn *c)
 void worker__close(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
-	bool recv = (c->flags & CONN_F_RECV) != 0, canceling = (c->flags & CONN_F_CANCELING) != 0;
 
 	if (c->flags & CONN_F_CLOSING)
 		return;
@@ -554,18 +553,20 @@ void worker__close(struct worker *w, struct conn *c)
 		return;
 	/* Cancel whatever is armed on the socket, then close it: a close
 	 * alone leaves an armed recv without a completion. A cancel by fd
-	 * scans every armed request of the ring, so the common cases go
-	 * without it: nothing in flight (close only), only the multishot
-	 * recv (cancelled by its user_data, a hash lookup), or only the
-	 * recv and a cancel of it already on its way (close only). */
+	 * scans every armed request of the ring, so the two common cases go
+	 * without it: nothing in flight (close only), or only the multishot
+	 * recv (its flag is set exactly while it is in flight, so with one
+	 * operation counted it is that one: cancelled by its user_data, a
+	 * hash lookup). Anything else (a send, a poll, a cancel whose recv
+	 * has not ended yet) gets the cancel by fd. */
 	worker__sq_reserve(w, 2); /* the linked pair goes in one submission */
-	if (recv && !canceling && c->inflight == 1) {
+	if ((c->flags & CONN_F_RECV) && c->inflight == 1) {
 		sqe = worker__sqe(w);
 		io_uring_prep_cancel64(sqe, worker__ud(w, c, OP_RECV), 0);
 		sqe->flags |= IOSQE_IO_HARDLINK;
 		io_uring_sqe_set_data64(sqe, worker__ud(w, c, OP_CANCEL));
 		c->inflight++;
-	} else if (c->inflight && !(recv && canceling && c->inflight == 2)) {
+	} else if (c->inflight) {
 		sqe = worker__sqe(w);
 		io_uring_prep_cancel_fd(sqe, c->fd, IORING_ASYNC_CANCEL_ALL);
 		sqe->flags |= IOSQE_IO_HARDLINK;
@@ -840,7 +841,6 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 		return ret;
 	}
 	w->wait_head = w->wait_tail = CONN_NONE;
-	w->http_idle = CONN_NONE;
 	ret = br_init(w);
 	if (ret < 0)
 		return ret;

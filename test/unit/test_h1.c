@@ -1556,6 +1556,23 @@ START_TEST(the_request_upstream_gets_xff_when_it_had_none)
 }
 END_TEST
 
+START_TEST(an_absolute_form_request_goes_up_in_origin_form_with_its_host)
+{
+	ck_assert_int_gt(req("GET http://t.example:81/a?b HTTP/1.1\r\nUser-Agent: t\r\n"
+	                     "Host: other.example\r\n\r\n"),
+	                 0);
+	ck_built(h1_build_request(&msg, NULL, NULL, NULL, out, sizeof(out)),
+	         "GET /a?b HTTP/1.1\r\nHost: t.example:81\r\nUser-Agent: t\r\n"
+	         "Connection: keep-alive\r\n\r\n");
+	ck_assert_int_gt(req("GET http://t.example?q HTTP/1.1\r\nHost: t.example\r\n\r\n"), 0);
+	ck_built(h1_build_request(&msg, NULL, NULL, NULL, out, sizeof(out)),
+	         "GET /?q HTTP/1.1\r\nHost: t.example\r\nConnection: keep-alive\r\n\r\n");
+	ck_assert_int_gt(req("GET https://t.example HTTP/1.0\r\n\r\n"), 0);
+	ck_built(h1_build_request(&msg, NULL, NULL, NULL, out, sizeof(out)),
+	         "GET / HTTP/1.0\r\nHost: t.example\r\nConnection: keep-alive\r\n\r\n");
+}
+END_TEST
+
 START_TEST(the_request_upstream_has_one_content_length_and_plain_chunked)
 {
 	ck_assert_int_gt(req("PUT / HTTP/1.1\r\nHost: a\r\ncontent-length: 007, 7\r\n"
@@ -1653,6 +1670,7 @@ START_TEST(a_built_request_parses_back_to_the_same_request)
 	for (i = 0; i < ARRAY_SIZE(samples); i++) {
 		struct h1_msg again;
 		char *copy;
+		bool abs;
 		int n, r;
 
 		if (samples[i].resp || req(samples[i].s) <= 0)
@@ -1664,7 +1682,11 @@ START_TEST(a_built_request_parses_back_to_the_same_request)
 		r = parse_lim(false, NULL, copy, (size_t)n, &again);
 		ck_assert_msg(r == n, "%s -> %.*s: %d", samples[i].s, n, out, r);
 		ck_assert(str_is(again.method, "") == str_is(msg.method, ""));
-		ck_assert_uint_eq(again.target.len, msg.target.len);
+		/* absolute-form goes up as origin-form ("/" added when needed) */
+		abs = msg.path.p != msg.target.p;
+		ck_assert_uint_eq(again.target.len,
+		                  abs ? msg.path.len + (!msg.path.len || msg.path.p[0] != '/')
+		                      : msg.target.len);
 		ck_assert_int_eq(again.body, msg.body);
 		ck_assert_uint_eq(again.content_length, msg.content_length);
 		ck_assert_uint_eq(again.flags & ~H1_F_CLOSE, msg.flags & ~H1_F_CLOSE);
@@ -1915,6 +1937,7 @@ static Suite *h1_suite(void)
 
 	tcase_add_test(tw, the_request_upstream_drops_hop_by_hop_and_adds_forwarding_headers);
 	tcase_add_test(tw, the_request_upstream_gets_xff_when_it_had_none);
+	tcase_add_test(tw, an_absolute_form_request_goes_up_in_origin_form_with_its_host);
 	tcase_add_test(tw, the_request_upstream_has_one_content_length_and_plain_chunked);
 	tcase_add_test(tw, the_request_upstream_keeps_upgrade_when_upgrading);
 	tcase_add_test(tw, a_head_that_does_not_fit_is_enospc);
