@@ -709,16 +709,38 @@ static int h1__head_done(const struct h1_parser *p, struct h1_msg *m)
 
 /* How far a span of the request line may go: max_line bytes before its CR,
  * so one byte more is one too many. */
+static inline size_t h1__min(size_t a, size_t b)
+{
+	return a < b ? a : b;
+}
+
+/* The HTTP-version from p->mark, spanned from *ip up to <lim>, ended by
+ * <term>: 1 with m->minor set and *ip at <term>, 0 when the buffer (<end>)
+ * ends first, < 0 (the status) when it is no version. */
+static int h1__version_to(const struct h1_parser *p, struct h1_msg *m, const char *buf, size_t *ip,
+                          size_t lim, size_t end, char term)
+{
+	size_t i = h1__span(buf, *ip, h1__min(lim, p->mark + 9), C_U);
+	int ret;
+
+	*ip = i;
+	if (i - p->mark > 8)
+		return -400;
+	if (i == end)
+		return 0;
+	if (buf[i] != term)
+		return -400;
+	if ((ret = h1__version(buf + p->mark, i - p->mark)) < 0)
+		return ret;
+	m->minor = (uint8_t)ret;
+	return 1;
+}
+
 static inline size_t h1__rl_end(const struct h1_parser *p, size_t end)
 {
 	size_t e = (size_t)p->line + p->lim.max_line + 1;
 
 	return e < end ? e : end;
-}
-
-static inline size_t h1__min(size_t a, size_t b)
-{
-	return a < b ? a : b;
 }
 
 /* A line's CR was seen at buf[i]: the header value ends before its OWS. */
@@ -801,32 +823,23 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			p->state = S_VERSION;
 			break;
 		case S_VERSION:
-			i = h1__span(buf, i, h1__min(h1__rl_end(p, end), p->mark + 9), C_U);
+			ret = h1__version_to(p, m, buf, &i, h1__rl_end(p, end), end, '\r');
 			if (i - p->line > p->lim.max_line)
 				return -414;
-			if (i - p->mark > 8)
-				return -400;
-			if (i == end)
+			if (ret <= 0) {
+				if (ret < 0)
+					return ret;
 				break;
-			if (buf[i] != '\r')
-				return -400;
-			if ((ret = h1__version(buf + p->mark, i - p->mark)) < 0)
-				return ret;
-			m->minor = ret;
+			}
 			p->state = S_RL_LF;
 			i++;
 			break;
 		case S_R_VERSION:
-			i = h1__span(buf, i, h1__min(end, p->mark + 9), C_U);
-			if (i - p->mark > 8)
-				return -400;
-			if (i == end)
+			if ((ret = h1__version_to(p, m, buf, &i, end, end, ' ')) <= 0) {
+				if (ret < 0)
+					return ret;
 				break;
-			if (buf[i] != ' ')
-				return -400;
-			if ((ret = h1__version(buf + p->mark, i - p->mark)) < 0)
-				return ret;
-			m->minor = ret;
+			}
 			p->mark = ++i;
 			p->state = S_R_STATUS;
 			break;

@@ -913,12 +913,7 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 		 * the 101 cannot be honoured. */
 		if (hb)
 			pool_put(w->pc, hb, pool_class_size(cls));
-		u->peer = c->peer = CONN_NONE;
-		worker__close(w, u);
-		if (x->sent_any)
-			worker__close(w, c);
-		else
-			http_error(w, c, 502);
+		req_fail(w, c, 502);
 		return;
 	}
 	x->state = HS_TUNNEL;
@@ -989,10 +984,7 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 	if (n < 0) {
 		if (hb)
 			pool_put(w->pc, hb, pool_class_size(cls));
-		u->peer = CONN_NONE;
-		c->peer = CONN_NONE;
-		worker__close(w, u);
-		http_error(w, c, 502);
+		req_fail(w, c, 502);
 		return;
 	}
 	x->sent_any = true;
@@ -1038,12 +1030,7 @@ static void up_recv(struct worker *w, struct conn *u, int res, uint32_t flags)
 			if (r > 0) {
 				resp_head(w, c, u, (uint32_t)r);
 			} else if (r < 0) {
-				u->peer = c->peer = CONN_NONE;
-				worker__close(w, u);
-				if (x->sent_any)
-					worker__close(w, c);
-				else
-					http_error(w, c, 502);
+				req_fail(w, c, 502);
 				return;
 			}
 		}
@@ -1063,12 +1050,7 @@ static void up_recv(struct worker *w, struct conn *u, int res, uint32_t flags)
 		response_done(w, c, u, false);
 		return;
 	}
-	u->peer = c->peer = CONN_NONE;
-	worker__close(w, u);
-	if (x->sent_any)
-		worker__close(w, c);
-	else
-		http_error(w, c, 502);
+	req_fail(w, c, 502);
 }
 
 static void response_done(struct worker *w, struct conn *c, struct conn *u, bool reusable)
@@ -1257,9 +1239,7 @@ static void http_timer(struct timer *t, void *arg)
 
 		due = last + to->server;
 		if (w->now >= due) {
-			u->peer = c->peer = CONN_NONE;
-			worker__close(w, u);
-			http_error(w, c, 504);
+			req_fail(w, c, 504);
 			return;
 		}
 	} else {
@@ -1283,27 +1263,16 @@ static void http_timer(struct timer *t, void *arg)
 
 void http_accept(struct worker *w, struct wlistener *ls, int fd)
 {
-	struct conn *c = conn_get(&w->ct);
+	struct conn *c = worker__client(w, ls, fd, CONN_K_HCLIENT, http_timer);
 
-	if (!c) {
-		close(fd);
-		WSTAT_INC(w, table_full);
-		listen_conn_closed(w, ls);
+	if (!c)
 		return;
-	}
-	c->kind = CONN_K_HCLIENT;
-	c->fd = fd;
-	c->listener = ls->idx;
 	c->hx = NULL;
 	c->nreq = 0;
-	ls->conns++;
-	c->flags |= CONN_F_COUNTED;
-	c->last_ms = w->now;
 	/* A new connection owes its first head within timeouts.header (as
 	 * nginx's client_header_timeout and HAProxy's timeout http-request):
 	 * one that sends nothing is closed then, not held for timeouts.idle. */
 	c->flags |= CONN_F_FIRST;
-	timer_init(&c->tm, http_timer);
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.header);
 	worker__arm_recv(w, c);
 }

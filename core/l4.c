@@ -445,21 +445,10 @@ static void l4_timer(struct timer *t, void *arg)
 
 void l4_accept(struct worker *w, struct wlistener *ls, int fd)
 {
-	struct conn *c = conn_get(&w->ct);
+	struct conn *c = worker__client(w, ls, fd, CONN_K_CLIENT, l4_timer);
 
-	if (!c) {
-		close(fd);
-		WSTAT_INC(w, table_full);
-		listen_conn_closed(w, ls);
+	if (!c)
 		return;
-	}
-	c->kind = CONN_K_CLIENT;
-	c->fd = fd;
-	c->listener = ls->idx;
-	ls->conns++;
-	c->flags |= CONN_F_COUNTED;
-	c->last_ms = w->now;
-	timer_init(&c->tm, l4_timer);
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
 	if (l4_connect(w, c) < 0)
 		return;

@@ -337,21 +337,10 @@ static void static_timer(struct timer *t, void *arg)
 
 void static_accept(struct worker *w, struct wlistener *ls, int fd)
 {
-	struct conn *c = conn_get(&w->ct);
+	struct conn *c = worker__client(w, ls, fd, CONN_K_STATIC, static_timer);
 
-	if (!c) {
-		close(fd);
-		WSTAT_INC(w, table_full);
-		listen_conn_closed(w, ls);
+	if (!c)
 		return;
-	}
-	c->kind = CONN_K_STATIC;
-	c->fd = fd;
-	c->listener = ls->idx;
-	ls->conns++;
-	c->flags |= CONN_F_COUNTED;
-	c->last_ms = w->now;
-	timer_init(&c->tm, static_timer);
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
 	worker__arm_recv(w, c);
 }

@@ -23,6 +23,11 @@ int worker__pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c,
  * 0, an error, or -ECANCELED). Returns the record, or NULL with *err
  * -EAGAIN (no socket: counted connect_fail, another backend may do) or
  * -ENOSPC (table full: counted table_full). */
+/* A slot for the client socket <fd> just accepted on <ls>, counted in the
+ * listener's connections, its timer set to <fn> (not armed); NULL (fd
+ * closed, table_full counted) when the table is full. */
+struct conn *worker__client(struct worker *w, struct wlistener *ls, int fd, uint8_t kind,
+                            timer_fn fn);
 struct conn *worker__upstream(struct worker *w, struct wlistener *ls, int pi, struct conn *c, int b,
                               uint8_t kind, int *err);
 /* <x> of a byte pump (L4, or an HTTP tunnel) read EOF: once every byte

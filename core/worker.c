@@ -398,6 +398,27 @@ static void worker__connect(struct worker *w, struct wlistener *ls, struct conn 
 	u->inflight += 2;
 }
 
+struct conn *worker__client(struct worker *w, struct wlistener *ls, int fd, uint8_t kind,
+                            timer_fn fn)
+{
+	struct conn *c = conn_get(&w->ct);
+
+	if (!c) {
+		close(fd);
+		WSTAT_INC(w, table_full);
+		listen_conn_closed(w, ls);
+		return NULL;
+	}
+	c->kind = kind;
+	c->fd = fd;
+	c->listener = ls->idx;
+	ls->conns++;
+	c->flags |= CONN_F_COUNTED;
+	c->last_ms = w->now;
+	timer_init(&c->tm, fn);
+	return c;
+}
+
 int worker__pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c, uint64_t key)
 {
 	struct cfg_pool *pool = &ls->gen->cfg->pools[pi];

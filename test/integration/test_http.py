@@ -188,14 +188,19 @@ while True:
 '''
 
 
-def pybe(addr):
-    d = lib.tmpdir()
-    path = os.path.join(d, "pybe.py")
+def script_backend(name, code, addr):
+    """Runs the backend script <code> (its own process) on <addr> and waits
+    for its "<name>: listening" line."""
+    path = os.path.join(lib.tmpdir(), name + ".py")
     with open(path, "w") as f:
-        f.write(PYBE)
-    p = lib.Proc([sys.executable, path, addr], name="pybe")
-    p.wait_line(r"^pybe: listening")
+        f.write(code)
+    p = lib.Proc([sys.executable, path, addr], name=name)
+    p.wait_line(r"^%s: listening" % name)
     return p
+
+
+def pybe(addr):
+    return script_backend("pybe", PYBE, addr)
 
 
 TUNBE = r"""
@@ -266,13 +271,7 @@ while True:
 
 
 def tunbe(addr):
-    d = lib.tmpdir()
-    path = os.path.join(d, "tunbe.py")
-    with open(path, "w") as f:
-        f.write(TUNBE)
-    p = lib.Proc([sys.executable, path, addr], name="tunbe")
-    p.wait_line(r"^tunbe: listening")
-    return p
+    return script_backend("tunbe", TUNBE, addr)
 
 
 def chunked_pattern(total):

@@ -27,8 +27,7 @@
 #include "config/config.h"
 #include "config/schema.h"
 #include "config/value.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#include "test/unit/ck.h"
 
 static struct cfg_errors errs;
 
@@ -1361,8 +1360,7 @@ static int go_top(void)
 
 int main(void)
 {
-	SRunner *sr;
-	int failed;
+	int ret;
 
 	if (go_top() < 0) {
 		fprintf(stderr, "test_config: cannot find the source tree (set RLB_TOP)\n");
@@ -1372,10 +1370,7 @@ int main(void)
 		globfree(&bad_files);
 		memset(&bad_files, 0, sizeof(bad_files));
 	}
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	ret = ck_run(config_suite());
 	globfree(&bad_files);
-	return failed ? 1 : 0;
+	return ret;
 }

@@ -5,6 +5,7 @@
 
 #include "core/acct.h"
 #include "core/conn.h"
+#include "test/unit/ck.h"
 
 static struct acct *acct;
 
@@ -167,11 +168,5 @@ static Suite *conn_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(conn_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(conn_suite());
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "numa/cpulist.h"
+#include "test/unit/ck.h"
 
 static char err[256];
 
@@ -256,11 +257,5 @@ static Suite *cpulist_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cpulist_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(cpulist_suite());
 }

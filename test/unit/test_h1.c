@@ -19,15 +19,7 @@
 #include <string.h>
 
 #include "core/h1.c"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* For hot loops: only does work when it fails. */
-#define FAIL_IF(cond, ...)                                                                         \
-	do {                                                                                       \
-		if (cond)                                                                          \
-			ck_abort_msg(__VA_ARGS__);                                                 \
-	} while (0)
+#include "test/unit/ck.h"
 
 /* The message and buffer of the test: the teardown frees them and checks
  * that release left no spill. */
@@ -1806,11 +1798,7 @@ END_TEST
 
 static TCase *tcase(const char *name, int timeout)
 {
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	return tc;
+	return ck_tcase(name, timeout, setup, teardown);
 }
 
 /* max_body_size is checked against the payload: chunk sizes, extensions,
@@ -1953,11 +1941,5 @@ static Suite *h1_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(h1_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(h1_suite());
 }

@@ -14,16 +14,7 @@
 
 #include "core/lb.h"
 #include "core/lb-int.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* For hot loops: ck_assert() records its location on every pass, which costs
- * a write each time; this only does work when it fails. */
-#define FAIL_IF(cond, ...)                                                                         \
-	do {                                                                                       \
-		if (cond)                                                                          \
-			ck_abort_msg(__VA_ARGS__);                                                 \
-	} while (0)
+#include "test/unit/ck.h"
 
 /* The lb and cursor of the running test; teardown checks and frees them. */
 static struct lb *lb;
@@ -922,11 +913,7 @@ END_TEST
 
 static TCase *tcase(const char *name, int timeout)
 {
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	return tc;
+	return ck_tcase(name, timeout, setup, teardown);
 }
 
 static Suite *lb_suite(void)
@@ -993,11 +980,5 @@ static Suite *lb_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(lb_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(lb_suite());
 }

@@ -17,6 +17,7 @@
 #include "core/conn.h"
 #include "core/pool.h"
 #include "numa/nodemem.h"
+#include "test/unit/ck.h"
 
 static struct acct *ac;
 static size_t page;
@@ -327,11 +328,5 @@ static Suite *nodemem_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(nodemem_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(nodemem_suite());
 }

@@ -15,6 +15,7 @@
 
 #include "numa/cpulist.h"
 #include "numa/place.h"
+#include "test/unit/ck.h"
 
 static int numa_off; /* set: numa_available() reports no NUMA */
 
@@ -630,11 +631,7 @@ END_TEST
 
 static TCase *tcase(const char *name)
 {
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, 10);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	return tc;
+	return ck_tcase(name, 10, setup, teardown);
 }
 
 static Suite *place_suite(void)
@@ -679,11 +676,5 @@ static Suite *place_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(place_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(place_suite());
 }

@@ -25,15 +25,7 @@
 #include "core/acct.h"
 #include "core/log.h"
 #include "core/pool.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* For hot loops: only does work when it fails. */
-#define FAIL_IF(cond, ...)                                                                         \
-	do {                                                                                       \
-		if (cond)                                                                          \
-			ck_abort_msg(__VA_ARGS__);                                                 \
-	} while (0)
+#include "test/unit/ck.h"
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
@@ -1387,11 +1379,7 @@ END_TEST
 
 static TCase *tcase(const char *name, int timeout)
 {
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	return tc;
+	return ck_tcase(name, timeout, setup, teardown);
 }
 
 static Suite *pool_suite(void)
@@ -1446,11 +1434,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(pool_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(pool_suite());
 }

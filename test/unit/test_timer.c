@@ -11,16 +11,7 @@
 #include <string.h>
 
 #include "core/timer.h"
-
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* For hot loops: ck_assert() records its location on every pass, which costs
- * a write each time; this only does work when it fails. */
-#define FAIL_IF(cond, ...)                                                                         \
-	do {                                                                                       \
-		if (cond)                                                                          \
-			ck_abort_msg(__VA_ARGS__);                                                 \
-	} while (0)
+#include "test/unit/ck.h"
 
 #define T0     1234567890123ULL /* the wheel's first clock, ms */
 #define SECOND 1000ULL
@@ -758,11 +749,7 @@ END_TEST
 
 static TCase *tcase(const char *name, int timeout)
 {
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, timeout);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	return tc;
+	return ck_tcase(name, timeout, setup, teardown);
 }
 
 static Suite *timer_suite(void)
@@ -803,11 +790,5 @@ static Suite *timer_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(timer_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return ck_run(timer_suite());
 }
