@@ -65,7 +65,7 @@ struct conn *conn_get(struct conn_table *t)
 
 void conn_put(struct conn_table *t, struct conn *c)
 {
-	c->kind = CONN_K_FREE;
+	c->proto = CONN_P_FREE;
 	c->fd = -1;
 	c->wait_next = t->free_head;
 	t->free_head = conn_slot(t, c);

@@ -13,17 +13,6 @@
 #include "core/conn-t.h"
 #include "core/acct.h"
 
-struct conn_table {
-	struct conn *c;
-	uint32_t size;
-	uint32_t used;
-	uint32_t free_head; /* LIFO: recently used slots stay warm in cache */
-	uint32_t fresh;     /* slots from here on were never used */
-	size_t bytes;       /* charged to ACCT_CONN */
-	int node;
-	struct acct *acct;
-};
-
 /* Allocates a table of <size> records on real node <node>, charging
  * <acct>. Returns 0, -ENOMEM (memory) or -ENOBUFS (accountant refused). */
 int conn_table_init(struct conn_table *t, uint32_t size, int node, struct acct *acct);
@@ -45,6 +34,12 @@ static inline uint32_t conn_slot(const struct conn_table *t, const struct conn *
 static inline struct conn *conn_at(struct conn_table *t, uint32_t slot)
 {
 	return slot < t->size ? &t->c[slot] : NULL;
+}
+
+/* The other side of <c>, or NULL. */
+static inline struct conn *conn_peer(struct conn_table *t, const struct conn *c)
+{
+	return c->peer == CONN_NONE ? NULL : &t->c[c->peer];
 }
 
 /* user_data layout: op (8 bits) | generation (24 bits) | slot (32 bits). */
@@ -74,7 +69,7 @@ static inline struct conn *conn_of_ud(struct conn_table *t, uint64_t ud)
 {
 	struct conn *c = conn_at(t, conn_ud_slot(ud));
 
-	if (!c || c->kind == CONN_K_FREE || (c->gen & CONN_GEN_MASK) != conn_ud_gen(ud))
+	if (!c || c->proto == CONN_P_FREE || (c->gen & CONN_GEN_MASK) != conn_ud_gen(ud))
 		return NULL;
 	return c;
 }

@@ -11,13 +11,19 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "core/acct.h"
+#include "core/macros.h"
+#include "core/gen.h"
+#include "core/listen.h"
 #include "core/log.h"
-#include "core/worker-int.h"
+#include "core/ops.h"
+#include "core/ring.h"
+#include "core/timer.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+#define LISTEN_MAX_SLOTS UINT16_MAX
 
 static void listen_defer_fire(struct timer *t, void *arg)
 {
@@ -76,18 +82,20 @@ static void listen_steer(struct worker *w, struct wlistener *ls, bool fresh, boo
 		setsockopt(ls->fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &v, sizeof(v));
 }
 
-/* What a listener needs beside its socket: timers, the static responder. */
+/* What a listener needs beside its socket: timers, and what its protocol
+ * prepares (the static responder's fixed responses). */
 static int listen_prepare(struct worker *w, struct wlistener *ls)
 {
 	const struct cfg_listener *l = ls->cfg;
+	const struct proto_ops *p = proto_of_ls(ls);
 	int ret;
 
 	timer_init(&ls->defer_tm, listen_defer_fire);
 	ls->connect_ts.tv_sec = l->timeouts.connect / 1000;
 	ls->connect_ts.tv_nsec = (l->timeouts.connect % 1000) * 1000000;
-	if (l->mode != LMODE_STATIC)
+	if (!p->prepare)
 		return 0;
-	ret = static_prepare(w, ls);
+	ret = p->prepare(w, ls);
 	if (ret < 0)
 		snprintf(w->start_msg, sizeof(w->start_msg), "listener %s: %s", l->name,
 		         strerror(-ret));
@@ -169,7 +177,7 @@ void listen_set_sockopts(struct worker *w, int fd)
 
 static void arm_accept(struct worker *w, struct wlistener *ls, bool multi)
 {
-	struct io_uring_sqe *sqe = worker__sqe(w);
+	struct io_uring_sqe *sqe = ring_sqe(w);
 
 	if (multi)
 		io_uring_prep_multishot_accept(sqe, ls->fd, NULL, NULL,
@@ -187,7 +195,7 @@ void listen_cancel(struct worker *w, struct wlistener *ls)
 
 	if (!ls->armed)
 		return;
-	sqe = worker__sqe(w);
+	sqe = ring_sqe(w);
 	io_uring_prep_cancel64(sqe, conn_ud(OP_ACCEPT, 0, ls->idx), 0);
 	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
 }
@@ -198,7 +206,7 @@ static void cancel_accept(struct worker *w, struct wlistener *ls)
 
 	if (!ls->armed || ls->mode != ACCEPT_MULTI)
 		return;
-	sqe = worker__sqe(w);
+	sqe = ring_sqe(w);
 	io_uring_prep_cancel64(sqe, conn_ud(OP_ACCEPT, 0, ls->idx), 0);
 	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
 	ls->mode = ACCEPT_SINGLE; /* the accept in flight ends; decide each next one */
@@ -276,7 +284,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		struct wlistener *next = ls->successor < w->nls ? w->ls[ls->successor] : NULL;
 
 		if (!more) {
-			wconf_ls_done(w, ls);
+			listen_done(w, ls);
 			if (next && !next->armed)
 				listen_arm(w, next); /* held back until now: see below */
 		}
@@ -320,8 +328,8 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		}
 	}
 	if (reject) {
-		if (ls->cfg->mode == LMODE_HTTP)
-			http_reject(w, ls, res);
+		if (proto_of_ls(ls)->reject)
+			proto_of_ls(ls)->reject(w, ls, res);
 		else
 			close(res);
 		WSTAT_INC(w, rejected);
@@ -330,12 +338,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	ls->active++;
 	WSTAT_INC(w, accepted);
 	WSTAT_INC(w, active);
-	if (ls->cfg->mode == LMODE_STATIC)
-		static_accept(w, ls, res);
-	else if (ls->cfg->mode == LMODE_HTTP)
-		http_accept(w, ls, res);
-	else
-		l4_accept(w, ls, res);
+	proto_of_ls(ls)->accept(w, ls, res);
 	if (ls->active >= ls->max_active)
 		cancel_accept(w, ls);
 rearm:
@@ -367,13 +370,99 @@ void listen_stop(struct worker *w, struct wlistener *ls)
 	 * must be refused, not queued on a socket about to go. (Closing the
 	 * descriptor alone would not do: the armed accept holds the file.) */
 	shutdown(ls->fd, SHUT_RDWR);
-	worker__sq_reserve(w, 2);
-	sqe = worker__sqe(w);
+	ring_reserve(w, 2);
+	sqe = ring_sqe(w);
 	io_uring_prep_cancel_fd(sqe, ls->fd, IORING_ASYNC_CANCEL_ALL);
 	sqe->flags |= IOSQE_IO_HARDLINK;
 	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
-	sqe = worker__sqe(w);
+	sqe = ring_sqe(w);
 	io_uring_prep_close(sqe, ls->fd);
 	io_uring_sqe_set_data64(sqe, conn_ud(OP_LCLOSE, 0, ls->idx));
 	ls->fd = -1;
+}
+
+/* ---- listener records ---- */
+
+struct wlistener *listen_new(struct worker *w, struct wgen *g, const struct cfg_listener *l,
+                             unsigned nworkers)
+{
+	struct wlistener *ls;
+	unsigned i;
+
+	for (i = 0; i < w->nls && w->ls[i]; i++)
+		;
+	if (i == w->nls) {
+		unsigned n = w->nls ? w->nls * 2 : 8;
+		struct wlistener **grown;
+
+		if (n > LISTEN_MAX_SLOTS)
+			return NULL;
+		grown = realloc(w->ls, n * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		memset(grown + w->nls, 0, (n - w->nls) * sizeof(*grown));
+		w->ls = grown;
+		w->nls = n;
+	}
+	ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return NULL;
+	ls->fd = -1;
+	ls->idx = i;
+	ls->successor = UINT16_MAX;
+	ls->cfg = l;
+	ls->gen = g;
+	ls->proto = ops_mode_proto(l->mode);
+	ls->xprt = ops_default_xprt();
+	ls->max_active = (l->max_connections + nworkers - 1) / nworkers;
+	g->refs++;
+	w->ls[i] = ls;
+	return ls;
+}
+
+void listen_free(struct worker *w, struct wlistener *ls)
+{
+	const struct proto_ops *p = proto_of_ls(ls);
+	unsigned i;
+
+	/* An older listener whose accept has not ended yet hands what it
+	 * takes to <ls>'s successor, not to a free or reused slot. */
+	for (i = 0; i < w->nls; i++)
+		if (w->ls[i] && w->ls[i]->successor == ls->idx)
+			w->ls[i]->successor = ls->successor;
+	timer_cancel(w->tw, &ls->defer_tm);
+	if (ls->fd >= 0)
+		close(ls->fd);
+	if (p && p->unprepare)
+		p->unprepare(w, ls);
+	w->ls[ls->idx] = NULL;
+	gen_put(w, ls->gen);
+	free(ls);
+}
+
+void listen_done(struct worker *w, struct wlistener *ls)
+{
+	if (ls->retired && !ls->conns && !ls->armed && ls->fd < 0)
+		listen_free(w, ls);
+}
+
+struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd, timer_fn fn)
+{
+	struct conn *c = conn_get(&w->ct);
+
+	if (!c) {
+		close(fd);
+		WSTAT_INC(w, table_full);
+		listen_conn_closed(w, ls);
+		return NULL;
+	}
+	c->proto = ls->proto;
+	c->xprt = ls->xprt;
+	c->fd = fd;
+	c->listener = ls->idx;
+	ls->conns++;
+	c->flags |= CONN_F_COUNTED;
+	c->last_ms = w->now;
+	timer_init(&c->tm, fn);
+	return c;
 }

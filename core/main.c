@@ -16,10 +16,15 @@
 #include "config/config.h"
 #include "config/publish.h"
 #include "core/acct.h"
+#include "core/http.h"
+#include "core/l4.h"
 #include "core/lb.h"
 #include "core/log.h"
+#include "core/ops.h"
 #include "core/pool.h"
+#include "core/raw.h"
 #include "core/snapshot.h"
+#include "core/static.h"
 #include "core/stats.h"
 #include "core/uring.h"
 #include "core/worker.h"
@@ -413,6 +418,21 @@ static int run(struct ctl *ctl)
 	return 0;
 }
 
+/* The transports and protocols this program runs (ops.h), once, before
+ * any worker starts. */
+static int register_ops(void)
+{
+	int ret = ops_xprt_add(&raw_xprt);
+
+	if (ret < 0)
+		return ret;
+	ops_default_xprt_set(ret);
+	if ((ret = l4_register()) < 0 || (ret = http_register()) < 0 ||
+	    (ret = static_register()) < 0)
+		return ret;
+	return 0;
+}
+
 int main(int argc, char **argv, char **envp)
 {
 	static struct ctl ctl;
@@ -435,6 +455,11 @@ int main(int argc, char **argv, char **envp)
 		config_print(ctl.cfg, stdout);
 		config_free(ctl.cfg);
 		return 0;
+	}
+	ret = register_ops();
+	if (ret < 0) {
+		log_err("protocols: %s", strerror(-ret));
+		return 1;
 	}
 	ret = run(&ctl);
 	if (!publish_get())

@@ -10,16 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-
-struct timer;
-typedef void (*timer_fn)(struct timer *t, void *arg);
-
-struct timer {
-	struct timer *next;
-	struct timer **pprev; /* NULL when not armed */
-	uint64_t expires;     /* ms */
-	timer_fn fn;
-};
+#include "core/timer-t.h"
 
 struct timer_wheel;
 

@@ -1,4 +1,4 @@
-/* Workers: types only. */
+/* Workers: types only (core/worker.h). */
 #ifndef RINGLB_CORE_WORKER_T_H
 #define RINGLB_CORE_WORKER_T_H
 
@@ -9,9 +9,10 @@
 #include <stdint.h>
 
 #include "config/config-t.h"
-#include "core/conn.h"
+#include "core/conn-t.h"
 #include "core/lb-t.h"
-#include "core/timer.h"
+#include "core/ops-t.h"
+#include "core/timer-t.h"
 
 /* Operations, the top byte of user_data. */
 enum op {
@@ -70,17 +71,15 @@ enum accept_mode {
 /* One config snapshot as a worker uses it: it pins the snapshot (one
  * reference per worker, not per connection) while a listener of that
  * generation lives, and holds the worker's balancing cursors for its pools. */
+struct upstream_idle;
+
 struct wgen {
 	struct config *cfg;
 	struct lb_cursor *cur; /* one per pool of cfg */
 	unsigned ncur;
-	/* http: this worker's idle upstreams per pool and backend, at
-	 * [nidle_at[pool] + backend]: how many (pools[].keepalive.max_idle)
-	 * and the list of them (conn slots linked by idle_next) */
-	uint32_t *nidle, *idle_head, *nidle_at;
-	unsigned refs; /* listeners of this generation */
+	struct upstream_idle *idle; /* upstream.c: this worker's idle upstreams per backend */
+	unsigned refs;              /* listeners of this generation */
 };
-
 /* One listener of one config generation as a worker runs it. A reload
  * makes new ones (taking over the socket when name, bind and mode are
  * unchanged); the old ones stop accepting, and live on while their
@@ -102,14 +101,10 @@ struct wlistener {
 	const struct cfg_listener *cfg;
 	struct timer defer_tm;
 	struct __kernel_timespec connect_ts;
-	/* static: precomputed responses */
-	char *resp[8];
-	uint32_t resp_len[8];
-	const char *body;
-	size_t body_len;
+	uint8_t proto; /* the protocol its connections run (ops.h) */
+	uint8_t xprt;  /* the transport they use */
+	void *pctx;    /* the protocol's own state for this listener (prepare()) */
 };
-
-struct worker_group;
 
 struct worker {
 	unsigned id;
@@ -145,9 +140,8 @@ struct worker {
 	struct buf *buf_free;
 	uint32_t nbuf_free; /* kept >= buffers in the ring: taking one never fails */
 
-	/* http: idle upstream connections, all backends (lists in struct wgen) */
-	uint32_t http_nidle;
-	uint32_t http_nparked; /* keep-alive clients holding their ctx (http.c) */
+	uint32_t up_nidle;     /* upstream.c: idle upstream connections, all generations */
+	void *pstate[OPS_MAX]; /* each protocol's own per-worker state (worker_init()) */
 
 	/* The ring's timeout for the timer wheel: an IORING_OP_TIMEOUT kept
 	 * armed across waits (a wait with a timeout arms and cancels an
@@ -175,5 +169,21 @@ struct worker {
 
 	struct worker_stats st;
 };
+
+/* The workers the control thread started (worker.h). */
+struct worker_group {
+	struct worker *w;
+	unsigned n;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned started; /* workers that finished start-up (ok or not) */
+};
+
+#define WSTAT_INC(w, f) WSTAT_ADD(w, f, 1)
+#define WSTAT_ADD(w, f, n)                                                                         \
+	atomic_store_explicit(&(w)->st.f,                                                          \
+	                      atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n),        \
+	                      memory_order_relaxed)
+#define WSTAT_GET(w, f) atomic_load_explicit(&(w)->st.f, memory_order_relaxed)
 
 #endif

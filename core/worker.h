@@ -8,14 +8,6 @@
 
 #include "core/worker-t.h"
 
-struct worker_group {
-	struct worker *w;
-	unsigned n;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	unsigned started; /* workers that finished start-up (ok or not) */
-};
-
 /* Starts <g->n> workers already described (id, cpu, node, cfg, acct,
  * pool) and waits until each has bound its listeners. Returns 0, or the
  * first worker's error (its message is in start_msg) after stopping the
@@ -33,12 +25,5 @@ void worker_group_join(struct worker_group *g);
 
 /* Sums the counters of every worker into <sum>. */
 void worker_group_stats(const struct worker_group *g, struct worker_stats *sum);
-
-#define WSTAT_INC(w, f) WSTAT_ADD(w, f, 1)
-#define WSTAT_ADD(w, f, n)                                                                         \
-	atomic_store_explicit(&(w)->st.f,                                                          \
-	                      atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n),        \
-	                      memory_order_relaxed)
-#define WSTAT_GET(w, f) atomic_load_explicit(&(w)->st.f, memory_order_relaxed)
 
 #endif

@@ -49,7 +49,7 @@ START_TEST(table_hands_out_every_slot_once_then_refuses)
 		ck_assert_ptr_nonnull(c);
 		ck_assert_int_eq(seen[conn_slot(&t, c)], 0);
 		seen[conn_slot(&t, c)] = 1;
-		c->kind = CONN_K_CLIENT;
+		c->proto = 1;
 	}
 	ck_assert_ptr_null(conn_get(&t));
 	ck_assert_uint_eq(t.used, 100);
@@ -66,7 +66,7 @@ START_TEST(reused_slot_gets_new_generation_and_clean_record)
 
 	ck_assert_int_eq(conn_table_init(&t, 4, -1, acct), 0);
 	c = conn_get(&t);
-	c->kind = CONN_K_CLIENT;
+	c->proto = 1;
 	c->fd = 42;
 	c->flags = CONN_F_RECV;
 	c->out_bytes = 7;
@@ -91,13 +91,13 @@ START_TEST(completion_for_recycled_slot_is_dropped)
 
 	ck_assert_int_eq(conn_table_init(&t, 4, -1, acct), 0);
 	c = conn_get(&t);
-	c->kind = CONN_K_CLIENT;
+	c->proto = 1;
 	old_ud = conn_ud(3, c->gen, conn_slot(&t, c));
 	ck_assert_ptr_eq(conn_of_ud(&t, old_ud), c);
 	conn_put(&t, c);
 	ck_assert_ptr_null(conn_of_ud(&t, old_ud)); /* free slot */
 	c = conn_get(&t);
-	c->kind = CONN_K_UPSTREAM;
+	c->proto = 2;
 	ck_assert_ptr_null(conn_of_ud(&t, old_ud)); /* reused: other generation */
 	new_ud = conn_ud(3, c->gen, conn_slot(&t, c));
 	ck_assert_ptr_eq(conn_of_ud(&t, new_ud), c);
@@ -125,11 +125,11 @@ START_TEST(generation_wraps_within_24_bits)
 	ck_assert_int_eq(conn_table_init(&t, 1, -1, acct), 0);
 	c = conn_get(&t);
 	c->gen = CONN_GEN_MASK; /* next reuse wraps */
-	c->kind = CONN_K_CLIENT;
+	c->proto = 1;
 	ud = conn_ud(1, c->gen, 0);
 	conn_put(&t, c);
 	c = conn_get(&t);
-	c->kind = CONN_K_CLIENT;
+	c->proto = 1;
 	ck_assert_ptr_null(conn_of_ud(&t, ud));
 	ck_assert_ptr_eq(conn_of_ud(&t, conn_ud(1, c->gen, 0)), c);
 	conn_table_deinit(&t);
