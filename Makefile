@@ -40,7 +40,7 @@ Q :=
 say :=
 endif
 
-LIB_SRCS  := $(filter-out core/main.c,$(sort $(wildcard core/*.c numa/*.c config/*.c tls/*.c)))
+LIB_SRCS  := $(filter-out core/main.c,$(sort $(wildcard core/*.c core/*/*.c numa/*.c config/*.c tls/*.c)))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 MAIN_OBJ  := $(BUILD)/core/main.o
 LIB       := $(BUILD)/libringlb.a

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
-#include "core/lb-t.h"
+#include "core/lb/lb-t.h"
 
 enum listener_mode {
 	LMODE_TCP,

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 #include "core/stats.h"
 
 static const char *const comp_name[ACCT_NCOMP] = {"connection", "buffer", "ssl", "cache"};

@@ -4,9 +4,9 @@
 #ifndef RINGLB_CORE_STATS_H
 #define RINGLB_CORE_STATS_H
 
-#include "core/acct.h"
-#include "core/pool.h"
-#include "core/worker.h"
+#include "core/mem/acct.h"
+#include "core/mem/pool.h"
+#include "core/loop/worker.h"
 
 struct stats_src {
 	const struct worker_group *g;

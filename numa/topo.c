@@ -10,7 +10,7 @@
 #include <string.h>
 #include <numa.h>
 
-#include "core/log.h"
+#include "core/base/log.h"
 #include "numa/cpulist.h"
 #include "numa/topo.h"
 

@@ -91,7 +91,7 @@ build_standin() {
 #include <arpa/inet.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include "core/log.h"
+#include "core/base/log.h"
 #include "numa/cpulist.h"
 #include "numa/place.h"
 
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
 EOF
 	gcc -std=gnu11 -O2 -Wall -D_GNU_SOURCE -I"$top" -o "$tmp/ringlb" "$tmp/standin.c" \
 		"$top"/numa/cpulist.c "$top"/numa/topo.c "$top"/numa/fake.c "$top"/numa/place.c \
-		"$top"/core/log.c -lnuma -lpthread
+		"$top"/core/base/log.c -lnuma -lpthread
 	bin=$tmp/ringlb
 }
 

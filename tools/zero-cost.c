@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/acct.h"
-#include "core/pool.h"
+#include "core/mem/acct.h"
+#include "core/mem/pool.h"
 
 static double now_ns(void)
 {

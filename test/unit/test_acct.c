@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/acct.h"
+#include "core/mem/acct.h"
 #include "test/unit/ck.h"
 
 #define KiB (1ull << 10)

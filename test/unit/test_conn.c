@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "core/acct.h"
-#include "core/conn.h"
+#include "core/mem/acct.h"
+#include "core/loop/conn.h"
 #include "test/unit/ck.h"
 
 static struct acct *acct;

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/lb.h"
-#include "core/lb-int.h"
+#include "core/lb/lb.h"
+#include "core/lb/lb-int.h"
 #include "test/unit/ck.h"
 
 /* The lb and cursor of the running test; teardown checks and frees them. */

@@ -13,9 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/acct.h"
-#include "core/conn.h"
-#include "core/pool.h"
+#include "core/mem/acct.h"
+#include "core/loop/conn.h"
+#include "core/mem/pool.h"
 #include "numa/nodemem.h"
 #include "test/unit/ck.h"
 

@@ -22,9 +22,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "core/acct.h"
-#include "core/log.h"
-#include "core/pool.h"
+#include "core/mem/acct.h"
+#include "core/base/log.h"
+#include "core/mem/pool.h"
 #include "test/unit/ck.h"
 
 #define KiB (1ull << 10)

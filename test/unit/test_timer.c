@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/timer.h"
+#include "core/base/timer.h"
 #include "test/unit/ck.h"
 
 #define T0     1234567890123ULL /* the wheel's first clock, ms */

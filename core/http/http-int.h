@@ -1,0 +1,154 @@
+/* The HTTP/1.1 proxy's internals, shared by its files:
+ *
+ *	http.c        the two protocols' tables and their registration
+ *	http_ctx.c    a client's request context, head buffers, the park
+ *	http_err.c    error pages and the accept-time 503
+ *	http_route.c  routes (host, path prefix) and maglev keys
+ *	http_req.c    the client side: requests read, routed and sent up
+ *	http_resp.c   the upstream side: responses read and sent back,
+ *	              keep-alive reuse, Upgrade tunnels
+ *
+ * A client connection (protocol http) holds no buffer and no context while
+ * it waits for a request; <pctx> is its struct http_ctx while a request is
+ * in progress (and for a short park between a busy client's requests),
+ * <pword> the requests it made, HC_F_FIRST until its first request head
+ * starts. An upstream connection (protocol http-upstream) has no context:
+ * its client's serves both.
+ */
+#ifndef RINGLB_CORE_HTTP_INT_H
+#define RINGLB_CORE_HTTP_INT_H
+
+#include <arpa/inet.h>
+
+#include "core/http/h1-t.h"
+#include "core/loop/ops-t.h"
+#include "core/mem/pool.h"
+#include "core/loop/worker-t.h"
+
+#define HTTP_PIPELINE_MAX (16u << 10) /* pipelined bytes read ahead of the request in flight */
+#define HTTP_PARK_MS      50  /* a keep-alive client keeps its ctx this long after a response */
+#define HTTP_PARK_MAX     256 /* parked contexts per worker */
+
+#define HC_F_FIRST CONN_F_P0 /* client: no request yet (timeouts.header runs) */
+
+enum http_state {
+	HS_IDLE,   /* no request in progress */
+	HS_HEAD,   /* reading a request head */
+	HS_BODY,   /* request sent upstream (its body may still stream) */
+	HS_ERROR,  /* an error page is queued: close once it is sent */
+	HS_TUNNEL, /* upgraded: bytes both ways */
+};
+
+/* The cold part of a client connection, attached while a request is in
+ * progress: exactly one 4 KiB pool buffer. */
+struct http_ctx {
+	struct h1_parser rp, sp; /* request, response */
+	struct h1_msg req, resp;
+	struct h1_body_state rb, sb;
+	char *rhead; /* request head buffer (pool), then pipelined bytes */
+	uint32_t rlen, rcap;
+	char *shead; /* response head buffer (pool) */
+	uint32_t slen, scap;
+	uint64_t head_start; /* ms: first byte of the current request head */
+	uint8_t state;
+	bool req_done, resp_head, keep_alive, sent_any;
+	bool up_keep;   /* the backend keeps its connection open after this response */
+	bool parked;    /* HS_IDLE with the context kept (counted in http_worker.nparked) */
+	int16_t pi;     /* the request's pool (route()), -1: none; kept for retries */
+	uint64_t lbkey; /* its maglev key: the head it came from is gone by a retry */
+	char ip[INET6_ADDRSTRLEN];
+};
+
+_Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");
+
+/* The protocol's per-worker state (w->pstate[http__client_id]). */
+struct http_worker {
+	uint32_t nparked; /* keep-alive clients holding their ctx */
+};
+
+extern int http__client_id, http__up_id;
+
+static inline struct http_ctx *hx_of(const struct conn *c)
+{
+	return c->pctx;
+}
+
+static inline bool http__is_client(const struct conn *c)
+{
+	return c->proto == http__client_id;
+}
+
+static inline struct http_worker *http__worker(struct worker *w)
+{
+	return w->pstate[http__client_id];
+}
+
+/* http_ctx.c */
+/* <c>'s context, taken from the pool if it has none; NULL when none is to
+ * be had. */
+struct http_ctx *http__ctx_get(struct worker *w, struct conn *c);
+/* Gives back the head buffers and the context: the connection waits with
+ * no buffer again. Secrets in the request head are wiped first. */
+void http__ctx_put(struct worker *w, struct conn *c);
+/* Keeps <c>'s context for HTTP_PARK_MS after a response when the worker
+ * may; true if it did. */
+bool http__park(struct worker *w, struct conn *c);
+void http__unpark(struct worker *w, struct http_ctx *x);
+/* Appends <n> bytes to a head buffer, growing it by class; false when it
+ * would pass <max> or no buffer is to be had. */
+bool http__head_append(struct worker *w, char **buf, uint32_t *len, uint32_t *cap, const char *data,
+                       uint32_t n, uint64_t max);
+/* Queues <k> bytes at <buf>+<off> on <to>: <buf> itself when it is a
+ * received buffer of ours starting there (<own>, off 0), else a copy.
+ * <written> is how far <buf> was written (its zeroing prefix). Returns
+ * false when no buffer could be had. */
+bool http__forward(struct worker *w, struct conn *to, char *buf, uint32_t off, uint32_t k,
+                   uint32_t written, bool own);
+uint64_t http__maxbuf(struct worker *w);
+
+/* http_err.c */
+/* Queues the page for <st> on <c> (the listener's file from error_pages:,
+ * else the built-in text) and closes once it is sent. */
+void http__error(struct worker *w, struct conn *c, int st);
+/* The 503 of the Contracts at accept, on a socket with no record. */
+void http__reject(struct worker *w, struct wlistener *ls, int fd);
+
+/* http_route.c */
+/* The pool of <m> on <ls> (first matching route, else the listener's), its
+ * index in *idx; NULL (*idx -1) when the listener has none. */
+struct cfg_pool *http__route(struct wlistener *ls, const struct h1_msg *m, int *idx);
+/* Maglev's key for a request: the value of the pool's header:NAME when the
+ * request has it, else (and for client_ip) the client's address. */
+uint64_t http__maglev_key(const struct http_ctx *x, const struct cfg_pool *pool);
+
+/* http_req.c */
+void http__accept(struct worker *w, struct wlistener *ls, int fd);
+void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t len);
+void http__client_eof(struct worker *w, struct conn *c);
+void http__client_error(struct worker *w, struct conn *c, int err);
+void http__client_drained(struct worker *w, struct conn *c);
+void http__client_resume(struct worker *w, struct conn *c);
+void http__client_drain(struct worker *w, struct conn *c);
+void http__client_release(struct worker *w, struct conn *c);
+/* Starts a new head in <c>'s context. */
+void http__head_begin(struct worker *w, struct conn *c);
+/* Parses what rhead holds and goes on with the request when complete. */
+void http__client_parse(struct worker *w, struct conn *c);
+/* Answers <st> on <c> mid-request: its upstream (if any) holds a message
+ * cut short, so it is closed, never kept for reuse nor left to the drain. */
+void http__req_fail(struct worker *w, struct conn *c, int st);
+/* Finds an upstream for <c>'s request: an idle one, or a new connection.
+ * Returns it, or NULL after answering the client (502/503). */
+struct conn *http__upstream_for(struct worker *w, struct conn *c);
+
+/* http_resp.c */
+void http__up_data(struct worker *w, struct conn *u, char *buf, uint32_t len);
+void http__up_eof(struct worker *w, struct conn *u);
+void http__up_error(struct worker *w, struct conn *u, int err);
+void http__up_drained(struct worker *w, struct conn *u);
+void http__up_connected(struct worker *w, struct conn *u, int res);
+void http__up_resume(struct worker *w, struct conn *u);
+void http__up_drain(struct worker *w, struct conn *u);
+void http__up_release(struct worker *w, struct conn *u);
+
+#endif

@@ -1,0 +1,94 @@
+/* Balancing internals shared by lb.c and the algorithm files (lb_*.c).
+ *
+ * Every algorithm sees the same eligibility rule, lb__eligible(): a backend
+ * is picked only when its weight is not 0, it is not down and it is not in
+ * the caller's tried list.
+ */
+#ifndef RINGLB_CORE_LB_INT_H
+#define RINGLB_CORE_LB_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "core/lb/lb-t.h"
+
+/* lb_new() clamps weights to this and refuses more backends than
+ * LB__MAX_BACKENDS, so that n x weight fits the int32 smooth WRR state. */
+#define LB__WEIGHT_MAX   65535
+#define LB__MAX_BACKENDS 32768
+
+/* Maglev table entry that no backend owns (only when every weight is 0). */
+#define LB__MAGLEV_EMPTY UINT32_MAX
+
+/* Round robin: the next eligible backend after the cursor's position. */
+int lb_rr_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
+
+/* Smooth weighted round robin (nginx): state in cur->cw. */
+int lb_wrr_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
+
+/* Least active/weight; ties go round robin from the cursor's position. */
+int lb_lc_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
+
+/* Power of two random choices on active/weight, drawn with cur->rng. */
+int lb_p2c_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
+
+/* Maglev lookup of <key>; an ineligible owner falls forward along the table
+ * to the first eligible one. */
+int lb_maglev_pick(const struct lb *lb, uint64_t key, const int *tried, unsigned ntried);
+
+/* Fills <table> (LB_MAGLEV_SIZE entries) with backend indexes. Backend i is
+ * known by ids[i] (its position i when <ids> is NULL) and gets weights[i]
+ * turns per round (divided by the weights' gcd; 0 = no entry). The same
+ * inputs always build the same table. Returns 0 or -ENOMEM. */
+int lb_maglev_build(uint32_t *table, const uint64_t *ids, const uint32_t *weights, unsigned n);
+
+/* True when backend <i> is not in the <ntried> entries of <tried>. */
+static inline bool lb__untried(unsigned i, const int *tried, unsigned ntried)
+{
+	unsigned k;
+
+	for (k = 0; k < ntried; k++)
+		if (tried[k] == (int)i)
+			return false;
+	return true;
+}
+
+static inline bool lb__eligible(const struct lb *lb, unsigned i, const int *tried, unsigned ntried)
+{
+	const struct lb_backend *be = &lb->be[i];
+
+	return be->weight && !atomic_load_explicit(&be->down, memory_order_relaxed) &&
+	       lb__untried(i, tried, ntried);
+}
+
+static inline uint32_t lb__active(const struct lb *lb, unsigned i)
+{
+	return atomic_load_explicit(&lb->be[i].active, memory_order_relaxed);
+}
+
+/* True when backend <a> is less loaded than <b>: active/weight compared
+ * without division (weights are never 0 for eligible backends). */
+static inline bool lb__lighter(const struct lb *lb, unsigned a, unsigned b)
+{
+	return (uint64_t)lb__active(lb, a) * lb->be[b].weight <
+	       (uint64_t)lb__active(lb, b) * lb->be[a].weight;
+}
+
+/* xorshift64* step: the cursor's state is never 0. */
+static inline uint64_t lb__rand(struct lb_cursor *cur)
+{
+	uint64_t x = cur->rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	cur->rng = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* A uniform draw in [0, n) (n > 0), by multiply-shift. */
+static inline unsigned lb__rand_below(struct lb_cursor *cur, unsigned n)
+{
+	return (unsigned)(((lb__rand(cur) >> 32) * (uint64_t)n) >> 32);
+}
+
+#endif

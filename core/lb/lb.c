@@ -1,0 +1,141 @@
+/* Balancing: construction, per-worker cursors and the dispatch to the
+ * algorithms (one file each: lb_rr.c, lb_wrr.c, lb_lc.c, lb_p2c.c,
+ * lb_maglev.c). The eligibility rule they share is in lb-int.h.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/lb/lb.h"
+#include "core/lb/lb-int.h"
+#include "core/base/log.h"
+
+/* splitmix64: spreads a small or zero seed over the whole state. */
+static uint64_t lb_mix(uint64_t x)
+{
+	x += 0x9E3779B97F4A7C15ULL;
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+	return x ^ (x >> 31);
+}
+
+/* Copies the weights into the backend array, clamped to LB__WEIGHT_MAX. */
+static void lb_set_weights(struct lb *lb, const uint32_t *weights)
+{
+	unsigned i;
+
+	for (i = 0; i < lb->n; i++) {
+		uint32_t w = weights ? weights[i] : 1;
+
+		if (w > LB__WEIGHT_MAX) {
+			log_warn("lb: backend %u weight %u clamped to %u", i, w, LB__WEIGHT_MAX);
+			w = LB__WEIGHT_MAX;
+		}
+		lb->be[i].weight = w;
+		lb->total_weight += w;
+	}
+}
+
+/* Maglev identifies backends by their position in the pool (lb_new() gets
+ * nothing else): appending or removing the last backend moves few keys,
+ * removing one in the middle renumbers the ones after it. */
+static int lb_build_maglev(struct lb *lb)
+{
+	uint32_t *weights = calloc(lb->n ? lb->n : 1, sizeof(*weights));
+	unsigned i;
+	int ret = -ENOMEM;
+
+	lb->maglev = malloc(LB_MAGLEV_SIZE * sizeof(*lb->maglev));
+	if (!weights || !lb->maglev)
+		goto out;
+	for (i = 0; i < lb->n; i++)
+		weights[i] = lb->be[i].weight;
+	ret = lb_maglev_build(lb->maglev, NULL, weights, lb->n);
+out:
+	free(weights);
+	return ret;
+}
+
+struct lb *lb_new(enum lb_algo algo, const uint32_t *weights, unsigned n)
+{
+	struct lb *lb;
+
+	if ((unsigned)algo >= LB_NALGO || n > LB__MAX_BACKENDS) {
+		log_err("lb: algorithm %d with %u backends is not supported", (int)algo, n);
+		return NULL;
+	}
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return NULL;
+	lb->algo = algo;
+	lb->n = n;
+	lb->be = calloc(n ? n : 1, sizeof(*lb->be));
+	if (!lb->be)
+		goto out_free;
+	lb_set_weights(lb, weights);
+	if (algo == LB_MAGLEV && lb_build_maglev(lb) < 0)
+		goto out_free;
+	return lb;
+out_free:
+	lb_free(lb);
+	return NULL;
+}
+
+void lb_free(struct lb *lb)
+{
+	if (!lb)
+		return;
+	free(lb->maglev);
+	free(lb->be);
+	free(lb);
+}
+
+int lb_cursor_init(struct lb_cursor *cur, const struct lb *lb, uint64_t seed)
+{
+	memset(cur, 0, sizeof(*cur));
+	cur->n = lb ? lb->n : 0;
+	cur->rng = lb_mix(seed) | 1;
+	/* Workers start round robin at different backends. */
+	cur->rr = cur->n ? (uint32_t)(lb_mix(seed ^ 0x5bd1e995) % cur->n) : 0;
+	if (lb && lb->algo == LB_WEIGHTED_ROUND_ROBIN && cur->n) {
+		cur->cw = calloc(cur->n, sizeof(*cur->cw));
+		if (!cur->cw)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void lb_cursor_deinit(struct lb_cursor *cur)
+{
+	free(cur->cw);
+	cur->cw = NULL;
+	cur->n = 0;
+}
+
+int lb_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
+            unsigned ntried)
+{
+	if (!lb || !lb->n)
+		return -1;
+	switch (lb->algo) {
+	case LB_ROUND_ROBIN:
+		return lb_rr_pick(lb, cur, tried, ntried);
+	case LB_WEIGHTED_ROUND_ROBIN:
+		return lb_wrr_pick(lb, cur, tried, ntried);
+	case LB_LEAST_CONN:
+		return lb_lc_pick(lb, cur, tried, ntried);
+	case LB_P2C:
+		return lb_p2c_pick(lb, cur, tried, ntried);
+	case LB_MAGLEV:
+		return lb_maglev_pick(lb, key, tried, ntried);
+	case LB_NALGO:
+		break;
+	}
+	return -1;
+}
+
+uint64_t lb_hash(const void *data, size_t len)
+{
+	return XXH3_64bits(data, len);
+}

@@ -1,0 +1,47 @@
+/* Balancing algorithms behind one interface.
+ *
+ * A struct lb is built from a pool's backend list when a config snapshot is
+ * built and freed with it; workers read it concurrently (the per-backend
+ * counters are atomics). Each worker keeps its own struct lb_cursor per pool
+ * for the algorithms that need position state, so picks touch no shared
+ * cache line except the least_conn/p2c active counters.
+ */
+#ifndef RINGLB_CORE_LB_H
+#define RINGLB_CORE_LB_H
+
+#include <stddef.h>
+#include "core/lb/lb-t.h"
+
+/* Builds the runtime state for <n> backends with <weights> (weights may be
+ * NULL: all 1). Returns NULL on allocation failure. Free with lb_free(). */
+struct lb *lb_new(enum lb_algo algo, const uint32_t *weights, unsigned n);
+void lb_free(struct lb *lb);
+
+/* Initialises <cur> for <lb>, with a per-worker <seed>. Returns 0 or -ENOMEM.
+ * Release with lb_cursor_deinit(). */
+int lb_cursor_init(struct lb_cursor *cur, const struct lb *lb, uint64_t seed);
+void lb_cursor_deinit(struct lb_cursor *cur);
+
+/* Picks a backend index for a new connection or request. <key> is the hash
+ * key (maglev: a hash of the client address or header; others ignore it).
+ * Backends listed in <tried> (ntried entries), down ones and weight 0 ones
+ * are skipped. Returns the index, or -1 when none is eligible. Does not
+ * change the active count: call lb_conn_start()/lb_conn_end(). */
+int lb_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
+            unsigned ntried);
+
+/* Hashes a key (client address bytes, header value) for maglev. */
+uint64_t lb_hash(const void *data, size_t len);
+
+static inline void lb_conn_start(struct lb *lb, int i)
+{
+	atomic_fetch_add_explicit(&lb->be[i].active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&lb->be[i].picks, 1, memory_order_relaxed);
+}
+
+static inline void lb_conn_end(struct lb *lb, int i)
+{
+	atomic_fetch_sub_explicit(&lb->be[i].active, 1, memory_order_relaxed);
+}
+
+#endif

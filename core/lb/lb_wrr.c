@@ -1,0 +1,30 @@
+/* Smooth weighted round robin, as nginx's ngx_http_upstream_get_peer():
+ * every eligible backend's current weight grows by its weight, the largest
+ * is picked (the first one on a tie) and loses the total of the eligible
+ * weights. Weights {5,1,1} give a a b a c a a, spread rather than bunched.
+ * Backends that are down or tried take no part in that round, as in nginx.
+ */
+#include "core/lb/lb-int.h"
+
+int lb_wrr_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried)
+{
+	int32_t *cw = cur->cw;
+	int32_t total = 0;
+	int best = -1;
+	unsigned i;
+
+	/* A cursor made for another algorithm or size has no state here. */
+	if (!cw || cur->n != lb->n)
+		return lb_rr_pick(lb, cur, tried, ntried);
+	for (i = 0; i < lb->n; i++) {
+		if (!lb__eligible(lb, i, tried, ntried))
+			continue;
+		cw[i] += (int32_t)lb->be[i].weight;
+		total += (int32_t)lb->be[i].weight;
+		if (best < 0 || cw[i] > cw[best])
+			best = (int)i;
+	}
+	if (best >= 0)
+		cw[best] -= total;
+	return best;
+}

@@ -1,0 +1,243 @@
+/* Out queues and their buffer descriptors.
+ *
+ * Descriptors are allocated one by one, charged to ACCT_BUF with the
+ * allocator's header, and kept on a free list of at most the ring's size
+ * plus BUFQ_SLACK: after a burst the surplus goes back at once, so memory
+ * returns to its idle value with the load.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mem/acct.h"
+#include "core/loop/bufq.h"
+#include "core/mem/pool.h"
+#include "core/base/timer.h"
+
+#define BUFQ_COST  (sizeof(struct buf) + 16)
+#define BUFQ_SLACK 64
+
+/* Small writes are copied into the room left in the queue's last buffer
+ * instead of being queued on their own: an HTTP head and a small body, or
+ * a run of small L4 reads, then leave in one send and one segment. The
+ * last buffer may be the one in flight: only its bytes past what that
+ * send was given are added, and the next send takes them. */
+#define BUFQ_COALESCE_MAX 4096u
+
+int bufq_spare(struct worker *w)
+{
+	while (w->nbuf_free <= w->br_n - w->nholes) {
+		struct buf *b;
+
+		if (acct_charge(w->acct, ACCT_BUF, w->real_node, BUFQ_COST) < 0)
+			return -ENOMEM;
+		b = malloc(sizeof(*b));
+		if (!b) {
+			acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
+			return -ENOMEM;
+		}
+		b->next = w->buf_free;
+		w->buf_free = b;
+		w->nbuf_free++;
+	}
+	return 0;
+}
+
+static struct buf *buf_new(struct worker *w)
+{
+	struct buf *b;
+
+	if (!w->buf_free && bufq_spare(w) < 0)
+		return NULL;
+	b = w->buf_free;
+	w->buf_free = b->next;
+	w->nbuf_free--;
+	memset(b, 0, sizeof(*b));
+	return b;
+}
+
+static void buf_free(struct worker *w, struct buf *b)
+{
+	if (b->flags & BUF_F_POOL)
+		pool_put(w->pc, b->data, b->used);
+	if (w->nbuf_free > w->br_n + BUFQ_SLACK) {
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
+		return;
+	}
+	b->next = w->buf_free;
+	w->buf_free = b;
+	w->nbuf_free++;
+}
+
+static void append(struct conn *c, struct buf *b)
+{
+	if (c->out.tail)
+		c->out.tail->next = b;
+	else
+		c->out.head = b;
+	c->out.tail = b;
+	c->out_bytes += b->len;
+}
+
+int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
+{
+	struct buf *t = c->out.tail, *b;
+
+	if (t && (t->flags & BUF_F_POOL) && len <= BUFQ_COALESCE_MAX &&
+	    t->len + len <= pool_buf_size(w->pc, t->data)) {
+		memcpy(t->data + t->len, data, len);
+		t->len += len;
+		if (t->used < t->len)
+			t->used = t->len;
+		c->out_bytes += len;
+		pool_put(w->pc, data, used);
+		return 0;
+	}
+	b = buf_new(w);
+	if (!b) {
+		pool_put(w->pc, data, used);
+		return -ENOMEM;
+	}
+	b->data = data;
+	b->len = len;
+	b->used = used;
+	b->flags = BUF_F_POOL;
+	append(c, b);
+	return 0;
+}
+
+int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len, uint32_t flags)
+{
+	struct buf *b = buf_new(w);
+
+	if (!b)
+		return -ENOMEM;
+	b->data = (char *)data; /* never written: no BUF_F_POOL */
+	b->len = len;
+	b->flags = flags & BUF_F_MORE;
+	append(c, b);
+	return 0;
+}
+
+void bufq_drop(struct worker *w, struct conn *c)
+{
+	struct buf *b = c->out.head, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		buf_free(w, b);
+	}
+	c->out.head = c->out.tail = NULL;
+	c->out_bytes = 0;
+}
+
+void bufq_move(struct conn *to, struct conn *from)
+{
+	to->out = from->out;
+	to->out_bytes = from->out_bytes;
+	from->out.head = from->out.tail = NULL;
+	from->out_bytes = 0;
+}
+
+void bufq_sent(struct worker *w, struct conn *c, uint32_t res)
+{
+	struct buf *b;
+
+	c->out_bytes -= res;
+	WSTAT_ADD(w, bytes_out, res);
+	while (res && (b = c->out.head)) {
+		uint32_t n = b->len - b->off < res ? b->len - b->off : res;
+
+		b->off += n;
+		res -= n;
+		if (b->off < b->len)
+			break;
+		c->out.head = b->next;
+		if (!c->out.head)
+			c->out.tail = NULL;
+		buf_free(w, b);
+	}
+}
+
+void bufq_cleanup(struct timer *t, void *arg)
+{
+	struct worker *w = arg;
+
+	while (w->buf_free && w->nbuf_free > w->br_n - w->nholes + 1) {
+		struct buf *b = w->buf_free;
+
+		w->buf_free = b->next;
+		w->nbuf_free--;
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
+	}
+	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
+}
+
+void bufq_deinit(struct worker *w)
+{
+	while (w->buf_free) {
+		struct buf *b = w->buf_free;
+
+		w->buf_free = b->next;
+		free(b);
+		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
+	}
+	w->nbuf_free = 0;
+}
+
+/* ---- splice pipes ---- */
+
+struct pipe_pair *bufq_pipe_get(struct worker *w)
+{
+	struct pipe_pair *pp = w->pipe_free;
+	int fds[2];
+
+	if (pp) {
+		w->pipe_free = pp->next;
+		return pp;
+	}
+	if (w->pipes >= w->pipes_max || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+		return NULL;
+	pp = calloc(1, sizeof(*pp));
+	if (!pp) {
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
+	}
+	/* A pipe as large as one direction may hold in flight. */
+	fcntl(fds[1], F_SETPIPE_SZ, (int)w->cfg->memory_tuning.max_buffer_size);
+	pp->rd = fds[0];
+	pp->wr = fds[1];
+	w->pipes++;
+	return pp;
+}
+
+void bufq_pipe_put(struct worker *w, struct pipe_pair *pp)
+{
+	if (pp->bytes) {
+		/* Bytes of a dead connection are still inside: drop the pipe. */
+		close(pp->rd);
+		close(pp->wr);
+		free(pp);
+		w->pipes--;
+		return;
+	}
+	pp->next = w->pipe_free;
+	w->pipe_free = pp;
+}
+
+void bufq_pipe_deinit(struct worker *w)
+{
+	struct pipe_pair *p;
+
+	while ((p = w->pipe_free)) {
+		w->pipe_free = p->next;
+		close(p->rd);
+		close(p->wr);
+		free(p);
+	}
+}

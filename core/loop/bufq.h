@@ -1,0 +1,46 @@
+/* Out queues: the bytes waiting to be written to a connection's socket, as
+ * a list of buffer descriptors (struct buf) over pool buffers or memory the
+ * caller keeps alive; and the worker's pool of splice pipes. Descriptors
+ * come from a per-worker free list charged to the accountant's buffer
+ * component.
+ */
+#ifndef RINGLB_CORE_BUFQ_H
+#define RINGLB_CORE_BUFQ_H
+
+#include "core/loop/worker-t.h"
+
+/* Makes sure a descriptor is free for every buffer in the provided ring
+ * plus one, so a received buffer can always be queued. 0 or -ENOMEM. */
+int bufq_spare(struct worker *w);
+
+/* Queues <len> bytes of pool buffer <data>, written up to <used> (its
+ * zeroing prefix), on <c>'s out queue; small writes are copied into the
+ * room left in the last buffer. The queue owns <data> from here (it is
+ * given back on failure). Returns 0 or -ENOMEM. */
+int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
+/* Queues a reference to <len> bytes at <data> that outlive the send;
+ * <flags> BUF_F_MORE: sent with MSG_MORE. 0 or -ENOMEM. */
+int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
+                   uint32_t flags);
+/* Accounts <res> bytes sent from the head of <c>'s queue, giving back the
+ * buffers that are done. */
+void bufq_sent(struct worker *w, struct conn *c, uint32_t res);
+/* Gives back everything queued on <c>. */
+void bufq_drop(struct worker *w, struct conn *c);
+/* Moves <from>'s queue to <to> (whose queue is empty). */
+void bufq_move(struct conn *to, struct conn *from);
+
+/* Every memory_cleanup_interval: descriptors beyond what the ring needs go
+ * back (w->cleanup_tm). */
+void bufq_cleanup(struct timer *t, void *arg);
+/* Frees every free descriptor (worker teardown). */
+void bufq_deinit(struct worker *w);
+
+/* A splice pipe from the worker's pool (at most pipes_max), or NULL. */
+struct pipe_pair *bufq_pipe_get(struct worker *w);
+/* Gives <pp> back: pooled when empty, closed when bytes are left in it. */
+void bufq_pipe_put(struct worker *w, struct pipe_pair *pp);
+/* Closes every pooled pipe (worker teardown). */
+void bufq_pipe_deinit(struct worker *w);
+
+#endif

@@ -1,0 +1,73 @@
+/* The per-worker connection table. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/loop/conn.h"
+#include "numa/nodemem.h"
+
+int conn_table_init(struct conn_table *t, uint32_t size, int node, struct acct *acct)
+{
+	size_t bytes = (size_t)size * sizeof(struct conn);
+	memset(t, 0, sizeof(*t));
+	if (!size)
+		return -EINVAL;
+	if (acct_charge(acct, ACCT_CONN, node, bytes) < 0)
+		return -ENOBUFS;
+	t->c = nodemem_alloc(bytes, node);
+	if (!t->c) {
+		acct_release(acct, ACCT_CONN, node, bytes);
+		return -ENOMEM;
+	}
+	/* The mapping is zero and nothing is written to it here: slots past
+	 * <fresh> are free without being on the list, so the pages of a large
+	 * table become resident only as connections use them. */
+	t->size = size;
+	t->free_head = CONN_NONE;
+	t->fresh = 0;
+	t->bytes = bytes;
+	t->node = node;
+	t->acct = acct;
+	return 0;
+}
+
+void conn_table_deinit(struct conn_table *t)
+{
+	if (!t->c)
+		return;
+	nodemem_free(t->c, t->bytes);
+	acct_release(t->acct, ACCT_CONN, t->node, t->bytes);
+	t->c = NULL;
+}
+
+struct conn *conn_get(struct conn_table *t)
+{
+	struct conn *c;
+	uint32_t gen;
+
+	if (t->free_head != CONN_NONE) {
+		c = &t->c[t->free_head];
+		t->free_head = c->wait_next;
+	} else if (t->fresh < t->size) {
+		c = &t->c[t->fresh++];
+	} else {
+		return NULL;
+	}
+	gen = c->gen + 1;
+	memset(c, 0, sizeof(*c));
+	c->gen = gen;
+	c->fd = -1;
+	c->peer = CONN_NONE;
+	c->wait_next = CONN_NONE;
+	c->backend = -1;
+	t->used++;
+	return c;
+}
+
+void conn_put(struct conn_table *t, struct conn *c)
+{
+	c->proto = CONN_P_FREE;
+	c->fd = -1;
+	c->wait_next = t->free_head;
+	t->free_head = conn_slot(t, c);
+	t->used--;
+}

@@ -1,0 +1,15 @@
+/* A worker's switch between config generations (see wconf.c). */
+#ifndef RINGLB_CORE_WCONF_H
+#define RINGLB_CORE_WCONF_H
+
+#include "core/loop/worker-t.h"
+
+/* Opens the listeners of <cfg>, the worker's first generation. 0 or
+ * -errno (reason in w->start_msg). */
+int wconf_start(struct worker *w, struct config *cfg, unsigned nworkers);
+/* Moves the worker to the newly published <cfg>. */
+void wconf_switch(struct worker *w, struct config *cfg);
+/* Frees every listener and generation (worker teardown). */
+void wconf_stop(struct worker *w);
+
+#endif

@@ -1,0 +1,189 @@
+/* Workers: types only (core/worker.h). */
+#ifndef RINGLB_CORE_WORKER_T_H
+#define RINGLB_CORE_WORKER_T_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config-t.h"
+#include "core/loop/conn-t.h"
+#include "core/lb/lb-t.h"
+#include "core/loop/ops-t.h"
+#include "core/base/timer-t.h"
+
+/* Operations, the top byte of user_data. */
+enum op {
+	OP_NONE,
+	OP_ACCEPT, /* slot = listener index */
+	OP_RECV,
+	OP_SEND,
+	OP_CONNECT,
+	OP_LINK_TIMEOUT,
+	OP_CANCEL,
+	OP_CLOSE,
+	OP_POLL_IN,
+	OP_POLL_OUT,
+	OP_MSG,      /* from the control thread; slot = enum worker_msg */
+	OP_LCLOSE,   /* listener close/cancel; slot = listener index */
+	OP_WATCH,    /* poll for the peer's reset while a socket is not read */
+	OP_TICK,     /* the worker's wake-up for its timer wheel (one armed at most) */
+	OP_TICK_UPD, /* moving that wake-up earlier */
+};
+
+enum worker_msg {
+	WMSG_STOP = 1, /* stop accepting, drain, exit */
+	WMSG_RELOAD,   /* a new snapshot is published: switch to it */
+};
+
+/* Counters of one worker: written by the worker alone (relaxed stores),
+ * read by the control thread for snapshots and the exit summary. */
+/* clang-format 14 does not settle on a layout for this list. */
+/* clang-format off */
+#define WORKER_STATS(X)                                                                            \
+	X(accepted) X(rejected) X(deferred) X(closed) X(active) X(connect_ok) X(connect_fail)      \
+	X(connect_timeout) X(no_backend) X(bytes_in) X(bytes_out) X(splice_bytes) X(splices)       \
+	X(buffer_waits) X(buffer_fails) X(static_requests) X(idle_timeouts) X(aborts)             \
+	X(pipe_exhausted) X(table_full) X(stale_cqes) X(http_requests) X(http_errors)     \
+	X(http_reused)
+/* clang-format on */
+
+struct worker_stats {
+#define WORKER_STAT_FIELD(name) _Atomic uint64_t name;
+	WORKER_STATS(WORKER_STAT_FIELD)
+#undef WORKER_STAT_FIELD
+};
+
+struct pipe_pair {
+	int rd, wr;
+	uint32_t bytes; /* in the pipe */
+	struct pipe_pair *next;
+};
+
+enum accept_mode {
+	ACCEPT_OFF,    /* not accepting: stopped, or at max connections */
+	ACCEPT_MULTI,  /* multishot: Normal pressure */
+	ACCEPT_SINGLE, /* one at a time, decided before each (Warning, Critical) */
+};
+
+/* One config snapshot as a worker uses it: it pins the snapshot (one
+ * reference per worker, not per connection) while a listener of that
+ * generation lives, and holds the worker's balancing cursors for its pools. */
+struct upstream_idle;
+
+struct wgen {
+	struct config *cfg;
+	struct lb_cursor *cur; /* one per pool of cfg */
+	unsigned ncur;
+	struct upstream_idle *idle; /* upstream.c: this worker's idle upstreams per backend */
+	unsigned refs;              /* listeners of this generation */
+};
+/* One listener of one config generation as a worker runs it. A reload
+ * makes new ones (taking over the socket when name, bind and mode are
+ * unchanged); the old ones stop accepting, and live on while their
+ * connections finish, so a connection keeps the snapshot it started on. */
+struct wlistener {
+	int fd;
+	uint16_t idx;       /* slot in worker.ls */
+	bool retired;       /* no longer accepting: a newer generation took over */
+	uint16_t successor; /* slot that took the socket over, or UINT16_MAX */
+	struct wgen *gen;
+	uint8_t mode;     /* enum accept_mode wanted */
+	bool armed;       /* an accept is in flight */
+	bool reject_next; /* the armed single accept is to be rejected */
+	bool deferring;   /* waiting for defer_delay */
+	bool closed;
+	uint32_t active;     /* client connections of this listener on this worker */
+	uint32_t conns;      /* records (client, upstream) referring to it */
+	uint32_t max_active; /* this worker's share of max_connections */
+	const struct cfg_listener *cfg;
+	struct timer defer_tm;
+	struct __kernel_timespec connect_ts;
+	uint8_t proto; /* the protocol its connections run (ops.h) */
+	uint8_t xprt;  /* the transport they use */
+	void *pctx;    /* the protocol's own state for this listener (prepare()) */
+};
+
+struct worker {
+	unsigned id;
+	int cpu;
+	int node;
+	int real_node;
+	pthread_t thread;
+	struct io_uring ring;
+	int ring_fd;        /* for MSG_RING from the control thread */
+	struct config *cfg; /* current snapshot: gen->cfg */
+	struct acct *acct;
+	struct pool *pool; /* this worker's node's pools */
+	struct pool_cache *pc;
+	struct conn_table ct;
+	struct timer_wheel *tw;
+	struct wlistener **ls;     /* slots; NULL = free */
+	unsigned nls;              /* slots allocated */
+	struct wgen *gen;          /* the current generation */
+	_Atomic uint64_t seen_gen; /* generation of the snapshot in use (control reads) */
+
+	/* provided buffer ring */
+	struct io_uring_buf_ring *br;
+	size_t br_bytes;
+	uint32_t br_n;
+	uint32_t buf_size;
+	char **br_buf;   /* bid -> buffer */
+	uint16_t *holes; /* bids with no buffer (the pool refused) */
+	uint32_t nholes;
+	uint32_t br_added; /* added since the last advance */
+
+	/* struct buf descriptors */
+	struct timer cleanup_tm; /* every memory_cleanup_interval: give back idle memory */
+	struct buf *buf_free;
+	uint32_t nbuf_free; /* kept >= buffers in the ring: taking one never fails */
+
+	uint32_t up_nidle;     /* upstream.c: idle upstream connections, all generations */
+	void *pstate[OPS_MAX]; /* each protocol's own per-worker state (worker_init()) */
+
+	/* The ring's timeout for the timer wheel: an IORING_OP_TIMEOUT kept
+	 * armed across waits (a wait with a timeout arms and cancels an
+	 * hrtimer each time it sleeps, which costs as much as the sleep). */
+	uint64_t tick_due; /* ms, CLOCK_MONOTONIC; UINT64_MAX when none is armed */
+	struct __kernel_timespec tick_ts;
+
+	/* connections waiting for a provided buffer, FIFO by slot */
+	uint32_t wait_head, wait_tail;
+
+	/* splice pipes */
+	struct pipe_pair *pipe_free;
+	uint32_t pipes, pipes_max;
+
+	uint64_t rng;
+	uint64_t now;
+	bool stopping;
+	uint64_t drain_deadline;
+	bool done;
+
+	/* start-up handshake with the control thread */
+	struct worker_group *group;
+	int start_err;
+	char start_msg[256];
+
+	struct worker_stats st;
+};
+
+/* The workers the control thread started (worker.h). */
+struct worker_group {
+	struct worker *w;
+	unsigned n;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned started; /* workers that finished start-up (ok or not) */
+};
+
+#define WSTAT_INC(w, f) WSTAT_ADD(w, f, 1)
+#define WSTAT_ADD(w, f, n)                                                                         \
+	atomic_store_explicit(&(w)->st.f,                                                          \
+	                      atomic_load_explicit(&(w)->st.f, memory_order_relaxed) + (n),        \
+	                      memory_order_relaxed)
+#define WSTAT_GET(w, f) atomic_load_explicit(&(w)->st.f, memory_order_relaxed)
+
+#endif

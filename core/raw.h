@@ -1,9 +1,0 @@
-/* The raw transport: plain TCP on the ring. */
-#ifndef RINGLB_CORE_RAW_H
-#define RINGLB_CORE_RAW_H
-
-#include "core/ops-t.h"
-
-extern const struct xprt_ops raw_xprt;
-
-#endif
