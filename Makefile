@@ -52,8 +52,13 @@ TOOL_BINS := $(TOOL_SRCS:test/tools/%.c=$(BUILD)/test/tools/%)
 # Operator and measurement tools written in C, linked with the library.
 CTOOL_SRCS := $(sort $(wildcard tools/*.c))
 CTOOL_BINS := $(CTOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
+# tools/check-layers: the rules file, and LAYERS=warn to let `make test` go on
+# after a violation (it fails by default).
+LAYERS_CONF ?= tools/layers.conf
+LAYERS      ?= fail
 
-.PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check
+.PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check \
+	check-layers
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS)
 
 $(BUILD)/%.o: %.c
@@ -99,6 +104,7 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-layers $(if $(filter warn,$(LAYERS)),|| true)
 	@test/run.sh $(BUILD) $(TESTS)
 
 unit: all
@@ -119,6 +125,13 @@ bench: all
 numa-check: all
 	tools/numa-check.sh
 
+# Module graph of this build's objects against tools/layers.conf: circles,
+# upward and denied edges, unplaced modules. ARGS=--list, --cycles or
+# "--dot FILE" say more.
+check-layers: $(LIB_OBJS) $(MAIN_OBJ)
+	$(call say,LAYERS,$(BUILD))
+	$(Q)tools/check-layers --build $(BUILD) --rules $(LAYERS_CONF) $(ARGS)
+
 FORMAT_SRCS = $(shell git ls-files '*.c' '*.h')
 format:
 	clang-format -i $(FORMAT_SRCS)
@@ -133,6 +146,7 @@ help:
 	@echo "make run        build and start ringlb on its built-in config (ARGS=... adds flags)"
 	@echo "make test       build and run every test (TESTS=name... to pick)"
 	@echo "make unit       unit tests only"
+	@echo "make check-layers  module circles and layer violations (run by make test; LAYERS=warn goes on)"
 	@echo "make asan       the test suites under ASan+UBSan (build/asan)"
 	@echo "make tsan       the test suites under TSan (build/tsan)"
 	@echo "make debug      -O0 build with leak tracking (build/debug)"
