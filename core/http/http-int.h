@@ -20,7 +20,7 @@
 
 #include <arpa/inet.h>
 
-#include "core/http/h1-t.h"
+#include "core/parse/h1-t.h"
 #include "core/loop/ops-t.h"
 #include "core/mem/pool.h"
 #include "core/loop/worker-t.h"

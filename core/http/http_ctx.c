@@ -5,7 +5,7 @@
 #include <strings.h>
 
 #include "core/mem/acct.h"
-#include "core/http/h1.h"
+#include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/loop/ops.h"
 #include "core/base/timer.h"

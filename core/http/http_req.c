@@ -16,7 +16,7 @@
 #include <sys/socket.h>
 
 #include "core/mem/acct.h"
-#include "core/http/h1.h"
+#include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/lb/lb.h"
 #include "core/loop/listen.h"

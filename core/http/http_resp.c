@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "core/loop/bufq.h"
-#include "core/http/h1.h"
+#include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/loop/ops.h"
 #include "core/proto/pump.h"

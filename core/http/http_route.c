@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "core/http/h1.h"
+#include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/lb/lb.h"
 

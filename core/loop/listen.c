@@ -134,7 +134,7 @@ int listen_open(struct worker *w, struct wlistener *ls)
 		goto err;
 	/* Accepted sockets inherit TCP_NODELAY and the buffer sizes from
 	 * here: one setsockopt per listener, none per connection. */
-	listen_set_sockopts(w, fd);
+	ring_sockopts(w, fd);
 	listen_defer(l, fd);
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
@@ -157,22 +157,6 @@ int listen_adopt(struct worker *w, struct wlistener *ls)
 	listen_defer(ls->cfg, ls->fd);
 	listen_steer(w, ls, false, false);
 	return listen_prepare(w, ls);
-}
-
-void listen_set_sockopts(struct worker *w, int fd)
-{
-	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
-	int one = 1, v;
-
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (mt->socket_sndbuf) {
-		v = (int)mt->socket_sndbuf;
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
-	}
-	if (mt->socket_rcvbuf) {
-		v = (int)mt->socket_rcvbuf;
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
-	}
 }
 
 static void arm_accept(struct worker *w, struct wlistener *ls, bool multi)

@@ -31,8 +31,6 @@ void listen_arm(struct worker *w, struct wlistener *ls);
 void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t flags);
 /* Stops accepting on <ls> and closes its socket. */
 void listen_stop(struct worker *w, struct wlistener *ls);
-/* TCP_NODELAY and the configured socket buffer sizes on <fd>. */
-void listen_set_sockopts(struct worker *w, int fd);
 
 /* A record for the client socket <fd> just accepted on <ls>, running the
  * listener's protocol on its transport, counted in the listener's

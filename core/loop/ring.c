@@ -7,6 +7,8 @@
  * with -ENOBUFS waits in a FIFO and is resumed when buffers are back.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,4 +318,20 @@ void ring_close(struct worker *w, struct conn *c)
 	io_uring_prep_close(sqe, c->fd);
 	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_CLOSE));
 	c->inflight++;
+}
+
+void ring_sockopts(struct worker *w, int fd)
+{
+	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
+	int one = 1, v;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (mt->socket_sndbuf) {
+		v = (int)mt->socket_sndbuf;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	}
+	if (mt->socket_rcvbuf) {
+		v = (int)mt->socket_rcvbuf;
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	}
 }

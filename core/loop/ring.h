@@ -45,6 +45,10 @@ bool ring_watched(struct worker *w, struct conn *x, int res);
  * socket; the slot is released once every operation has completed. */
 void ring_close(struct worker *w, struct conn *c);
 
+/* TCP_NODELAY and the configured socket buffer sizes on <fd> (a listen
+ * socket passes them to what it accepts). */
+void ring_sockopts(struct worker *w, int fd);
+
 static inline uint32_t ring_slot(struct worker *w, const struct conn *c)
 {
 	return conn_slot(&w->ct, c);

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include "core/lb/lb.h"
-#include "core/loop/listen.h"
 #include "core/base/log.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"
@@ -102,7 +101,7 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 		*err = -ENOSPC;
 		return NULL;
 	}
-	listen_set_sockopts(w, fd);
+	ring_sockopts(w, fd);
 	u->proto = proto;
 	u->xprt = ops_default_xprt();
 	u->fd = fd;

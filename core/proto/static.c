@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http/h1.h"
+#include "core/parse/h1.h"
 #include "core/loop/listen.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"

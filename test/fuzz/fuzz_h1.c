@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http/h1.c"
+#include "core/parse/h1.c"
 
 #define CHECK(c)                                                                                   \
 	do {                                                                                       \

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http/h1.c"
+#include "core/parse/h1.c"
 #include "test/unit/ck.h"
 
 /* The message and buffer of the test: the teardown frees them and checks

@@ -34,7 +34,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "core/http/h1-t.h"
+#include "core/parse/h1-t.h"
 
 /* Prepares <p> for one head: a response if <response>, else a request.
  * <lim> may be NULL (defaults); it is copied. max_line bounds the request

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/http/h1.h"
+#include "core/parse/h1.h"
 #include "core/mem/pool.h"
 
 /* Character classes. */
