@@ -14,7 +14,7 @@
  * environment variable or CLI flag in place of FILE:LINE:COL.
  *
  * A built snapshot is immutable and reference counted: the publisher
- * (config/rcu.c) owns the first reference; anyone keeping it past an RCU
+ * (config/publish.c) owns the first reference; anyone keeping it past an RCU
  * read section takes one with config_ref().
  */
 #ifndef RINGLB_CONFIG_CONFIG_H
