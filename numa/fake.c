@@ -10,7 +10,7 @@
 
 #include "core/base/log.h"
 #include "numa/cpulist.h"
-#include "numa/topo.h"
+#include "numa/fake.h"
 
 /* The group of the <k>-th CPU (0-based) when <n> CPUs are split in <g>
  * groups whose first n % g get one CPU more. Needs 1 <= g <= n. */
@@ -33,7 +33,7 @@ static int fake_real_of_cpu(const struct topo *t, int cpu)
 	return -1;
 }
 
-void topo__split(struct topo *t, unsigned nnodes)
+void fake_split(struct topo *t, unsigned nnodes)
 {
 	int real[TOPO_MAX_NODES], cpu;
 	unsigned k = 0, g, n = t->nonline;
@@ -69,7 +69,7 @@ void topo__split(struct topo *t, unsigned nnodes)
 	t->fake = true;
 }
 
-void topo_fake(struct topo *t, unsigned ncpus, unsigned nnodes)
+void fake_topo(struct topo *t, unsigned ncpus, unsigned nnodes)
 {
 	unsigned cpu;
 
@@ -83,7 +83,7 @@ void topo_fake(struct topo *t, unsigned ncpus, unsigned nnodes)
 	t->nnodes = 1;
 	t->node[0].cpus = t->online;
 	t->node[0].ncpus = ncpus;
-	topo__split(t, nnodes);
+	fake_split(t, nnodes);
 }
 
 /* "memory comes from real node 0" / "real nodes 0-1" / not bound. */
@@ -112,7 +112,7 @@ static void fake_log(const struct topo *t, const char *val)
 	    val, t->nnodes, t->nonline, CPU_COUNT(&reals) > 1 ? "s" : "", list);
 }
 
-int topo__fake_env(struct topo *t, char *err, size_t errlen)
+int fake_env(struct topo *t, char *err, size_t errlen)
 {
 	const char *s = getenv("RINGLB_NUMA_FAKE");
 	unsigned max = t->nonline < TOPO_MAX_NODES ? t->nonline : TOPO_MAX_NODES;
@@ -136,7 +136,7 @@ int topo__fake_env(struct topo *t, char *err, size_t errlen)
 		    n, max);
 		return -EINVAL;
 	}
-	topo__split(t, n);
+	fake_split(t, n);
 	fake_log(t, s);
 	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "core/base/log.h"
 #include "numa/cpulist.h"
+#include "numa/fake.h"
 #include "numa/topo.h"
 
 static int topo_online_sysfs(cpu_set_t *online)
@@ -146,7 +147,7 @@ int topo_discover(struct topo *t, char *err, size_t errlen)
 			return ret;
 		}
 	}
-	return topo__fake_env(t, err, errlen);
+	return fake_env(t, err, errlen);
 }
 
 int topo_node_of_cpu(const struct topo *t, int cpu)

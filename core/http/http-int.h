@@ -122,7 +122,7 @@ struct cfg_pool *http__route(struct wlistener *ls, const struct h1_msg *m, int *
 uint64_t http__maglev_key(const struct http_ctx *x, const struct cfg_pool *pool);
 
 /* http_req.c */
-void http__accept(struct worker *w, struct wlistener *ls, int fd);
+void http__accept(struct worker *w, struct conn *c);
 void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t len);
 void http__client_eof(struct worker *w, struct conn *c);
 void http__client_error(struct worker *w, struct conn *c, int err);

@@ -400,12 +400,11 @@ static void client_timer(struct timer *t, void *arg)
 	timer_arm(w->tw, t, due);
 }
 
-void http__accept(struct worker *w, struct wlistener *ls, int fd)
+void http__accept(struct worker *w, struct conn *c)
 {
-	struct conn *c = listen_conn(w, ls, fd, client_timer);
+	struct wlistener *ls = ring_listener(w, c);
 
-	if (!c)
-		return;
+	timer_init(&c->tm, client_timer);
 	c->pctx = NULL;
 	c->pword = 0;
 	/* A new connection owes its first head within timeouts.header (as

@@ -257,6 +257,7 @@ static void accept_error(struct worker *w, struct wlistener *ls, int err)
 
 void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t flags)
 {
+	struct conn *c;
 	bool more = flags & IORING_CQE_F_MORE;
 	bool reject = false;
 
@@ -324,7 +325,9 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	ls->active++;
 	WSTAT_INC(w, accepted);
 	WSTAT_INC(w, active);
-	proto_of_ls(ls)->accept(w, ls, res);
+	c = listen_conn(w, ls, res);
+	if (c)
+		ops_xprt[c->xprt]->accept(w, c); /* then the protocol's accept() */
 	if (ls->active >= ls->max_active)
 		cancel_accept(w, ls);
 rearm:
@@ -432,7 +435,7 @@ void listen_done(struct worker *w, struct wlistener *ls)
 		listen_free(w, ls);
 }
 
-struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd, timer_fn fn)
+struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd)
 {
 	struct conn *c = conn_get(&w->ct);
 
@@ -449,6 +452,5 @@ struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd, timer_f
 	ls->conns++;
 	c->flags |= CONN_F_COUNTED;
 	c->last_ms = w->now;
-	timer_init(&c->tm, fn);
 	return c;
 }

@@ -34,9 +34,9 @@ void listen_stop(struct worker *w, struct wlistener *ls);
 
 /* A record for the client socket <fd> just accepted on <ls>, running the
  * listener's protocol on its transport, counted in the listener's
- * connections, its timer set to <fn> (not armed); NULL (fd closed,
- * table_full counted) when the table is full. */
-struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd, timer_fn fn);
+ * connections; NULL (fd closed, table_full counted) when the table is
+ * full. Its timer is the protocol's to set (accept()). */
+struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd);
 /* A client connection of <ls> ended (release of a CONN_F_COUNTED record). */
 void listen_conn_closed(struct worker *w, struct wlistener *ls);
 

@@ -35,6 +35,9 @@ struct conn;
 struct xprt_ops {
 	const char *name;
 	bool can_splice; /* the socket's bytes may bypass the transport (splice(2)) */
+	/* A client connection was accepted: start the transport (a handshake)
+	 * and call the protocol's accept() when bytes can flow. */
+	void (*accept)(struct worker *w, struct conn *c);
 	/* Reads <c> (idempotent): data() follows for each piece of plaintext. */
 	void (*read)(struct worker *w, struct conn *c);
 	/* Stops reading <c>: the read in flight ends (its completion follows). */
@@ -75,8 +78,10 @@ struct proto_ops {
 	 * and say why it failed in w->start_msg. */
 	int (*prepare)(struct worker *w, struct wlistener *ls);
 	void (*unprepare)(struct worker *w, struct wlistener *ls);
-	/* A connection accepted on <ls>: the protocol owns <fd>. */
-	void (*accept)(struct worker *w, struct wlistener *ls, int fd);
+	/* A connection accepted on its listener (c->listener), once its
+	 * transport is ready (after a TLS handshake): the protocol sets its
+	 * timer and starts reading. */
+	void (*accept)(struct worker *w, struct conn *c);
 	/* Refused under pressure: answer (or not) and close <fd>. */
 	void (*reject)(struct worker *w, struct wlistener *ls, int fd);
 	/* <ls> stopped accepting (a reload replaced or removed it). */

@@ -161,12 +161,11 @@ static void l4_timer(struct timer *t, void *arg)
 	timer_arm(w->tw, t, last + limit);
 }
 
-static void l4_accept(struct worker *w, struct wlistener *ls, int fd)
+static void l4_accept(struct worker *w, struct conn *c)
 {
-	struct conn *c = listen_conn(w, ls, fd, l4_timer);
+	struct wlistener *ls = ring_listener(w, c);
 
-	if (!c)
-		return;
+	timer_init(&c->tm, l4_timer);
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
 	if (l4_connect(w, c) < 0)
 		return;

@@ -321,12 +321,11 @@ static void static_timer(struct timer *t, void *arg)
 	timer_arm(w->tw, t, c->last_ms + limit);
 }
 
-static void static_accept(struct worker *w, struct wlistener *ls, int fd)
+static void static_accept(struct worker *w, struct conn *c)
 {
-	struct conn *c = listen_conn(w, ls, fd, static_timer);
+	struct wlistener *ls = ring_listener(w, c);
 
-	if (!c)
-		return;
+	timer_init(&c->tm, static_timer);
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
 	xprt_read(w, c);
 }

@@ -15,6 +15,11 @@
 #include "core/xprt/raw.h"
 #include "core/loop/ring.h"
 
+static void raw_accept(struct worker *w, struct conn *c)
+{
+	proto_of(c)->accept(w, c); /* nothing to set up */
+}
+
 static void raw_read(struct worker *w, struct conn *c)
 {
 	ring_recv(w, c);
@@ -116,6 +121,7 @@ static void raw_release(struct worker *w, struct conn *c)
 const struct xprt_ops raw_xprt = {
     .name = "raw",
     .can_splice = true,
+    .accept = raw_accept,
     .read = raw_read,
     .stop_read = raw_stop_read,
     .on_recv = raw_on_recv,

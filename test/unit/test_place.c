@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "numa/cpulist.h"
+#include "numa/fake.h"
 #include "numa/place.h"
 #include "test/unit/ck.h"
 
@@ -113,7 +114,7 @@ static const char *capture(void (*fn)(void))
 
 START_TEST(one_node_of_two_cpus_gets_a_worker_per_cpu_by_default)
 {
-	topo_fake(&topo, 2, 1);
+	fake_topo(&topo, 2, 1);
 	ck_assert_int_eq(place(NULL, NULL, 0), 0);
 	ck_assert_uint_eq(pl.nworkers, 2);
 	ck_assert_uint_eq(pl.nnodes_used, 1);
@@ -124,7 +125,7 @@ END_TEST
 
 START_TEST(two_fake_nodes_put_cpu0_on_node0_and_cpu1_on_node1)
 {
-	topo_fake(&topo, 2, 2);
+	fake_topo(&topo, 2, 2);
 	ck_assert_int_eq(place("0-1", NULL, 0), 0);
 	ck_assert_uint_eq(pl.nworkers, 2);
 	ck_assert_uint_eq(pl.nnodes_used, 2);
@@ -135,7 +136,7 @@ END_TEST
 
 START_TEST(six_workers_on_four_nodes_of_four_spread_2_2_1_1)
 {
-	topo_fake(&topo, 16, 4);
+	fake_topo(&topo, 16, 4);
 	ck_assert_int_eq(place(NULL, NULL, 6), 0);
 	ck_assert_uint_eq(pl.nworkers, 6);
 	ck_assert_uint_eq(pl.nnodes_used, 4);
@@ -170,7 +171,7 @@ END_TEST
 
 START_TEST(nodes_restrict_the_candidates)
 {
-	topo_fake(&topo, 4, 2);
+	fake_topo(&topo, 4, 2);
 	ck_assert_int_eq(place(NULL, "1", 0), 0);
 	ck_assert_uint_eq(pl.nworkers, 2);
 	ck_assert_uint_eq(pl.nnodes_used, 1);
@@ -181,7 +182,7 @@ END_TEST
 
 START_TEST(cpus_and_nodes_intersect)
 {
-	topo_fake(&topo, 8, 2);
+	fake_topo(&topo, 8, 2);
 	ck_assert_int_eq(place("1,3,5,7", "1", 0), 0);
 	ck_assert_uint_eq(pl.nworkers, 2);
 	assert_worker(0, 5, 1, 0);
@@ -206,7 +207,7 @@ END_TEST
 
 START_TEST(fewer_workers_than_nodes_take_the_first_nodes)
 {
-	topo_fake(&topo, 8, 4);
+	fake_topo(&topo, 8, 4);
 	ck_assert_int_eq(place(NULL, NULL, 1), 0);
 	ck_assert_uint_eq(pl.nworkers, 1);
 	ck_assert_uint_eq(pl.nnodes_used, 1);
@@ -222,7 +223,7 @@ END_TEST
 /* Five CPUs in two pretend nodes: 0-2 and 3-4. */
 START_TEST(uneven_fake_nodes_of_five_cpus_spread_3_2)
 {
-	topo_fake(&topo, 5, 2);
+	fake_topo(&topo, 5, 2);
 	ck_assert_uint_eq(topo.node[0].ncpus, 3);
 	ck_assert_uint_eq(topo.node[1].ncpus, 2);
 	ck_assert_int_eq(place(NULL, NULL, 0), 0);
@@ -280,7 +281,7 @@ END_TEST
  * the machine has two CPUs; on four, both are in node 0. */
 START_TEST(cpus_0_1_with_two_fake_nodes_of_four_cpus_stay_on_node_0)
 {
-	topo_fake(&topo, 4, 2);
+	fake_topo(&topo, 4, 2);
 	ck_assert_int_eq(place("0-1", NULL, 0), 0);
 	ck_assert_uint_eq(pl.nworkers, 2);
 	ck_assert_uint_eq(pl.nnodes_used, 1);
@@ -291,12 +292,12 @@ END_TEST
 
 START_TEST(more_workers_than_cpus_is_an_error)
 {
-	topo_fake(&topo, 2, 1);
+	fake_topo(&topo, 2, 1);
 	ck_assert_int_eq(place(NULL, NULL, 3), -EINVAL);
 	ck_assert_str_eq(err,
 	                 "3 workers but only 2 CPUs to run them on (at most one worker per CPU)");
 	ck_assert_uint_eq(pl.nworkers, 0);
-	topo_fake(&topo, 4, 2);
+	fake_topo(&topo, 4, 2);
 	ck_assert_int_eq(place("0-2", "1", 2), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "2 workers but only 1 CPUs"));
 }
@@ -304,7 +305,7 @@ END_TEST
 
 START_TEST(a_cpu_that_is_not_online_is_an_error_naming_it)
 {
-	topo_fake(&topo, 2, 1);
+	fake_topo(&topo, 2, 1);
 	ck_assert_int_eq(place("1,5", NULL, 0), -EINVAL);
 	ck_assert_str_eq(err, "CPU 5 is not online or not allowed (online: 0-1)");
 	ck_assert_uint_eq(pl.nworkers, 0);
@@ -313,7 +314,7 @@ END_TEST
 
 START_TEST(an_unknown_node_is_an_error_naming_it)
 {
-	topo_fake(&topo, 4, 2);
+	fake_topo(&topo, 4, 2);
 	ck_assert_int_eq(place(NULL, "0,3", 0), -EINVAL);
 	ck_assert_str_eq(err, "node 3 does not exist (nodes with CPUs: 0-1)");
 }
@@ -321,7 +322,7 @@ END_TEST
 
 START_TEST(cpus_outside_the_chosen_nodes_leave_no_cpu)
 {
-	topo_fake(&topo, 4, 2);
+	fake_topo(&topo, 4, 2);
 	ck_assert_int_eq(place("0-1", "1", 0), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "no CPU left"));
 }
@@ -354,7 +355,7 @@ END_TEST
 
 static void log_two_fake_nodes(void)
 {
-	topo_fake(&topo, 4, 2);
+	fake_topo(&topo, 4, 2);
 	ck_assert_int_eq(place(NULL, NULL, 2), 0);
 	place_log(&pl, &topo);
 }
@@ -395,7 +396,7 @@ START_TEST(fake_split_gives_the_first_nodes_the_extra_cpus)
 	char buf[32];
 	unsigned i;
 
-	topo_fake(&topo, 10, 4);
+	fake_topo(&topo, 10, 4);
 	ck_assert(topo.fake);
 	ck_assert_uint_eq(topo.nnodes, 4);
 	ck_assert_uint_eq(topo.nonline, 10);
@@ -422,7 +423,7 @@ START_TEST(fake_split_keeps_the_real_node_of_each_group_first_cpu)
 	unsigned i;
 
 	topo_of(&topo, lists, NULL, 2);
-	topo__split(&topo, 2);
+	fake_split(&topo, 2);
 	ck_assert(topo.fake);
 	ck_assert_uint_eq(topo.nnodes, 2);
 	for (i = 0; i < 2; i++) {
