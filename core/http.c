@@ -421,7 +421,7 @@ static struct conn *upstream_for(struct worker *w, struct conn *c)
 		if (u) {
 			WSTAT_INC(w, http_reused);
 			link_pair(w, c, u);
-			lb_conn_start(pool->lb, b);
+			lb_conn_start(snapshot_lb(ls->gen->cfg, pi), b);
 			return u;
 		}
 		u = worker__upstream(w, ls, pi, c, b, CONN_K_HUP, &err);
@@ -535,10 +535,10 @@ static void unpause(struct worker *w, struct conn *x, struct conn *p)
 static void lb_end(struct worker *w, struct conn *u)
 {
 	if (u->flags & CONN_F_LBACTIVE) {
-		struct cfg_pool *pool = &worker__listener(w, u)->gen->cfg->pools[u->hpool];
+		struct config *cfg = worker__listener(w, u)->gen->cfg;
 
 		u->flags &= ~CONN_F_LBACTIVE;
-		lb_conn_end(pool->lb, u->backend);
+		lb_conn_end(snapshot_lb(cfg, u->hpool), u->backend);
 	}
 }
 
@@ -674,7 +674,7 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	 * the head's bytes have been overwritten. */
 	pool = route(worker__listener(w, c), &x->req, &pi);
 	x->pi = (int16_t)(pool ? pi : -1);
-	x->lbkey = pool && pool->lb->algo == LB_MAGLEV ? maglev_key(x, pool) : 0;
+	x->lbkey = pool && pool->algorithm == CFG_ALGO_MAGLEV ? maglev_key(x, pool) : 0;
 	u = upstream_for(w, c);
 	if (!u) {
 		pool_put(w->pc, hb, (size_t)n);
@@ -1120,15 +1120,14 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 static void up_connect(struct worker *w, struct conn *u, int res)
 {
 	struct conn *c = worker__peer(w, u);
-	struct cfg_pool *pool = &worker__listener(w, u)->gen->cfg->pools[u->hpool];
+	struct lb *lb = snapshot_lb(worker__listener(w, u)->gen->cfg, u->hpool);
 	struct bufq q;
 	uint32_t qb;
 	struct conn *nu;
 
 	if (res == 0) {
 		WSTAT_INC(w, connect_ok);
-		atomic_fetch_add_explicit(&pool->lb->be[u->backend].connect_ok, 1,
-		                          memory_order_relaxed);
+		lb_connect_ok(lb, u->backend);
 		u->flags |= CONN_F_CONNECTED;
 		if (!c) {
 			worker__close(w, u);
@@ -1141,7 +1140,7 @@ static void up_connect(struct worker *w, struct conn *u, int res)
 	WSTAT_INC(w, connect_fail);
 	if (res == -ECANCELED)
 		WSTAT_INC(w, connect_timeout);
-	atomic_fetch_add_explicit(&pool->lb->be[u->backend].connect_fail, 1, memory_order_relaxed);
+	lb_connect_fail(lb, u->backend);
 	lb_end(w, u);
 	u->peer = CONN_NONE;
 	/* Nothing was sent: the request moves to another backend. */

@@ -40,6 +40,11 @@ static struct cfg_pool *pool_of(struct wlistener *ls)
 	return &ls->gen->cfg->pools[ls->cfg->pool_idx];
 }
 
+static struct lb *lb_of(struct wlistener *ls)
+{
+	return snapshot_lb(ls->gen->cfg, ls->cfg->pool_idx);
+}
+
 static bool writable(const struct conn *p)
 {
 	return p->kind == CONN_K_CLIENT || (p->flags & CONN_F_CONNECTED);
@@ -129,7 +134,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = listener_of(w, c);
 	int pi = ls->cfg->pool_idx, b, err;
-	uint64_t key = pool_of(ls)->lb->algo == LB_MAGLEV ? client_key(c) : 0;
+	uint64_t key = pool_of(ls)->algorithm == CFG_ALGO_MAGLEV ? client_key(c) : 0;
 
 	while ((b = worker__pick(w, ls, pi, c, key)) >= 0) {
 		if (worker__upstream(w, ls, pi, c, b, CONN_K_UPSTREAM, &err))
@@ -147,12 +152,12 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 	struct conn *c = worker__peer(w, u);
 	struct wlistener *ls = listener_of(w, u);
 	struct cfg_pool *pool = pool_of(ls);
-	struct lb *lb = pool->lb;
+	struct lb *lb = lb_of(ls);
 	static __thread struct log_ratelimit rl;
 
 	if (res == 0) {
 		WSTAT_INC(w, connect_ok);
-		atomic_fetch_add_explicit(&lb->be[u->backend].connect_ok, 1, memory_order_relaxed);
+		lb_connect_ok(lb, u->backend);
 		u->flags |= CONN_F_CONNECTED;
 		if (!c) {
 			worker__close(w, u);
@@ -174,7 +179,7 @@ static void l4_on_connect(struct worker *w, struct conn *u, int res)
 	WSTAT_INC(w, connect_fail);
 	if (res == -ECANCELED)
 		WSTAT_INC(w, connect_timeout);
-	atomic_fetch_add_explicit(&lb->be[u->backend].connect_fail, 1, memory_order_relaxed);
+	lb_connect_fail(lb, u->backend);
 	if (log_ratelimit(&rl, 5))
 		log_warn("pool %s: connect %s: %s", pool->name,
 		         pool->backends[u->backend].address.text,
@@ -501,7 +506,7 @@ void l4_release(struct worker *w, struct conn *c)
 		c->pipe = NULL;
 	}
 	if (c->kind == CONN_K_UPSTREAM && c->backend >= 0)
-		lb_conn_end(pool_of(listener_of(w, c))->lb, c->backend);
+		lb_conn_end(lb_of(listener_of(w, c)), c->backend);
 	if (c->flags & CONN_F_COUNTED)
 		listen_conn_closed(w, listener_of(w, c));
 }

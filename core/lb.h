@@ -44,4 +44,15 @@ static inline void lb_conn_end(struct lb *lb, int i)
 	atomic_fetch_sub_explicit(&lb->be[i].active, 1, memory_order_relaxed);
 }
 
+/* Counts a connect to backend <i> that succeeded, or failed. */
+static inline void lb_connect_ok(struct lb *lb, int i)
+{
+	atomic_fetch_add_explicit(&lb->be[i].connect_ok, 1, memory_order_relaxed);
+}
+
+static inline void lb_connect_fail(struct lb *lb, int i)
+{
+	atomic_fetch_add_explicit(&lb->be[i].connect_fail, 1, memory_order_relaxed);
+}
+
 #endif

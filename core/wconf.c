@@ -47,7 +47,8 @@ static struct wgen *wgen_new(struct worker *w, struct config *cfg)
 		return NULL;
 	}
 	for (i = 0; i < cfg->npools; i++) {
-		if (lb_cursor_init(&g->cur[i], cfg->pools[i].lb, w->rng + cfg->generation + i) < 0)
+		if (lb_cursor_init(&g->cur[i], snapshot_lb(cfg, i), w->rng + cfg->generation + i) <
+		    0)
 			break;
 		g->ncur++;
 	}

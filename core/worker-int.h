@@ -2,6 +2,7 @@
 #ifndef RINGLB_CORE_WORKER_INT_H
 #define RINGLB_CORE_WORKER_INT_H
 
+#include "core/snapshot.h"
 #include "core/worker.h"
 
 #define L4_SPLICE_AFTER (64u << 10) /* splice: auto switches after this many bytes */

@@ -429,7 +429,7 @@ int worker__pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c,
 		return -1;
 	for (unsigned i = 0; i < c->ntried; i++)
 		tried[i] = c->tried[i];
-	b = lb_pick(pool->lb, &ls->gen->cur[pi], key, tried, c->ntried);
+	b = lb_pick(snapshot_lb(ls->gen->cfg, pi), &ls->gen->cur[pi], key, tried, c->ntried);
 	if (b >= 0)
 		c->tried[c->ntried++] = (int8_t)b;
 	return b;
@@ -465,7 +465,7 @@ struct conn *worker__upstream(struct worker *w, struct wlistener *ls, int pi, st
 	ls->conns++;
 	u->peer = worker__slot(w, c);
 	c->peer = worker__slot(w, u);
-	lb_conn_start(pool->lb, b);
+	lb_conn_start(snapshot_lb(ls->gen->cfg, pi), b);
 	worker__connect(w, ls, u, be);
 	return u;
 }
