@@ -28,9 +28,31 @@ struct lb_backend {
 	_Atomic uint64_t connect_fail;
 };
 
+struct lb;
+struct lb_cursor;
+
+/* One balancing algorithm, as lb.c calls it: each algorithm file (lb_rr.c,
+ * lb_wrr.c, lb_lc.c, lb_p2c.c, lb_maglev.c) defines one table and lb.c
+ * calls only through it, never the other way round. */
+struct lb_algo_ops {
+	const char *name;
+	/* Picks an eligible backend for <key> (maglev; the others ignore it),
+	 * skipping the <ntried> indexes of <tried>. Never called with an
+	 * empty pool. Returns the index or -1. */
+	int (*pick)(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
+	            unsigned ntried);
+	/* Optional: builds per-snapshot state once the weights are set
+	 * (maglev's table, freed by lb_free()). Returns 0 or -ENOMEM. */
+	int (*build)(struct lb *lb);
+	/* Optional: per-worker state in a cursor of a non-empty pool (smooth
+	 * WRR's cur->cw, freed by lb_cursor_deinit()). Returns 0 or -ENOMEM. */
+	int (*cursor_init)(struct lb_cursor *cur, const struct lb *lb);
+};
+
 /* Runtime state of one pool: built once per config snapshot, then read by
  * every worker. The backend array is owned by it. */
 struct lb {
+	const struct lb_algo_ops *ops;
 	enum lb_algo algo;
 	unsigned n; /* backends */
 	struct lb_backend *be;
@@ -41,7 +63,7 @@ struct lb {
 /* Per-worker, per-pool cursor: never shared, so no atomics. */
 struct lb_cursor {
 	uint32_t rr; /* round robin position */
-	int32_t *cw; /* smooth WRR current weights, n entries */
+	int32_t *cw; /* smooth WRR current weights, n entries (its cursor_init) */
 	unsigned n;
 	uint64_t rng; /* xorshift state for p2c, seeded per worker */
 };
