@@ -50,23 +50,23 @@ static inline bool lb__untried(unsigned i, const int *tried, unsigned ntried)
 
 static inline bool lb__eligible(const struct lb *lb, unsigned i, const int *tried, unsigned ntried)
 {
-	const struct lb_backend *be = &lb->be[i];
+	const struct lb_slot *s = &lb->slot[i];
 
-	return be->weight && !atomic_load_explicit(&be->down, memory_order_relaxed) &&
+	return s->weight && !atomic_load_explicit(&s->be->down, memory_order_relaxed) &&
 	       lb__untried(i, tried, ntried);
 }
 
 static inline uint32_t lb__active(const struct lb *lb, unsigned i)
 {
-	return atomic_load_explicit(&lb->be[i].active, memory_order_relaxed);
+	return atomic_load_explicit(&lb->slot[i].be->active, memory_order_relaxed);
 }
 
 /* True when backend <a> is less loaded than <b>: active/weight compared
  * without division (weights are never 0 for eligible backends). */
 static inline bool lb__lighter(const struct lb *lb, unsigned a, unsigned b)
 {
-	return (uint64_t)lb__active(lb, a) * lb->be[b].weight <
-	       (uint64_t)lb__active(lb, b) * lb->be[a].weight;
+	return (uint64_t)lb__active(lb, a) * lb->slot[b].weight <
+	       (uint64_t)lb__active(lb, b) * lb->slot[a].weight;
 }
 
 /* Round robin: the next eligible backend from the cursor's position, which

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/backend-t.h"
+
 enum lb_algo {
 	LB_ROUND_ROBIN,
 	LB_WEIGHTED_ROUND_ROBIN, /* smooth (nginx) weighted round robin */
@@ -18,14 +20,12 @@ enum lb_algo {
 #define LB_MAX_TRIES   4     /* distinct backends tried for one connection */
 #define LB_MAGLEV_SIZE 65537 /* prime, > 100 x backends for near-even spread */
 
-/* Runtime state of one backend, shared by every worker (atomics). */
-struct lb_backend {
-	uint32_t weight;         /* from config; 0 = never picked */
-	_Atomic uint32_t active; /* connections in progress, all workers */
-	_Atomic bool down;       /* set by health checks; a down backend is skipped */
-	_Atomic uint64_t picks;  /* times chosen */
-	_Atomic uint64_t connect_ok;
-	_Atomic uint64_t connect_fail;
+/* One backend of a pool as one snapshot sees it: the registry's entry,
+ * whose runtime state (atomics) every snapshot listing it shares, and this
+ * snapshot's weight. */
+struct lb_slot {
+	struct backend *be; /* one reference, held by the struct lb */
+	uint32_t weight;    /* from config; 0 = never picked */
 };
 
 struct lb;
@@ -49,14 +49,14 @@ struct lb_algo_ops {
 	int (*cursor_init)(struct lb_cursor *cur, const struct lb *lb);
 };
 
-/* Runtime state of one pool: built once per config snapshot, then read by
- * every worker. The backend array is owned by it. */
+/* Balancing state of one pool: built once per config snapshot, then read by
+ * every worker. It owns its slot array and a reference on each entry. */
 struct lb {
 	const struct lb_algo_ops *ops;
 	enum lb_algo algo;
-	unsigned n; /* backends */
-	struct lb_backend *be;
-	uint32_t *maglev; /* LB_MAGLEV_SIZE entries (backend index), maglev only */
+	unsigned n;           /* backends */
+	struct lb_slot *slot; /* n */
+	uint32_t *maglev;     /* LB_MAGLEV_SIZE entries (backend index), maglev only */
 	uint32_t total_weight;
 };
 

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/backend.h"
 #include "core/lb.h"
 #include "core/lb-int.h"
 #include "core/log.h"
@@ -27,8 +28,9 @@ static uint64_t lb_mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* Copies the weights into the backend array, clamped to LB__WEIGHT_MAX. */
-static void lb_set_weights(struct lb *lb, const uint32_t *weights)
+/* Fills the slots: a reference on each entry, and the weights clamped to
+ * LB__WEIGHT_MAX. */
+static void lb_set_slots(struct lb *lb, struct backend *const *be, const uint32_t *weights)
 {
 	unsigned i;
 
@@ -39,16 +41,17 @@ static void lb_set_weights(struct lb *lb, const uint32_t *weights)
 			log_warn("lb: backend %u weight %u clamped to %u", i, w, LB__WEIGHT_MAX);
 			w = LB__WEIGHT_MAX;
 		}
-		lb->be[i].weight = w;
+		lb->slot[i].be = backend_ref(be[i]);
+		lb->slot[i].weight = w;
 		lb->total_weight += w;
 	}
 }
 
-struct lb *lb_new(enum lb_algo algo, const uint32_t *weights, unsigned n)
+struct lb *lb_new(enum lb_algo algo, struct backend *const *be, const uint32_t *weights, unsigned n)
 {
 	struct lb *lb;
 
-	if ((unsigned)algo >= LB_NALGO || n > LB__MAX_BACKENDS) {
+	if ((unsigned)algo >= LB_NALGO || n > LB__MAX_BACKENDS || (n && !be)) {
 		log_err("lb: algorithm %d with %u backends is not supported", (int)algo, n);
 		return NULL;
 	}
@@ -58,10 +61,10 @@ struct lb *lb_new(enum lb_algo algo, const uint32_t *weights, unsigned n)
 	lb->ops = lb_algos[algo];
 	lb->algo = algo;
 	lb->n = n;
-	lb->be = calloc(n ? n : 1, sizeof(*lb->be));
-	if (!lb->be)
+	lb->slot = calloc(n ? n : 1, sizeof(*lb->slot));
+	if (!lb->slot)
 		goto out_free;
-	lb_set_weights(lb, weights);
+	lb_set_slots(lb, be, weights);
 	if (lb->ops->build && lb->ops->build(lb) < 0)
 		goto out_free;
 	return lb;
@@ -74,8 +77,10 @@ void lb_free(struct lb *lb)
 {
 	if (!lb)
 		return;
+	for (unsigned i = 0; lb->slot && i < lb->n; i++)
+		backend_put(lb->slot[i].be);
 	free(lb->maglev);
-	free(lb->be);
+	free(lb->slot);
 	free(lb);
 }
 

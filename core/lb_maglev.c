@@ -172,7 +172,7 @@ static int lb_maglev_table(struct lb *lb)
 	if (!weights || !lb->maglev)
 		goto out;
 	for (i = 0; i < lb->n; i++)
-		weights[i] = lb->be[i].weight;
+		weights[i] = lb->slot[i].weight;
 	ret = lb_maglev_build(lb->maglev, NULL, weights, lb->n);
 out:
 	free(weights);

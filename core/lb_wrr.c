@@ -29,8 +29,8 @@ static int lb_wrr_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key,
 	for (i = 0; i < lb->n; i++) {
 		if (!lb__eligible(lb, i, tried, ntried))
 			continue;
-		cw[i] += (int32_t)lb->be[i].weight;
-		total += (int32_t)lb->be[i].weight;
+		cw[i] += (int32_t)lb->slot[i].weight;
+		total += (int32_t)lb->slot[i].weight;
 		if (best < 0 || cw[i] > cw[best])
 			best = (int)i;
 	}

@@ -1,8 +1,16 @@
-/* Config snapshots: balancing state and lifetime. */
+/* Config snapshots: balancing state and lifetime.
+ *
+ * A pool's balancer refers to the backend registry's entries for its name
+ * and each backend's address, so two snapshots listing the same pool and
+ * address share one entry and its counters: a reload forgets nothing, and a
+ * backend dropped by the new config keeps its entry until the last snapshot
+ * listing it is freed.
+ */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "config/config.h"
+#include "core/backend.h"
 #include "core/lb.h"
 #include "core/snapshot.h"
 
@@ -29,16 +37,30 @@ static void snapshot_release(struct config *cfg)
 	cfg->runtime = NULL;
 }
 
+/* The balancer of pool <p>, or NULL. The entries' references taken here
+ * are dropped once lb_new() has taken its own. */
 static struct lb *snapshot_pool_lb(const struct cfg_pool *p)
 {
-	uint32_t weights[p->nbackends ? p->nbackends : 1];
-	unsigned b;
+	unsigned n = p->nbackends, b;
+	uint32_t *weights = calloc(n ? n : 1, sizeof(*weights));
+	struct backend **be = calloc(n ? n : 1, sizeof(*be));
+	struct lb *lb = NULL;
 
-	if ((unsigned)p->algorithm >= CFG_NALGO)
-		return NULL;
-	for (b = 0; b < p->nbackends; b++)
+	if (!weights || !be || (unsigned)p->algorithm >= CFG_NALGO)
+		goto out;
+	for (b = 0; b < n; b++) {
+		be[b] = backend_get(p->name, p->backends[b].address.text);
+		if (!be[b])
+			goto out;
 		weights[b] = p->backends[b].weight;
-	return lb_new(snapshot_algo[p->algorithm], weights, p->nbackends);
+	}
+	lb = lb_new(snapshot_algo[p->algorithm], be, weights, n);
+out:
+	for (b = 0; be && b < n; b++)
+		backend_put(be[b]);
+	free(be);
+	free(weights);
+	return lb;
 }
 
 int snapshot_build(struct config *cfg)

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/lb.h"
 #include "core/log.h"
 #include "core/snapshot.h"
 #include "core/stats.h"
@@ -82,7 +83,7 @@ static void log_backends(const struct stats_src *s)
 		const struct lb *lb = snapshot_lb(s->cfg, i);
 
 		for (b = 0; b < p->nbackends && lb; b++) {
-			struct lb_backend *be = &lb->be[b];
+			struct backend *be = lb_backend(lb, b);
 
 			log_info(
 			    "stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu",
