@@ -2,8 +2,9 @@
  *
  * The family is one-way: lb.c calls each algorithm through its struct
  * lb_algo_ops (declared below, defined in its file); no algorithm file
- * calls a function of lb.c or of another algorithm file. What they share
- * lives here as static inline bodies, and this header has no .c.
+ * calls a function of lb.c or of another algorithm file (checked with nm
+ * by test/integration/test_layers.sh). What they share lives here as static
+ * inline bodies, and this header has no .c.
  *
  * Every algorithm sees the same eligibility rule, lb__eligible(): a backend
  * is picked only when its weight is not 0, it is not down and it is not in

@@ -36,7 +36,9 @@ void topo_fake(struct topo *t, unsigned ncpus, unsigned nnodes);
 /* The logical node of <cpu>, or -1. */
 int topo_node_of_cpu(const struct topo *t, int cpu);
 
-/* Internal to numa/ (topo.c, fake.c). */
+/* Internal to numa/, defined in fake.c. The dependency is one-way: topo.c
+ * calls topo__fake_env(), fake.c calls nothing of topo.c (it needs only the
+ * types above); test/integration/test_layers.sh checks it with nm. */
 
 /* Replaces the nodes of <t> by <nnodes> (clamped to 1..online CPUs) groups of
  * its online CPUs, split in ascending order, contiguous and as even as
