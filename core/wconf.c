@@ -47,8 +47,9 @@ static struct wgen *wgen_new(struct worker *w, struct config *cfg)
 		return NULL;
 	}
 	for (i = 0; i < cfg->npools; i++) {
-		if (lb_cursor_init(&g->cur[i], snapshot_lb(cfg, i), w->rng + cfg->generation + i) <
-		    0)
+		const struct lb *lb = snapshot_lb(cfg, i);
+
+		if (lb_cursor_init(&g->cur[i], lb, w->rng + cfg->generation + i) < 0)
 			break;
 		g->ncur++;
 	}
