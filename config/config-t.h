@@ -1,9 +1,11 @@
 /* The config model: one immutable snapshot, a C struct tree. Types only.
  *
  * A snapshot is built by config_load()/config_builtin(), adjusted by the
- * environment and CLI, validated, then published with RCU (config/rcu.c).
- * Once published nothing in it changes, except the reference count and
- * the runtime balancing state each pool owns (struct lb, atomics inside).
+ * environment and CLI, validated, then published with RCU (config/publish.c).
+ * Once published nothing in it changes, except the reference count. Runtime
+ * state (balancing, per-backend counters) belongs to the core, which hangs
+ * it off config.runtime: config never reads that pointer, and includes no
+ * core type.
  */
 #ifndef RINGLB_CONFIG_CONFIG_T_H
 #define RINGLB_CONFIG_CONFIG_T_H
@@ -14,8 +16,6 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
-
-#include "core/lb/lb-t.h"
 
 enum listener_mode {
 	LMODE_TCP,
@@ -32,6 +32,16 @@ enum splice_mode {
 enum steering {
 	STEER_HASH, /* the kernel's SO_REUSEPORT hash */
 	STEER_CPU,  /* classic BPF: the worker on the receiving CPU */
+};
+
+/* A pool's balancing algorithm, as configured (the core maps it to its own). */
+enum cfg_algo {
+	CFG_ALGO_ROUND_ROBIN,
+	CFG_ALGO_WEIGHTED_ROUND_ROBIN,
+	CFG_ALGO_LEAST_CONN,
+	CFG_ALGO_P2C,
+	CFG_ALGO_MAGLEV,
+	CFG_NALGO,
 };
 
 enum log_level {
@@ -157,7 +167,7 @@ struct cfg_health {
 
 struct cfg_pool {
 	char *name;
-	enum lb_algo algorithm;
+	enum cfg_algo algorithm;
 	char *hash; /* maglev: "client_ip" or "header:NAME" */
 	struct cfg_backend *backends;
 	unsigned nbackends;
@@ -166,7 +176,6 @@ struct cfg_pool {
 		uint32_t max_idle; /* http: idle upstreams per worker and backend */
 		uint64_t timeout;  /* http: ms an idle upstream is kept */
 	} keepalive;
-	struct lb *lb; /* runtime state, built when the snapshot is built */
 	int line;
 	uint64_t keys_set; /* bit i: row i of the pool table was in the file */
 	uint32_t key_line[CFG_POOL_KEYS];
@@ -240,9 +249,12 @@ struct config {
 
 	struct cfg_keysrc keys[CFG_MAX_KEYS]; /* source of each top-level key */
 	_Atomic unsigned refs;                /* config_ref()/config_unref(); 1 when built */
+	/* Opaque to config: the core's per-snapshot state (core/lb/snapshot.c),
+	 * NULL until attached. Config never reads it; <release> frees it. */
+	void *runtime;
 	/* Called once by the last config_unref() (or config_free()) before the
-	 * snapshot is freed: whoever attached runtime state (pool->lb) sets it
-	 * to free that state. NULL = nothing attached. */
+	 * snapshot is freed: whoever attached <runtime> sets it to free that
+	 * state. NULL = nothing attached. */
 	void (*release)(struct config *c);
 };
 

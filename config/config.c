@@ -134,9 +134,9 @@ void config_unref(struct config *c)
 		config_free(c);
 }
 
-const char *config_algo_name(enum lb_algo algo)
+const char *config_algo_name(enum cfg_algo algo)
 {
-	if ((unsigned)algo >= LB_NALGO)
+	if ((unsigned)algo >= CFG_NALGO)
 		return "?";
 	return schema_algo_names[algo];
 }

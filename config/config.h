@@ -72,7 +72,7 @@ int config_validate(struct config *c, struct cfg_errors *errs);
 void config_print(const struct config *c, FILE *out);
 
 /* "round_robin", ... (config owns the names); "?" when out of range. */
-const char *config_algo_name(enum lb_algo algo);
+const char *config_algo_name(enum cfg_algo algo);
 /* Index of the pool named <name>, or -1. */
 int config_pool_index(const struct config *c, const char *name);
 

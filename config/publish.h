@@ -4,7 +4,7 @@
  * reports a quiescent state every loop turn and goes offline while it
  * blocks in its ring, and reads the current snapshot with publish_get()
  * without a lock. A snapshot a worker keeps using across loop turns is
- * pinned by a reference (core/snapshot.h), not by the read side.
+ * pinned by a reference (core/lb/snapshot.h), not by the read side.
  */
 #ifndef RINGLB_CONFIG_PUBLISH_H
 #define RINGLB_CONFIG_PUBLISH_H

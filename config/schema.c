@@ -10,7 +10,7 @@
 #include "config/value.h"
 
 _Static_assert(sizeof(enum listener_mode) == sizeof(int), "KT_ENUM stores an int");
-_Static_assert(sizeof(enum lb_algo) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_algo) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
@@ -26,6 +26,8 @@ static const char *const level_names[] = {"error", "warning", "info", "debug", N
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
+_Static_assert(sizeof(schema_algo_names) / sizeof(schema_algo_names[0]) == CFG_NALGO + 1,
+               "one name per enum cfg_algo");
 
 #define ENUM(n, nm)   .type = KT_ENUM, .names = n, .noun = nm
 #define COUNT(lo, hi) .type = KT_COUNT, .min = lo, .max = hi

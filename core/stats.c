@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/lb/lb.h"
 #include "core/base/log.h"
+#include "core/lb/snapshot.h"
 #include "core/stats.h"
 
 static const char *const comp_name[ACCT_NCOMP] = {"connection", "buffer", "ssl", "cache"};
@@ -78,9 +80,10 @@ static void log_backends(const struct stats_src *s)
 
 	for (i = 0; i < s->cfg->npools; i++) {
 		const struct cfg_pool *p = &s->cfg->pools[i];
+		const struct lb *lb = snapshot_lb(s->cfg, i);
 
-		for (b = 0; b < p->nbackends && p->lb; b++) {
-			struct lb_backend *be = &p->lb->be[b];
+		for (b = 0; b < p->nbackends && lb; b++) {
+			struct backend *be = lb_backend(lb, b);
 
 			log_info(
 			    "stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu",

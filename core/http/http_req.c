@@ -157,7 +157,7 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	 * the head's bytes have been overwritten. */
 	pool = http__route(ring_listener(w, c), &x->req, &pi);
 	x->pi = (int16_t)(pool ? pi : -1);
-	x->lbkey = pool && pool->lb->algo == LB_MAGLEV ? http__maglev_key(x, pool) : 0;
+	x->lbkey = pool && pool->algorithm == CFG_ALGO_MAGLEV ? http__maglev_key(x, pool) : 0;
 	u = http__upstream_for(w, c);
 	if (!u) {
 		pool_put(w->pc, hb, (size_t)n);

@@ -1,5 +1,11 @@
 /* Balancing internals shared by lb.c and the algorithm files (lb_*.c).
  *
+ * The family is one-way: lb.c calls each algorithm through its struct
+ * lb_algo_ops (declared below, defined in its file); no algorithm file
+ * calls a function of lb.c or of another algorithm file (checked with nm
+ * by test/integration/test_layers.sh). What they share lives here as static
+ * inline bodies, and this header has no .c.
+ *
  * Every algorithm sees the same eligibility rule, lb__eligible(): a backend
  * is picked only when its weight is not 0, it is not down and it is not in
  * the caller's tried list.
@@ -19,21 +25,12 @@
 /* Maglev table entry that no backend owns (only when every weight is 0). */
 #define LB__MAGLEV_EMPTY UINT32_MAX
 
-/* Round robin: the next eligible backend after the cursor's position. */
-int lb_rr_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
-
-/* Smooth weighted round robin (nginx): state in cur->cw. */
-int lb_wrr_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
-
-/* Least active/weight; ties go round robin from the cursor's position. */
-int lb_lc_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
-
-/* Power of two random choices on active/weight, drawn with cur->rng. */
-int lb_p2c_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried);
-
-/* Maglev lookup of <key>; an ineligible owner falls forward along the table
- * to the first eligible one. */
-int lb_maglev_pick(const struct lb *lb, uint64_t key, const int *tried, unsigned ntried);
+/* The algorithms, one per file. */
+extern const struct lb_algo_ops lb_rr_ops;     /* round robin */
+extern const struct lb_algo_ops lb_wrr_ops;    /* smooth weighted round robin (nginx) */
+extern const struct lb_algo_ops lb_lc_ops;     /* least active/weight, ties round robin */
+extern const struct lb_algo_ops lb_p2c_ops;    /* power of two choices on active/weight */
+extern const struct lb_algo_ops lb_maglev_ops; /* maglev table lookup of the key */
 
 /* Fills <table> (LB_MAGLEV_SIZE entries) with backend indexes. Backend i is
  * known by ids[i] (its position i when <ids> is NULL) and gets weights[i]
@@ -54,23 +51,39 @@ static inline bool lb__untried(unsigned i, const int *tried, unsigned ntried)
 
 static inline bool lb__eligible(const struct lb *lb, unsigned i, const int *tried, unsigned ntried)
 {
-	const struct lb_backend *be = &lb->be[i];
+	const struct lb_slot *s = &lb->slot[i];
 
-	return be->weight && !atomic_load_explicit(&be->down, memory_order_relaxed) &&
+	return s->weight && !atomic_load_explicit(&s->be->down, memory_order_relaxed) &&
 	       lb__untried(i, tried, ntried);
 }
 
 static inline uint32_t lb__active(const struct lb *lb, unsigned i)
 {
-	return atomic_load_explicit(&lb->be[i].active, memory_order_relaxed);
+	return atomic_load_explicit(&lb->slot[i].be->active, memory_order_relaxed);
 }
 
 /* True when backend <a> is less loaded than <b>: active/weight compared
  * without division (weights are never 0 for eligible backends). */
 static inline bool lb__lighter(const struct lb *lb, unsigned a, unsigned b)
 {
-	return (uint64_t)lb__active(lb, a) * lb->be[b].weight <
-	       (uint64_t)lb__active(lb, b) * lb->be[a].weight;
+	return (uint64_t)lb__active(lb, a) * lb->slot[b].weight <
+	       (uint64_t)lb__active(lb, b) * lb->slot[a].weight;
+}
+
+/* Round robin: the next eligible backend from the cursor's position, which
+ * then moves past it. Also smooth WRR's answer for a cursor without state. */
+static inline int lb__rr_next(const struct lb *lb, struct lb_cursor *cur, const int *tried,
+                              unsigned ntried)
+{
+	unsigned n = lb->n, i = cur->rr % n, k;
+
+	for (k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
+		if (lb__eligible(lb, i, tried, ntried)) {
+			cur->rr = i + 1;
+			return (int)i;
+		}
+	}
+	return -1;
 }
 
 /* xorshift64* step: the cursor's state is never 0. */

@@ -1,15 +1,23 @@
 /* Balancing: construction, per-worker cursors and the dispatch to the
  * algorithms (one file each: lb_rr.c, lb_wrr.c, lb_lc.c, lb_p2c.c,
- * lb_maglev.c). The eligibility rule they share is in lb-int.h.
+ * lb_maglev.c), always through their struct lb_algo_ops. The eligibility
+ * rule they share is in lb-int.h.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/lb/backend.h"
 #include "core/lb/lb.h"
 #include "core/lb/lb-int.h"
 #include "core/base/log.h"
+
+static const struct lb_algo_ops *const lb_algos[LB_NALGO] = {
+    [LB_ROUND_ROBIN] = &lb_rr_ops, [LB_WEIGHTED_ROUND_ROBIN] = &lb_wrr_ops,
+    [LB_LEAST_CONN] = &lb_lc_ops,  [LB_P2C] = &lb_p2c_ops,
+    [LB_MAGLEV] = &lb_maglev_ops,
+};
 
 /* splitmix64: spreads a small or zero seed over the whole state. */
 static uint64_t lb_mix(uint64_t x)
@@ -20,8 +28,9 @@ static uint64_t lb_mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* Copies the weights into the backend array, clamped to LB__WEIGHT_MAX. */
-static void lb_set_weights(struct lb *lb, const uint32_t *weights)
+/* Fills the slots: a reference on each entry, and the weights clamped to
+ * LB__WEIGHT_MAX. */
+static void lb_set_slots(struct lb *lb, struct backend *const *be, const uint32_t *weights)
 {
 	unsigned i;
 
@@ -32,49 +41,31 @@ static void lb_set_weights(struct lb *lb, const uint32_t *weights)
 			log_warn("lb: backend %u weight %u clamped to %u", i, w, LB__WEIGHT_MAX);
 			w = LB__WEIGHT_MAX;
 		}
-		lb->be[i].weight = w;
+		lb->slot[i].be = backend_ref(be[i]);
+		lb->slot[i].weight = w;
 		lb->total_weight += w;
 	}
 }
 
-/* Maglev identifies backends by their position in the pool (lb_new() gets
- * nothing else): appending or removing the last backend moves few keys,
- * removing one in the middle renumbers the ones after it. */
-static int lb_build_maglev(struct lb *lb)
-{
-	uint32_t *weights = calloc(lb->n ? lb->n : 1, sizeof(*weights));
-	unsigned i;
-	int ret = -ENOMEM;
-
-	lb->maglev = malloc(LB_MAGLEV_SIZE * sizeof(*lb->maglev));
-	if (!weights || !lb->maglev)
-		goto out;
-	for (i = 0; i < lb->n; i++)
-		weights[i] = lb->be[i].weight;
-	ret = lb_maglev_build(lb->maglev, NULL, weights, lb->n);
-out:
-	free(weights);
-	return ret;
-}
-
-struct lb *lb_new(enum lb_algo algo, const uint32_t *weights, unsigned n)
+struct lb *lb_new(enum lb_algo algo, struct backend *const *be, const uint32_t *weights, unsigned n)
 {
 	struct lb *lb;
 
-	if ((unsigned)algo >= LB_NALGO || n > LB__MAX_BACKENDS) {
+	if ((unsigned)algo >= LB_NALGO || n > LB__MAX_BACKENDS || (n && !be)) {
 		log_err("lb: algorithm %d with %u backends is not supported", (int)algo, n);
 		return NULL;
 	}
 	lb = calloc(1, sizeof(*lb));
 	if (!lb)
 		return NULL;
+	lb->ops = lb_algos[algo];
 	lb->algo = algo;
 	lb->n = n;
-	lb->be = calloc(n ? n : 1, sizeof(*lb->be));
-	if (!lb->be)
+	lb->slot = calloc(n ? n : 1, sizeof(*lb->slot));
+	if (!lb->slot)
 		goto out_free;
-	lb_set_weights(lb, weights);
-	if (algo == LB_MAGLEV && lb_build_maglev(lb) < 0)
+	lb_set_slots(lb, be, weights);
+	if (lb->ops->build && lb->ops->build(lb) < 0)
 		goto out_free;
 	return lb;
 out_free:
@@ -86,8 +77,10 @@ void lb_free(struct lb *lb)
 {
 	if (!lb)
 		return;
+	for (unsigned i = 0; lb->slot && i < lb->n; i++)
+		backend_put(lb->slot[i].be);
 	free(lb->maglev);
-	free(lb->be);
+	free(lb->slot);
 	free(lb);
 }
 
@@ -98,11 +91,8 @@ int lb_cursor_init(struct lb_cursor *cur, const struct lb *lb, uint64_t seed)
 	cur->rng = lb_mix(seed) | 1;
 	/* Workers start round robin at different backends. */
 	cur->rr = cur->n ? (uint32_t)(lb_mix(seed ^ 0x5bd1e995) % cur->n) : 0;
-	if (lb && lb->algo == LB_WEIGHTED_ROUND_ROBIN && cur->n) {
-		cur->cw = calloc(cur->n, sizeof(*cur->cw));
-		if (!cur->cw)
-			return -ENOMEM;
-	}
+	if (lb && lb->ops->cursor_init && cur->n)
+		return lb->ops->cursor_init(cur, lb);
 	return 0;
 }
 
@@ -118,21 +108,7 @@ int lb_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int 
 {
 	if (!lb || !lb->n)
 		return -1;
-	switch (lb->algo) {
-	case LB_ROUND_ROBIN:
-		return lb_rr_pick(lb, cur, tried, ntried);
-	case LB_WEIGHTED_ROUND_ROBIN:
-		return lb_wrr_pick(lb, cur, tried, ntried);
-	case LB_LEAST_CONN:
-		return lb_lc_pick(lb, cur, tried, ntried);
-	case LB_P2C:
-		return lb_p2c_pick(lb, cur, tried, ntried);
-	case LB_MAGLEV:
-		return lb_maglev_pick(lb, key, tried, ntried);
-	case LB_NALGO:
-		break;
-	}
-	return -1;
+	return lb->ops->pick(lb, cur, key, tried, ntried);
 }
 
 uint64_t lb_hash(const void *data, size_t len)

@@ -6,7 +6,8 @@
  */
 #include "core/lb/lb-int.h"
 
-int lb_lc_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried)
+static int lb_lc_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
+                      unsigned ntried)
 {
 	unsigned n = lb->n, i = cur->rr % n, k;
 	int best = -1;
@@ -21,3 +22,8 @@ int lb_lc_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, uns
 		cur->rr = (uint32_t)best + 1;
 	return best;
 }
+
+const struct lb_algo_ops lb_lc_ops = {
+    .name = "least_conn",
+    .pick = lb_lc_pick,
+};

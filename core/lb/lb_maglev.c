@@ -141,7 +141,8 @@ static int lb_maglev_walk(const struct lb *lb, uint32_t pos, const int *tried, u
 	return -1;
 }
 
-int lb_maglev_pick(const struct lb *lb, uint64_t key, const int *tried, unsigned ntried)
+static int lb_maglev_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key,
+                          const int *tried, unsigned ntried)
 {
 	uint32_t pos = (uint32_t)(key % LB_MAGLEV_SIZE), b;
 	unsigned i;
@@ -157,3 +158,29 @@ int lb_maglev_pick(const struct lb *lb, uint64_t key, const int *tried, unsigned
 			return lb_maglev_walk(lb, pos, tried, ntried);
 	return -1;
 }
+
+/* Maglev identifies backends by their position in the pool: appending or
+ * removing the last backend moves few keys, removing one in the middle
+ * renumbers the ones after it. */
+static int lb_maglev_table(struct lb *lb)
+{
+	uint32_t *weights = calloc(lb->n ? lb->n : 1, sizeof(*weights));
+	unsigned i;
+	int ret = -ENOMEM;
+
+	lb->maglev = malloc(LB_MAGLEV_SIZE * sizeof(*lb->maglev));
+	if (!weights || !lb->maglev)
+		goto out;
+	for (i = 0; i < lb->n; i++)
+		weights[i] = lb->slot[i].weight;
+	ret = lb_maglev_build(lb->maglev, NULL, weights, lb->n);
+out:
+	free(weights);
+	return ret;
+}
+
+const struct lb_algo_ops lb_maglev_ops = {
+    .name = "maglev",
+    .pick = lb_maglev_pick,
+    .build = lb_maglev_table,
+};

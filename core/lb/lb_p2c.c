@@ -37,7 +37,8 @@ static int lb_p2c_slow(const struct lb *lb, struct lb_cursor *cur, const int *tr
 	return (int)(lb__lighter(lb, b, a) ? b : a);
 }
 
-int lb_p2c_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried)
+static int lb_p2c_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
+                       unsigned ntried)
 {
 	unsigned n = lb->n, a, b;
 
@@ -50,3 +51,8 @@ int lb_p2c_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, un
 		return lb_p2c_slow(lb, cur, tried, ntried);
 	return (int)(lb__lighter(lb, b, a) ? b : a);
 }
+
+const struct lb_algo_ops lb_p2c_ops = {
+    .name = "p2c",
+    .pick = lb_p2c_pick,
+};

@@ -3,15 +3,13 @@
  */
 #include "core/lb/lb-int.h"
 
-int lb_rr_pick(const struct lb *lb, struct lb_cursor *cur, const int *tried, unsigned ntried)
+static int lb_rr_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t key, const int *tried,
+                      unsigned ntried)
 {
-	unsigned n = lb->n, i = cur->rr % n, k;
-
-	for (k = 0; k < n; k++, i = i + 1 < n ? i + 1 : 0) {
-		if (lb__eligible(lb, i, tried, ntried)) {
-			cur->rr = i + 1;
-			return (int)i;
-		}
-	}
-	return -1;
+	return lb__rr_next(lb, cur, tried, ntried);
 }
+
+const struct lb_algo_ops lb_rr_ops = {
+    .name = "round_robin",
+    .pick = lb_rr_pick,
+};

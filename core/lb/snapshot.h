@@ -10,8 +10,11 @@
 #define RINGLB_CORE_SNAPSHOT_H
 
 #include "config/config-t.h"
+#include "core/lb/snapshot-t.h"
 
-/* Builds pool->lb for every pool of <cfg>. Returns 0 or -ENOMEM. */
+/* Builds the balancer of every pool of <cfg> into cfg->runtime and sets
+ * cfg->release to free it. Returns 0 or -ENOMEM; on error what was built is
+ * freed with <cfg> (snapshot_put() or config_free()). */
 int snapshot_build(struct config *cfg);
 
 /* Takes a reference to <cfg>. */
@@ -19,5 +22,15 @@ void snapshot_get(struct config *cfg);
 
 /* Drops a reference; the last one frees the balancing state and <cfg>. */
 void snapshot_put(struct config *cfg);
+
+/* The balancer of pool <pool> (an index into cfg->pools) of a built
+ * snapshot, or NULL when <cfg> was not built or <pool> is out of range.
+ * It lives as long as <cfg>. */
+static inline struct lb *snapshot_lb(const struct config *cfg, unsigned pool)
+{
+	const struct snapshot_rt *rt = cfg->runtime;
+
+	return rt && pool < rt->npools ? rt->lb[pool] : NULL;
+}
 
 #endif

@@ -21,7 +21,8 @@ struct wgen *gen_new(struct worker *w, struct config *cfg)
 	if (!g->cur || upstream_gen_init(g) < 0)
 		goto fail;
 	for (i = 0; i < cfg->npools; i++) {
-		if (lb_cursor_init(&g->cur[i], cfg->pools[i].lb, w->rng + cfg->generation + i) < 0)
+		if (lb_cursor_init(&g->cur[i], snapshot_lb(cfg, i), w->rng + cfg->generation + i) <
+		    0)
 			goto fail;
 		g->ncur++;
 	}

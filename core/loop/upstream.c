@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "core/lb/lb.h"
+#include "core/lb/snapshot.h"
 #include "core/base/log.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"
@@ -26,6 +27,12 @@ static struct cfg_pool *pool_of(struct wlistener *ls, int pi)
 	return &ls->gen->cfg->pools[pi];
 }
 
+/* The balancer of pool <pi> in <ls>'s snapshot. */
+static struct lb *lb_of(struct wlistener *ls, int pi)
+{
+	return snapshot_lb(ls->gen->cfg, (unsigned)pi);
+}
+
 int upstream_pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c, uint64_t key)
 {
 	struct cfg_pool *pool = pool_of(ls, pi);
@@ -36,7 +43,7 @@ int upstream_pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c
 		return -1;
 	for (unsigned i = 0; i < c->ntried; i++)
 		tried[i] = c->tried[i];
-	b = lb_pick(pool->lb, &ls->gen->cur[pi], key, tried, c->ntried);
+	b = lb_pick(lb_of(ls, pi), &ls->gen->cur[pi], key, tried, c->ntried);
 	if (b >= 0)
 		c->tried[c->ntried++] = (int8_t)b;
 	return b;
@@ -44,7 +51,7 @@ int upstream_pick(struct worker *w, struct wlistener *ls, int pi, struct conn *c
 
 bool upstream_hashed(const struct wlistener *ls, int pi)
 {
-	return ls->gen->cfg->pools[pi].lb->algo == LB_MAGLEV;
+	return ls->gen->cfg->pools[pi].algorithm == CFG_ALGO_MAGLEV;
 }
 
 static void start_connect(struct worker *w, struct wlistener *ls, struct conn *u,
@@ -114,7 +121,7 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 	ls->conns++;
 	u->peer = ring_slot(w, c);
 	c->peer = ring_slot(w, u);
-	lb_conn_start(pool->lb, b);
+	lb_conn_start(lb_of(ls, pi), b);
 	start_connect(w, ls, u, be);
 	return u;
 }
@@ -122,19 +129,19 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 bool upstream_connected(struct worker *w, struct conn *u, int res)
 {
 	struct cfg_pool *pool = pool_of(ring_listener(w, u), u->pool);
-	struct lb_backend *be = &pool->lb->be[u->backend];
+	struct lb *lb = lb_of(ring_listener(w, u), u->pool);
 	static __thread struct log_ratelimit rl;
 
 	if (res == 0) {
 		WSTAT_INC(w, connect_ok);
-		atomic_fetch_add_explicit(&be->connect_ok, 1, memory_order_relaxed);
+		lb_connect_ok(lb, u->backend);
 		u->flags |= CONN_F_CONNECTED;
 		return true;
 	}
 	WSTAT_INC(w, connect_fail);
 	if (res == -ECANCELED)
 		WSTAT_INC(w, connect_timeout);
-	atomic_fetch_add_explicit(&be->connect_fail, 1, memory_order_relaxed);
+	lb_connect_fail(lb, u->backend);
 	if (log_ratelimit(&rl, 5))
 		log_warn("pool %s: connect %s: %s", pool->name,
 		         pool->backends[u->backend].address.text,
@@ -146,7 +153,7 @@ void upstream_lb_end(struct worker *w, struct conn *u)
 {
 	if (u->flags & CONN_F_LBACTIVE) {
 		u->flags &= ~CONN_F_LBACTIVE;
-		lb_conn_end(pool_of(ring_listener(w, u), u->pool)->lb, u->backend);
+		lb_conn_end(lb_of(ring_listener(w, u), u->pool), u->backend);
 	}
 }
 
@@ -252,7 +259,7 @@ struct conn *upstream_idle_take(struct worker *w, struct conn *c, int pi, int b)
 			u->peer = ring_slot(w, c);
 			c->peer = ring_slot(w, u);
 			u->flags |= CONN_F_LBACTIVE;
-			lb_conn_start(pool_of(ls, pi)->lb, b);
+			lb_conn_start(lb_of(ls, pi), b);
 			return u;
 		}
 		pp = &u->idle_next;

@@ -1,7 +1,9 @@
 """Hot reload (SIGHUP) under traffic: a tcp listener in front of ringlb's own
 static listeners moves between two pools 50 times while new and long-lived
 connections run; broken configs fail and change nothing; listeners a reload
-adds open, listeners it removes stop accepting and drain.
+adds open, listeners it removes stop accepting and drain; backends' active
+counts outlive the snapshot they were started in, so least_conn after a
+reload sees the connections opened before it.
 
 Every config here has a tcp listener "front" and two static listeners whose
 X-Served-By names them: pool "blue" is s-blue, pool "green" is s-green. A
@@ -410,6 +412,50 @@ def test_reload_opens_added_listeners_and_drains_removed_ones():
     s = r.finish()
     check(s["reloads_ok"] == 3 and s["reloads_failed"] == 0, "reloads in summary: %s" % s)
     check(s["active"] == 0 and s["connect_fail"] == 0 and s["no_backend"] == 0, "summary %s" % s)
+
+
+LEAST_CONN = """
+  - name: both
+    algorithm: least_conn
+    backends:
+      - {{ address: {addr}:%d }}
+      - {{ address: {addr}:%d }}
+""" % (BLUE, GREEN)
+
+
+def backend_active(r, pool):
+    """The active count of each backend of <pool>, by address, from the stats."""
+    return {lib.kv(l)["addr"]: lib.kv(l)["active"] for l in r.stats()
+            if l.startswith("ringlb: stats backend pool=%s " % pool)}
+
+
+def test_least_conn_counts_survive_a_reload():
+    """Backend state is kept across snapshots (core/backend.c): connections
+    opened before a reload count in the new snapshot's least_conn."""
+    addr = lib.loopback()
+    conf = (HEAD + POOLS + LEAST_CONN).format(addr=addr, pool="both")
+    r = lib.Ringlb(conf)
+    held = [Http(addr, FRONT) for _ in range(3)]
+    served = [c.get() for c in held]  # 2 on one backend, 1 on the other
+    fewer = min(SERVED.values(), key=served.count)
+    check(sorted(served.count(v) for v in SERVED.values()) == [1, 2], "split %s" % served)
+    r.reload("ok")
+    active = backend_active(r, "both")
+    check(sum(active.values()) == 3 and sorted(active.values()) == [1, 2],
+          "active counts after the reload: %s" % active)
+    late = Http(addr, FRONT)
+    check(late.get() == fewer, "least_conn after the reload ignored the old connections")
+    for c in held + [late]:
+        c.get(close=True)
+        c.eof()
+        c.close()
+    deadline = time.monotonic() + 5 * lib.SLOW
+    while sum(backend_active(r, "both").values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    active = backend_active(r, "both")
+    check(sum(active.values()) == 0, "active counts after closing: %s" % active)
+    s = r.finish()
+    check(s["active"] == 0 and s["connect_fail"] == 0, "summary %s" % s)
 
 
 if __name__ == "__main__":

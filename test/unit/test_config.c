@@ -478,7 +478,7 @@ END_TEST
 START_TEST(the_example_config_sets_every_key_and_validates)
 {
 	struct config *c = config_load("config/examples/ringlb.yaml", &errs);
-	bool algo[LB_NALGO] = {false};
+	bool algo[CFG_NALGO] = {false};
 	bool modes[3] = {false};
 
 	ck_assert_msg(c && errs.n == 0, "%s", errs.n ? errs.lines[0] : "NULL");
@@ -493,7 +493,7 @@ START_TEST(the_example_config_sets_every_key_and_validates)
 	}
 	for (unsigned i = 0; i < c->npools; i++)
 		algo[c->pools[i].algorithm] = true;
-	for (unsigned i = 0; i < LB_NALGO; i++)
+	for (unsigned i = 0; i < CFG_NALGO; i++)
 		ck_assert_msg(algo[i], "no pool uses %s", config_algo_name(i));
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		modes[c->listeners[i].mode] = true;
@@ -932,7 +932,7 @@ START_TEST(the_builtin_config_is_the_demo_at_default_values)
 	}
 	ck_assert_uint_eq(c->npools, 1);
 	ck_assert_str_eq(c->pools[0].name, "demo");
-	ck_assert_int_eq(c->pools[0].algorithm, LB_ROUND_ROBIN);
+	ck_assert_int_eq(c->pools[0].algorithm, CFG_ALGO_ROUND_ROBIN);
 	ck_assert_uint_eq(c->pools[0].nbackends, 2);
 	ck_assert_str_eq(c->pools[0].backends[0].address.text, "127.0.0.1:8081");
 	ck_assert_str_eq(c->pools[0].backends[1].address.text, "127.0.0.1:8082");
@@ -1084,8 +1084,8 @@ START_TEST(pool_names_and_algorithms_resolve)
 	ck_assert_int_eq(config_pool_index(c, "web"), 0);
 	ck_assert_int_eq(config_pool_index(c, "spare"), 4);
 	ck_assert_int_eq(config_pool_index(c, "nope"), -1);
-	ck_assert_str_eq(config_algo_name(LB_MAGLEV), "maglev");
-	ck_assert_str_eq(config_algo_name(LB_NALGO), "?");
+	ck_assert_str_eq(config_algo_name(CFG_ALGO_MAGLEV), "maglev");
+	ck_assert_str_eq(config_algo_name(CFG_NALGO), "?");
 	config_free(c);
 }
 END_TEST

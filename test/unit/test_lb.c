@@ -2,16 +2,20 @@
  * lb_lc.c, lb_p2c.c, lb_maglev.c).
  *
  * Everything under test is reachable through core/lb.h and core/lb-int.h,
- * so this file includes no .c: the archive provides the lb objects.
+ * so this file includes no .c: the archive provides the lb objects. The
+ * backends are registry entries (core/backend.h), each lb under its own
+ * pool name so that no two share one; test_snapshot.c tests the sharing.
  *
  * Expected values are derived from the algorithms' specifications (nginx's
  * smooth WRR, the p2c choice probabilities, the Maglev paper's properties),
  * never read back from the implementation.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lb/backend.h"
 #include "core/lb/lb.h"
 #include "core/lb/lb-int.h"
 #include "test/unit/ck.h"
@@ -33,18 +37,56 @@ static void setup(void)
 	cur_live = false;
 }
 
-/* Every connection a test started was ended: no active count is left. */
+/* Every connection a test started was ended: no active count is left; and
+ * every lb was freed: no registry entry is left. */
 static void teardown(void)
 {
 	unsigned i;
 
 	if (lb)
 		for (i = 0; i < lb->n; i++)
-			ck_assert_uint_eq(atomic_load(&lb->be[i].active), 0);
+			ck_assert_uint_eq(atomic_load(&lb_backend(lb, i)->active), 0);
 	if (cur_live)
 		lb_cursor_deinit(&cur);
 	lb_free(lb);
 	lb = NULL;
+	ck_assert_uint_eq(backend_count(), 0);
+}
+
+/* <n> fresh registry entries, the caller's references, under a pool name
+ * no other call uses. Give them back with put_entries(). */
+static struct backend **new_entries(unsigned n)
+{
+	static unsigned pools;
+	struct backend **be = calloc(n ? n : 1, sizeof(*be));
+	char pool[32], addr[32];
+	unsigned i;
+
+	ck_assert_ptr_nonnull(be);
+	snprintf(pool, sizeof(pool), "pool%u", pools++);
+	for (i = 0; i < n; i++) {
+		snprintf(addr, sizeof(addr), "10.%u.%u.%u:80", i >> 16, (i >> 8) & 255, i & 255);
+		be[i] = backend_get(pool, addr);
+		ck_assert_ptr_nonnull(be[i]);
+	}
+	return be;
+}
+
+static void put_entries(struct backend **be, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		backend_put(be[i]);
+	free(be);
+}
+
+/* lb_new() on <n> fresh entries: the lb then holds their only references. */
+static struct lb *new_lb(enum lb_algo algo, const uint32_t *weights, unsigned n)
+{
+	struct backend **be = new_entries(n);
+	struct lb *l = lb_new(algo, be, weights, n);
+
+	put_entries(be, n);
+	return l;
 }
 
 /* Builds the test's lb and a cursor for it with <seed>. */
@@ -53,7 +95,7 @@ static void make(enum lb_algo algo, const uint32_t *weights, unsigned n, uint64_
 	if (cur_live)
 		lb_cursor_deinit(&cur);
 	lb_free(lb);
-	lb = lb_new(algo, weights, n);
+	lb = new_lb(algo, weights, n);
 	ck_assert_ptr_nonnull(lb);
 	ck_assert_int_eq(lb_cursor_init(&cur, lb, seed), 0);
 	cur_live = true;
@@ -66,7 +108,7 @@ static int pick(uint64_t key)
 
 static void set_down(unsigned i, bool down)
 {
-	atomic_store(&lb->be[i].down, down);
+	atomic_store(&lb_backend(lb, i)->down, down);
 }
 
 /* Starts <k> connections on backend <i>. */
@@ -82,7 +124,7 @@ static void unload_all(void)
 	unsigned i;
 
 	for (i = 0; i < lb->n; i++)
-		while (atomic_load(&lb->be[i].active))
+		while (atomic_load(&lb_backend(lb, i)->active))
 			lb_conn_end(lb, (int)i);
 }
 
@@ -242,11 +284,17 @@ END_TEST
 
 /* ---- construction --------------------------------------------------------- */
 
-START_TEST(lb_new_refuses_an_unknown_algorithm_and_too_many_backends)
+START_TEST(lb_new_refuses_an_unknown_algorithm_too_many_backends_or_no_entries)
 {
-	ck_assert_ptr_null(lb_new(LB_NALGO, NULL, 2));
-	ck_assert_ptr_null(lb_new((enum lb_algo) - 1, NULL, 2));
-	ck_assert_ptr_null(lb_new(LB_ROUND_ROBIN, NULL, LB__MAX_BACKENDS + 1));
+	struct backend **be = new_entries(LB__MAX_BACKENDS + 1);
+
+	ck_assert_ptr_null(lb_new(LB_NALGO, be, NULL, 2));
+	ck_assert_ptr_null(lb_new((enum lb_algo) - 1, be, NULL, 2));
+	ck_assert_ptr_null(lb_new(LB_ROUND_ROBIN, be, NULL, LB__MAX_BACKENDS + 1));
+	ck_assert_ptr_null(lb_new(LB_ROUND_ROBIN, NULL, NULL, 2));
+	/* a refusal takes no reference: the entries go with ours */
+	put_entries(be, LB__MAX_BACKENDS + 1);
+	ck_assert_uint_eq(backend_count(), 0);
 }
 END_TEST
 
@@ -255,9 +303,9 @@ START_TEST(lb_new_clamps_weights_and_sums_them)
 	const uint32_t w[3] = {LB__WEIGHT_MAX + 1, 0, 7};
 
 	make(LB_WEIGHTED_ROUND_ROBIN, w, 3, 1);
-	ck_assert_uint_eq(lb->be[0].weight, LB__WEIGHT_MAX);
-	ck_assert_uint_eq(lb->be[1].weight, 0);
-	ck_assert_uint_eq(lb->be[2].weight, 7);
+	ck_assert_uint_eq(lb->slot[0].weight, LB__WEIGHT_MAX);
+	ck_assert_uint_eq(lb->slot[1].weight, 0);
+	ck_assert_uint_eq(lb->slot[2].weight, 7);
 	ck_assert_uint_eq(lb->total_weight, LB__WEIGHT_MAX + 7);
 }
 END_TEST
@@ -340,7 +388,7 @@ START_TEST(cursors_with_different_seeds_start_at_different_backends)
 {
 	unsigned seen[8] = {0}, seed, distinct = 0, i;
 
-	lb = lb_new(LB_ROUND_ROBIN, NULL, 8);
+	lb = new_lb(LB_ROUND_ROBIN, NULL, 8);
 	ck_assert_ptr_nonnull(lb);
 	for (seed = 0; seed < 32; seed++) {
 		struct lb_cursor c;
@@ -515,10 +563,10 @@ START_TEST(least_conn_keeps_long_connections_in_proportion_to_weights)
 	make(LB_LEAST_CONN, w, 3, 1);
 	for (k = 0; k < 600; k++)
 		lb_conn_start(lb, pick(0));
-	ck_assert_uint_eq(atomic_load(&lb->be[0].active), 100);
-	ck_assert_uint_eq(atomic_load(&lb->be[1].active), 200);
-	ck_assert_uint_eq(atomic_load(&lb->be[2].active), 300);
-	ck_assert_uint_eq(atomic_load(&lb->be[2].picks), 300);
+	ck_assert_uint_eq(atomic_load(&lb_backend(lb, 0)->active), 100);
+	ck_assert_uint_eq(atomic_load(&lb_backend(lb, 1)->active), 200);
+	ck_assert_uint_eq(atomic_load(&lb_backend(lb, 2)->active), 300);
+	ck_assert_uint_eq(atomic_load(&lb_backend(lb, 2)->picks), 300);
 	unload_all();
 }
 END_TEST
@@ -609,7 +657,7 @@ START_TEST(p2c_keeps_long_connections_balanced)
 	for (k = 0; k < 100000; k++)
 		lb_conn_start(lb, pick(0));
 	for (i = 0; i < 8; i++) {
-		unsigned a = atomic_load(&lb->be[i].active);
+		unsigned a = atomic_load(&lb_backend(lb, i)->active);
 
 		lo = a < lo ? a : lo;
 		hi = a > hi ? a : hi;
@@ -624,7 +672,7 @@ START_TEST(p2c_is_reproducible_from_its_seed)
 	struct lb_cursor a, b, c;
 	unsigned k, differ = 0;
 
-	lb = lb_new(LB_P2C, NULL, 16);
+	lb = new_lb(LB_P2C, NULL, 16);
 	ck_assert_ptr_nonnull(lb);
 	ck_assert_int_eq(lb_cursor_init(&a, lb, 99), 0);
 	ck_assert_int_eq(lb_cursor_init(&b, lb, 99), 0);
@@ -737,7 +785,7 @@ END_TEST
 
 START_TEST(maglev_maps_the_same_key_to_the_same_backend)
 {
-	struct lb *other = lb_new(LB_MAGLEV, NULL, 7);
+	struct lb *other = new_lb(LB_MAGLEV, NULL, 7);
 	struct lb_cursor oc;
 	const char addr[] = "192.0.2.17";
 	unsigned k, seen[7] = {0};
@@ -884,7 +932,7 @@ END_TEST
  * on every instance, so a client keeps landing on one backend. */
 START_TEST(maglev_retry_after_the_owner_is_deterministic)
 {
-	struct lb *other = lb_new(LB_MAGLEV, NULL, 6);
+	struct lb *other = new_lb(LB_MAGLEV, NULL, 6);
 	struct lb_cursor oc;
 	unsigned k;
 
@@ -935,7 +983,7 @@ static Suite *lb_suite(void)
 	                    LB_NALGO);
 	suite_add_tcase(s, ta);
 
-	tcase_add_test(tn, lb_new_refuses_an_unknown_algorithm_and_too_many_backends);
+	tcase_add_test(tn, lb_new_refuses_an_unknown_algorithm_too_many_backends_or_no_entries);
 	tcase_add_test(tn, lb_new_clamps_weights_and_sums_them);
 	tcase_add_test(tn, largest_pool_at_largest_weight_is_shared_exactly);
 	suite_add_tcase(s, tn);

@@ -1,0 +1,155 @@
+/* The backend registry: a chained hash table under one mutex.
+ *
+ * The table doubles when it holds more entries than buckets, and is freed
+ * with its last entry, so an empty registry holds no memory. A failed
+ * resize keeps the old table: chains grow, nothing is lost.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/lb/backend.h"
+
+#define BACKEND_ALIGN    64 /* a cache line */
+#define BACKEND_BUCKETS0 16 /* first table size, a power of two */
+
+static struct {
+	pthread_mutex_t lock;
+	struct backend **bucket; /* NULL while empty */
+	unsigned nbuckets;       /* a power of two, or 0 */
+	unsigned count;
+} backend_reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static uint64_t backend_hash(const char *pool, const char *addr)
+{
+	return XXH3_64bits_withSeed(addr, strlen(addr), XXH3_64bits(pool, strlen(pool)));
+}
+
+/* The entry of the key, or NULL. Under the lock. */
+static struct backend *backend_find(uint64_t h, const char *pool, const char *addr)
+{
+	struct backend *be;
+
+	if (!backend_reg.nbuckets)
+		return NULL;
+	for (be = backend_reg.bucket[h & (backend_reg.nbuckets - 1)]; be; be = be->next)
+		if (be->hash == h && !strcmp(be->pool, pool) && !strcmp(be->addr, addr))
+			return be;
+	return NULL;
+}
+
+/* Rehashes into twice the buckets (or the first table). Under the lock.
+ * Returns 0 or -ENOMEM (the old table stays). */
+static int backend_grow(void)
+{
+	unsigned n = backend_reg.nbuckets ? backend_reg.nbuckets * 2 : BACKEND_BUCKETS0, i;
+	struct backend **b = calloc(n, sizeof(*b)), *be, *next;
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < backend_reg.nbuckets; i++) {
+		for (be = backend_reg.bucket[i]; be; be = next) {
+			next = be->next;
+			be->next = b[be->hash & (n - 1)];
+			b[be->hash & (n - 1)] = be;
+		}
+	}
+	free(backend_reg.bucket);
+	backend_reg.bucket = b;
+	backend_reg.nbuckets = n;
+	return 0;
+}
+
+/* A zeroed entry for the key, not linked yet. */
+static struct backend *backend_new(uint64_t h, const char *pool, const char *addr)
+{
+	size_t plen = strlen(pool) + 1, alen = strlen(addr) + 1;
+	size_t size = sizeof(struct backend) + plen + alen;
+	struct backend *be;
+
+	size = (size + BACKEND_ALIGN - 1) & ~(size_t)(BACKEND_ALIGN - 1);
+	be = aligned_alloc(BACKEND_ALIGN, size);
+	if (!be)
+		return NULL;
+	memset(be, 0, size);
+	memcpy(be->pool, pool, plen);
+	memcpy(be->pool + plen, addr, alen);
+	be->addr = be->pool + plen;
+	be->hash = h;
+	return be;
+}
+
+struct backend *backend_get(const char *pool, const char *addr)
+{
+	uint64_t h = backend_hash(pool, addr);
+	struct backend *be;
+
+	pthread_mutex_lock(&backend_reg.lock);
+	be = backend_find(h, pool, addr);
+	if (!be) {
+		if (backend_reg.count >= backend_reg.nbuckets && backend_grow() < 0 &&
+		    !backend_reg.nbuckets)
+			goto out;
+		be = backend_new(h, pool, addr);
+		if (!be)
+			goto out;
+		be->next = backend_reg.bucket[h & (backend_reg.nbuckets - 1)];
+		backend_reg.bucket[h & (backend_reg.nbuckets - 1)] = be;
+		backend_reg.count++;
+	}
+	be->refs++;
+out:
+	pthread_mutex_unlock(&backend_reg.lock);
+	return be;
+}
+
+struct backend *backend_ref(struct backend *be)
+{
+	pthread_mutex_lock(&backend_reg.lock);
+	be->refs++;
+	pthread_mutex_unlock(&backend_reg.lock);
+	return be;
+}
+
+/* Unlinks <be> from its bucket; frees the table with the last entry. Under
+ * the lock. */
+static void backend_unlink(struct backend *be)
+{
+	struct backend **p = &backend_reg.bucket[be->hash & (backend_reg.nbuckets - 1)];
+
+	while (*p != be)
+		p = &(*p)->next;
+	*p = be->next;
+	if (--backend_reg.count)
+		return;
+	free(backend_reg.bucket);
+	backend_reg.bucket = NULL;
+	backend_reg.nbuckets = 0;
+}
+
+void backend_put(struct backend *be)
+{
+	bool last;
+
+	if (!be)
+		return;
+	pthread_mutex_lock(&backend_reg.lock);
+	last = --be->refs == 0;
+	if (last)
+		backend_unlink(be);
+	pthread_mutex_unlock(&backend_reg.lock);
+	if (last)
+		free(be);
+}
+
+unsigned backend_count(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&backend_reg.lock);
+	n = backend_reg.count;
+	pthread_mutex_unlock(&backend_reg.lock);
+	return n;
+}
