@@ -11,9 +11,9 @@
  * listen.c prepares them (their fd stays -1, so nothing ever arms an
  * accept). worker.c and listen.c are included for that: fx_loop()
  * dispatches the ring's completions with worker.c's own dispatch() and
- * conn_release(). The teardown closes what is left, then checks that
- * every record was released, every pool buffer given back and the
- * accountant is at 0.
+ * conn_release(); static.c for STATIC_HEAD_MAX. The teardown closes what is
+ * left, then checks that every record was released, every pool buffer
+ * given back and the accountant is at 0.
  *
  * The fake transport (fake_xprt, the default transport) keeps what raw.c
  * keeps: queues are the real out queues (bufq.c), one send at a time
@@ -53,6 +53,7 @@
 
 #include "core/loop/worker.c"
 #include "core/loop/listen.c"
+#include "core/proto/static.c"
 
 #include "config/config.h"
 #include "core/http/http-int.h"
@@ -821,6 +822,46 @@ START_TEST(static_head_over_4_kib_in_pieces_gets_431)
 }
 END_TEST
 
+START_TEST(static_head_over_4_kib_in_one_read_gets_431)
+{
+	char *req = big_head(5000);
+	struct conn *c = fx_accept(ls_static);
+
+	fx_feed(c, req, 5000);
+	ck_wire_eq(c, ST_431);
+	ck_assert(!fx_live(c));
+	free(req);
+}
+END_TEST
+
+/* A head of STATIC_HEAD_MAX bytes (what one small pool buffer holds beside
+ * its length) is the longest answered: one byte less, that many and one
+ * more, in one read and split anywhere (every offset near the ends, every
+ * 127th between). */
+START_TEST(static_head_at_the_size_limit_gets_one_answer_in_one_read_or_split_anywhere)
+{
+	for (size_t n = STATIC_HEAD_MAX - 1; n <= STATIC_HEAD_MAX + 1; n++) {
+		char *req = big_head(n);
+		const char *want = n <= STATIC_HEAD_MAX ? ST_GET : ST_431;
+
+		for (size_t k = 0; k < n; k += k < 8 || k + 8 > n ? 1 : 127) {
+			struct conn *c = fx_accept(ls_static);
+
+			if (k)
+				fx_feed(c, req, k);
+			if (fake_of(c)->reading)
+				fx_feed(c, req + k, n - k);
+			ck_assert_msg(!strcmp(wire(c), want), "%zu-byte head split at %zu: %.60s",
+			              n, k, wire(c));
+			if (fx_live(c))
+				fx_eof(c);
+			ck_assert(!fx_live(c));
+		}
+		free(req);
+	}
+}
+END_TEST
+
 START_TEST(static_eof_with_nothing_queued_closes)
 {
 	struct conn *c = fx_accept(ls_static);
@@ -1516,6 +1557,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, static_unknown_method_gets_405);
 	tcase_add_test(tc, static_http_1_0_gets_connection_close);
 	tcase_add_test(tc, static_head_over_4_kib_in_pieces_gets_431);
+	tcase_add_test(tc, static_head_over_4_kib_in_one_read_gets_431);
+	tcase_add_test(tc,
+	               static_head_at_the_size_limit_gets_one_answer_in_one_read_or_split_anywhere);
 	tcase_add_test(tc, static_eof_with_nothing_queued_closes);
 	tcase_add_test(tc, static_eof_with_an_answer_queued_sends_it_then_closes);
 	tcase_add_test(tc, static_partial_writes_deliver_the_same_bytes);
