@@ -1305,6 +1305,51 @@ START_TEST(http_full_client_queue_stops_reading_the_upstream_until_drained_below
 }
 END_TEST
 
+START_TEST(http_partial_writes_deliver_the_same_bytes_both_ways)
+{
+	struct conn *u, *c;
+
+	fx_chunk = 10;
+	c = web_request(WEB_GET, &u);
+	ck_wire_eq(u, WEB_GET_UP);
+	fx_feeds(u, RESP_OK);
+	ck_wire_eq(c, RESP_OK_DOWN);
+	ck_assert_uint_ge(fake_of(c)->sends, (sizeof(RESP_OK_DOWN) - 1) / 10);
+	ck_kept_alive(c);
+	fx_feeds(c, WEB_GET2);
+	ck_wire_eq(u, WEB_GET_UP WEB_GET2_UP);
+	fx_feeds(u, RESP_OK);
+	ck_wire_eq(c, RESP_OK_DOWN RESP_OK_DOWN);
+}
+END_TEST
+
+START_TEST(http_bytes_sent_before_the_101_go_up_after_it)
+{
+	struct conn *u, *c = web_request("GET /ws HTTP/1.1\r\nHost: example.com\r\n"
+	                                 "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+	                                 &u);
+	size_t head = fake_of(u)->len;
+
+	fx_feeds(c, "early");
+	ck_assert_uint_eq(fake_of(u)->len, head); /* held until the answer */
+	fx_feeds(u, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	            "Connection: Upgrade\r\n\r\n");
+	ck_assert_int_eq(hx_of(c)->state, HS_TUNNEL);
+	ck_assert_str_eq(wire(u) + head, "early");
+}
+END_TEST
+
+START_TEST(http_101_to_a_request_that_asked_no_upgrade_gets_502)
+{
+	struct conn *u, *c = web_request(WEB_GET, &u);
+
+	fx_feeds(u, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	            "Connection: Upgrade\r\n\r\n");
+	ck_wire_eq(c, HTTP_ERR("502", "Bad Gateway", "16"));
+	ck_assert(!fx_live(c) && !fx_live(u));
+}
+END_TEST
+
 /* Makes the balancer of pool <name> start at its first backend. */
 static void rr_from_first(const char *name)
 {
@@ -1590,6 +1635,9 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc,
 	               http_full_client_queue_stops_reading_the_upstream_until_drained_below_half);
 	tcase_add_test(tc, http_refused_connect_retries_the_next_backend_with_the_request);
+	tcase_add_test(tc, http_partial_writes_deliver_the_same_bytes_both_ways);
+	tcase_add_test(tc, http_bytes_sent_before_the_101_go_up_after_it);
+	tcase_add_test(tc, http_101_to_a_request_that_asked_no_upgrade_gets_502);
 	suite_add_tcase(s, tc);
 
 	tc = ck_tcase("l4", 20, setup, teardown);
