@@ -131,16 +131,19 @@ static int static_prepare(struct worker *w, struct wlistener *ls)
 
 /* ---- requests ---- */
 
-/* The answer to one complete request head [p, p + len). */
+/* The answer to one complete request head [p, p + len). A head that came
+ * in one read is held to the bound of one kept across reads: 431 past
+ * STATIC_HEAD_MAX however it was cut. */
 static unsigned classify(const char *p, size_t len)
 {
+	const struct h1_limits lim = {.max_head = STATIC_HEAD_MAX};
 	struct h1_parser hp;
 	struct h1_msg m;
 	unsigned k;
 	int r;
 
 	memset(&m, 0, sizeof(m));
-	h1_parser_init(&hp, false, NULL);
+	h1_parser_init(&hp, false, &lim);
 	r = h1_parse(&hp, p, len, &m);
 	if (r == -431)
 		k = R_431;
