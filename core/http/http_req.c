@@ -309,7 +309,10 @@ void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res
 		    http__head_append(w, &x->rhead, &x->rlen, &x->rcap, buf, res, http__maxbuf(w));
 
 		pool_put(w->pc, buf, res);
-		if (!ok)
+		if (!ok && x->state == HS_BODY)
+			http__req_fail(w, c,
+			               431); /* pipelined past the limit: the upstream goes too */
+		else if (!ok)
 			http__error(w, c, x->rlen > x->rp.lim.max_line ? 431 : 414);
 		else if (x->state == HS_HEAD)
 			http__client_parse(w, c);

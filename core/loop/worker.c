@@ -37,6 +37,15 @@ static void conn_release(struct worker *w, struct conn *c)
 	/* Unlinked lazily by ring_refill(), which skips freed slots; the
 	 * slot must not be reused before that, so unlink now. */
 	ring_bufwait_drop(w, c);
+	if (c->peer != CONN_NONE) {
+		/* Still paired: its peer must not outlive it pointing at a slot
+		 * the next connection takes (it would get this one's bytes). */
+		struct conn *p = &w->ct.c[c->peer];
+
+		p->peer = CONN_NONE;
+		c->peer = CONN_NONE;
+		ring_close(w, p);
+	}
 	bufq_drop(w, c);
 	xprt_of(c)->release(w, c);
 	proto_of(c)->release(w, c);
