@@ -18,7 +18,7 @@ PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash
 # A change of version, options or flags changes the stamp: a rebuild.
 WOLFSSL_DEB    := 5.5.4-2+deb12u3
 WOLFSSL_DIR    := build/wolfssl
-WOLFSSL_CFLAGS := -O2 -g -DWOLFSSL_GETRANDOM
+WOLFSSL_CFLAGS := -O2 -g -DWOLFSSL_GETRANDOM -DMEDIUM_SESSION_CACHE
 WOLFSSL_OPTS   := --enable-static --disable-shared --disable-examples --disable-crypttests \
 	--enable-tls13 --disable-oldtls --enable-sni --enable-alpn --enable-session-ticket \
 	--enable-aesni --enable-intelasm --enable-sp=yes --enable-sp-asm --enable-sp-math-all \

@@ -23,6 +23,13 @@ log="$dir/build.log"
 dsc="$dl/wolfssl_$debver.dsc"
 
 mkdir -p "$dl"
+# One build at a time (make asan and make tsan may start together): the
+# second waits, then finds the stamp made.
+exec 9>"$dir/.lock"
+flock 9
+if [ -f "$stamp" ]; then
+	exit 0
+fi
 : >"$log"
 say() { printf '  %-6s %s\n' "$1" "$2"; }
 fail() {
