@@ -81,12 +81,13 @@ $(WOLFSSL_STAMP):
 	+$(Q)tools/build-wolfssl.sh $(WOLFSSL_DIR) \
 		$(WOLFSSL_DEB) $@ CFLAGS='$(WOLFSSL_CFLAGS)' $(WOLFSSL_OPTS)
 $(WOLFSSL_LIB): $(WOLFSSL_STAMP)
-# Whatever includes wolfSSL's headers waits for them (order only: the .d
-# files then track the headers themselves).
+# Whatever includes wolfSSL's headers is rebuilt with it: the headers come
+# with -isystem, which -MMD leaves out of the .d files, and tls/wolf.c
+# depends on wolfSSL's struct layout.
 WOLFSSL_USERS := $(filter $(BUILD)/tls/%,$(LIB_OBJS)) \
 	$(patsubst test/unit/%.c,$(BUILD)/test/unit/%.o,$(filter test/unit/test_tls%,$(UNIT_SRCS))) \
 	$(patsubst tools/%.c,$(BUILD)/tools/%.o,$(filter tools/tls%,$(CTOOL_SRCS)))
-$(WOLFSSL_USERS): | $(WOLFSSL_STAMP)
+$(WOLFSSL_USERS): $(WOLFSSL_STAMP)
 
 $(BUILD)/%.o: %.c
 	$(call say,CC,$@)
