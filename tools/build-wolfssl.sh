@@ -42,7 +42,13 @@ if [ ! -f "$dsc" ]; then
 	say FETCH "wolfssl=$debver (apt-get source)"
 	if ! apt-cache showsrc --only-source wolfssl 2>/dev/null | grep -qx "Version: $debver"; then
 		echo "ringlb: Debian source wolfssl=$debver is not in the apt source index" >&2
-		echo "ringlb: run tools/install-deps.sh as root (it adds deb-src and runs apt-get update)" >&2
+		have=$(apt-cache showsrc --only-source wolfssl 2>/dev/null | sed -n 's/^Version: //p' | tr '\n' ' ')
+		if [ -n "$have" ]; then
+			# Debian keeps only the newest security update on its mirror.
+			echo "ringlb: the mirror has: $have- set WOLFSSL_DEB in the Makefile to the newest" >&2
+		else
+			echo "ringlb: run tools/install-deps.sh as root (it adds deb-src and runs apt-get update)" >&2
+		fi
 		exit 1
 	fi
 	# As root apt drops to _apt for downloads, which cannot write here;
