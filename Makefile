@@ -8,7 +8,25 @@ SAN   ?=
 CC    ?= gcc
 V     ?= 0
 
-PKGS := liburing numa wolfssl liburcu-qsbr liburcu-cds yaml-0.1 libxxhash
+PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash
+
+# wolfSSL is ours, not Debian's binary package (built for compatibility, no
+# assembly: see the README's TLS section): Debian 12's source package with
+# Debian's patches, pinned, built static with the options below by
+# tools/build-wolfssl.sh into build/wolfssl/, whatever BUILD is, so
+# build/asan and build/tsan link the same library and never rebuild it.
+# A change of version, options or flags changes the stamp: a rebuild.
+WOLFSSL_DEB    := 5.5.4-2+deb12u3
+WOLFSSL_DIR    := build/wolfssl
+WOLFSSL_CFLAGS := -O2 -g -DWOLFSSL_GETRANDOM -DMEDIUM_SESSION_CACHE
+WOLFSSL_OPTS   := --enable-static --disable-shared --disable-examples --disable-crypttests \
+	--enable-tls13 --disable-oldtls --enable-sni --enable-alpn --enable-session-ticket \
+	--enable-aesni --enable-intelasm --enable-sp=yes --enable-sp-asm --enable-sp-math-all \
+	--enable-curve25519 --enable-ed25519 --enable-chacha --enable-poly1305 --enable-harden \
+	--disable-aescbc --disable-dh --disable-sys-ca-certs --enable-aesgcm=word32
+WOLFSSL_KEY    := $(shell echo '$(WOLFSSL_DEB) $(WOLFSSL_OPTS) $(WOLFSSL_CFLAGS)' | md5sum | cut -c1-12)
+WOLFSSL_STAMP  := $(WOLFSSL_DIR)/stamp-$(WOLFSSL_KEY)
+WOLFSSL_LIB    := $(WOLFSSL_DIR)/lib/libwolfssl.a
 
 CFLAGS_PKG := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS_PKG   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -16,9 +34,9 @@ LIBS_PKG   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 OPT      ?= -O2
 CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
 	    -Wmissing-prototypes -Wstrict-prototypes -fno-strict-aliasing \
-	    -D_GNU_SOURCE -I. $(CFLAGS_PKG) -MMD -MP $(EXTRA_CFLAGS)
+	    -D_GNU_SOURCE -I. -isystem $(WOLFSSL_DIR)/include $(CFLAGS_PKG) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(EXTRA_LDFLAGS)
-LDLIBS   := $(LIBS_PKG) -lpthread -lm
+LDLIBS   := $(WOLFSSL_LIB) $(LIBS_PKG) -lpthread -lm
 
 ifeq ($(SAN),asan)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DRINGLB_DEBUG
@@ -57,9 +75,23 @@ CTOOL_BINS := $(CTOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 LAYERS_CONF ?= tools/layers.conf
 LAYERS      ?= fail
 
-.PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check \
-	check-layers
+.PHONY: all run test unit asan tsan debug deps format format-check clean distclean help bench \
+	numa-check wolfssl check-layers
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS)
+
+# Its own make shares our jobserver (the + line).
+wolfssl: $(WOLFSSL_STAMP)
+$(WOLFSSL_STAMP):
+	+$(Q)tools/build-wolfssl.sh $(WOLFSSL_DIR) \
+		$(WOLFSSL_DEB) $@ CFLAGS='$(WOLFSSL_CFLAGS)' $(WOLFSSL_OPTS)
+$(WOLFSSL_LIB): $(WOLFSSL_STAMP)
+# Whatever includes wolfSSL's headers is rebuilt with it: the headers come
+# with -isystem, which -MMD leaves out of the .d files, and tls/wolf.c
+# depends on wolfSSL's struct layout.
+WOLFSSL_USERS := $(filter $(BUILD)/tls/%,$(LIB_OBJS)) \
+	$(patsubst test/unit/%.c,$(BUILD)/test/unit/%.o,$(filter test/unit/test_tls%,$(UNIT_SRCS))) \
+	$(patsubst tools/%.c,$(BUILD)/tools/%.o,$(filter tools/tls%,$(CTOOL_SRCS)))
+$(WOLFSSL_USERS): $(WOLFSSL_STAMP)
 
 $(BUILD)/%.o: %.c
 	$(call say,CC,$@)
@@ -70,13 +102,13 @@ $(LIB): $(LIB_OBJS)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(MAIN_OBJ) $(LIB)
+$(BIN): $(MAIN_OBJ) $(LIB) $(WOLFSSL_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A unit test may #include the .c it tests to reach its statics; it links
 # against the archive, which then never pulls in that object.
-$(BUILD)/test/%: $(BUILD)/test/unit/%.o $(LIB)
+$(BUILD)/test/%: $(BUILD)/test/unit/%.o $(LIB) $(WOLFSSL_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(shell pkg-config --libs check)
 
@@ -85,7 +117,7 @@ $(BUILD)/test/unit/%.o: test/unit/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(shell pkg-config --cflags check) -c -o $@ $<
 
-$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB)
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB) $(WOLFSSL_LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
@@ -138,7 +170,11 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
+# clean keeps the wolfSSL build (a minute to redo, the same every time);
+# distclean removes it too.
 clean:
+	rm -rf $(filter-out $(WOLFSSL_DIR),$(wildcard build/*))
+distclean:
 	rm -rf build
 
 help:
@@ -153,6 +189,7 @@ help:
 	@echo "make bench      tools/bench: ringlb beside HAProxy and nginx"
 	@echo "make numa-check run ringlb in the two-node QEMU guest"
 	@echo "make format     clang-format every source; format-check verifies"
-	@echo "make clean      remove build/"
+	@echo "make wolfssl    build our wolfSSL from Debian's source (build/wolfssl, shared by variants)"
+	@echo "make clean      remove build/ but the wolfSSL build; distclean removes it too"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,73 @@
+/* Internals of tls/, shared by its files: the context and connection
+ * records, the counted allocator, the ClientHello peek. */
+#ifndef RINGLB_TLS_TLS_INT_H
+#define RINGLB_TLS_TLS_INT_H
+
+#include <errno.h>
+#include <stdatomic.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "tls/tls.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The certificate slots of a server context, in the order of preference
+ * when the client accepts both. */
+enum {
+	TLS_SLOT_ECDSA,
+	TLS_SLOT_RSA,
+};
+
+struct tls_ctx {
+	_Atomic unsigned refs;
+	bool client;
+	bool tls13;  /* max_version allows TLS 1.3 */
+	bool verify; /* client: check the server's certificate and name */
+	/* Server: one WOLFSSL_CTX per certificate (TLS_SLOT_*), either may be
+	 * NULL, not both. Client: w[0]. Each holds its own settings. */
+	WOLFSSL_CTX *w[TLS_CTX_MAX_CERTS];
+	tls_sni_fn sni;
+	void *sni_arg;
+	char *alpn; /* ','-separated, for wolfSSL_UseALPN(), or NULL */
+	unsigned alpn_len;
+	char *names; /* the certificates' DNS names, each NUL-terminated */
+	size_t names_len;
+};
+
+/* What a server reads from a ClientHello before it has a WOLFSSL. */
+struct tls_hello {
+	char sni[256]; /* lower-cased host name, "" for none */
+	bool ecdsa;    /* the client accepts an ECDSA certificate */
+};
+
+/* Parses the ClientHello record <rec> (<len> bytes, header included, the
+ * whole record). Returns 0, -EBADMSG if it is not a well-formed ClientHello
+ * record, -ENOTSUP if the ClientHello does not fit in its record (the
+ * defaults are used then). */
+int tls__hello_parse(const uint8_t *rec, size_t len, bool tls13, struct tls_hello *h);
+
+/* The length of the record whose 5-byte header is <hdr>, or -EBADMSG if it
+ * cannot start a ClientHello. */
+int tls__hello_record_len(const uint8_t *hdr);
+
+/* wolfSSL's I/O callbacks, set on every WOLFSSL_CTX (tls/conn.c): they
+ * read the fed bytes and hand records to the connection's out callback. */
+int tls__io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg);
+int tls__io_send(WOLFSSL *ssl, char *buf, int sz, void *arg);
+
+/* Releases what an established server <ssl> keeps but never uses again
+ * (tls/wolf.c, the only file that knows wolfSSL's internals). */
+void tls__trim(WOLFSSL *ssl);
+
+/* Counted allocations (tls/mem.c); wolfSSL's go through them too. */
+void *tls__malloc(size_t n);
+void *tls__calloc(size_t n);
+void *tls__realloc(void *p, size_t n);
+void tls__free(void *p);
+
+/* Installs the allocators and runs wolfSSL_Init() once. Returns 0 or -ENOMEM. */
+int tls__lib_init(void);
+
+#endif
