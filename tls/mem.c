@@ -15,6 +15,12 @@
 #include "tls/tls-int.h"
 
 static _Atomic uint64_t mem_held, mem_peak, mem_allocs, mem_releases;
+static __thread int64_t mem_thread;
+
+int64_t tls__mem_thread(void)
+{
+	return mem_thread;
+}
 
 static void mem_charge(void *p)
 {
@@ -24,6 +30,7 @@ static void mem_charge(void *p)
 	if (!p)
 		return;
 	n = malloc_usable_size(p);
+	mem_thread += (int64_t)n;
 	held = atomic_fetch_add_explicit(&mem_held, n, memory_order_relaxed) + n;
 	atomic_fetch_add_explicit(&mem_allocs, 1, memory_order_relaxed);
 	/* The peak is advisory: a lost race only makes it a little low. */
@@ -35,6 +42,7 @@ static void mem_uncharge(void *p)
 {
 	if (!p)
 		return;
+	mem_thread -= (int64_t)malloc_usable_size(p);
 	atomic_fetch_sub_explicit(&mem_held, malloc_usable_size(p), memory_order_relaxed);
 	atomic_fetch_add_explicit(&mem_releases, 1, memory_order_relaxed);
 }
@@ -69,6 +77,7 @@ void *tls__realloc(void *p, size_t n)
 	if (!q) /* p is untouched (or n was 0 and p is freed: wolfSSL never asks) */
 		return NULL;
 	atomic_fetch_sub_explicit(&mem_held, old, memory_order_relaxed);
+	mem_thread -= (int64_t)old;
 	if (p)
 		atomic_fetch_add_explicit(&mem_releases, 1, memory_order_relaxed);
 	mem_charge(q);

@@ -67,6 +67,10 @@ void *tls__calloc(size_t n);
 void *tls__realloc(void *p, size_t n);
 void tls__free(void *p);
 
+/* Bytes this thread allocated minus those it freed, since it started: the
+ * difference around a call is what the call allocated on this thread. */
+int64_t tls__mem_thread(void);
+
 /* Installs the allocators and runs wolfSSL_Init() once. Returns 0 or -ENOMEM. */
 int tls__lib_init(void);
 

@@ -68,6 +68,17 @@ typedef int (*tls_out_fn)(void *arg, const char *data, size_t len);
  * connection takes over (tls_ctx_get()), or NULL for the context itself. */
 typedef struct tls_ctx *(*tls_sni_fn)(void *arg, const char *name);
 
+struct tls_sni;
+
+/* Told of bytes a store loads (> 0; refuse with < 0) and lets go (< 0). */
+typedef int (*tls_sni_charge_fn)(void *arg, int64_t delta);
+
+struct tls_sni_stats {
+	unsigned entries, names, loaded;
+	uint64_t bytes;
+	uint64_t hits, misses, evictions, unknown;
+};
+
 struct tls_mem_stats {
 	uint64_t held; /* bytes currently held, malloc_usable_size() of each block */
 	uint64_t peak;

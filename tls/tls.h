@@ -116,6 +116,25 @@ void tls_sess_free(struct tls_sess *s);
 
 const char *tls_reason_name(enum tls_reason r);
 
+/* --- the SNI certificate store (tls/sni.c) --- */
+
+/* A store of <n> certificates, each used with <base>'s settings, indexed by
+ * the names in them; at most <max_entries> contexts (and <max_bytes> of
+ * them, 0 = no byte bound) stay loaded. <charge>(<arg>, delta) is told of
+ * every byte loaded (> 0, may refuse with < 0) and let go (< 0). Each
+ * certificate is loaded once here to check it: NULL with <err> naming the
+ * file and what is wrong. */
+struct tls_sni *tls_sni_new(const struct tls_ctx_opts *base, const struct tls_cert_opts *certs,
+                            unsigned n, unsigned max_entries, uint64_t max_bytes,
+                            tls_sni_charge_fn charge, void *charge_arg, char *err, size_t errlen);
+void tls_sni_free(struct tls_sni *s);
+/* The context for <name> with a reference (tls_ctx_free() it), loading it
+ * if needed; NULL when no certificate has the name. */
+struct tls_ctx *tls_sni_lookup(struct tls_sni *s, const char *name);
+/* tls_sni_lookup() as a tls_sni_fn, <arg> the store. */
+struct tls_ctx *tls_sni_hook(void *arg, const char *name);
+void tls_sni_stats(struct tls_sni *s, struct tls_sni_stats *st);
+
 /* --- memory (tls/mem.c) --- */
 
 /* Copies the counters of every allocation wolfSSL and tls/ made. */

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "core/lb/backend.h"
+#include "core/lb/certs.h"
 #include "core/lb/lb.h"
 #include "core/lb/snapshot.h"
 
@@ -31,6 +32,7 @@ static void snapshot_release(struct config *cfg)
 
 	if (!rt)
 		return;
+	certs_free(rt->certs);
 	for (unsigned i = 0; i < rt->npools; i++)
 		lb_free(rt->lb[i]);
 	free(rt);

@@ -33,4 +33,21 @@ static inline struct lb *snapshot_lb(const struct config *cfg, unsigned pool)
 	return rt && pool < rt->npools ? rt->lb[pool] : NULL;
 }
 
+/* The default TLS context of listener <ls> (an index into cfg->listeners),
+ * NULL when it has no tls: or certs_build() did not run. */
+static inline struct tls_ctx *snapshot_tls(const struct config *cfg, unsigned ls)
+{
+	const struct snapshot_rt *rt = cfg->runtime;
+
+	return rt && rt->tls_ls && ls < rt->nls ? rt->tls_ls[ls].ctx : NULL;
+}
+
+/* The client TLS context of pool <pool>'s upstreams, NULL for plain TCP. */
+static inline struct tls_ctx *snapshot_pool_tls(const struct config *cfg, unsigned pool)
+{
+	const struct snapshot_rt *rt = cfg->runtime;
+
+	return rt && rt->tls_pool && pool < rt->npools ? rt->tls_pool[pool] : NULL;
+}
+
 #endif

@@ -87,11 +87,14 @@ struct conn {
 	uint32_t out_bytes; /* bytes queued in <out> */
 	uint64_t last_ms;   /* last activity, for the idle timer */
 	struct bufq out;    /* to write to this socket */
+	union {                     /* the transport's: */
+		struct pipe_pair *pipe; /* raw: splice pipe of bytes read from this socket (pump.c) */
+		void *xctx;             /* tls: the session (core/xprt/tls.c) */
+	};
 	union {
-		struct pipe_pair *pipe; /* pump.c: splice pipe of bytes read from this socket */
-		void *pctx;             /* the protocol's context, attached on demand */
-		uint32_t idle_next;     /* upstream.c: idle-list link (an idle upstream has no
-		                         * context) */
+		void *pctx;         /* the protocol's context, attached on demand */
+		uint32_t idle_next; /* upstream.c: idle-list link (an idle upstream has no
+		                     * context) */
 	};
 	struct timer tm;
 	uint32_t wait_next; /* buffer-wait FIFO link */

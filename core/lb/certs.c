@@ -1,0 +1,193 @@
+/* A snapshot's TLS contexts (certs.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/schema.h"
+#include "core/lb/certs.h"
+#include "core/lb/snapshot.h"
+#include "tls/tls.h"
+
+struct snapshot_certs {
+	unsigned nls, npools;
+	struct snapshot_tls *ls; /* per listener (ctx NULL: no tls) */
+	struct tls_ctx **pool;   /* per pool (NULL: plain TCP upstreams) */
+	struct acct *acct;
+};
+
+/* "http/1.1,h2" from the listener's list. */
+static char *alpn_text(const struct cfg_strlist *l)
+{
+	size_t n = 1;
+	char *s;
+
+	if (!l->n)
+		return NULL;
+	for (unsigned i = 0; i < l->n; i++)
+		n += strlen(l->v[i]) + 1;
+	s = calloc(1, n);
+	for (unsigned i = 0; s && i < l->n; i++) {
+		if (i)
+			strcat(s, ",");
+		strcat(s, l->v[i]);
+	}
+	return s;
+}
+
+static void listener_opts(const struct cfg_tls *t, struct tls_ctx_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->min_version = t->min_version == CFG_TLS_1_3 ? 13 : 12;
+	o->ciphers = t->ciphers;
+	o->ciphersuites = t->ciphersuites;
+	o->ca = t->client_ca;
+	o->verify = t->verify_client == CFG_VERIFY_CLIENT_REQUIRED   ? TLS_VERIFY_REQUIRED
+	            : t->verify_client == CFG_VERIFY_CLIENT_OPTIONAL ? TLS_VERIFY_OPTIONAL
+	                                                             : TLS_VERIFY_NONE;
+	o->no_tickets = !t->session_tickets;
+	o->no_session_cache = !t->session_cache;
+}
+
+/* The cache component's share of what SNI stores load. */
+static int cache_charge(void *arg, int64_t delta)
+{
+	struct acct *a = arg;
+
+	if (!a)
+		return 0;
+	if (delta >= 0)
+		return acct_charge(a, ACCT_CACHE, 0, (uint64_t)delta);
+	acct_release(a, ACCT_CACHE, 0, (uint64_t)-delta);
+	return 0;
+}
+
+/* "FILE:LINE:COL: KEY.PATH: " for a listener's or pool's key. */
+static int where(char *err, size_t errlen, const struct config *cfg, int line, const char *path)
+{
+	return snprintf(err, errlen, "%s:%d:1: %s: ", cfg->path ? cfg->path : "<built-in>", line,
+	                path);
+}
+
+static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigned i, char *err,
+                          size_t errlen)
+{
+	const struct cfg_listener *l = &cfg->listeners[i];
+	const struct cfg_tls *t = &l->tls;
+	struct snapshot_tls *st = &sc->ls[i];
+	struct tls_ctx_opts o;
+	char path[64], msg[384];
+	int n;
+
+	listener_opts(t, &o);
+	st->alpn = alpn_text(&t->alpn);
+	o.alpn = st->alpn;
+	if (t->alpn.n && !st->alpn)
+		return -ENOMEM;
+	o.certs[0].cert = t->cert;
+	o.certs[0].key = t->key;
+	st->ctx = tls_ctx_new(&o, msg, sizeof(msg));
+	if (!st->ctx) {
+		snprintf(path, sizeof(path), "listeners[%u].tls.cert", i);
+		n = where(err, errlen, cfg, l->line, path);
+		snprintf(err + n, errlen - (size_t)n, "%s (expected a PEM certificate and its key)",
+		         msg);
+		return -EINVAL;
+	}
+	if (t->ncertificates) {
+		struct tls_cert_opts *certs = calloc(t->ncertificates, sizeof(*certs));
+
+		if (!certs)
+			return -ENOMEM;
+		for (unsigned k = 0; k < t->ncertificates; k++)
+			certs[k] = (struct tls_cert_opts){t->certificates[k].cert,
+			                                  t->certificates[k].key};
+		st->sni = tls_sni_new(&o, certs, t->ncertificates, t->sni_cache_size,
+		                      cfg->memory_limits.cache_memory, cache_charge, sc->acct, msg,
+		                      sizeof(msg));
+		free(certs);
+		if (!st->sni) {
+			snprintf(path, sizeof(path), "listeners[%u].tls.certificates", i);
+			n = where(err, errlen, cfg, l->line, path);
+			snprintf(err + n, errlen - (size_t)n,
+			         "%s (expected PEM certificates and their keys)", msg);
+			return -EINVAL;
+		}
+		tls_ctx_set_sni(st->ctx, tls_sni_hook, st->sni);
+	}
+	return 0;
+}
+
+static int build_pool(struct snapshot_certs *sc, struct config *cfg, unsigned i, char *err,
+                      size_t errlen)
+{
+	const struct cfg_pool *p = &cfg->pools[i];
+	struct tls_ctx_opts o;
+	char path[64], msg[384];
+	int n;
+
+	memset(&o, 0, sizeof(o));
+	o.client = true;
+	o.ca = p->tls.ca;
+	o.verify = p->tls.verify == CFG_VERIFY_NONE ? TLS_VERIFY_NONE : TLS_VERIFY_REQUIRED;
+	o.certs[0].cert = p->tls.cert;
+	o.certs[0].key = p->tls.key;
+	sc->pool[i] = tls_ctx_new(&o, msg, sizeof(msg));
+	if (sc->pool[i])
+		return 0;
+	snprintf(path, sizeof(path), "pools[%u].tls", i);
+	n = where(err, errlen, cfg, p->line, path);
+	snprintf(err + n, errlen - (size_t)n, "%s (expected readable PEM files)", msg);
+	return -EINVAL;
+}
+
+int certs_build(struct config *cfg, struct acct *acct, char *err, size_t errlen)
+{
+	struct snapshot_rt *rt = cfg->runtime;
+	struct snapshot_certs *sc;
+	unsigned i;
+	int ret;
+
+	if (!rt)
+		return -EINVAL;
+	sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	rt->certs = sc;
+	sc->acct = acct;
+	sc->nls = cfg->nlisteners;
+	sc->npools = cfg->npools;
+	sc->ls = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*sc->ls));
+	sc->pool = calloc(cfg->npools ? cfg->npools : 1, sizeof(*sc->pool));
+	if (!sc->ls || !sc->pool)
+		return -ENOMEM;
+	rt->tls_ls = sc->ls;
+	rt->tls_pool = sc->pool;
+	rt->nls = sc->nls;
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].tls.enabled &&
+		    (ret = build_listener(sc, cfg, i, err, errlen)) < 0)
+			return ret;
+	for (i = 0; i < cfg->npools; i++)
+		if (cfg->pools[i].tls.enabled && (ret = build_pool(sc, cfg, i, err, errlen)) < 0)
+			return ret;
+	return 0;
+}
+
+void certs_free(struct snapshot_certs *sc)
+{
+	unsigned i;
+
+	if (!sc)
+		return;
+	for (i = 0; sc->ls && i < sc->nls; i++) {
+		tls_ctx_free(sc->ls[i].ctx);
+		tls_sni_free(sc->ls[i].sni);
+		free(sc->ls[i].alpn);
+	}
+	for (i = 0; sc->pool && i < sc->npools; i++)
+		tls_ctx_free(sc->pool[i]);
+	free(sc->ls);
+	free(sc->pool);
+	free(sc);
+}

@@ -1,0 +1,390 @@
+/* The TLS transport: a connection's bytes are TLS records on its socket,
+ * plaintext to its protocol. wolfSSL never touches the socket (tls/):
+ * ciphertext comes from the ring's provided buffers and is lent to the
+ * session (tls_conn_feed()); the records it writes are copied into pool
+ * buffers and leave through the connection's out queue, one send in flight,
+ * as on the raw transport. Nothing blocks: a session that wants more input
+ * waits for the next receive.
+ *
+ * A client connection first runs its handshake, held to the listener's
+ * timeouts.handshake; then its protocol is accepted (accept()), as on raw.
+ * Each received buffer is lent to the session and decrypted whole, its
+ * plaintext read into pool buffers of the ring's class and handed to the
+ * protocol's data() (as raw hands over what a recv already took, paused or
+ * not); a record cut by the buffer's end waits inside the session for the
+ * rest, so the buffer goes back at once. shut_write() sends close_notify and shuts the socket's
+ * write side once it is out; a connection closing after its queue
+ * (CONN_F_CLOSE_AFTER) sends close_notify first. No splice: the bytes are
+ * not the protocol's.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/base/log.h"
+#include "core/base/macros.h"
+#include "core/base/timer.h"
+#include "core/lb/snapshot.h"
+#include "core/loop/bufq.h"
+#include "core/loop/ops.h"
+#include "core/loop/ring.h"
+#include "core/mem/acct.h"
+#include "core/mem/pool.h"
+#include "core/xprt/tls.h"
+#include "tls/tls.h"
+
+#define TXC_COST (sizeof(struct txc) + 16) /* charged to ACCT_SSL with the allocator's header */
+
+/* A connection's TLS state (conn.xctx). */
+struct txc {
+	struct tls_conn *t;
+	bool open;       /* the handshake is done: the protocol runs */
+	bool shut;       /* close_notify sent: shut the write side once it is out */
+	bool notified;   /* close_notify queued */
+};
+
+/* The worker a session's records are queued by: tls_conn_*() calls back
+ * into tx_out() on the thread that called it. */
+static __thread struct worker *cur_w;
+
+static struct txc *txc_of(const struct conn *c)
+{
+	return c->xctx;
+}
+
+/* Copies <len> bytes of records into pool buffers on <c>'s queue. */
+static int tx_out(void *arg, const char *data, size_t len)
+{
+	struct conn *c = arg;
+	struct worker *w = cur_w;
+
+	while (len) {
+		uint32_t n = len < POOL_LARGE ? (uint32_t)len : POOL_LARGE;
+		char *b = pool_get(w->pc, pool_class_of(n));
+
+		if (!b)
+			return -ENOMEM;
+		memcpy(b, data, n);
+		if (bufq_queue(w, c, b, n, n) < 0)
+			return -ENOMEM;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
+{
+	static __thread struct log_ratelimit rl;
+	enum tls_reason r = tls_conn_reason(txc_of(c)->t);
+
+	if (in_handshake)
+		WSTAT_INC(w, tls_failed);
+	if (r < TLS_R_COUNT)
+		atomic_fetch_add_explicit(&w->xprt_fail[r], 1, memory_order_relaxed);
+	if (log_ratelimit(&rl, 5))
+		log_info("listener %s: tls %s: %s", ring_listener(w, c)->cfg->name,
+		         in_handshake ? "handshake failed" : "connection failed", tls_reason_name(r));
+}
+
+static void raw_flush_q(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	struct buf *b = c->out.head;
+
+	if (!b || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
+		return;
+	sqe = ring_sqe(w);
+	io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_SEND));
+	c->flags |= CONN_F_SEND;
+	c->inflight++;
+}
+
+/* ---- the handshake ---- */
+
+static void tls_hs_timer(struct timer *tm, void *arg)
+{
+	struct worker *w = arg;
+	struct conn *c = container_of(tm, struct conn, tm);
+
+	tls_conn_fail(txc_of(c)->t, TLS_R_TIMEOUT);
+	WSTAT_INC(w, tls_timeouts);
+	count_failure(w, c, true);
+	ring_close(w, c);
+}
+
+static void tls_accept(struct worker *w, struct conn *c)
+{
+	struct wlistener *ls = ring_listener(w, c);
+	struct tls_ctx *ctx = snapshot_tls(ls->gen->cfg, (unsigned)(ls->cfg - ls->gen->cfg->listeners));
+	struct txc *x;
+
+	if (!ctx || acct_charge(w->acct, ACCT_SSL, w->real_node, TXC_COST) < 0) {
+		WSTAT_INC(w, tls_failed);
+		ring_close(w, c);
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (x)
+		x->t = tls_conn_new(ctx, NULL, tx_out, c);
+	if (!x || !x->t) {
+		free(x);
+		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
+		WSTAT_INC(w, tls_failed);
+		ring_close(w, c);
+		return;
+	}
+	c->xctx = x;
+	timer_init(&c->tm, tls_hs_timer);
+	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.handshake);
+	ring_recv(w, c);
+}
+
+/* Runs the handshake on what was fed: 1 once the protocol runs, 0 when it
+ * needs more, -1 when it failed (the connection is closing). */
+static int handshake(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(c);
+	int r = tls_conn_handshake(x->t);
+
+	raw_flush_q(w, c); /* the server's flight, or an alert */
+	if (r == -EAGAIN)
+		return 0;
+	if (r < 0) {
+		count_failure(w, c, true);
+		/* an alert may be queued: send it, then close */
+		c->flags |= CONN_F_CLOSE_AFTER;
+		if (!c->out.head && !(c->flags & CONN_F_SEND))
+			ring_close(w, c);
+		return -1;
+	}
+	x->open = true;
+	WSTAT_INC(w, tls_handshakes);
+	if (tls_conn_resumed(x->t))
+		WSTAT_INC(w, tls_resumed);
+	timer_cancel(w->tw, &c->tm); /* the protocol's timer from here */
+	proto_of(c)->accept(w, c);
+	return 1;
+}
+
+/* ---- reading ---- */
+
+/* Hands the protocol the plaintext of what was fed; false once the
+ * connection is torn down or failed. */
+static bool deliver(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(c);
+	const struct proto_ops *p = proto_of(c);
+
+	while (!(c->flags & (CONN_F_CLOSING | CONN_F_RD_EOF))) {
+		char *b = pool_get(w->pc, pool_class_of(w->buf_size));
+		ssize_t n;
+
+		if (!b) {
+			/* No plaintext buffer: the session cannot keep what was
+			 * fed for later, so the connection ends (counted). */
+			WSTAT_INC(w, buffer_fails);
+			p->abort(w, c);
+			return false;
+		}
+		n = tls_conn_read(x->t, b, w->buf_size);
+		raw_flush_q(w, c); /* a key update, an alert */
+		if (n > 0) {
+			p->data(w, c, b, (uint32_t)n);
+			continue;
+		}
+		pool_put(w->pc, b, 0);
+		if (n == -EAGAIN)
+			return true;
+		if (n == 0) { /* close_notify */
+			c->flags |= CONN_F_RD_EOF;
+			p->eof(w, c);
+		} else {
+			count_failure(w, c, false);
+			p->error(w, c, (int)n);
+		}
+		return false;
+	}
+	return false;
+}
+
+static void tls_read(struct worker *w, struct conn *c)
+{
+	ring_recv(w, c);
+}
+
+static void tls_stop_read(struct worker *w, struct conn *c)
+{
+	ring_cancel_recv(w, c);
+}
+
+static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flags)
+{
+	struct txc *x = txc_of(c);
+	bool more = flags & IORING_CQE_F_MORE;
+
+	cur_w = w;
+	if (!more)
+		c->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
+	if (res > 0) {
+		char *buf = ring_take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
+		bool ok;
+
+		WSTAT_ADD(w, bytes_in, res);
+		tls_conn_feed(x->t, buf, (size_t)res);
+		if (x->open) {
+			ok = deliver(w, c);
+		} else {
+			int h = handshake(w, c);
+
+			ok = h >= 0 && (h == 0 || deliver(w, c));
+		}
+		tls_conn_feed(x->t, NULL, 0); /* nothing stays lent */
+		pool_put(w->pc, buf, res);
+		if (!ok || more || (c->flags & CONN_F_CLOSING))
+			return;
+		if (x->open)
+			proto_of(c)->resume(w, c);
+		else
+			ring_recv(w, c);
+		return;
+	}
+	if (res == 0) {
+		tls_conn_feed_eof(x->t);
+		if (!x->open) {
+			count_failure(w, c, true);
+			ring_close(w, c);
+			return;
+		}
+		c->flags |= CONN_F_RD_EOF; /* without close_notify: truncated, the same to the protocol */
+		proto_of(c)->eof(w, c);
+	} else if (res == -ENOBUFS) {
+		ring_bufwait(w, c);
+		ring_watch(w, c);
+	} else if (res == -ECANCELED) {
+		if (x->open)
+			proto_of(c)->resume(w, c);
+		else
+			ring_recv(w, c);
+	} else if (x->open) {
+		proto_of(c)->error(w, c, res);
+	} else {
+		ring_close(w, c);
+	}
+}
+
+/* ---- writing ---- */
+
+static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
+{
+	ssize_t n;
+
+	cur_w = w;
+	n = tls_conn_write(txc_of(c)->t, data, len);
+	pool_put(w->pc, data, used);
+	return n < 0 ? -ENOMEM : 0;
+}
+
+static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
+                         bool more)
+{
+	cur_w = w;
+	return tls_conn_write(txc_of(c)->t, data, len) < 0 ? -ENOMEM : 0;
+}
+
+static void tls_flush(struct worker *w, struct conn *c)
+{
+	raw_flush_q(w, c);
+}
+
+static void notify(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(c);
+
+	if (x->notified)
+		return;
+	x->notified = true;
+	cur_w = w;
+	tls_conn_shutdown(x->t);
+	raw_flush_q(w, c);
+}
+
+static void tls_on_sent(struct worker *w, struct conn *c, int res)
+{
+	struct txc *x = txc_of(c);
+
+	c->flags &= ~CONN_F_SEND;
+	if (res < 0) {
+		if (x->open)
+			proto_of(c)->error(w, c, res);
+		else
+			ring_close(w, c);
+		return;
+	}
+	bufq_sent(w, c, (uint32_t)res);
+	raw_flush_q(w, c);
+	if (x->open)
+		proto_of(c)->drained(w, c);
+	if (c->out.head || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
+		return;
+	if (c->flags & CONN_F_CLOSE_AFTER) {
+		if (x->open && !x->notified) {
+			notify(w, c);
+			if (c->out.head)
+				return;
+		}
+		ring_close(w, c);
+	} else if (x->shut) {
+		x->shut = false;
+		shutdown(c->fd, SHUT_WR);
+	}
+}
+
+static int tls_shut_write(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(c);
+
+	notify(w, c);
+	if (c->out.head || (c->flags & CONN_F_SEND)) {
+		x->shut = true; /* once close_notify is out */
+		return 0;
+	}
+	if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
+		return -errno;
+	return 0;
+}
+
+static int tls_write_now(int fd, const struct iovec *iov, int n)
+{
+	return -ENOTSUP; /* no record without a session */
+}
+
+static void tls_release(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(c);
+
+	if (!x)
+		return;
+	tls_conn_free(x->t);
+	free(x);
+	c->xctx = NULL;
+	acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
+}
+
+const struct xprt_ops tls_xprt = {
+    .name = "tls",
+    .can_splice = false,
+    .accept = tls_accept,
+    .read = tls_read,
+    .stop_read = tls_stop_read,
+    .on_recv = tls_on_recv,
+    .queue = tls_queue,
+    .queue_ref = tls_queue_ref,
+    .flush = tls_flush,
+    .on_sent = tls_on_sent,
+    .shut_write = tls_shut_write,
+    .write_now = tls_write_now,
+    .release = tls_release,
+};
