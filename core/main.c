@@ -23,6 +23,8 @@
 #include "core/loop/ops.h"
 #include "core/mem/pool.h"
 #include "core/xprt/raw.h"
+#include "core/xprt/tls.h"
+#include "core/lb/certs.h"
 #include "core/lb/snapshot.h"
 #include "core/proto/static.h"
 #include "core/stats.h"
@@ -49,21 +51,24 @@ struct ctl {
 	bool started; /* ready was logged: the exit memory line is due */
 };
 
-/* What the model describes but this build cannot run yet is refused with
- * one line, rather than run as something else. */
-static bool supported(const struct config *cfg)
+/* Builds the runtime of <cfg>: balancers, then TLS contexts (a certificate
+ * that does not load is a config error, printed in the errors' format).
+ * Returns 0 or -1. */
+static int build(struct config *cfg, struct acct *acct)
 {
-	for (unsigned i = 0; i < cfg->nlisteners; i++) {
-		const struct cfg_listener *l = &cfg->listeners[i];
+	char err[512];
+	int ret = snapshot_build(cfg);
 
-		if (l->tls.cert || l->tls.key) {
-			log_err(
-			    "%s: listener %s: tls is not available in this build yet (TLS termination is a later issue)",
-			    cfg->path ? cfg->path : "<built-in>", l->name);
-			return false;
-		}
+	if (ret < 0) {
+		log_err("%s", strerror(-ret));
+		return -1;
 	}
-	return true;
+	ret = certs_build(cfg, acct, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
+		return -1;
+	}
+	return 0;
 }
 
 static struct config *load_config(const struct cli_opts *o, char **envp)
@@ -75,10 +80,6 @@ static struct config *load_config(const struct cli_opts *o, char **envp)
 	cfg = config_build(o, envp, &errs);
 	config_errors_print(&errs, stderr);
 	config_errors_deinit(&errs);
-	if (cfg && !o->check && !o->print_config && !supported(cfg)) {
-		config_free(cfg);
-		cfg = NULL;
-	}
 	return cfg;
 }
 
@@ -255,7 +256,7 @@ static void reload(struct ctl *ctl)
 	struct config *cfg, *old;
 
 	cfg = load_config(&ctl->opts, ctl->envp);
-	if (cfg && snapshot_build(cfg) < 0) {
+	if (cfg && build(cfg, ctl->acct) < 0) {
 		snapshot_put(cfg);
 		cfg = NULL;
 	}
@@ -377,10 +378,12 @@ static int run(struct ctl *ctl)
 	if (place(ctl) < 0 || check_nofile(ctl) < 0)
 		return 1;
 	ctl->acct = acct_new(&ctl->cfg->memory_limits, &ctl->cfg->memory_tuning);
-	if (!ctl->acct || snapshot_build(ctl->cfg) < 0) {
+	if (!ctl->acct) {
 		log_err("start: %s", strerror(ENOMEM));
 		return 1;
 	}
+	if (build(ctl->cfg, ctl->acct) < 0)
+		return 1;
 	ret = io_uring_queue_init(64, &ctl->ring, 0);
 	if (ret < 0) {
 		log_err("control ring: %s", strerror(-ret));
@@ -427,6 +430,10 @@ static int register_ops(void)
 	if (ret < 0)
 		return ret;
 	ops_default_xprt_set(ret);
+	ret = ops_xprt_add(&tls_xprt);
+	if (ret < 0)
+		return ret;
+	ops_tls_xprt_set(ret);
 	if ((ret = l4_register()) < 0 || (ret = http_register()) < 0 ||
 	    (ret = static_register()) < 0)
 		return ret;
@@ -447,8 +454,12 @@ int main(int argc, char **argv, char **envp)
 		return 1;
 	log_set_level(ctl.cfg->log_level);
 	if (ctl.opts.check) {
+		if (build(ctl.cfg, NULL) < 0) { /* certificates and keys load */
+			config_unref(ctl.cfg);
+			return 1;
+		}
 		config_print_summary(ctl.cfg, stderr);
-		config_free(ctl.cfg);
+		config_unref(ctl.cfg);
 		return 0;
 	}
 	if (ctl.opts.print_config) {

@@ -6,6 +6,7 @@
 #include "core/base/log.h"
 #include "core/lb/snapshot.h"
 #include "core/stats.h"
+#include "tls/tls.h"
 
 static const char *const comp_name[ACCT_NCOMP] = {"connection", "buffer", "ssl", "cache"};
 static const char *const class_name[BUF_NCLASS] = {"4KB", "16KB", "64KB", "256KB"};
@@ -95,6 +96,20 @@ static void log_backends(const struct stats_src *s)
 	}
 }
 
+/* TLS failures by reason, all workers, those that happened. */
+static void log_tls(const struct stats_src *s)
+{
+	for (unsigned r = 0; r < TLS_R_COUNT && r < WORKER_XPRT_REASONS; r++) {
+		uint64_t n = 0;
+
+		for (unsigned i = 0; i < s->g->n; i++)
+			n += atomic_load_explicit(&s->g->w[i].xprt_fail[r], memory_order_relaxed);
+		if (n)
+			log_info("stats tls reason=%s failures=%llu", tls_reason_name(r),
+			         (unsigned long long)n);
+	}
+}
+
 void stats_log_snapshot(const struct stats_src *s)
 {
 	struct worker_stats sum;
@@ -110,6 +125,7 @@ void stats_log_snapshot(const struct stats_src *s)
 		log_info("stats worker=%u cpu=%d node=%d %s", w->id, w->cpu, w->node, line);
 	}
 	log_backends(s);
+	log_tls(s);
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));
 	log_info("stats total %s", line);

@@ -17,9 +17,14 @@
 static _Atomic uint64_t mem_held, mem_peak, mem_allocs, mem_releases;
 static __thread int64_t mem_thread;
 
-int64_t tls__mem_thread(void)
+int64_t tls_mem_thread(void)
 {
 	return mem_thread;
+}
+
+void tls__mem_thread_add(int64_t n)
+{
+	mem_thread += n;
 }
 
 static void mem_charge(void *p)

@@ -225,12 +225,14 @@ struct tls_ctx *tls_sni_lookup(struct tls_sni *s, const char *name)
 	atomic_fetch_add_explicit(&s->misses, 1, memory_order_relaxed);
 	{
 		char err[256];
-		int64_t before = tls__mem_thread();
+		int64_t before = tls_mem_thread();
 
 		e->ctx = load(s, (unsigned)i, err, sizeof(err));
 		if (!e->ctx)
 			goto out; /* checked at build: memory, most likely */
-		e->bytes = (uint64_t)(tls__mem_thread() - before);
+		e->bytes = (uint64_t)(tls_mem_thread() - before);
+		/* The cache's, not the handshake's that asked for it. */
+		tls__mem_thread_add(-(int64_t)e->bytes);
 	}
 	if (s->charge && s->charge(s->charge_arg, (int64_t)e->bytes) < 0) {
 		/* Over the cache budget even after evicting: serve it once,

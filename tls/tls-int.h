@@ -67,9 +67,9 @@ void *tls__calloc(size_t n);
 void *tls__realloc(void *p, size_t n);
 void tls__free(void *p);
 
-/* Bytes this thread allocated minus those it freed, since it started: the
- * difference around a call is what the call allocated on this thread. */
-int64_t tls__mem_thread(void);
+/* Moves this thread's figure (tls_mem_thread()) by <n>: what a call made on
+ * the thread's behalf but charges elsewhere (an SNI store's load). */
+void tls__mem_thread_add(int64_t n);
 
 /* Installs the allocators and runs wolfSSL_Init() once. Returns 0 or -ENOMEM. */
 int tls__lib_init(void);

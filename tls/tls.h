@@ -140,6 +140,11 @@ void tls_sni_stats(struct tls_sni *s, struct tls_sni_stats *st);
 /* Copies the counters of every allocation wolfSSL and tls/ made. */
 void tls_mem_stats(struct tls_mem_stats *st);
 
+/* Bytes tls/ allocated on the calling thread minus those it freed there:
+ * the difference around a call is what the call allocated (a connection's
+ * share for the accountant's ssl component). */
+int64_t tls_mem_thread(void);
+
 /* Bytes currently held; what the accountant's ssl component reads. */
 uint64_t tls_mem_held(void);
 

@@ -402,7 +402,7 @@ struct wlistener *listen_new(struct worker *w, struct wgen *g, const struct cfg_
 	ls->cfg = l;
 	ls->gen = g;
 	ls->proto = ops_mode_proto(l->mode);
-	ls->xprt = ops_default_xprt();
+	ls->xprt = l->tls.enabled ? ops_tls_xprt() : ops_default_xprt();
 	ls->max_active = (l->max_connections + nworkers - 1) / nworkers;
 	g->refs++;
 	w->ls[i] = ls;

@@ -7,7 +7,7 @@
 const struct proto_ops *ops_proto[OPS_MAX];
 const struct xprt_ops *ops_xprt[OPS_MAX];
 static uint8_t mode_proto[8];
-static uint8_t default_xprt;
+static uint8_t default_xprt, tls_xprt_id;
 
 static int add(const void **tab, const void *ops)
 {
@@ -54,10 +54,21 @@ void ops_default_xprt_set(int xprt_id)
 		default_xprt = (uint8_t)xprt_id;
 }
 
+uint8_t ops_tls_xprt(void)
+{
+	return tls_xprt_id;
+}
+
+void ops_tls_xprt_set(int xprt_id)
+{
+	if (xprt_id > 0)
+		tls_xprt_id = (uint8_t)xprt_id;
+}
+
 void ops_reset(void)
 {
 	memset(ops_proto, 0, sizeof(ops_proto));
 	memset(ops_xprt, 0, sizeof(ops_xprt));
 	memset(mode_proto, 0, sizeof(mode_proto));
-	default_xprt = 0;
+	default_xprt = tls_xprt_id = 0;
 }

@@ -25,6 +25,9 @@ void ops_mode_set(unsigned mode, int proto_id);
 /* The transport id new connections of listeners use (raw today). */
 uint8_t ops_default_xprt(void);
 void ops_default_xprt_set(int xprt_id);
+/* The transport of listeners and pools with tls: (0: none registered). */
+uint8_t ops_tls_xprt(void);
+void ops_tls_xprt_set(int xprt_id);
 /* Forgets every registration (unit tests). */
 void ops_reset(void);
 

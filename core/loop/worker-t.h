@@ -47,7 +47,7 @@ enum worker_msg {
 	X(connect_timeout) X(no_backend) X(bytes_in) X(bytes_out) X(splice_bytes) X(splices)       \
 	X(buffer_waits) X(buffer_fails) X(static_requests) X(idle_timeouts) X(aborts)             \
 	X(pipe_exhausted) X(table_full) X(stale_cqes) X(http_requests) X(http_errors)     \
-	X(http_reused)
+	X(http_reused) X(tls_handshakes) X(tls_resumed) X(tls_failed) X(tls_timeouts)
 /* clang-format on */
 
 struct worker_stats {
@@ -55,6 +55,8 @@ struct worker_stats {
 	WORKER_STATS(WORKER_STAT_FIELD)
 #undef WORKER_STAT_FIELD
 };
+
+#define WORKER_XPRT_REASONS 16 /* failure reasons a transport counts (tls: enum tls_reason) */
 
 struct pipe_pair {
 	int rd, wr;
@@ -168,6 +170,8 @@ struct worker {
 	char start_msg[256];
 
 	struct worker_stats st;
+	/* a transport's failures by reason (tls: handshakes and sessions) */
+	_Atomic uint64_t xprt_fail[WORKER_XPRT_REASONS];
 };
 
 /* The workers the control thread started (worker.h). */

@@ -39,6 +39,8 @@
 /* A connection's TLS state (conn.xctx). */
 struct txc {
 	struct tls_conn *t;
+	uint64_t charged; /* of ACCT_SSL: what tls/ allocated for <t> */
+	bool over;        /* a charge was refused: the connection ends */
 	bool open;       /* the handshake is done: the protocol runs */
 	bool shut;       /* close_notify sent: shut the write side once it is out */
 	bool notified;   /* close_notify queued */
@@ -51,6 +53,29 @@ static __thread struct worker *cur_w;
 static struct txc *txc_of(const struct conn *c)
 {
 	return c->xctx;
+}
+
+/* What tls/ allocated (or freed) on this thread since <before>, charged to
+ * (or released from) the ssl component for <c>'s session. A refused charge
+ * marks the connection to end: its memory stays within the limit but for
+ * what one call took. */
+static void settle(struct worker *w, struct conn *c, int64_t before)
+{
+	struct txc *x = txc_of(c);
+	int64_t d = tls_mem_thread() - before;
+
+	if (d > 0) {
+		if (acct_charge(w->acct, ACCT_SSL, w->real_node, (size_t)d) < 0) {
+			x->over = true;
+			return;
+		}
+		x->charged += (uint64_t)d;
+	} else if (d < 0) {
+		uint64_t n = (uint64_t)-d < x->charged ? (uint64_t)-d : x->charged;
+
+		acct_release(w->acct, ACCT_SSL, w->real_node, n);
+		x->charged -= n;
+	}
 }
 
 /* Copies <len> bytes of records into pool buffers on <c>'s queue. */
@@ -127,16 +152,27 @@ static void tls_accept(struct worker *w, struct conn *c)
 		return;
 	}
 	x = calloc(1, sizeof(*x));
-	if (x)
+	if (x) {
+		int64_t before = tls_mem_thread();
+
+		c->xctx = x;
 		x->t = tls_conn_new(ctx, NULL, tx_out, c);
+		settle(w, c, before);
+		if (x->t && x->over) {
+			tls_conn_free(x->t);
+			x->t = NULL;
+		}
+		if (!x->t)
+			acct_release(w->acct, ACCT_SSL, w->real_node, x->charged);
+	}
 	if (!x || !x->t) {
+		c->xctx = NULL;
 		free(x);
 		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
 		WSTAT_INC(w, tls_failed);
 		ring_close(w, c);
 		return;
 	}
-	c->xctx = x;
 	timer_init(&c->tm, tls_hs_timer);
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.handshake);
 	ring_recv(w, c);
@@ -147,7 +183,12 @@ static void tls_accept(struct worker *w, struct conn *c)
 static int handshake(struct worker *w, struct conn *c)
 {
 	struct txc *x = txc_of(c);
+	int64_t before = tls_mem_thread();
 	int r = tls_conn_handshake(x->t);
+
+	settle(w, c, before);
+	if (x->over)
+		r = -ENOMEM; /* past the ssl limit */
 
 	raw_flush_q(w, c); /* the server's flight, or an alert */
 	if (r == -EAGAIN)
@@ -189,8 +230,15 @@ static bool deliver(struct worker *w, struct conn *c)
 			p->abort(w, c);
 			return false;
 		}
+		int64_t before = tls_mem_thread();
+
 		n = tls_conn_read(x->t, b, w->buf_size);
+		settle(w, c, before);
 		raw_flush_q(w, c); /* a key update, an alert */
+		if (n > 0 && x->over) {
+			pool_put(w->pc, b, (uint32_t)n);
+			n = -ENOMEM;
+		}
 		if (n > 0) {
 			p->data(w, c, b, (uint32_t)n);
 			continue;
@@ -279,19 +327,26 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 
 static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
 {
+	int64_t before = tls_mem_thread();
 	ssize_t n;
 
 	cur_w = w;
 	n = tls_conn_write(txc_of(c)->t, data, len);
+	settle(w, c, before);
 	pool_put(w->pc, data, used);
-	return n < 0 ? -ENOMEM : 0;
+	return n < 0 || txc_of(c)->over ? -ENOMEM : 0;
 }
 
 static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
                          bool more)
 {
+	int64_t before = tls_mem_thread();
+	ssize_t n;
+
 	cur_w = w;
-	return tls_conn_write(txc_of(c)->t, data, len) < 0 ? -ENOMEM : 0;
+	n = tls_conn_write(txc_of(c)->t, data, len);
+	settle(w, c, before);
+	return n < 0 || txc_of(c)->over ? -ENOMEM : 0;
 }
 
 static void tls_flush(struct worker *w, struct conn *c)
@@ -305,9 +360,12 @@ static void notify(struct worker *w, struct conn *c)
 
 	if (x->notified)
 		return;
+	int64_t before = tls_mem_thread();
+
 	x->notified = true;
 	cur_w = w;
 	tls_conn_shutdown(x->t);
+	settle(w, c, before);
 	raw_flush_q(w, c);
 }
 
@@ -368,6 +426,7 @@ static void tls_release(struct worker *w, struct conn *c)
 	if (!x)
 		return;
 	tls_conn_free(x->t);
+	acct_release(w->acct, ACCT_SSL, w->real_node, x->charged); /* all of it: freed */
 	free(x);
 	c->xctx = NULL;
 	acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
