@@ -1368,6 +1368,31 @@ START_TEST(print_config_shows_the_tls_keys)
 }
 END_TEST
 
+START_TEST(the_https_example_loads_and_validates)
+{
+	struct config *c = config_load("config/examples/https.yaml", &errs);
+	char *s;
+
+	ck_assert_msg(c && errs.n == 0, "%s", errs.n ? errs.lines[0] : "NULL");
+	ck_assert_int_eq(config_validate(c, &errs), 0);
+	ck_assert(c->listeners[0].tls.enabled);
+	ck_assert_uint_eq(c->listeners[0].tls.ncertificates, 1);
+	ck_assert_int_eq(c->listeners[1].tls.verify_client, CFG_VERIFY_CLIENT_REQUIRED);
+	ck_assert_int_eq(c->listeners[2].mode, LMODE_TCP);
+	ck_assert_int_eq(c->listeners[2].tls.min_version, CFG_TLS_1_3);
+	ck_assert_uint_eq(c->listeners[2].tls.alpn.n, 0);
+	ck_assert(!c->listeners[3].tls.enabled);
+	ck_assert(!c->pools[0].tls.enabled && c->pools[1].tls.enabled);
+	ck_assert_str_eq(c->pools[1].tls.sni, "localhost");
+	s = print_to_string(config_print_summary, c);
+	ck_assert_ptr_nonnull(strstr(s, "listener https: http 127.0.0.1:8443 -> pool web, 1 route, "
+	                                "tls 2 certificates, max_connections 4096\n"));
+	ck_assert_ptr_nonnull(strstr(s, "pool secure: round_robin, 1 backend, tls\n"));
+	free(s);
+	config_free(c);
+}
+END_TEST
+
 /* A stand-in for the TLS code's key check: RSA keys go with RSA certificates. */
 static unsigned key_matches;
 
@@ -1833,6 +1858,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, a_pool_verifying_peers_without_a_ca_uses_the_system_store);
 	tcase_add_test(tc, tls_files_of_a_static_listener_are_not_read);
 	tcase_add_test(tc, print_config_shows_the_tls_keys);
+	tcase_add_test(tc, the_https_example_loads_and_validates);
 	tcase_add_test(tc, the_pem_check_knows_certificates_from_keys);
 	tcase_add_test(tc, the_key_match_hook_checks_every_pair_and_reports_at_the_cert);
 
