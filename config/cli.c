@@ -268,6 +268,9 @@ static void cli_summary_listener(const struct config *c, const struct cfg_listen
 		fprintf(out, " -> pool %s", c->pools[l->pool_idx].name);
 	if (l->nroutes)
 		fprintf(out, ", %u %s", l->nroutes, cli_plural(l->nroutes, "route", "routes"));
+	if (l->tls.enabled)
+		fprintf(out, ", tls %u %s", 1 + l->tls.ncertificates,
+		        cli_plural(1 + l->tls.ncertificates, "certificate", "certificates"));
 	fprintf(out, ", max_connections %u\n", l->max_connections);
 }
 
@@ -281,8 +284,11 @@ void config_print_summary(const struct config *c, FILE *out)
 	for (unsigned i = 0; i < c->npools; i++) {
 		const struct cfg_pool *p = &c->pools[i];
 
-		fprintf(out, "pool %s: %s, %u %s\n", p->name, config_algo_name(p->algorithm),
-		        p->nbackends, cli_plural(p->nbackends, "backend", "backends"));
+		fprintf(out, "pool %s: %s, %u %s%s\n", p->name, config_algo_name(p->algorithm),
+		        p->nbackends, cli_plural(p->nbackends, "backend", "backends"),
+		        !p->tls.enabled                    ? ""
+		        : p->tls.verify == CFG_VERIFY_NONE ? ", tls (verify none)"
+		                                           : ", tls");
 		nb += p->nbackends;
 	}
 	schema_format(&schema_top[config__key("workers")], c, workers, sizeof(workers));

@@ -74,9 +74,10 @@ struct cfg_keysrc {
  * them), for the line each key was written on (key_line[], 0 = not in the
  * file), which --print-config shows. */
 #define CFG_ROUTE_KEYS    4
-#define CFG_LISTENER_KEYS 40
+#define CFG_LISTENER_KEYS 48
+#define CFG_CERT_KEYS     2
 #define CFG_BACKEND_KEYS  4
-#define CFG_POOL_KEYS     8
+#define CFG_POOL_KEYS     16
 
 /* A resolved socket address. */
 struct cfg_addr {
@@ -93,6 +94,7 @@ struct cfg_timeouts {
 	uint64_t server;
 	uint64_t idle;
 	uint64_t drain;
+	uint64_t handshake; /* tls: from accept to the end of the handshake */
 };
 
 struct cfg_route {
@@ -105,9 +107,73 @@ struct cfg_route {
 	uint32_t key_line[CFG_ROUTE_KEYS];
 };
 
+/* A list of short strings as written, in order (tls.alpn). */
+struct cfg_strlist {
+	char **v;
+	unsigned n;
+};
+
+enum cfg_tls_version {
+	CFG_TLS_1_2,
+	CFG_TLS_1_3,
+};
+
+/* listeners[].tls.verify_client */
+enum cfg_verify_client {
+	CFG_VERIFY_CLIENT_NONE,     /* no certificate requested */
+	CFG_VERIFY_CLIENT_OPTIONAL, /* requested; one sent must verify */
+	CFG_VERIFY_CLIENT_REQUIRED, /* requested and required */
+};
+
+/* pools[].tls.verify */
+enum cfg_verify_peer {
+	CFG_VERIFY_PEER, /* the backend's certificate must verify against tls.ca */
+	CFG_VERIFY_NONE, /* anything is accepted */
+};
+
+/* The CA file a pool's tls.ca defaults to when it verifies its peers:
+ * Debian's system store (package ca-certificates). */
+#define CFG_SYSTEM_CA "/etc/ssl/certs/ca-certificates.crt"
+
+/* listeners[].tls.certificates[]: one more certificate, chosen by SNI. */
+struct cfg_tls_cert {
+	char *cert; /* PEM file, chain allowed */
+	char *key;  /* PEM file, unencrypted */
+	int line;
+	uint64_t keys_set; /* bit i: row i of the certificate table was in the file */
+	uint32_t key_line[CFG_CERT_KEYS];
+};
+
+/* A listener's TLS (tcp and http listeners). File names are as written,
+ * relative to the working directory; the loader has checked that each is a
+ * readable PEM file of the right kind, nothing more: parsing them, and
+ * whether a key matches its certificate, is the TLS code's, when it builds
+ * a snapshot's contexts. */
 struct cfg_tls {
-	bool enabled; /* placeholder for the TLS issue */
-	char *cert;
+	bool enabled; /* derived: some tls key was in the file; then cert and key are set */
+	char *cert;   /* the default certificate (PEM, chain allowed) */
+	char *key;    /* its private key */
+	struct cfg_tls_cert *certificates; /* more, by the names in their certificates */
+	unsigned ncertificates;
+	enum cfg_tls_version min_version;
+	char *ciphers;           /* TLS 1.2 cipher list; NULL = the TLS code's safe default */
+	char *ciphersuites;      /* TLS 1.3 suites; NULL = the TLS code's safe default */
+	struct cfg_strlist alpn; /* protocols offered, in order of preference; n = 0: no ALPN */
+	char *client_ca;         /* PEM CAs client certificates must chain to; NULL = none */
+	enum cfg_verify_client verify_client;
+	bool session_tickets;         /* resumption by ticket (RFC 5077, TLS 1.3 PSK) */
+	bool session_cache;           /* resumption by a server-side session cache */
+	uint64_t ticket_key_rotation; /* ms per ticket key; the previous one is still accepted */
+	uint32_t sni_cache_size;      /* certificate contexts kept loaded, at most */
+};
+
+/* A pool's upstream TLS: backends are connected to over TLS. */
+struct cfg_pool_tls {
+	bool enabled; /* derived: some pools[].tls key was in the file */
+	char *ca;  /* PEM CAs backends must chain to; CFG_SYSTEM_CA when verify is peer and unset */
+	char *sni; /* server name sent and verified; NULL = none sent, the address is verified */
+	enum cfg_verify_peer verify;
+	char *cert; /* client certificate presented to backends; NULL = none */
 	char *key;
 };
 
@@ -172,6 +238,7 @@ struct cfg_pool {
 	struct cfg_backend *backends;
 	unsigned nbackends;
 	struct cfg_health health;
+	struct cfg_pool_tls tls;
 	struct {
 		uint32_t max_idle; /* http: idle upstreams per worker and backend */
 		uint64_t timeout;  /* http: ms an idle upstream is kept */

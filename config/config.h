@@ -67,6 +67,18 @@ int config_apply_env(struct config *c, char *const *envp, struct cfg_errors *err
  * (a listener's timeouts.idle). Returns 0 or -EINVAL with the errors. */
 int config_validate(struct config *c, struct cfg_errors *errs);
 
+/* The TLS code's check that the private key in PEM file <key> belongs to
+ * the certificate in PEM file <cert> (both already checked to be PEM of
+ * their kind). Returns 0, or -EINVAL after writing why not to <why> ("an
+ * RSA key for an ECDSA certificate"). NULL (the default) = not checked at
+ * load. The TLS code cannot reach config/, so whoever links both (core/main.c)
+ * sets it once at start, before the first load; the loader then calls it
+ * for every cert/key pair of a TLS listener, of its certificates[] and of a
+ * TLS pool, and reports a mismatch like any config error, at the cert:
+ * FILE:LINE:COL: listeners[0].tls.cert: "a.crt" is not the certificate of
+ * key "b.key": ... (expected a certificate and its own key). */
+extern int (*config_tls_key_match)(const char *cert, const char *key, char *why, size_t len);
+
 /* Writes every effective key, "path = value  # source", one per line,
  * listeners and pools in full. */
 void config_print(const struct config *c, FILE *out);

@@ -1,4 +1,5 @@
 /* The key table, and the functions that read and write a key by its row. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
@@ -11,18 +12,25 @@
 
 _Static_assert(sizeof(enum listener_mode) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_algo) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_tls_version) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_verify_client) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_verify_peer) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
 #define GB   (1ull << 30)
 #define TB   (1ull << 40)
 #define SEC  1000ull
+#define MIN  (60ull * 1000)
 #define DAYS (86400ull * 1000)
 
 static const char *const mode_names[] = {"tcp", "http", "static", NULL};
 static const char *const splice_names[] = {"auto", "always", "never", NULL};
 static const char *const steering_names[] = {"hash", "cpu", NULL};
 static const char *const level_names[] = {"error", "warning", "info", "debug", NULL};
+static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
+static const char *const verify_client_names[] = {"none", "optional", "required", NULL};
+static const char *const verify_peer_names[] = {"peer", "none", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -58,9 +66,32 @@ const struct schema_list schema_routes = {
 _Static_assert(sizeof(route_keys) / sizeof(route_keys[0]) <= CFG_ROUTE_KEYS,
                "key_line[] too small");
 
+/* ---- listeners[].tls.certificates[] ---- */
+#define TC(f) offsetof(struct cfg_tls_cert, f)
+static const struct key cert_keys[] = {
+    {"cert", .type = KT_PATH, .flags = K_REQ, .off = TC(cert),
+     .doc = "certificate, PEM (a chain file is allowed)"},
+    {"key", .type = KT_PATH, .flags = K_REQ, .off = TC(key),
+     .doc = "its private key, PEM, unencrypted"},
+};
+const struct schema_list schema_certs = {
+    "certificate",
+    cert_keys,
+    sizeof(cert_keys) / sizeof(cert_keys[0]),
+    sizeof(struct cfg_tls_cert),
+    offsetof(struct cfg_listener, tls.certificates),
+    offsetof(struct cfg_listener, tls.ncertificates),
+    TC(line),
+    TC(keys_set),
+    "a cert and a key",
+    TC(key_line),
+};
+_Static_assert(sizeof(cert_keys) / sizeof(cert_keys[0]) <= CFG_CERT_KEYS, "key_line[] too small");
+
 /* ---- listeners[] ---- */
 #define L(f)  offsetof(struct cfg_listener, f)
 #define LT(f) offsetof(struct cfg_listener, timeouts.f)
+#define LS(f) offsetof(struct cfg_listener, tls.f)
 static const struct key listener_keys[] = {
     {"name", .type = KT_NAME, .flags = K_REQ, .off = L(name),
      .doc = "unique name, used in logs and stats"},
@@ -97,6 +128,8 @@ static const struct key listener_keys[] = {
      .doc = "no request in progress; default memory_tuning.idle_connection_timeout"},
     {"timeouts.drain", DUR(0, 365 * DAYS), .off = LT(drain), .def = "30s",
      .doc = "grace at shutdown and for removed listeners"},
+    {"timeouts.handshake", DUR(1, 365 * DAYS), .off = LT(handshake), .def = "10s",
+     .doc = "tls: from accept to the end of the TLS handshake (closed)"},
     {"body", .type = KT_STRING, .off = L(body), .len_off = L(body_len),
      .doc = "static: the response body"},
     {"file", .type = KT_PATH, .off = L(file),
@@ -123,10 +156,43 @@ static const struct key listener_keys[] = {
      .doc = "http: a file sent as the 505 page, mapped once at load"},
     {"via", .type = KT_NAME, .off = L(via),
      .doc = "http: adds \"Via: 1.1 NAME\" to requests sent upstream; unset = none"},
-    {"tls.cert", .type = KT_PATH, .off = L(tls.cert),
-     .doc = "placeholder: certificate file (TLS issue)"},
-    {"tls.key", .type = KT_PATH, .off = L(tls.key),
-     .doc = "placeholder: private key file (TLS issue)"},
+    {"tls.cert", .type = KT_PATH, .off = LS(cert),
+     .doc = "tcp, http: the default certificate, PEM (a chain file is allowed); any tls key "
+            "makes the listener TLS, and then tls.cert and tls.key are required"},
+    {"tls.key", .type = KT_PATH, .off = LS(key),
+     .doc = "the default certificate's private key, PEM, unencrypted"},
+    {"tls.certificates", .type = KT_LIST, .list = &schema_certs,
+     .doc = "more certificates, chosen by SNI from the names in each (subject alternative "
+            "names, else the CN; *. wildcards included); an unknown name gets the default"},
+    {"tls.min_version", ENUM(tls_version_names, "TLS version"), .off = LS(min_version),
+     .def = "1.2", .doc = "oldest protocol version accepted: 1.2 or 1.3"},
+    {"tls.ciphers", .type = KT_CIPHERS, .off = LS(ciphers),
+     .doc = "TLS 1.2 cipher list (OpenSSL syntax), server preference; unset = the TLS "
+            "code's safe default"},
+    {"tls.ciphersuites", .type = KT_CIPHERS, .off = LS(ciphersuites),
+     .doc = "TLS 1.3 cipher suites (TLS_AES_128_GCM_SHA256:...), server preference; unset = "
+            "the TLS code's safe default"},
+    {"tls.alpn", .type = KT_STRLIST, .off = LS(alpn),
+     .doc = "ALPN protocols offered, in order of preference; unset = [http/1.1] on http "
+            "listeners, none on tcp; [] = none; http listeners speak http/1.1 and http/1.0 only"},
+    {"tls.client_ca", .type = KT_PATH, .off = LS(client_ca),
+     .doc = "PEM CA file client certificates must chain to (needed by verify_client optional "
+            "and required)"},
+    {"tls.verify_client", ENUM(verify_client_names, "verification mode"), .off = LS(verify_client),
+     .def = "none",
+     .doc = "none (no client certificate asked), optional (asked; one sent must verify) or "
+            "required"},
+    {"tls.session_tickets", .type = KT_BOOL, .off = LS(session_tickets), .def = "true",
+     .doc = "resumption by session ticket, with keys shared by all workers"},
+    {"tls.session_cache", .type = KT_BOOL, .off = LS(session_cache), .def = "true",
+     .doc = "resumption by a server-side session cache"},
+    {"tls.ticket_key_rotation", DUR(1 * MIN, 3 * DAYS), .off = LS(ticket_key_rotation),
+     .def = "12h",
+     .doc = "a new ticket key this often; the previous one is still accepted for one more "
+            "interval (so a ticket lives at most twice this)"},
+    {"tls.sni_cache_size", COUNT(1, 10000000), .off = LS(sni_cache_size), .def = "1000",
+     .doc = "certificate contexts of tls.certificates kept loaded (LRU; also bounded by "
+            "memory_limits.cache_memory)"},
 };
 const struct schema_list schema_listeners = {
     "listener",
@@ -184,6 +250,18 @@ static const struct key pool_keys[] = {
      .doc = "http: an idle upstream connection is closed after this"},
     {"health.interval", DUR(1, 365 * DAYS), .off = P(health.interval), .def = "5s",
      .doc = "placeholder: active check period (health-check issue)"},
+    {"tls.ca", .type = KT_PATH, .off = P(tls.ca),
+     .doc = "upstream TLS: PEM CA file backend certificates must chain to; unset with verify "
+            "peer = the system store " CFG_SYSTEM_CA "; any tls key makes the pool TLS"},
+    {"tls.sni", .type = KT_SNI, .off = P(tls.sni),
+     .doc = "upstream TLS: server name sent (SNI) and verified in the backend's certificate; "
+            "unset = none sent, the backend's IP address is verified"},
+    {"tls.verify", ENUM(verify_peer_names, "verification mode"), .off = P(tls.verify),
+     .def = "peer", .doc = "upstream TLS: peer (the backend's certificate must verify) or none"},
+    {"tls.cert", .type = KT_PATH, .off = P(tls.cert),
+     .doc = "upstream TLS: client certificate presented to backends, PEM; with tls.key"},
+    {"tls.key", .type = KT_PATH, .off = P(tls.key),
+     .doc = "upstream TLS: the client certificate's private key, PEM, unencrypted"},
 };
 const struct schema_list schema_pools = {
     "pool",
@@ -286,6 +364,12 @@ const unsigned schema_ntop = sizeof(schema_top) / sizeof(schema_top[0]);
 _Static_assert(sizeof(schema_top) / sizeof(schema_top[0]) <= CFG_MAX_KEYS,
                "config.keys[] too small");
 _Static_assert(sizeof(listener_keys) / sizeof(listener_keys[0]) <= 64, "keys_set is 64 bits");
+_Static_assert(CFG_LISTENER_KEYS <= 64 && CFG_POOL_KEYS <= 64, "the loader's marks are 64");
+
+const struct schema_list *const schema_lists[] = {
+    &schema_listeners, &schema_routes, &schema_certs, &schema_pools, &schema_backends,
+};
+const unsigned schema_nlists = sizeof(schema_lists) / sizeof(schema_lists[0]);
 
 const struct key *schema_find(const struct key *keys, unsigned n, const char *path)
 {
@@ -318,6 +402,15 @@ static bool schema_is_host(const char *s)
 			return false;
 	}
 	return true;
+}
+
+/* A host name for SNI: no wildcard, no IPv4 literal (RFC 6066 3); an IPv6
+ * one cannot pass schema_is_host(). */
+static bool schema_is_sni(const char *s)
+{
+	struct in_addr a;
+
+	return strncmp(s, "*.", 2) != 0 && schema_is_host(s) && inet_pton(AF_INET, s, &a) != 1;
 }
 
 /* An HTTP header name: a token. */
@@ -355,6 +448,11 @@ static bool schema_text_ok(const struct key *k, const char *text)
 		return text[0] == '/';
 	case KT_HASH:
 		return schema_is_hash(text);
+	case KT_SNI:
+		return schema_is_sni(text);
+	case KT_CIPHERS:
+		return *text && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                             "0123456789-_:+!@=.,") == strlen(text);
 	default:
 		return true;
 	}
@@ -404,6 +502,87 @@ static int schema_set_int(const struct key *k, void *base, const char *text)
 	return 0;
 }
 
+/* An ALPN protocol name: 1 to 255 visible ASCII characters but ','. */
+static bool schema_is_proto(const char *s, size_t n)
+{
+	if (n == 0 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] <= ' ' || (unsigned char)s[i] > '~' || s[i] == ',')
+			return false;
+	}
+	return true;
+}
+
+static struct cfg_strlist *schema_strlist(const struct key *k, void *base)
+{
+	return (struct cfg_strlist *)((char *)base + k->off);
+}
+
+static void schema_strlist_free(struct cfg_strlist *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+/* Appends the <n> bytes at <s>; <l> is unchanged on error. */
+static int schema_strlist_add(struct cfg_strlist *l, const char *s, size_t n)
+{
+	char **v;
+
+	if (!schema_is_proto(s, n))
+		return -EINVAL;
+	v = realloc(l->v, (l->n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	l->v = v;
+	v[l->n] = strndup(s, n);
+	if (!v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+void schema_strlist_clear(const struct key *k, void *base)
+{
+	schema_strlist_free(schema_strlist(k, base));
+}
+
+int schema_strlist_push(const struct key *k, void *base, const char *text)
+{
+	return schema_strlist_add(schema_strlist(k, base), text, strlen(text));
+}
+
+/* "a,b" or "a, b" (the environment's and a YAML scalar's form); "" = empty. */
+static int schema_set_strlist(const struct key *k, void *base, const char *text)
+{
+	struct cfg_strlist nl = {0};
+	const char *p = text + strspn(text, " ");
+	int ret = 0;
+
+	while (*p && !ret) {
+		size_t n = strcspn(p, ",");
+		const char *s = p + strspn(p, " "), *e = p + n;
+
+		while (e > s && e[-1] == ' ')
+			e--;
+		ret = schema_strlist_add(&nl, s, e > s ? e - s : 0);
+		p += n;
+		if (*p == ',' && !ret)
+			ret = *++p ? 0 : -EINVAL; /* "a," */
+	}
+	if (ret) {
+		schema_strlist_free(&nl);
+		return ret;
+	}
+	schema_strlist_free(schema_strlist(k, base));
+	*schema_strlist(k, base) = nl;
+	return 0;
+}
+
 static int schema_set_double(const struct key *k, void *base, const char *text)
 {
 	double v;
@@ -439,6 +618,10 @@ int schema_set(const struct key *k, void *base, const char *text)
 			return -EINVAL;
 		*(int *)((char *)base + k->off) = v;
 		return 0;
+	case KT_BOOL:
+		return value_bool(text, (bool *)((char *)base + k->off));
+	case KT_STRLIST:
+		return schema_set_strlist(k, base, text);
 	case KT_LIST:
 		return -EINVAL;
 	default:
@@ -525,6 +708,18 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 	case KT_LIST_TEXT:
 		snprintf(buf, len, "a list like 0-7,16-23");
 		break;
+	case KT_BOOL:
+		snprintf(buf, len, "true or false");
+		break;
+	case KT_STRLIST:
+		snprintf(buf, len, "a list of protocol names like [http/1.1]");
+		break;
+	case KT_CIPHERS:
+		snprintf(buf, len, "a cipher list of names joined by ':'");
+		break;
+	case KT_SNI:
+		snprintf(buf, len, "a host name like api.example.com, no wildcard or address");
+		break;
 	case KT_STRING:
 		snprintf(buf, len, "a string");
 		break;
@@ -537,12 +732,16 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 static const char *schema_noun(const struct key *k)
 {
 	static const char *const nouns[] = {
-	    [KT_COUNT] = "a count",        [KT_WORKERS] = "a count",     [KT_U64] = "a count",
-	    [KT_SIZE] = "a size",          [KT_DURATION] = "a duration", [KT_RATIO] = "a number",
-	    [KT_GROWTH] = "a number",      [KT_ADDR] = "an address",     [KT_NAME] = "a name",
-	    [KT_STRING] = "a string",      [KT_PATH] = "a file path",    [KT_HOST] = "a host",
-	    [KT_PREFIX] = "a path prefix", [KT_HASH] = "a hash key",     [KT_LIST_TEXT] = "a list",
-	    [KT_LIST] = "a list",
+	    [KT_COUNT] = "a count",        [KT_WORKERS] = "a count",
+	    [KT_U64] = "a count",          [KT_SIZE] = "a size",
+	    [KT_DURATION] = "a duration",  [KT_RATIO] = "a number",
+	    [KT_GROWTH] = "a number",      [KT_ADDR] = "an address",
+	    [KT_NAME] = "a name",          [KT_STRING] = "a string",
+	    [KT_PATH] = "a file path",     [KT_HOST] = "a host",
+	    [KT_PREFIX] = "a path prefix", [KT_HASH] = "a hash key",
+	    [KT_LIST_TEXT] = "a list",     [KT_LIST] = "a list",
+	    [KT_BOOL] = "a boolean",       [KT_CIPHERS] = "a cipher list",
+	    [KT_SNI] = "a server name",    [KT_STRLIST] = "a list of protocol names",
 	};
 	return nouns[k->type];
 }
@@ -588,6 +787,17 @@ static void schema_quote(const char *s, size_t n, char *buf, size_t len)
 		snprintf(buf + o, len - o, "...  (%zu bytes)", n);
 }
 
+/* "[a, b]", "[]" */
+static void schema_format_strlist(const struct cfg_strlist *l, char *buf, size_t len)
+{
+	size_t o = snprintf(buf, len, "[");
+
+	for (unsigned i = 0; i < l->n && o < len; i++)
+		o += snprintf(buf + o, len - o, "%s%s", i ? ", " : "", l->v[i]);
+	if (o < len)
+		snprintf(buf + o, len - o, "]");
+}
+
 void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 {
 	const char *p = (const char *)base + k->off;
@@ -624,6 +834,12 @@ void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 		break;
 	case KT_LIST:
 		snprintf(buf, len, "(list)");
+		break;
+	case KT_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+		break;
+	case KT_STRLIST:
+		schema_format_strlist((const struct cfg_strlist *)p, buf, len);
 		break;
 	case KT_STRING:
 		if (s)
@@ -666,6 +882,8 @@ void schema_free(const struct key *keys, unsigned n, void *base)
 
 		if (k->type == KT_LIST) {
 			schema_free_list(k->list, base);
+		} else if (k->type == KT_STRLIST) {
+			schema_strlist_clear(k, base);
 		} else if (k->type >= KT_NAME) { /* every type from KT_NAME on is a char * */
 			free(*p);
 			*p = NULL;
@@ -687,19 +905,13 @@ static const char *schema_leaf(const char *path)
 /* How many rows of every table end in <leaf>. */
 static unsigned schema_leaf_count(const char *leaf)
 {
-	static const struct schema_list *const lists[] = {
-	    &schema_listeners,
-	    &schema_routes,
-	    &schema_pools,
-	    &schema_backends,
-	};
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < schema_ntop; i++)
 		n += strcmp(schema_leaf(schema_top[i].path), leaf) == 0;
-	for (unsigned j = 0; j < 4; j++) {
-		for (unsigned i = 0; i < lists[j]->nkeys; i++)
-			n += strcmp(schema_leaf(lists[j]->keys[i].path), leaf) == 0;
+	for (unsigned j = 0; j < schema_nlists; j++) {
+		for (unsigned i = 0; i < schema_lists[j]->nkeys; i++)
+			n += strcmp(schema_leaf(schema_lists[j]->keys[i].path), leaf) == 0;
 	}
 	return n;
 }

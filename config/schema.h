@@ -27,13 +27,17 @@ enum key_type {
 	KT_GROWTH,    /* double in (dmin, dmax] */
 	KT_ADDR,      /* struct cfg_addr */
 	KT_ENUM,      /* int: index into names[] */
-	KT_NAME,      /* char *: letters, digits, '-', '_', '.' */
+	KT_BOOL,      /* bool: true/false, yes/no, on/off */
+	KT_STRLIST,   /* struct cfg_strlist: a sequence of protocol names, or "a,b" */
+	KT_NAME,      /* char *: letters, digits, '-', '_', '.'; every type from here is a char * */
 	KT_STRING,    /* char *: anything; its length goes to len_off */
 	KT_PATH,      /* char *: a non-empty file path */
 	KT_HOST,      /* char *: "example.com" or "*.example.com" */
 	KT_PREFIX,    /* char *: a URL path prefix starting with '/' */
 	KT_HASH,      /* char *: "client_ip" or "header:NAME" */
 	KT_LIST_TEXT, /* char *: a CPU or node list, kept as written */
+	KT_CIPHERS,   /* char *: a cipher list like "A:B:!C", kept as written */
+	KT_SNI,       /* char *: a server name: a host name, no wildcard, no address */
 };
 
 #define K_REQ    0x1 /* required in its mapping */
@@ -72,7 +76,11 @@ struct schema_list {
 
 extern const struct key schema_top[];
 extern const unsigned schema_ntop;
-extern const struct schema_list schema_listeners, schema_routes, schema_pools, schema_backends;
+extern const struct schema_list schema_listeners, schema_routes, schema_certs, schema_pools,
+    schema_backends;
+/* Every list table, for walks over the whole schema. */
+extern const struct schema_list *const schema_lists[];
+extern const unsigned schema_nlists;
 
 extern const char *const schema_algo_names[];
 
@@ -92,6 +100,10 @@ void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 void schema_defaults(const struct key *keys, unsigned n, void *base);
 /* Frees the strings and lists <keys> describe in <base> (not <base>). */
 void schema_free(const struct key *keys, unsigned n, void *base);
+/* KT_STRLIST: empties <k>'s list in <base>; appends <text> to it after
+ * checking it is a protocol name. Return 0, -EINVAL or -ENOMEM. */
+void schema_strlist_clear(const struct key *k, void *base);
+int schema_strlist_push(const struct key *k, void *base, const char *text);
 
 /* The row named <path> in <keys>, or NULL. */
 const struct key *schema_find(const struct key *keys, unsigned n, const char *path);

@@ -18,6 +18,7 @@
 #include <yaml.h>
 
 #include "config/config-int.h"
+#include "config/pem.h"
 #include "config/schema.h"
 
 #define LOAD_MAX_FILE (16u << 20) /* a config file larger than this is a mistake */
@@ -30,6 +31,21 @@ struct load_ref {
 	const char *name;
 	int *idx;
 };
+
+/* A file a TLS key names, checked once the whole file is loaded if its
+ * owner's TLS is on (a static listener's tls is refused, not read); or,
+ * with <key>, a certificate and key pair for config_tls_key_match(). */
+struct load_pem {
+	yaml_mark_t mark;
+	char path[LOAD_PATH];
+	const char *file;
+	const char *key; /* a pair: the key file of certificate <file> */
+	enum pem_want want;
+	const bool *on; /* the owner's tls.enabled */
+	bool system;    /* a pool's tls.ca defaulted to CFG_SYSTEM_CA */
+};
+
+int (*config_tls_key_match)(const char *cert, const char *key, char *why, size_t len);
 
 /* Where the keys of one mapping were written: the top level's go to
  * config.keys[], a list element's to its keys_set and marks[]. */
@@ -49,6 +65,8 @@ struct load {
 	unsigned nerr0;
 	struct load_ref *refs;
 	unsigned nrefs, caprefs;
+	struct load_pem *pems;
+	unsigned npems, cappems;
 };
 
 static void load_err(struct load *l, yaml_mark_t m, const char *path, const char *fmt, ...)
@@ -200,6 +218,37 @@ static int load_scalar(struct load *l, yaml_node_t *v, const struct key *k, void
 static int load_list(struct load *l, yaml_node_t *seq, const struct schema_list *sl, void *parent,
                      const char *path);
 
+/* A KT_STRLIST written as a sequence: every item a name, each error at its
+ * item. */
+static int load_strlist(struct load *l, yaml_node_t *seq, const struct key *k, void *base,
+                        const char *path)
+{
+	yaml_node_item_t *items = seq->data.sequence.items.start;
+	unsigned n = seq->data.sequence.items.top - items;
+	char ipath[LOAD_PATH];
+	int ret = 0;
+
+	schema_strlist_clear(k, base);
+	for (unsigned i = 0; i < n; i++) {
+		yaml_node_t *item = load_node(l, items[i]);
+		int r = -EINVAL;
+
+		load_path(ipath, sizeof(ipath), "%s[%u]", path, i);
+		if (item->type != YAML_SCALAR_NODE)
+			load_err(l, item->start_mark, ipath, "found %s (expected a protocol name)",
+			         load_kind(item));
+		else if ((r = schema_strlist_push(k, base, load_text(item))) == -ENOMEM)
+			load_err(l, item->start_mark, ipath, "out of memory (expected less)");
+		else if (r)
+			load_err(l, item->start_mark, ipath,
+			         "\"%s\" is not a protocol name (expected 1 to 255 visible ASCII "
+			         "characters but ',', like http/1.1)",
+			         load_text(item));
+		ret = ret ? ret : r;
+	}
+	return ret;
+}
+
 /* A key that exists but not in files (cpus, nodes, seed): say where it goes. */
 static void load_nofile(struct load *l, yaml_node_t *kn, const struct key *k, int top,
                         const char *path)
@@ -232,6 +281,8 @@ static void load_pair(struct load *l, yaml_node_t *kn, yaml_node_t *v, const str
 	if (k && !(k->flags & K_NOFILE)) {
 		if (k->type == KT_LIST)
 			ret = load_list(l, v, k->list, base, path);
+		else if (k->type == KT_STRLIST && v->type == YAML_SEQUENCE_NODE)
+			ret = load_strlist(l, v, k, base, path);
 		else
 			ret = load_scalar(l, v, k, base, path);
 		load_mark_set(l, el, k - keys, v->start_mark);
@@ -282,20 +333,31 @@ static void load_map(struct load *l, yaml_node_t *map, const struct key *keys, u
 	}
 }
 
+/* Makes room for one more element in the array *arr of <n> (capacity
+ * *cap) elements of <size> bytes; false after an error at <m> <path>. */
+static bool load_grow(struct load *l, void *arr, unsigned n, unsigned *cap, size_t size,
+                      yaml_mark_t m, const char *path)
+{
+	void **a = arr, *p;
+	unsigned c = *cap ? 2 * *cap : 16;
+
+	if (n < *cap)
+		return true;
+	p = realloc(*a, c * size);
+	if (!p) {
+		load_err(l, m, path, "out of memory (expected less)");
+		return false;
+	}
+	*a = p;
+	*cap = c;
+	return true;
+}
+
 /* Queues the pool name in <name> for resolution into <idx>. */
 static void load_ref(struct load *l, yaml_mark_t m, const char *path, const char *name, int *idx)
 {
-	if (l->nrefs == l->caprefs) {
-		unsigned cap = l->caprefs ? 2 * l->caprefs : 16;
-		struct load_ref *r = realloc(l->refs, cap * sizeof(*r));
-
-		if (!r) {
-			load_err(l, m, path, "out of memory (expected less)");
-			return;
-		}
-		l->refs = r;
-		l->caprefs = cap;
-	}
+	if (!load_grow(l, &l->refs, l->nrefs, &l->caprefs, sizeof(*l->refs), m, path))
+		return;
 	l->refs[l->nrefs] = (struct load_ref){.mark = m, .name = name, .idx = idx};
 	load_path(l->refs[l->nrefs].path, sizeof(l->refs[0].path), "%s", path);
 	l->nrefs++;
@@ -324,6 +386,17 @@ static bool load_has(const struct schema_list *sl, struct load_elem *el, const c
 	if (m)
 		*m = el->mark[i];
 	return (*el->set & ~el->bad) >> i & 1;
+}
+
+/* Whether row <name> of <sl> was written in <el>, to a good value or not. */
+static bool load_in(const struct schema_list *sl, struct load_elem *el, const char *name,
+                    yaml_mark_t *m)
+{
+	unsigned i = schema_find(sl->keys, sl->nkeys, name) - sl->keys;
+
+	if (m)
+		*m = el->mark[i];
+	return *el->set >> i & 1;
 }
 
 /* A key that <ls>'s mode does not use. */
@@ -458,6 +531,264 @@ static void load_static(struct load *l, struct cfg_listener *ls, struct load_ele
 		load_file(l, ls, m, path);
 }
 
+/* ---- TLS: listeners[].tls, its certificates[], pools[].tls ---- */
+
+/* Queues <file> for pem_check() once the file is loaded, if *<on>; false
+ * after an error. */
+static bool load_pem(struct load *l, yaml_mark_t m, const char *path, const char *file,
+                     enum pem_want want, const bool *on, bool system)
+{
+	if (!load_grow(l, &l->pems, l->npems, &l->cappems, sizeof(*l->pems), m, path))
+		return false;
+	l->pems[l->npems] =
+	    (struct load_pem){.mark = m, .file = file, .want = want, .on = on, .system = system};
+	load_path(l->pems[l->npems].path, sizeof(l->pems[0].path), "%s", path);
+	l->npems++;
+	return true;
+}
+
+/* A queued pair whose files both passed: whether the key matches the
+ * certificate needs wolfSSL, so it is asked of the TLS code through
+ * config_tls_key_match (config.h) when that is set; else the TLS code
+ * finds a mismatch when it builds the snapshot's contexts. */
+static void load_pem_match(struct load *l, const struct load_pem *p)
+{
+	char why[256], what[8];
+	const char *expect;
+
+	if (!config_tls_key_match || pem_check(p->file, PEM_CERT, what, sizeof(what), &expect) ||
+	    pem_check(p->key, PEM_KEY, what, sizeof(what), &expect))
+		return; /* no check, or a file already reported */
+	if (config_tls_key_match(p->file, p->key, why, sizeof(why)))
+		load_err(l, p->mark, p->path,
+		         "\"%s\" is not the certificate of key \"%s\": %s (expected a certificate "
+		         "and its own key)",
+		         p->file, p->key, why);
+}
+
+/* Checks every queued file and pair whose owner's TLS is on. */
+static void load_pems(struct load *l)
+{
+	char what[LOAD_PATH + 128];
+	const char *expect;
+
+	for (unsigned i = 0; i < l->npems; i++) {
+		struct load_pem *p = &l->pems[i];
+
+		if (!*p->on)
+			continue;
+		if (p->key) {
+			load_pem_match(l, p);
+			continue;
+		}
+		if (!pem_check(p->file, p->want, what, sizeof(what), &expect))
+			continue;
+		if (p->system)
+			load_err(l, p->mark, p->path,
+			         "the default, the system store: %s (expected %s, or tls.ca, or "
+			         "tls.verify: none)",
+			         what, expect);
+		else
+			load_err(l, p->mark, p->path, "%s (expected %s)", what, expect);
+	}
+}
+
+/* Queues the file of row <key> of element <el> if it was set well. */
+static void load_tls_file(struct load *l, const struct schema_list *sl, struct load_elem *el,
+                          const char *epath, const char *key, const char *file, enum pem_want want,
+                          const bool *on)
+{
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (!file || !load_has(sl, el, key, &m))
+		return;
+	load_path(path, sizeof(path), "%s.%s", epath, key);
+	load_pem(l, m, path, file, want, on, false);
+}
+
+/* Queues the pair of rows <crow> (certificate <cert>) and <krow> (key
+ * <key>) of <el> for config_tls_key_match() if both were set well. */
+static void load_tls_match(struct load *l, const struct schema_list *sl, struct load_elem *el,
+                           const char *epath, const char *crow, const char *krow, const char *cert,
+                           const char *key, const bool *on)
+{
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (!cert || !key || !load_has(sl, el, krow, NULL) || !load_has(sl, el, crow, &m))
+		return;
+	load_path(path, sizeof(path), "%s.%s", epath, crow);
+	if (load_pem(l, m, path, cert, PEM_CERT, on, false))
+		l->pems[l->npems - 1].key = key;
+}
+
+/* Whether some "tls." row of <sl> was written in <el>; the first one's
+ * mark, where the tls mapping is, goes to <m>. */
+static bool load_tls_first(const struct schema_list *sl, struct load_elem *el, yaml_mark_t *m)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < sl->nkeys; i++) {
+		if (strncmp(sl->keys[i].path, "tls.", 4) != 0 || !(*el->set >> i & 1))
+			continue;
+		if (!any || el->mark[i].index < m->index)
+			*m = el->mark[i];
+		any = true;
+	}
+	return any;
+}
+
+/* tls.cert and tls.key come together: reports the one written without the
+ * other. Returns whether either was written. */
+static bool load_tls_pair(struct load *l, const struct schema_list *sl, struct load_elem *el,
+                          const char *epath)
+{
+	bool cert = load_in(sl, el, "tls.cert", NULL), key = load_in(sl, el, "tls.key", NULL);
+	const char *one = cert ? "tls.cert" : "tls.key", *other = cert ? "tls.key" : "tls.cert";
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (cert != key) {
+		load_in(sl, el, one, &m);
+		load_path(path, sizeof(path), "%s.%s", epath, one);
+		load_err(l, m, path, "set without %s (expected tls.cert and tls.key together)",
+		         other);
+	}
+	return cert || key;
+}
+
+/* An http listener speaks HTTP/1.x only: its ALPN offers nothing else, and
+ * by default http/1.1. */
+static void load_tls_alpn(struct load *l, struct cfg_listener *ls, struct load_elem *el,
+                          const char *epath)
+{
+	const struct key *k =
+	    schema_find(schema_listeners.keys, schema_listeners.nkeys, "tls.alpn");
+	struct cfg_strlist *a = &ls->tls.alpn;
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	load_path(path, sizeof(path), "%s.tls.alpn", epath);
+	if (!load_in(&schema_listeners, el, "tls.alpn", &m)) {
+		if (ls->mode == LMODE_HTTP && schema_strlist_push(k, ls, "http/1.1"))
+			load_err(l, el->start, path, "out of memory (expected less)");
+		return;
+	}
+	for (unsigned i = 0; ls->mode == LMODE_HTTP && i < a->n; i++) {
+		if (strcmp(a->v[i], "http/1.1") != 0 && strcmp(a->v[i], "http/1.0") != 0)
+			load_err(l, m, path,
+			         "\"%s\" is not spoken by an http listener (expected http/1.1 or "
+			         "http/1.0; h2 awaits HTTP/2)",
+			         a->v[i]);
+	}
+}
+
+/* verify_client optional or required needs client_ca; client_ca alone
+ * asks for nothing, which is worth a warning. */
+static void load_tls_verify(struct load *l, struct cfg_listener *ls, struct load_elem *el,
+                            const char *epath)
+{
+	static const char *const names[] = {"none", "optional", "required"};
+	const struct schema_list *sl = &schema_listeners;
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (load_has(sl, el, "tls.verify_client", &m) &&
+	    ls->tls.verify_client != CFG_VERIFY_CLIENT_NONE &&
+	    !load_in(sl, el, "tls.client_ca", NULL)) {
+		load_path(path, sizeof(path), "%s.tls.verify_client", epath);
+		load_err(l, m, path,
+		         "%s without tls.client_ca (expected a client_ca file to verify client "
+		         "certificates against)",
+		         names[ls->tls.verify_client]);
+	} else if (ls->tls.verify_client == CFG_VERIFY_CLIENT_NONE &&
+	           load_has(sl, el, "tls.client_ca", &m) &&
+	           !load_in(sl, el, "tls.verify_client", NULL)) {
+		config__warn(l->errs,
+		             "%s:%zu:%zu: %s.tls.client_ca: no client certificate is asked for "
+		             "(expected tls.verify_client: optional or required to use it)",
+		             l->name, m.line + 1, m.column + 1, epath);
+	}
+}
+
+/* A TLS listener without tls.cert and tls.key; <m> is where its tls is. */
+static void load_tls_nocert(struct load *l, struct load_elem *el, const char *epath, yaml_mark_t m)
+{
+	char path[LOAD_PATH];
+	yaml_mark_t mc;
+
+	if (load_in(&schema_listeners, el, "tls.certificates", &mc)) {
+		load_path(path, sizeof(path), "%s.tls.certificates", epath);
+		load_err(l, mc, path,
+		         "set without tls.cert and tls.key (expected a default certificate beside "
+		         "the list)");
+		return;
+	}
+	load_path(path, sizeof(path), "%s.tls", epath);
+	load_err(l, m, path,
+	         "missing keys \"cert\" and \"key\" (expected a default certificate for a TLS "
+	         "listener)");
+}
+
+/* A listener's tls: on when any of its keys is written; then a default
+ * certificate is required, and its files are queued for checking. */
+static void load_tls(struct load *l, struct cfg_listener *ls, struct load_elem *el,
+                     const char *epath)
+{
+	const struct schema_list *sl = &schema_listeners;
+	struct cfg_tls *t = &ls->tls;
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (!load_tls_first(sl, el, &m))
+		return;
+	load_path(path, sizeof(path), "%s.tls", epath);
+	if (ls->mode == LMODE_STATIC) {
+		load_err(l, m, path,
+		         "not used in static mode (expected tls only in tcp and http mode)");
+		return;
+	}
+	t->enabled = true;
+	if (!load_tls_pair(l, sl, el, epath))
+		load_tls_nocert(l, el, epath, m);
+	load_tls_verify(l, ls, el, epath);
+	load_tls_alpn(l, ls, el, epath);
+	load_tls_file(l, sl, el, epath, "tls.cert", t->cert, PEM_CERT, &t->enabled);
+	load_tls_file(l, sl, el, epath, "tls.key", t->key, PEM_KEY, &t->enabled);
+	load_tls_file(l, sl, el, epath, "tls.client_ca", t->client_ca, PEM_CERT, &t->enabled);
+	load_tls_match(l, sl, el, epath, "tls.cert", "tls.key", t->cert, t->key, &t->enabled);
+}
+
+/* A pool's tls: on when any of its keys is written. Verifying peers with
+ * no tls.ca uses the system store, as curl and most clients do. */
+static void load_pool_tls(struct load *l, struct cfg_pool *p, struct load_elem *el,
+                          const char *epath)
+{
+	const struct schema_list *sl = &schema_pools;
+	struct cfg_pool_tls *t = &p->tls;
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	if (!load_tls_first(sl, el, &m))
+		return;
+	t->enabled = true;
+	load_tls_pair(l, sl, el, epath);
+	if (t->verify == CFG_VERIFY_PEER && !load_in(sl, el, "tls.ca", NULL) &&
+	    (load_has(sl, el, "tls.verify", NULL) || !load_in(sl, el, "tls.verify", NULL))) {
+		load_path(path, sizeof(path), "%s.tls.ca", epath);
+		t->ca = strdup(CFG_SYSTEM_CA);
+		if (!t->ca)
+			load_err(l, m, path, "out of memory (expected less)");
+		else
+			load_pem(l, m, path, t->ca, PEM_CERT, &t->enabled, true);
+	}
+	load_tls_file(l, sl, el, epath, "tls.ca", t->ca, PEM_CERT, &t->enabled);
+	load_tls_file(l, sl, el, epath, "tls.cert", t->cert, PEM_CERT, &t->enabled);
+	load_tls_file(l, sl, el, epath, "tls.key", t->key, PEM_KEY, &t->enabled);
+	load_tls_match(l, sl, el, epath, "tls.cert", "tls.key", t->cert, t->key, &t->enabled);
+}
+
 /* Two binds collide on the same port when equal or when one is the
  * wildcard of the other's family. */
 static bool load_binds_clash(const struct cfg_addr *a, const struct cfg_addr *b)
@@ -514,6 +845,7 @@ static void load_listener(struct load *l, unsigned i, struct load_elem *el, cons
 	load_listener_dups(l, i, el, epath);
 	if (!load_has(&schema_listeners, el, "mode", NULL))
 		return; /* missing or refused: its rules would only repeat that */
+	load_tls(l, ls, el, epath);
 	if (ls->mode != LMODE_HTTP)
 		load_http_only(l, el, epath, ls);
 	if (ls->mode == LMODE_STATIC) {
@@ -568,11 +900,13 @@ static void load_pool(struct load *l, unsigned i, struct load_elem *el, const ch
 		load_err(l, m, path, "empty (expected at least one backend)");
 	}
 	p->health.enabled = load_has(&schema_pools, el, "health.interval", NULL);
+	load_pool_tls(l, p, el, epath);
 }
 
-/* Checks one loaded element: required keys, then its kind's rules. */
-static void load_elem_check(struct load *l, const struct schema_list *sl, void *e, unsigned i,
-                            struct load_elem *el, const char *epath)
+/* Checks one loaded element of <parent>'s list: required keys, then its
+ * kind's rules. */
+static void load_elem_check(struct load *l, const struct schema_list *sl, void *parent, void *e,
+                            unsigned i, struct load_elem *el, const char *epath)
 {
 	for (unsigned k = 0; k < sl->nkeys; k++) {
 		if (sl->keys[k].flags & K_REQ && !(*el->set >> k & 1))
@@ -582,11 +916,17 @@ static void load_elem_check(struct load *l, const struct schema_list *sl, void *
 	}
 	if (sl == &schema_listeners) {
 		load_listener(l, i, el, epath);
-		((struct cfg_listener *)e)->tls.enabled = ((struct cfg_listener *)e)->tls.cert;
 	} else if (sl == &schema_pools) {
 		load_pool(l, i, el, epath);
 	} else if (sl == &schema_routes) {
 		load_route(l, e, el, epath);
+	} else if (sl == &schema_certs) {
+		struct cfg_tls_cert *tc = e;
+		const bool *on = &((struct cfg_listener *)parent)->tls.enabled;
+
+		load_tls_file(l, sl, el, epath, "cert", tc->cert, PEM_CERT, on);
+		load_tls_file(l, sl, el, epath, "key", tc->key, PEM_KEY, on);
+		load_tls_match(l, sl, el, epath, "cert", "key", tc->cert, tc->key, on);
 	}
 }
 
@@ -631,7 +971,7 @@ static int load_list(struct load *l, yaml_node_t *seq, const struct schema_list 
 			continue;
 		}
 		load_map(l, item, sl->keys, sl->nkeys, e, "", epath, &el);
-		load_elem_check(l, sl, e, i, &el, epath);
+		load_elem_check(l, sl, parent, e, i, &el, epath);
 	}
 	return 0;
 }
@@ -650,6 +990,7 @@ static void load_root(struct load *l)
 	if (root)
 		load_map(l, root, schema_top, schema_ntop, l->c, "", "", NULL);
 	load_resolve(l);
+	load_pems(l);
 	ls = root ? load_get(l, root, "listeners") : NULL;
 	if (!ls)
 		load_err(l, root ? root->start_mark : top, "listeners",
@@ -760,6 +1101,7 @@ struct config *config_load_string(const char *name, const char *yaml, struct cfg
 		yaml_document_delete(&l.doc);
 	}
 	free(l.refs);
+	free(l.pems);
 	load_sort(&l, n0);
 	if (errs->nerr != l.nerr0) {
 		config_free(l.c);

@@ -25,6 +25,7 @@
 #include "config/cli.c"
 #include "config/env.c"
 #include "config/config.h"
+#include "config/pem.h"
 #include "config/schema.h"
 #include "config/value.h"
 #include "test/unit/ck.h"
@@ -965,7 +966,8 @@ START_TEST(print_config_of_the_builtin_says_default_everywhere)
 		ck_assert_msg(strstr(line, "  # default"), "%s", line);
 		n++;
 	}
-	ck_assert_uint_eq(n, (schema_ntop - 2) + 4 * (schema_listeners.nkeys - 1) + 4 +
+	/* a listener's two lists (routes, tls.certificates) print one "[]" line each */
+	ck_assert_uint_eq(n, (schema_ntop - 2) + 4 * (schema_listeners.nkeys - 2) + 4 * 2 +
 	                         (schema_pools.nkeys - 1) + 2 * schema_backends.nkeys);
 	free(s);
 	config_free(c);
@@ -1002,6 +1004,511 @@ START_TEST(print_config_shows_each_value_and_its_source)
 	ck_assert_ptr_nonnull(strstr(s, "\ncpus = (all)  # default\n"));
 	free(s);
 	config_free(c);
+}
+END_TEST
+
+/* ---- TLS ---- */
+
+#define DEMO "config/examples/tls/"
+
+/* An http listener with TLS from the demo certificates, then <extra>
+ * lines of its tls mapping (from line 8 on). */
+#define TLS_HTTP(extra)                                                                            \
+	"listeners:\n"                                                                             \
+	"  - name: edge\n"                                                                         \
+	"    bind: 127.0.0.1:8443\n"                                                               \
+	"    mode: http\n"                                                                         \
+	"    pool: app\n"                                                                          \
+	"    tls:\n"                                                                               \
+	"      cert: " DEMO "server.crt\n"                                                         \
+	"      key: " DEMO "server.key\n" extra "pools:\n"                                         \
+	"  - name: app\n"                                                                          \
+	"    backends:\n"                                                                          \
+	"      - { address: 127.0.0.1:8081 }\n"
+
+START_TEST(tls_keys_have_their_defaults_and_tls_is_off_without_them)
+{
+	struct config *c = load_ok(BASE);
+	const struct cfg_tls *t = &c->listeners[0].tls;
+
+	ck_assert(!t->enabled);
+	ck_assert_ptr_null(t->cert);
+	ck_assert_uint_eq(t->ncertificates, 0);
+	ck_assert_int_eq(t->min_version, CFG_TLS_1_2);
+	ck_assert_ptr_null(t->ciphers);
+	ck_assert_ptr_null(t->ciphersuites);
+	ck_assert_uint_eq(t->alpn.n, 0); /* no tls: no derived default either */
+	ck_assert_ptr_null(t->client_ca);
+	ck_assert_int_eq(t->verify_client, CFG_VERIFY_CLIENT_NONE);
+	ck_assert(t->session_tickets && t->session_cache);
+	ck_assert_uint_eq(t->ticket_key_rotation, 12 * 3600 * 1000);
+	ck_assert_uint_eq(t->sni_cache_size, 1000);
+	ck_assert_uint_eq(c->listeners[0].timeouts.handshake, 10000);
+	ck_assert(!c->pools[0].tls.enabled);
+	ck_assert_int_eq(c->pools[0].tls.verify, CFG_VERIFY_PEER);
+	ck_assert_ptr_null(c->pools[0].tls.ca);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(the_builtin_config_has_no_tls)
+{
+	struct config *c = config_builtin();
+
+	for (unsigned i = 0; i < c->nlisteners; i++)
+		ck_assert(!c->listeners[i].tls.enabled);
+	ck_assert(!c->pools[0].tls.enabled);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(every_listener_tls_key_is_parsed)
+{
+	struct config *c = load_ok(
+	    TLS_HTTP("      certificates:\n"
+	             "        - { cert: " DEMO "server-rsa.crt, key: " DEMO "server-rsa.key }\n"
+	             "        - cert: " DEMO "server.crt\n"
+	             "          key: " DEMO "server.key\n"
+	             "      min_version: 1.3\n"
+	             "      ciphers: ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256\n"
+	             "      ciphersuites: TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256\n"
+	             "      alpn: [http/1.1, http/1.0]\n"
+	             "      client_ca: " DEMO "ca.crt\n"
+	             "      verify_client: optional\n"
+	             "      session_tickets: no\n"
+	             "      session_cache: off\n"
+	             "      ticket_key_rotation: 1h\n"
+	             "      sni_cache_size: 100\n"
+	             "    timeouts: { handshake: 3s }\n"));
+	const struct cfg_tls *t = &c->listeners[0].tls;
+
+	ck_assert(t->enabled);
+	ck_assert_str_eq(t->cert, DEMO "server.crt");
+	ck_assert_str_eq(t->key, DEMO "server.key");
+	ck_assert_uint_eq(t->ncertificates, 2);
+	ck_assert_str_eq(t->certificates[0].cert, DEMO "server-rsa.crt");
+	ck_assert_str_eq(t->certificates[0].key, DEMO "server-rsa.key");
+	ck_assert_int_eq(t->certificates[0].line, 10);
+	ck_assert_str_eq(t->certificates[1].key, DEMO "server.key");
+	ck_assert_uint_eq(t->certificates[1].key_line[1], 12);
+	ck_assert_int_eq(t->min_version, CFG_TLS_1_3);
+	ck_assert_str_eq(t->ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+	ck_assert_str_eq(t->ciphersuites, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256");
+	ck_assert_uint_eq(t->alpn.n, 2);
+	ck_assert_str_eq(t->alpn.v[0], "http/1.1");
+	ck_assert_str_eq(t->alpn.v[1], "http/1.0");
+	ck_assert_str_eq(t->client_ca, DEMO "ca.crt");
+	ck_assert_int_eq(t->verify_client, CFG_VERIFY_CLIENT_OPTIONAL);
+	ck_assert(!t->session_tickets && !t->session_cache);
+	ck_assert_uint_eq(t->ticket_key_rotation, 3600 * 1000);
+	ck_assert_uint_eq(t->sni_cache_size, 100);
+	ck_assert_uint_eq(c->listeners[0].timeouts.handshake, 3000);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(alpn_defaults_to_http11_on_http_and_to_none_on_tcp)
+{
+	struct config *c = load_ok(TLS_HTTP(""));
+
+	ck_assert(c->listeners[0].tls.enabled);
+	ck_assert_uint_eq(c->listeners[0].tls.alpn.n, 1);
+	ck_assert_str_eq(c->listeners[0].tls.alpn.v[0], "http/1.1");
+	config_free(c);
+	c = load_ok("listeners:\n"
+	            "  - { name: t, bind: 127.0.0.1:1, mode: tcp, pool: p,\n"
+	            "      tls: { cert: " DEMO "server.crt, key: " DEMO "server.key } }\n"
+	            "pools:\n"
+	            "  - { name: p, backends: [{ address: 127.0.0.1:2 }] }\n");
+	ck_assert(c->listeners[0].tls.enabled);
+	ck_assert_uint_eq(c->listeners[0].tls.alpn.n, 0);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(alpn_is_a_sequence_a_comma_list_or_empty)
+{
+	struct config *c = load_ok(TLS_HTTP("      alpn: \"http/1.1, http/1.0\"\n"));
+
+	ck_assert_uint_eq(c->listeners[0].tls.alpn.n, 2);
+	ck_assert_str_eq(c->listeners[0].tls.alpn.v[1], "http/1.0");
+	config_free(c);
+	c = load_ok(TLS_HTTP("      alpn: []\n")); /* none, even on http */
+	ck_assert_uint_eq(c->listeners[0].tls.alpn.n, 0);
+	config_free(c);
+	c = load_ok("listeners:\n"
+	            "  - { name: t, bind: 127.0.0.1:1, mode: tcp, pool: p, tls: { cert: " DEMO
+	            "server.crt, key: " DEMO "server.key, alpn: [h2, imap] } }\n"
+	            "pools:\n"
+	            "  - { name: p, backends: [{ address: 127.0.0.1:2 }] }\n");
+	ck_assert_uint_eq(c->listeners[0].tls.alpn.n, 2); /* tcp offload offers anything */
+	ck_assert_str_eq(c->listeners[0].tls.alpn.v[0], "h2");
+	config_free(c);
+}
+END_TEST
+
+START_TEST(a_protocol_list_parses_prints_and_refuses_bad_names)
+{
+	const struct key *k =
+	    schema_find(schema_listeners.keys, schema_listeners.nkeys, "tls.alpn");
+	struct cfg_listener ls = {0};
+	char buf[128];
+
+	ck_assert_int_eq(schema_set(k, &ls, " http/1.1 ,h2"), 0);
+	ck_assert_uint_eq(ls.tls.alpn.n, 2);
+	schema_format(k, &ls, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "[http/1.1, h2]");
+	ck_assert_int_eq(schema_set(k, &ls, "a,,b"), -EINVAL);
+	ck_assert_int_eq(schema_set(k, &ls, "a,"), -EINVAL);
+	ck_assert_int_eq(schema_set(k, &ls, "h 2"), -EINVAL);
+	ck_assert_uint_eq(ls.tls.alpn.n, 2); /* nothing stored on error */
+	schema_explain(k, "a,,b", -EINVAL, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "\"a,,b\" is not a list of protocol names (expected a list of "
+	                      "protocol names like [http/1.1])");
+	ck_assert_int_eq(schema_set(k, &ls, ""), 0);
+	schema_format(k, &ls, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "[]");
+	ck_assert_int_eq(schema_strlist_push(k, &ls, "http/1.1"), 0);
+	ck_assert_int_eq(schema_strlist_push(k, &ls, "a,b"), -EINVAL);
+	ck_assert_uint_eq(ls.tls.alpn.n, 1);
+	schema_free(schema_listeners.keys, schema_listeners.nkeys, &ls);
+	ck_assert_ptr_null(ls.tls.alpn.v);
+}
+END_TEST
+
+START_TEST(booleans_read_true_false_yes_no_on_off)
+{
+	static const struct {
+		const char *s;
+		bool v;
+	} ok[] = {{"true", true}, {"false", false}, {"yes", true},  {"no", false},
+	          {"on", true},   {"off", false},   {"True", true}, {"OFF", false}};
+	const struct key *k =
+	    schema_find(schema_listeners.keys, schema_listeners.nkeys, "tls.session_cache");
+	struct cfg_listener ls = {0};
+	char buf[64];
+
+	for (unsigned i = 0; i < ARRAY_SIZE(ok); i++) {
+		ls.tls.session_cache = !ok[i].v;
+		ck_assert_msg(schema_set(k, &ls, ok[i].s) == 0, "%s", ok[i].s);
+		ck_assert(ls.tls.session_cache == ok[i].v);
+		schema_format(k, &ls, buf, sizeof(buf));
+		ck_assert_str_eq(buf, ok[i].v ? "true" : "false");
+	}
+	ck_assert_int_eq(schema_set(k, &ls, "maybe"), -EINVAL);
+	schema_explain(k, "maybe", -EINVAL, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "\"maybe\" is not a boolean (expected true or false)");
+}
+END_TEST
+
+START_TEST(cipher_lists_are_kept_as_written_and_checked_for_stray_characters)
+{
+	const struct key *k =
+	    schema_find(schema_listeners.keys, schema_listeners.nkeys, "tls.ciphers");
+	struct cfg_listener ls = {0};
+	char buf[128];
+
+	ck_assert_int_eq(schema_set(k, &ls, "HIGH:!aNULL:!MD5:+ECDHE@STRENGTH"), 0);
+	ck_assert_str_eq(ls.tls.ciphers, "HIGH:!aNULL:!MD5:+ECDHE@STRENGTH");
+	ck_assert_int_eq(schema_set(k, &ls, "AES128 SHA"), -EINVAL);
+	ck_assert_int_eq(schema_set(k, &ls, ""), -EINVAL);
+	schema_explain(k, "a;b", -EINVAL, buf, sizeof(buf));
+	ck_assert_str_eq(
+	    buf, "\"a;b\" is not a cipher list (expected a cipher list of names joined by ':')");
+	schema_free(schema_listeners.keys, schema_listeners.nkeys, &ls);
+}
+END_TEST
+
+START_TEST(tls_errors_name_the_key_at_its_line_and_column)
+{
+	ck_assert_ptr_null(load("listeners:\n"
+	                        "  - name: demo\n"
+	                        "    bind: 127.0.0.1:8081\n"
+	                        "    mode: static\n"
+	                        "    body: hi\n"
+	                        "    tls: { cert: /nonexistent/a.crt }\n"
+	                        "  - name: t\n"
+	                        "    bind: 127.0.0.1:8443\n"
+	                        "    mode: tcp\n"
+	                        "    pool: p\n"
+	                        "    tls:\n"
+	                        "      key: " DEMO "server.key\n"
+	                        "      verify_client: optional\n"
+	                        "      certificates:\n"
+	                        "        - { key: " DEMO "server-rsa.key }\n"
+	                        "        - { cert: /nonexistent/b.crt, key: " DEMO
+	                        "server-rsa.crt }\n"
+	                        "pools:\n"
+	                        "  - name: p\n"
+	                        "    tls: { key: " DEMO "client.key, sni: 10.0.0.1 }\n"
+	                        "    backends: [{ address: 127.0.0.1:2 }]\n"));
+	EXPECT("t.yaml:6:18: listeners[0].tls: not used in static mode (expected tls only in tcp "
+	       "and http mode)",
+	       "t.yaml:12:12: listeners[1].tls.key: set without tls.cert (expected tls.cert and "
+	       "tls.key together)",
+	       "t.yaml:13:22: listeners[1].tls.verify_client: optional without tls.client_ca "
+	       "(expected a client_ca file to verify client certificates against)",
+	       "t.yaml:15:11: listeners[1].tls.certificates[0]: missing key \"cert\" (expected "
+	       "every certificate to have a cert and a key)",
+	       "t.yaml:16:19: listeners[1].tls.certificates[1].cert: cannot read "
+	       "\"/nonexistent/b.crt\": No such file or directory (expected a readable PEM file)",
+	       "t.yaml:16:44: listeners[1].tls.certificates[1].key: \"" DEMO
+	       "server-rsa.crt\" holds no private key (expected an unencrypted PEM private key, "
+	       "-----BEGIN PRIVATE KEY-----)",
+	       "t.yaml:19:17: pools[0].tls.key: set without tls.cert (expected tls.cert and "
+	       "tls.key together)",
+	       "t.yaml:19:54: pools[0].tls.sni: \"10.0.0.1\" is not a server name (expected a "
+	       "host name like api.example.com, no wildcard or address)");
+}
+END_TEST
+
+START_TEST(a_client_ca_without_verify_client_is_a_warning)
+{
+	struct config *c = load(TLS_HTTP("      client_ca: " DEMO "ca.crt\n"));
+
+	ck_assert_ptr_nonnull(c);
+	EXPECT("ringlb: warning: t.yaml:9:18: listeners[0].tls.client_ca: no client certificate is "
+	       "asked for (expected tls.verify_client: optional or required to use it)");
+	ck_assert_uint_eq(errs.nerr, 0);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(pool_tls_keys_are_parsed_and_turn_it_on)
+{
+	struct config *c = load_ok(BASE "  - name: up\n"
+	                                "    tls:\n"
+	                                "      ca: " DEMO "ca.crt\n"
+	                                "      sni: api.example.com\n"
+	                                "      verify: none\n"
+	                                "      cert: " DEMO "client.crt\n"
+	                                "      key: " DEMO "client.key\n"
+	                                "    backends: [{ address: 127.0.0.1:9443 }]\n");
+	const struct cfg_pool_tls *t = &c->pools[1].tls;
+
+	ck_assert(!c->pools[0].tls.enabled);
+	ck_assert(t->enabled);
+	ck_assert_str_eq(t->ca, DEMO "ca.crt");
+	ck_assert_str_eq(t->sni, "api.example.com");
+	ck_assert_int_eq(t->verify, CFG_VERIFY_NONE);
+	ck_assert_str_eq(t->cert, DEMO "client.crt");
+	ck_assert_str_eq(t->key, DEMO "client.key");
+	config_free(c);
+	c = load_ok(BASE "  - { name: up, tls: { verify: none }, backends: [{ address: "
+	                 "127.0.0.1:9443 }] }\n");
+	ck_assert(c->pools[1].tls.enabled);
+	ck_assert_ptr_null(c->pools[1].tls.ca); /* verify none: no CA needed */
+	config_free(c);
+}
+END_TEST
+
+START_TEST(a_pool_verifying_peers_without_a_ca_uses_the_system_store)
+{
+	struct config *c = load(BASE "  - name: up\n"
+	                             "    tls: { sni: api.example.com }\n"
+	                             "    backends: [{ address: 127.0.0.1:9443 }]\n");
+	char *s;
+
+	if (access(CFG_SYSTEM_CA, R_OK) != 0) { /* no ca-certificates: the error says so */
+		ck_assert_ptr_null(c);
+		ck_assert_uint_eq(errs.nerr, 1);
+		ck_assert_ptr_nonnull(strstr(errs.lines[0],
+		                             "t.yaml:11:16: pools[1].tls.ca: the "
+		                             "default, the system store: cannot read "
+		                             "\"" CFG_SYSTEM_CA "\""));
+		config_errors_deinit(&errs);
+		return;
+	}
+	ck_assert_msg(c && errs.n == 0, "%s", errs.n ? errs.lines[0] : "NULL");
+	ck_assert(c->pools[1].tls.enabled);
+	ck_assert_str_eq(c->pools[1].tls.ca, CFG_SYSTEM_CA);
+	s = print_to_string(config_print, c);
+	ck_assert_ptr_nonnull(strstr(s, "\npools[1].tls.ca = " CFG_SYSTEM_CA "  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\npools[0].tls.ca = (none)  # default\n"));
+	free(s);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(tls_files_of_a_static_listener_are_not_read)
+{
+	ck_assert_ptr_null(
+	    load("listeners:\n"
+	         "  - name: demo\n"
+	         "    bind: 127.0.0.1:8081\n"
+	         "    mode: static\n"
+	         "    body: hi\n"
+	         "    tls:\n"
+	         "      cert: /nonexistent/a.crt\n"
+	         "      key: /nonexistent/a.key\n"
+	         "      certificates: [{ cert: /nonexistent/b.crt, key: /x/b.key }]\n"));
+	EXPECT("t.yaml:7:13: listeners[0].tls: not used in static mode (expected tls only in tcp "
+	       "and http mode)");
+}
+END_TEST
+
+START_TEST(print_config_shows_the_tls_keys)
+{
+	struct config *c = load_ok(TLS_HTTP(""));
+	char *s = print_to_string(config_print, c);
+
+	ck_assert_ptr_nonnull(
+	    strstr(s, "\nlisteners[0].tls.cert = " DEMO "server.crt  # t.yaml:7\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlisteners[0].tls.certificates = []  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlisteners[0].tls.alpn = [http/1.1]  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlisteners[0].tls.min_version = 1.2  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlisteners[0].tls.ciphers = (none)  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlisteners[0].tls.session_tickets = true  # default\n"));
+	ck_assert_ptr_nonnull(
+	    strstr(s, "\nlisteners[0].tls.ticket_key_rotation = 12h  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nlisteners[0].timeouts.handshake = 10s  # default\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\npools[0].tls.verify = peer  # default\n"));
+	free(s);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(the_https_example_loads_and_validates)
+{
+	struct config *c = config_load("config/examples/https.yaml", &errs);
+	char *s;
+
+	ck_assert_msg(c && errs.n == 0, "%s", errs.n ? errs.lines[0] : "NULL");
+	ck_assert_int_eq(config_validate(c, &errs), 0);
+	ck_assert(c->listeners[0].tls.enabled);
+	ck_assert_uint_eq(c->listeners[0].tls.ncertificates, 1);
+	ck_assert_int_eq(c->listeners[1].tls.verify_client, CFG_VERIFY_CLIENT_REQUIRED);
+	ck_assert_int_eq(c->listeners[2].mode, LMODE_TCP);
+	ck_assert_int_eq(c->listeners[2].tls.min_version, CFG_TLS_1_3);
+	ck_assert_uint_eq(c->listeners[2].tls.alpn.n, 0);
+	ck_assert(!c->listeners[3].tls.enabled);
+	ck_assert(!c->pools[0].tls.enabled && c->pools[1].tls.enabled);
+	ck_assert_str_eq(c->pools[1].tls.sni, "localhost");
+	s = print_to_string(config_print_summary, c);
+	ck_assert_ptr_nonnull(strstr(s, "listener https: http 127.0.0.1:8443 -> pool web, 1 route, "
+	                                "tls 2 certificates, max_connections 4096\n"));
+	ck_assert_ptr_nonnull(strstr(s, "pool secure: round_robin, 1 backend, tls\n"));
+	free(s);
+	config_free(c);
+}
+END_TEST
+
+/* A stand-in for the TLS code's key check: RSA keys go with RSA certificates. */
+static unsigned key_matches;
+
+static int fake_key_match(const char *cert, const char *key, char *why, size_t len)
+{
+	key_matches++;
+	if ((strstr(cert, "rsa") != NULL) == (strstr(key, "rsa") != NULL))
+		return 0;
+	snprintf(why, len, "one is RSA, the other ECDSA");
+	return -EINVAL;
+}
+
+START_TEST(the_key_match_hook_checks_every_pair_and_reports_at_the_cert)
+{
+	struct config *c;
+
+	config_tls_key_match = fake_key_match;
+	c = load(TLS_HTTP("      certificates:\n"
+	                  "        - { cert: " DEMO "server-rsa.crt, key: " DEMO "server.key }\n"
+	                  "        - { cert: " DEMO "server-rsa.crt, key: " DEMO
+	                  "server-rsa.key }\n"
+	                  "        - { cert: " DEMO "server-rsa.crt, key: /nonexistent/x.key }\n"
+	                  "  - name: plain\n"
+	                  "    bind: 127.0.0.1:8080\n"
+	                  "    mode: http\n"
+	                  "    pool: app\n"));
+	config_tls_key_match = NULL;
+	ck_assert_ptr_null(c);
+	/* the default and two entries: a pair whose file is in error is not matched */
+	EXPECT("t.yaml:10:19: listeners[0].tls.certificates[0].cert: \"" DEMO
+	       "server-rsa.crt\" is not the certificate of key \"" DEMO
+	       "server.key\": one is RSA, the other ECDSA (expected a certificate and its own key)",
+	       "t.yaml:12:60: listeners[0].tls.certificates[2].key: cannot read "
+	       "\"/nonexistent/x.key\": No such file or directory (expected a readable PEM file)");
+	ck_assert_uint_eq(key_matches, 3);
+	config_errors_deinit(&errs);
+	key_matches = 0;
+	config_tls_key_match = fake_key_match;
+	c = load_ok(BASE "  - { name: up, tls: { cert: " DEMO "client.crt, key: " DEMO
+	                 "client.key, verify: none }, backends: [{ address: 127.0.0.1:9 }] }\n");
+	config_tls_key_match = NULL;
+	ck_assert_uint_eq(key_matches, 1);
+	config_free(c);
+}
+END_TEST
+
+/* Writes <text> to a new temporary file, whose name goes to <path>. */
+static void temp_file(char *path, size_t len, const char *text)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/ringlb-test-pem-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* pem_check()'s message for <text> as <want>, "" when it passes. */
+static const char *pem_verdict(const char *text, enum pem_want want)
+{
+	static char what[256];
+	char path[64];
+	const char *expect;
+	int ret;
+
+	temp_file(path, sizeof(path), text);
+	ret = pem_check(path, want, what, sizeof(what), &expect);
+	unlink(path);
+	if (!ret)
+		return "";
+	ck_assert_int_eq(ret, -EINVAL);
+	return strstr(what, "\" ") + 2;
+}
+
+START_TEST(the_pem_check_knows_certificates_from_keys)
+{
+	char what[256];
+	const char *exp;
+
+	ck_assert_int_eq(pem_check(DEMO "server.crt", PEM_CERT, what, sizeof(what), &exp), 0);
+	ck_assert_int_eq(pem_check(DEMO "server.key", PEM_KEY, what, sizeof(what), &exp), 0);
+	ck_assert_int_eq(pem_check(DEMO "server-rsa.key", PEM_KEY, what, sizeof(what), &exp), 0);
+	ck_assert_int_eq(pem_check("/nonexistent/x.pem", PEM_CERT, what, sizeof(what), &exp),
+	                 -ENOENT);
+	ck_assert_str_eq(what, "cannot read \"/nonexistent/x.pem\": No such file or directory");
+	ck_assert_str_eq(exp, "a readable PEM file");
+	ck_assert_int_eq(pem_check("config", PEM_CERT, what, sizeof(what), &exp), -EINVAL);
+	ck_assert_str_eq(what, "\"config\" is not a regular file");
+	ck_assert_str_eq(pem_verdict("", PEM_CERT), "is not PEM: no -----BEGIN line");
+	ck_assert_str_eq(pem_verdict("MIIB...\n", PEM_KEY), "is not PEM: no -----BEGIN line");
+	ck_assert_str_eq(
+	    pem_verdict("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n", PEM_CERT),
+	    "holds no certificate");
+	ck_assert_str_eq(pem_verdict("-----BEGIN TRUSTED CERTIFICATE-----\n", PEM_CERT),
+	                 "holds no certificate");
+	ck_assert_str_eq(pem_verdict("-----BEGIN CERTIFICATE-----\n", PEM_KEY),
+	                 "holds no private key");
+	ck_assert_str_eq(pem_verdict("-----BEGIN ENCRYPTED PRIVATE KEY-----\n", PEM_KEY),
+	                 "holds an encrypted private key");
+	ck_assert_str_eq(
+	    pem_verdict("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n", PEM_KEY),
+	    "holds an encrypted private key");
+	/* text before the block, EC parameters before the key, cert and key in one file */
+	ck_assert_str_eq(
+	    pem_verdict("Certificate:\n  Data: ...\n-----BEGIN CERTIFICATE-----\n", PEM_CERT), "");
+	ck_assert_str_eq(pem_verdict("-----BEGIN EC PARAMETERS-----\nBggq\n-----END EC "
+	                             "PARAMETERS-----\n-----BEGIN EC PRIVATE KEY-----\n",
+	                             PEM_KEY),
+	                 "");
+	ck_assert_str_eq(pem_verdict("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"
+	                             "-----BEGIN PRIVATE KEY-----\n",
+	                             PEM_KEY),
+	                 "");
+	ck_assert_str_eq(pem_verdict("x -----BEGIN CERTIFICATE-----\n", PEM_CERT),
+	                 "holds no certificate"); /* a BEGIN line starts a line */
 }
 END_TEST
 
@@ -1157,13 +1664,21 @@ static char *keys_md(void)
 	      "- **Values**: sizes `16KB` `4GB` `512MB` `100B` `1KiB` `4096` (binary\n"
 	      "  multiples: 1KB = 1024B); durations `250ms` `30s` `5m` `1h` `1d` (a unit is\n"
 	      "  required); ratios and factors `0.8` `1.5`; counts `1000`; addresses\n"
-	      "  `127.0.0.1:8080` `[::1]:8080` (numeric, no DNS).\n"
+	      "  `127.0.0.1:8080` `[::1]:8080` (numeric, no DNS); booleans `true` `false`\n"
+	      "  (also `yes`/`no`, `on`/`off`); protocol lists `[http/1.1, http/1.0]` (or\n"
+	      "  `http/1.1,http/1.0`); file paths relative to the working directory.\n"
 	      "- **Environment**: `RINGLB_` + the path with `.` as `_`, upper-cased; a key\n"
 	      "  whose last part is unique in the schema also answers to `RINGLB_` + that\n"
 	      "  part. When both are set the full name wins. Only top-level keys have\n"
 	      "  variables. An unknown `RINGLB_` variable draws a warning.\n"
 	      "- **Errors**: `FILE:LINE:COL: KEY.PATH: MESSAGE (expected WHAT)`, one per line,\n"
-	      "  all of them; an environment or flag error names the variable or flag.\n\n"
+	      "  all of them; an environment or flag error names the variable or flag.\n"
+	      "- **TLS**: a listener (`tcp` or `http`, never `static`) or a pool is TLS when\n"
+	      "  any of its `tls` keys is set. A TLS listener needs `tls.cert` and `tls.key`;\n"
+	      "  every file a `tls` key names must be a readable PEM file of its kind\n"
+	      "  (certificate, or unencrypted private key), checked at load and on reload;\n"
+	      "  whether a key matches its certificate is checked when the TLS contexts are\n"
+	      "  built.\n\n"
 	      "## Top level\n\n",
 	      f);
 	md_table(f, schema_top, schema_ntop, "", true);
@@ -1171,6 +1686,9 @@ static char *keys_md(void)
 	md_table(f, schema_listeners.keys, schema_listeners.nkeys, "listeners[].", false);
 	fputs("## Routes: `listeners[].routes[]`\n\n", f);
 	md_table(f, schema_routes.keys, schema_routes.nkeys, "listeners[].routes[].", false);
+	fputs("## Certificates: `listeners[].tls.certificates[]`\n\n", f);
+	md_table(f, schema_certs.keys, schema_certs.nkeys, "listeners[].tls.certificates[].",
+	         false);
 	fputs("## Pools: `pools[]`\n\n", f);
 	md_table(f, schema_pools.keys, schema_pools.nkeys, "pools[].", false);
 	fputs("## Backends: `pools[].backends[]`\n\n", f);
@@ -1211,6 +1729,7 @@ START_TEST(keys_md_names_every_key)
 	} lists[] = {
 	    {&schema_listeners, "listeners[]."},
 	    {&schema_routes, "listeners[].routes[]."},
+	    {&schema_certs, "listeners[].tls.certificates[]."},
 	    {&schema_pools, "pools[]."},
 	    {&schema_backends, "pools[].backends[]."},
 	};
@@ -1323,6 +1842,25 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, the_builtin_config_is_the_demo_at_default_values);
 	tcase_add_test(tc, print_config_of_the_builtin_says_default_everywhere);
 	tcase_add_test(tc, print_config_shows_each_value_and_its_source);
+
+	tc = tcase(s, "tls");
+	tcase_add_test(tc, tls_keys_have_their_defaults_and_tls_is_off_without_them);
+	tcase_add_test(tc, the_builtin_config_has_no_tls);
+	tcase_add_test(tc, every_listener_tls_key_is_parsed);
+	tcase_add_test(tc, alpn_defaults_to_http11_on_http_and_to_none_on_tcp);
+	tcase_add_test(tc, alpn_is_a_sequence_a_comma_list_or_empty);
+	tcase_add_test(tc, a_protocol_list_parses_prints_and_refuses_bad_names);
+	tcase_add_test(tc, booleans_read_true_false_yes_no_on_off);
+	tcase_add_test(tc, cipher_lists_are_kept_as_written_and_checked_for_stray_characters);
+	tcase_add_test(tc, tls_errors_name_the_key_at_its_line_and_column);
+	tcase_add_test(tc, a_client_ca_without_verify_client_is_a_warning);
+	tcase_add_test(tc, pool_tls_keys_are_parsed_and_turn_it_on);
+	tcase_add_test(tc, a_pool_verifying_peers_without_a_ca_uses_the_system_store);
+	tcase_add_test(tc, tls_files_of_a_static_listener_are_not_read);
+	tcase_add_test(tc, print_config_shows_the_tls_keys);
+	tcase_add_test(tc, the_https_example_loads_and_validates);
+	tcase_add_test(tc, the_pem_check_knows_certificates_from_keys);
+	tcase_add_test(tc, the_key_match_hook_checks_every_pair_and_reports_at_the_cert);
 
 	tc = tcase(s, "lifetime");
 	tcase_add_test(tc, the_last_unref_releases_once);
