@@ -24,6 +24,7 @@
 #include "core/mem/pool.h"
 #include "core/xprt/raw.h"
 #include "core/xprt/tls.h"
+#include "tls/tls.h"
 #include "core/lb/certs.h"
 #include "core/lb/snapshot.h"
 #include "core/proto/static.h"
@@ -445,6 +446,8 @@ int main(int argc, char **argv, char **envp)
 	static struct ctl ctl;
 	int ret;
 
+	/* The loader asks the TLS code whether each key is its certificate's. */
+	config_tls_key_match = tls_pair_check;
 	ret = cli_parse(argc, argv, &ctl.opts);
 	if (ret)
 		return ret < 0 ? 2 : 0; /* usage error, or --help/--version done */

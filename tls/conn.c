@@ -77,7 +77,7 @@ const char *tls_reason_name(enum tls_reason r)
 
 /* --- wolfSSL's I/O callbacks --- */
 
-int tls__io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+static int tls__io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct tls_conn *t = arg;
 	size_t n;
@@ -102,7 +102,7 @@ int tls__io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	return (int)n;
 }
 
-int tls__io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+static int tls__io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 {
 	struct tls_conn *t = arg;
 
@@ -252,6 +252,8 @@ static int conn_new_ssl(struct tls_conn *t, WOLFSSL_CTX *w)
 	t->ssl = wolfSSL_new(w);
 	if (!t->ssl)
 		return conn_fail(t, TLS_R_NOMEM, MEMORY_E);
+	wolfSSL_SSLSetIORecv(t->ssl, tls__io_recv);
+	wolfSSL_SSLSetIOSend(t->ssl, tls__io_send);
 	wolfSSL_SetIOReadCtx(t->ssl, t);
 	wolfSSL_SetIOWriteCtx(t->ssl, t);
 	if (t->ctx->alpn && wolfSSL_UseALPN(t->ssl, t->ctx->alpn, t->ctx->alpn_len,

@@ -209,8 +209,6 @@ static int ctx_setup(WOLFSSL_CTX *w, const struct tls_ctx_opts *o, const struct 
 		snprintf(err, errlen, "cannot set the key exchange groups");
 		return -EINVAL;
 	}
-	wolfSSL_CTX_SetIORecv(w, tls__io_recv);
-	wolfSSL_CTX_SetIOSend(w, tls__io_send);
 	wolfSSL_CTX_set_group_messages(w);
 	if (ca->buf && wolfSSL_CTX_load_verify_buffer(w, (const byte *)ca->buf, (long)ca->len,
 	                                              WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
@@ -444,5 +442,16 @@ int tls_ctx_names(const struct tls_ctx *c, void (*fn)(void *arg, const char *nam
 
 	for (at = 0; at < c->names_len; at += strlen(c->names + at) + 1)
 		fn(arg, c->names + at);
+	return 0;
+}
+
+int tls_pair_check(const char *cert, const char *key, char *why, size_t len)
+{
+	struct tls_ctx_opts o = {.certs = {{cert, key}}};
+	struct tls_ctx *c = tls_ctx_new(&o, why, len);
+
+	if (!c)
+		return -EINVAL;
+	tls_ctx_free(c);
 	return 0;
 }

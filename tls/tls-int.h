@@ -52,11 +52,6 @@ int tls__hello_parse(const uint8_t *rec, size_t len, bool tls13, struct tls_hell
  * cannot start a ClientHello. */
 int tls__hello_record_len(const uint8_t *hdr);
 
-/* wolfSSL's I/O callbacks, set on every WOLFSSL_CTX (tls/conn.c): they
- * read the fed bytes and hand records to the connection's out callback. */
-int tls__io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg);
-int tls__io_send(WOLFSSL *ssl, char *buf, int sz, void *arg);
-
 /* Releases what an established server <ssl> keeps but never uses again
  * (tls/wolf.c, the only file that knows wolfSSL's internals). */
 void tls__trim(WOLFSSL *ssl);

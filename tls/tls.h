@@ -45,6 +45,10 @@ void tls_ctx_set_sni(struct tls_ctx *c, tls_sni_fn fn, void *arg);
  * passed to <fn>; for the SNI store. Returns 0 or -errno. */
 int tls_ctx_names(const struct tls_ctx *c, void (*fn)(void *arg, const char *name), void *arg);
 
+/* Whether the PEM private key in <key> belongs to the certificate in <cert>
+ * (both load as a server context): 0, or -EINVAL with why in <why>. */
+int tls_pair_check(const char *cert, const char *key, char *why, size_t len);
+
 /* --- connections (tls/conn.c) --- */
 
 /* A connection of context <c> (server or client, as <c> is), taking a

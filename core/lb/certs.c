@@ -1,12 +1,13 @@
 /* A snapshot's TLS contexts (certs.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/schema.h"
 #include "core/lb/certs.h"
-#include "core/lb/snapshot.h"
+#include "core/lb/snapshot-t.h"
 #include "tls/tls.h"
 
 struct snapshot_certs {
@@ -69,6 +70,47 @@ static int where(char *err, size_t errlen, const struct config *cfg, int line, c
 	                path);
 }
 
+/* The names of a certificate, joined in order (its SANs, else its CN). */
+struct names {
+	char buf[1024];
+	size_t len;
+};
+
+static void names_add(void *arg, const char *name)
+{
+	struct names *n = arg;
+	size_t l = strlen(name);
+
+	if (n->len + l + 2 < sizeof(n->buf)) {
+		memcpy(n->buf + n->len, name, l);
+		n->len += l;
+		n->buf[n->len++] = ',';
+		n->buf[n->len] = 0;
+	}
+}
+
+/* Whether certificates[] entry <e> names exactly what the default
+ * certificate names (<def>): the other key type for the same site (an RSA
+ * beside an ECDSA default), which the default context carries itself so
+ * the handshake picks by what the client supports. */
+static bool same_names(const struct names *def, const struct tls_ctx_opts *base,
+                       const struct cfg_tls_cert *e)
+{
+	struct tls_ctx_opts o = *base;
+	struct names n = {.len = 0};
+	struct tls_ctx *c;
+	char msg[256];
+
+	memset(o.certs, 0, sizeof(o.certs));
+	o.certs[0] = (struct tls_cert_opts){e->cert, e->key};
+	c = tls_ctx_new(&o, msg, sizeof(msg));
+	if (!c)
+		return false; /* the SNI store reports it */
+	tls_ctx_names(c, names_add, &n);
+	tls_ctx_free(c);
+	return n.len && n.len == def->len && !memcmp(n.buf, def->buf, n.len);
+}
+
 static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigned i, char *err,
                           size_t errlen)
 {
@@ -96,15 +138,46 @@ static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigne
 	}
 	if (t->ncertificates) {
 		struct tls_cert_opts *certs = calloc(t->ncertificates, sizeof(*certs));
+		struct names def = {.len = 0};
+		unsigned nsni = 0;
+		int pair = -1;
 
 		if (!certs)
 			return -ENOMEM;
-		for (unsigned k = 0; k < t->ncertificates; k++)
-			certs[k] = (struct tls_cert_opts){t->certificates[k].cert,
-			                                  t->certificates[k].key};
-		st->sni = tls_sni_new(&o, certs, t->ncertificates, t->sni_cache_size,
-		                      cfg->memory_limits.cache_memory, cache_charge, sc->acct, msg,
-		                      sizeof(msg));
+		tls_ctx_names(st->ctx, names_add, &def);
+		for (unsigned k = 0; k < t->ncertificates; k++) {
+			if (pair < 0 && same_names(&def, &o, &t->certificates[k])) {
+				pair = (int)k;
+				continue;
+			}
+			certs[nsni++] =
+			    (struct tls_cert_opts){t->certificates[k].cert, t->certificates[k].key};
+		}
+		if (pair >= 0) { /* the default context with both key types */
+			tls_ctx_free(st->ctx);
+			o.certs[1] = (struct tls_cert_opts){t->certificates[pair].cert,
+			                                    t->certificates[pair].key};
+			st->ctx = tls_ctx_new(&o, msg, sizeof(msg));
+			if (!st->ctx) {
+				free(certs);
+				snprintf(path, sizeof(path), "listeners[%u].tls.certificates[%d]",
+				         i, pair);
+				n = where(err, errlen, cfg, t->certificates[pair].line, path);
+				snprintf(
+				    err + n, errlen - (size_t)n,
+				    "%s (expected one RSA and one ECDSA certificate for the same names)",
+				    msg);
+				return -EINVAL;
+			}
+			memset(&o.certs[1], 0, sizeof(o.certs[1]));
+		}
+		if (!nsni) {
+			free(certs);
+			return 0;
+		}
+		st->sni =
+		    tls_sni_new(&o, certs, nsni, t->sni_cache_size, cfg->memory_limits.cache_memory,
+		                cache_charge, sc->acct, msg, sizeof(msg));
 		free(certs);
 		if (!st->sni) {
 			snprintf(path, sizeof(path), "listeners[%u].tls.certificates", i);

@@ -87,9 +87,10 @@ struct conn {
 	uint32_t out_bytes; /* bytes queued in <out> */
 	uint64_t last_ms;   /* last activity, for the idle timer */
 	struct bufq out;    /* to write to this socket */
-	union {                     /* the transport's: */
-		struct pipe_pair *pipe; /* raw: splice pipe of bytes read from this socket (pump.c) */
-		void *xctx;             /* tls: the session (core/xprt/tls.c) */
+	union {             /* the transport's: */
+		struct pipe_pair
+		    *pipe;  /* raw: splice pipe of bytes read from this socket (pump.c) */
+		void *xctx; /* tls: the session (core/xprt/tls.c) */
 	};
 	union {
 		void *pctx;         /* the protocol's context, attached on demand */

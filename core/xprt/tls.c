@@ -41,9 +41,9 @@ struct txc {
 	struct tls_conn *t;
 	uint64_t charged; /* of ACCT_SSL: what tls/ allocated for <t> */
 	bool over;        /* a charge was refused: the connection ends */
-	bool open;       /* the handshake is done: the protocol runs */
-	bool shut;       /* close_notify sent: shut the write side once it is out */
-	bool notified;   /* close_notify queued */
+	bool open;        /* the handshake is done: the protocol runs */
+	bool shut;        /* close_notify sent: shut the write side once it is out */
+	bool notified;    /* close_notify queued */
 };
 
 /* The worker a session's records are queued by: tls_conn_*() calls back
@@ -110,7 +110,8 @@ static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
 		atomic_fetch_add_explicit(&w->xprt_fail[r], 1, memory_order_relaxed);
 	if (log_ratelimit(&rl, 5))
 		log_info("listener %s: tls %s: %s", ring_listener(w, c)->cfg->name,
-		         in_handshake ? "handshake failed" : "connection failed", tls_reason_name(r));
+		         in_handshake ? "handshake failed" : "connection failed",
+		         tls_reason_name(r));
 }
 
 static void raw_flush_q(struct worker *w, struct conn *c)
@@ -143,7 +144,8 @@ static void tls_hs_timer(struct timer *tm, void *arg)
 static void tls_accept(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = ring_listener(w, c);
-	struct tls_ctx *ctx = snapshot_tls(ls->gen->cfg, (unsigned)(ls->cfg - ls->gen->cfg->listeners));
+	struct tls_ctx *ctx =
+	    snapshot_tls(ls->gen->cfg, (unsigned)(ls->cfg - ls->gen->cfg->listeners));
 	struct txc *x;
 
 	if (!ctx || acct_charge(w->acct, ACCT_SSL, w->real_node, TXC_COST) < 0) {
@@ -306,7 +308,8 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 			ring_close(w, c);
 			return;
 		}
-		c->flags |= CONN_F_RD_EOF; /* without close_notify: truncated, the same to the protocol */
+		c->flags |=
+		    CONN_F_RD_EOF; /* without close_notify: truncated, the same to the protocol */
 		proto_of(c)->eof(w, c);
 	} else if (res == -ENOBUFS) {
 		ring_bufwait(w, c);
