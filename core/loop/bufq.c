@@ -122,6 +122,17 @@ int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t 
 	return 0;
 }
 
+void bufq_drop_q(struct worker *w, struct bufq *q)
+{
+	struct buf *b = q->head, *next;
+
+	for (; b; b = next) {
+		next = b->next;
+		buf_free(w, b);
+	}
+	q->head = q->tail = NULL;
+}
+
 void bufq_drop(struct worker *w, struct conn *c)
 {
 	struct buf *b = c->out.head, *next;

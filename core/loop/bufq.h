@@ -27,6 +27,8 @@ int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t 
 void bufq_sent(struct worker *w, struct conn *c, uint32_t res);
 /* Gives back everything queued on <c>. */
 void bufq_drop(struct worker *w, struct conn *c);
+/* Gives back every buffer of the detached queue <q>. */
+void bufq_drop_q(struct worker *w, struct bufq *q);
 /* Moves <from>'s queue to <to> (whose queue is empty). */
 void bufq_move(struct conn *to, struct conn *from);
 

@@ -38,6 +38,10 @@ struct xprt_ops {
 	/* A client connection was accepted: start the transport (a handshake)
 	 * and call the protocol's accept() when bytes can flow. */
 	void (*accept)(struct worker *w, struct conn *c);
+	/* An upstream's connect completed with <res>: start the transport and
+	 * call the protocol's connected() when bytes can flow (or with the
+	 * error that ended it: to the protocol, a failed connect). */
+	void (*connected)(struct worker *w, struct conn *c, int res);
 	/* Reads <c> (idempotent): data() follows for each piece of plaintext. */
 	void (*read)(struct worker *w, struct conn *c);
 	/* Stops reading <c>: the read in flight ends (its completion follows). */

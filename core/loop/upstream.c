@@ -110,7 +110,7 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 	}
 	ring_sockopts(w, fd);
 	u->proto = proto;
-	u->xprt = ops_default_xprt();
+	u->xprt = pool->tls.enabled ? ops_tls_xprt() : ops_default_xprt();
 	u->fd = fd;
 	u->backend = (int16_t)b;
 	u->pool = (int16_t)pi;

@@ -95,7 +95,7 @@ static void on_conn(struct worker *w, struct conn *c, uint8_t op, int res, uint3
 		break;
 	case OP_CONNECT:
 		if (proto_of(c)->connected)
-			proto_of(c)->connected(w, c, res);
+			xprt_of(c)->connected(w, c, res);
 		break;
 	case OP_WATCH:
 		if (ring_watched(w, c, res))

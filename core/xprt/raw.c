@@ -20,6 +20,11 @@ static void raw_accept(struct worker *w, struct conn *c)
 	proto_of(c)->accept(w, c); /* nothing to set up */
 }
 
+static void raw_connected(struct worker *w, struct conn *c, int res)
+{
+	proto_of(c)->connected(w, c, res);
+}
+
 static void raw_read(struct worker *w, struct conn *c)
 {
 	ring_recv(w, c);
@@ -122,6 +127,7 @@ const struct xprt_ops raw_xprt = {
     .name = "raw",
     .can_splice = true,
     .accept = raw_accept,
+    .connected = raw_connected,
     .read = raw_read,
     .stop_read = raw_stop_read,
     .on_recv = raw_on_recv,

@@ -39,11 +39,13 @@
 /* A connection's TLS state (conn.xctx). */
 struct txc {
 	struct tls_conn *t;
-	uint64_t charged; /* of ACCT_SSL: what tls/ allocated for <t> */
-	bool over;        /* a charge was refused: the connection ends */
-	bool open;        /* the handshake is done: the protocol runs */
-	bool shut;        /* close_notify sent: shut the write side once it is out */
-	bool notified;    /* close_notify queued */
+	struct bufq plain;    /* upstream: plaintext queued before the handshake ended */
+	uint32_t plain_bytes; /* its bytes (still counted in the record's out_bytes) */
+	uint64_t charged;     /* of ACCT_SSL: what tls/ allocated for <t> */
+	bool over;            /* a charge was refused: the connection ends */
+	bool open;            /* the handshake is done: the protocol runs */
+	bool shut;            /* close_notify sent: shut the write side once it is out */
+	bool notified;        /* close_notify queued */
 };
 
 /* The worker a session's records are queued by: tls_conn_*() calls back
@@ -128,6 +130,11 @@ static void raw_flush_q(struct worker *w, struct conn *c)
 	c->inflight++;
 }
 
+static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
+static int handshake(struct worker *w, struct conn *c);
+static void up_open(struct worker *w, struct conn *u);
+static void up_failed(struct worker *w, struct conn *u);
+
 /* ---- the handshake ---- */
 
 static void tls_hs_timer(struct timer *tm, void *arg)
@@ -180,6 +187,80 @@ static void tls_accept(struct worker *w, struct conn *c)
 	ring_recv(w, c);
 }
 
+/* ---- upstreams: the client side ---- */
+
+/* The handshake with a backend is done: what the protocol queued before it
+ * is encrypted now, and the protocol hears of its connect. */
+static void up_open(struct worker *w, struct conn *u)
+{
+	struct txc *x = txc_of(u);
+	struct buf *b;
+
+	u->out_bytes -= x->plain_bytes;
+	x->plain_bytes = 0;
+	for (b = x->plain.head; b; b = b->next) {
+		int64_t before = tls_mem_thread();
+
+		tls_conn_write(x->t, b->data + b->off, b->len - b->off);
+		settle(w, u, before);
+	}
+	bufq_drop_q(w, &x->plain);
+	proto_of(u)->connected(w, u, 0);
+}
+
+/* The handshake with a backend failed: to the protocol, a connect that
+ * failed, with what it queued back on the record for another backend. */
+static void up_failed(struct worker *w, struct conn *u)
+{
+	struct txc *x = txc_of(u);
+
+	bufq_drop(w, u); /* records for this backend only */
+	u->out = x->plain;
+	u->out_bytes = x->plain_bytes;
+	x->plain.head = x->plain.tail = NULL;
+	x->plain_bytes = 0;
+	proto_of(u)->connected(w, u, -ECONNABORTED);
+}
+
+/* An upstream's connect completed: start the TLS client. */
+static void tls_connected(struct worker *w, struct conn *u, int res)
+{
+	struct wlistener *ls = ring_listener(w, u);
+	const struct cfg_pool *pool = &ls->gen->cfg->pools[u->pool];
+	struct tls_ctx *ctx = snapshot_pool_tls(ls->gen->cfg, (unsigned)u->pool);
+	struct txc *x;
+	int64_t before;
+
+	if (res < 0 || !ctx) {
+		proto_of(u)->connected(w, u, res < 0 ? res : -ENOTSUP);
+		return;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x || acct_charge(w->acct, ACCT_SSL, w->real_node, TXC_COST) < 0) {
+		free(x);
+		WSTAT_INC(w, tls_failed);
+		proto_of(u)->connected(w, u, -ENOMEM);
+		return;
+	}
+	u->xctx = x;
+	cur_w = w;
+	before = tls_mem_thread();
+	x->t = tls_conn_new(ctx, pool->tls.sni, tx_out, u);
+	settle(w, u, before);
+	if (!x->t) {
+		WSTAT_INC(w, tls_failed);
+		proto_of(u)->connected(w, u, -ENOMEM);
+		return;
+	}
+	/* What the protocol queued so far is plaintext: held until the
+	 * handshake is done, still counted in out_bytes (backpressure). */
+	x->plain = u->out;
+	x->plain_bytes = u->out_bytes;
+	u->out.head = u->out.tail = NULL;
+	if (handshake(w, u) == 0)
+		ring_recv(w, u);
+}
+
 /* Runs the handshake on what was fed: 1 once the protocol runs, 0 when it
  * needs more, -1 when it failed (the connection is closing). */
 static int handshake(struct worker *w, struct conn *c)
@@ -195,6 +276,11 @@ static int handshake(struct worker *w, struct conn *c)
 	raw_flush_q(w, c); /* the server's flight, or an alert */
 	if (r == -EAGAIN)
 		return 0;
+	if (r < 0 && c->backend >= 0) {
+		count_failure(w, c, true);
+		up_failed(w, c);
+		return -1;
+	}
 	if (r < 0) {
 		count_failure(w, c, true);
 		/* an alert may be queued: send it, then close */
@@ -207,6 +293,10 @@ static int handshake(struct worker *w, struct conn *c)
 	WSTAT_INC(w, tls_handshakes);
 	if (tls_conn_resumed(x->t))
 		WSTAT_INC(w, tls_resumed);
+	if (c->backend >= 0) {
+		up_open(w, c);
+		return 1;
+	}
 	timer_cancel(w->tw, &c->tm); /* the protocol's timer from here */
 	proto_of(c)->accept(w, c);
 	return 1;
@@ -333,6 +423,23 @@ static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len,
 	int64_t before = tls_mem_thread();
 	ssize_t n;
 
+	if (!txc_of(c) || !txc_of(c)->open) {
+		/* an upstream before its handshake: plaintext, held */
+		if (txc_of(c)) {
+			struct bufq q = c->out;
+			uint32_t qb = c->out_bytes;
+			int ret;
+
+			c->out = txc_of(c)->plain;
+			ret = bufq_queue(w, c, data, len, used);
+			txc_of(c)->plain = c->out;
+			txc_of(c)->plain_bytes += len;
+			c->out = q;
+			c->out_bytes = qb + len;
+			return ret;
+		}
+		return bufq_queue(w, c, data, len, used);
+	}
 	cur_w = w;
 	n = tls_conn_write(txc_of(c)->t, data, len);
 	settle(w, c, before);
@@ -345,7 +452,23 @@ static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uin
 {
 	int64_t before = tls_mem_thread();
 	ssize_t n;
+	char *copy;
 
+	if (!txc_of(c) || !txc_of(c)->open) { /* an upstream before its handshake */
+		while (len) {
+			uint32_t k = len < POOL_LARGE ? len : POOL_LARGE;
+
+			copy = pool_get(w->pc, pool_class_of(k));
+			if (!copy)
+				return -ENOMEM;
+			memcpy(copy, data, k);
+			if (tls_queue(w, c, copy, k, k) < 0)
+				return -ENOMEM;
+			data += k;
+			len -= k;
+		}
+		return 0;
+	}
 	cur_w = w;
 	n = tls_conn_write(txc_of(c)->t, data, len);
 	settle(w, c, before);
@@ -428,6 +551,7 @@ static void tls_release(struct worker *w, struct conn *c)
 
 	if (!x)
 		return;
+	bufq_drop_q(w, &x->plain);
 	tls_conn_free(x->t);
 	acct_release(w->acct, ACCT_SSL, w->real_node, x->charged); /* all of it: freed */
 	free(x);
@@ -439,6 +563,7 @@ const struct xprt_ops tls_xprt = {
     .name = "tls",
     .can_splice = false,
     .accept = tls_accept,
+    .connected = tls_connected,
     .read = tls_read,
     .stop_read = tls_stop_read,
     .on_recv = tls_on_recv,
