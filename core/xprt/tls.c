@@ -110,7 +110,13 @@ static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
 		WSTAT_INC(w, tls_failed);
 	if (r < TLS_R_COUNT)
 		atomic_fetch_add_explicit(&w->xprt_fail[r], 1, memory_order_relaxed);
-	if (log_ratelimit(&rl, 5))
+	if (!log_ratelimit(&rl, 5))
+		return;
+	if (c->backend >= 0) /* an upstream */
+		log_info("pool %s: tls %s: %s", ring_listener(w, c)->gen->cfg->pools[c->pool].name,
+		         in_handshake ? "handshake failed" : "connection failed",
+		         tls_reason_name(r));
+	else
 		log_info("listener %s: tls %s: %s", ring_listener(w, c)->cfg->name,
 		         in_handshake ? "handshake failed" : "connection failed",
 		         tls_reason_name(r));
