@@ -239,6 +239,21 @@ void ring_recv(struct worker *w, struct conn *c)
 	c->inflight++;
 }
 
+void ring_send(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	struct buf *b = c->out.head;
+
+	if (!b || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
+		return;
+	sqe = ring_sqe(w);
+	io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off,
+	                   MSG_NOSIGNAL | ((b->flags & BUF_F_MORE) ? MSG_MORE : 0));
+	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_SEND));
+	c->flags |= CONN_F_SEND;
+	c->inflight++;
+}
+
 void ring_cancel_recv(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;

@@ -35,6 +35,9 @@ void ring_bufwait_drop(struct worker *w, struct conn *c);
 
 /* Arms the multishot recv of <c> on the provided buffer ring. */
 void ring_recv(struct worker *w, struct conn *c);
+/* Sends the head of <c>'s out queue, if no send is in flight (one at a
+ * time keeps the byte order). */
+void ring_send(struct worker *w, struct conn *c);
 /* Asks the armed recv of <c> to end (its final completion follows). */
 void ring_cancel_recv(struct worker *w, struct conn *c);
 /* A one-shot poll for a reset of <x> while it is not read; watched() is its

@@ -122,19 +122,6 @@ static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
 		         tls_reason_name(r));
 }
 
-static void raw_flush_q(struct worker *w, struct conn *c)
-{
-	struct io_uring_sqe *sqe;
-	struct buf *b = c->out.head;
-
-	if (!b || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
-		return;
-	sqe = ring_sqe(w);
-	io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off, MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_SEND));
-	c->flags |= CONN_F_SEND;
-	c->inflight++;
-}
 
 static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
 static int handshake(struct worker *w, struct conn *c);
@@ -279,7 +266,7 @@ static int handshake(struct worker *w, struct conn *c)
 	if (x->over)
 		r = -ENOMEM; /* past the ssl limit */
 
-	raw_flush_q(w, c); /* the server's flight, or an alert */
+	ring_send(w, c); /* the server's flight, or an alert */
 	if (r == -EAGAIN)
 		return 0;
 	if (r < 0 && c->backend >= 0) {
@@ -332,7 +319,7 @@ static bool deliver(struct worker *w, struct conn *c)
 
 		n = tls_conn_read(x->t, b, w->buf_size);
 		settle(w, c, before);
-		raw_flush_q(w, c); /* a key update, an alert */
+		ring_send(w, c); /* a key update, an alert */
 		if (n > 0 && x->over) {
 			pool_put(w->pc, b, (uint32_t)n);
 			n = -ENOMEM;
@@ -483,7 +470,7 @@ static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uin
 
 static void tls_flush(struct worker *w, struct conn *c)
 {
-	raw_flush_q(w, c);
+	ring_send(w, c);
 }
 
 static void notify(struct worker *w, struct conn *c)
@@ -498,7 +485,7 @@ static void notify(struct worker *w, struct conn *c)
 	cur_w = w;
 	tls_conn_shutdown(x->t);
 	settle(w, c, before);
-	raw_flush_q(w, c);
+	ring_send(w, c);
 }
 
 static void tls_on_sent(struct worker *w, struct conn *c, int res)
@@ -514,7 +501,7 @@ static void tls_on_sent(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	bufq_sent(w, c, (uint32_t)res);
-	raw_flush_q(w, c);
+	ring_send(w, c);
 	if (x->open)
 		proto_of(c)->drained(w, c);
 	if (c->out.head || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
