@@ -22,6 +22,7 @@
 
 #define LOAD_MAX_FILE (16u << 20) /* a config file larger than this is a mistake */
 #define LOAD_PATH     256         /* a key path in an error line, cut beyond */
+#define LOAD_DEPTH    64          /* nested mappings and sequences (see load_depth()) */
 
 /* A pool name to resolve once every pool is known. */
 struct load_ref {
@@ -670,6 +671,87 @@ static void load_syntax(struct load *l, yaml_parser_t *p)
 		         problem);
 }
 
+/* One open mapping or sequence of load_depth(): the length of its key path,
+ * and how many nodes it holds so far (in a mapping, keys are the even ones). */
+struct load_level {
+	size_t plen;
+	unsigned nodes;
+	bool map;
+};
+
+/* Sets <path> to the key path of the node of <ev> in <up> (NULL: the root):
+ * "[i]" after a sequence's path, ".key" after a mapping's ("?" for a key
+ * that is no scalar); a mapping's value keeps its key's path. */
+static void load_depth_path(struct load_level *up, char *path, const yaml_event_t *ev)
+{
+	const char *key = ev->type == YAML_SCALAR_EVENT ? (const char *)ev->data.scalar.value : "?";
+
+	if (!up)
+		return;
+	if (!up->map)
+		load_path(path + up->plen, LOAD_PATH - up->plen, "[%u]", up->nodes);
+	else if (up->nodes % 2 == 0)
+		load_path(path + up->plen, LOAD_PATH - up->plen, "%s%s", up->plen ? "." : "", key);
+	up->nodes++;
+}
+
+/* Refuses a document nested deeper than LOAD_DEPTH before libyaml builds its
+ * tree: libyaml's scanner looks at every open flow level for each token, so
+ * a deep file costs the square of its depth (4.7 s at 40,000 levels), and no
+ * key of the schema is deeper than 5. Reads events only; a syntax error is
+ * left to load_parse(), which reports it. Returns 0, or -EINVAL or -ENOMEM
+ * after adding the error. */
+static int load_depth(struct load *l, const char *yaml)
+{
+	struct load_level lv[LOAD_DEPTH];
+	char path[LOAD_PATH] = "";
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	bool end = false;
+	int ret = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		config__err(l->errs, l->name, NULL, "out of memory (expected less)");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
+	while (!end && !ret && yaml_parser_parse(&parser, &ev)) {
+		switch (ev.type) {
+		case YAML_SCALAR_EVENT:
+		case YAML_ALIAS_EVENT:
+			load_depth_path(depth ? &lv[depth - 1] : NULL, path, &ev);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			load_depth_path(depth ? &lv[depth - 1] : NULL, path, &ev);
+			if (depth == LOAD_DEPTH) {
+				load_err(
+				    l, ev.start_mark, path,
+				    "nesting deeper than %d (expected at most %d nested mappings and sequences)",
+				    LOAD_DEPTH, LOAD_DEPTH);
+				ret = -EINVAL;
+				break;
+			}
+			lv[depth++] = (struct load_level){strlen(path), 0,
+			                                  ev.type == YAML_MAPPING_START_EVENT};
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			path[lv[--depth].plen] = '\0';
+			break;
+		case YAML_STREAM_END_EVENT:
+			end = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
 /* Parses the one document of <yaml> into l->doc. Returns 0 or -EINVAL
  * (l->doc then needs no deleting). */
 static int load_parse(struct load *l, const char *yaml)
@@ -678,8 +760,10 @@ static int load_parse(struct load *l, const char *yaml)
 	yaml_document_t extra;
 	int ret = 0;
 
-	if (!yaml_parser_initialize(&parser))
+	if (!yaml_parser_initialize(&parser)) {
+		config__err(l->errs, l->name, NULL, "out of memory (expected less)");
 		return -ENOMEM;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
 	if (!yaml_parser_load(&parser, &l->doc)) {
 		load_syntax(l, &parser);
@@ -755,7 +839,7 @@ struct config *config_load_string(const char *name, const char *yaml, struct cfg
 		config_free(l.c);
 		return NULL;
 	}
-	if (load_parse(&l, yaml) == 0) {
+	if (load_depth(&l, yaml) == 0 && load_parse(&l, yaml) == 0) {
 		load_root(&l);
 		yaml_document_delete(&l.doc);
 	}
