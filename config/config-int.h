@@ -7,10 +7,18 @@
 #include "config/config.h"
 
 /* Adds the error line "WHERE: PATH: MESSAGE" (or "WHERE: MESSAGE" when
- * <path> is NULL). */
+ * <path> is NULL). A control byte in it (from a key or value as written) is
+ * escaped as \n or \xNN: one error is one line. */
 void config__err(struct cfg_errors *e, const char *where, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Adds the warning line "ringlb: warning: MESSAGE". */
+/* Text from a file, the environment or the command line as an error line
+ * quotes it: up to CONFIG__CUT bytes, cut on a UTF-8 boundary and marked
+ * "...", so that the line's "(expected ...)" always fits. Returns <s>, or
+ * <buf> (CONFIG__CUT_BUF bytes) holding the cut text. */
+#define CONFIG__CUT     64
+#define CONFIG__CUT_BUF (CONFIG__CUT + 4)
+const char *config__cut(const char *s, char *buf);
+/* Adds the warning line "ringlb: warning: MESSAGE", escaped the same way. */
 void config__warn(struct cfg_errors *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Where top-level key <i> of <c> was set: "FILE:LINE:COL", the variable
  * or the flag. */

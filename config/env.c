@@ -103,8 +103,9 @@ int config_apply_env(struct config *c, char *const *envp, struct cfg_errors *err
 		if (!env_match(*e, len, hits))
 			config__warn(
 			    errs,
-			    "%.*s: unknown variable, ignored (expected the name of a key, see config/KEYS.md)",
-			    (int)len, *e);
+			    "%.*s%s: unknown variable, ignored (expected the name of a key, see config/KEYS.md)",
+			    (int)(len > CONFIG__CUT ? CONFIG__CUT : len), *e,
+			    len > CONFIG__CUT ? "..." : "");
 	}
 	for (unsigned i = 0; i < schema_ntop; i++) {
 		if (hits[i].brief && hits[i].full)

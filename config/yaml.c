@@ -304,6 +304,8 @@ static void load_ref(struct load *l, yaml_mark_t m, const char *path, const char
 
 static void load_resolve(struct load *l)
 {
+	char cut[CONFIG__CUT_BUF];
+
 	for (unsigned i = 0; i < l->nrefs; i++) {
 		struct load_ref *r = &l->refs[i];
 
@@ -311,7 +313,7 @@ static void load_resolve(struct load *l)
 		if (*r->idx < 0)
 			load_err(l, r->mark, r->path,
 			         "no pool is named \"%s\" (expected the name of a pool in pools)",
-			         r->name);
+			         config__cut(r->name, cut));
 	}
 }
 
@@ -347,19 +349,21 @@ static void load_unused(struct load *l, struct load_elem *el, const char *epath,
 static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const char *file,
                       char **data, size_t *len)
 {
+	char cut[CONFIG__CUT_BUF];
+	const char *name = config__cut(file, cut);
 	struct stat st;
 	void *p;
 	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	bool ok = false;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", file,
+		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", name,
 		         strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		load_err(l, m, path, "\"%s\" is not a regular file (expected a readable file)",
-		         file);
+		         name);
 		goto out;
 	}
 	*data = NULL;
@@ -368,7 +372,7 @@ static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const cha
 		p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED) {
 			load_err(l, m, path, "cannot map \"%s\": %s (expected a readable file)",
-			         file, strerror(errno));
+			         name, strerror(errno));
 			goto out;
 		}
 		*data = p;
@@ -404,7 +408,7 @@ static void load_error_pages(struct load *l, struct cfg_listener *ls, struct loa
                              const char *epath)
 {
 	static const int st[] = {CFG_ERROR_STATUSES};
-	char key[32], path[LOAD_PATH];
+	char key[32], path[LOAD_PATH], cut[CONFIG__CUT_BUF];
 	yaml_mark_t m;
 
 	for (unsigned i = 0; i < CFG_NERROR_PAGES; i++) {
@@ -417,8 +421,8 @@ static void load_error_pages(struct load *l, struct cfg_listener *ls, struct loa
 		if (load_mmap(l, m, path, e->file, &e->data, &e->len) &&
 		    e->len > CFG_ERROR_PAGE_MAX)
 			load_err(l, m, path,
-			         "\"%s\" has %zu bytes (expected a file of at most 1MB)", e->file,
-			         e->len);
+			         "\"%s\" has %zu bytes (expected a file of at most 1MB)",
+			         config__cut(e->file, cut), e->len);
 	}
 }
 
@@ -481,7 +485,7 @@ static bool load_binds_clash(const struct cfg_addr *a, const struct cfg_addr *b)
 static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_listener *ls = &l->c->listeners[i];
-	char path[LOAD_PATH];
+	char path[LOAD_PATH], cut[CONFIG__CUT_BUF];
 	yaml_mark_t m;
 
 	for (unsigned j = 0; j < i; j++) {
@@ -493,7 +497,7 @@ static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el,
 			load_err(
 			    l, m, path,
 			    "\"%s\" is already the name of listeners[%u] (expected a unique listener name)",
-			    ls->name, j);
+			    config__cut(ls->name, cut), j);
 		}
 		if (load_has(&schema_listeners, el, "bind", &m) &&
 		    load_binds_clash(&ls->bind, &o->bind)) {
@@ -551,7 +555,7 @@ static void load_route(struct load *l, struct cfg_route *r, struct load_elem *el
 static void load_pool(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_pool *p = &l->c->pools[i];
-	char path[LOAD_PATH];
+	char path[LOAD_PATH], cut[CONFIG__CUT_BUF];
 	yaml_mark_t m;
 
 	for (unsigned j = 0; j < i && p->name; j++) {
@@ -561,7 +565,7 @@ static void load_pool(struct load *l, unsigned i, struct load_elem *el, const ch
 			load_err(
 			    l, m, path,
 			    "\"%s\" is already the name of pools[%u] (expected a unique pool name)",
-			    p->name, j);
+			    config__cut(p->name, cut), j);
 		}
 	}
 	if (load_has(&schema_pools, el, "backends", &m) && p->nbackends == 0) {

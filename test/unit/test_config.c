@@ -457,6 +457,29 @@ START_TEST(nesting_of_64_levels_is_read)
 }
 END_TEST
 
+START_TEST(a_control_byte_in_a_key_or_value_is_escaped_in_its_line)
+{
+	ck_assert_ptr_null(load(BASE "\"work\\ters\": 1\nworkers: \"1\\n2\"\n"));
+	EXPECT("t.yaml:10:1: work\\x09ers: unknown key (expected one of: workers, admin, logging, "
+	       "listeners, pools, buffer_pools, memory_limits, memory_tuning)",
+	       "t.yaml:11:10: workers: \"1\\n2\" is not a count (expected auto or a count in "
+	       "0..4096)");
+}
+END_TEST
+
+START_TEST(a_long_value_is_cut_so_its_line_ends_with_what_was_expected)
+{
+	char *yaml = repeat(BASE "logging:\n  level: ", "x", 1000, "", 0, "\n");
+	char *want = repeat("t.yaml:11:10: logging.level: \"", "x", 64, "", 0,
+	                    "...\" is not a log level (expected error, warning, info or debug)");
+
+	ck_assert_ptr_null(load(yaml));
+	expect_lines((const char *const[]){want}, 1);
+	free(yaml);
+	free(want);
+}
+END_TEST
+
 START_TEST(an_unreadable_file_is_one_error)
 {
 	ck_assert_ptr_null(config_load("test/configs/no-such-file.yaml", &errs));
@@ -1344,6 +1367,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, every_error_of_a_file_is_reported_in_file_order);
 	tcase_add_test(tc, nesting_deeper_than_64_is_refused_fast);
 	tcase_add_test(tc, nesting_of_64_levels_is_read);
+	tcase_add_test(tc, a_control_byte_in_a_key_or_value_is_escaped_in_its_line);
+	tcase_add_test(tc, a_long_value_is_cut_so_its_line_ends_with_what_was_expected);
 	tcase_add_test(tc, an_unreadable_file_is_one_error);
 	tcase_add_test(tc, there_are_at_least_twenty_bad_configs);
 	tcase_add_loop_test(tc, each_bad_config_reports_exactly_its_expected_lines, 0,
