@@ -161,7 +161,7 @@ static int value_split_addr(const char *s, char *host, size_t hlen, const char *
 int value_addr(const char *s, struct cfg_addr *a)
 {
 	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
+	    .ai_family = s[0] == '[' ? AF_INET6 : AF_INET, /* "[IPv6]:port" or "IPv4:port" */
 	    .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
 	};

@@ -242,6 +242,8 @@ START_TEST(addresses_refuse_names_ports_and_bad_brackets)
 	    "127.0.0.1:-1",
 	    "[::1:80",
 	    "",
+	    "[127.0.0.1]:80", /* brackets hold IPv6 only */
+	    "[::ffff:1.2.3.4:80",
 	};
 	struct cfg_addr a;
 
