@@ -216,11 +216,20 @@ int value_fmt_duration(uint64_t ms, char *buf, size_t len)
 
 int value_fmt_number(double v, char *buf, size_t len)
 {
-	for (int prec = 1; prec < 17; prec++) {
-		int n = snprintf(buf, len, "%.*g", prec, v);
+	int n = 0;
 
+	for (int prec = 1; prec <= 17; prec++) {
+		n = snprintf(buf, len, "%.*g", prec, v);
 		if (strtod(buf, NULL) == v)
-			return n;
+			break;
 	}
-	return snprintf(buf, len, "%.17g", v);
+	if (!strchr(buf, 'e'))
+		return n;
+	/* value_number() reads no exponent: the fewest decimals that read back */
+	for (int d = 0; d < 400; d++) {
+		n = snprintf(buf, len, "%.*f", d, v);
+		if ((size_t)n >= len || strtod(buf, NULL) == v)
+			break;
+	}
+	return n;
 }

@@ -277,6 +277,26 @@ START_TEST(canonical_forms_read_back)
 }
 END_TEST
 
+START_TEST(numbers_print_without_an_exponent)
+{
+	/* %g wrote 10 as "1e+01", which value_number() refuses: a growth
+	 * factor of 10 did not read back from --print-config */
+	static const struct {
+		double v;
+		const char *text;
+	} cases[] = {{10, "10"}, {80, "80"}, {16, "16"}, {0.00001, "0.00001"}, {1.5, "1.5"}};
+	char buf[32];
+	double d;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		value_fmt_number(cases[i].v, buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i].text);
+		ck_assert_int_eq(value_number(buf, &d), 0);
+		ck_assert_double_eq(d, cases[i].v);
+	}
+}
+END_TEST
+
 START_TEST(explain_says_what_was_expected)
 {
 	char buf[256];
@@ -1355,6 +1375,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, addresses_are_numeric_v4_or_bracketed_v6);
 	tcase_add_test(tc, addresses_refuse_names_ports_and_bad_brackets);
 	tcase_add_test(tc, canonical_forms_read_back);
+	tcase_add_test(tc, numbers_print_without_an_exponent);
 	tcase_add_test(tc, explain_says_what_was_expected);
 
 	tc = tcase(s, "file");
