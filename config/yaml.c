@@ -345,7 +345,9 @@ static void load_unused(struct load *l, struct load_elem *el, const char *epath,
 }
 
 /* Maps <file> read-only into *data, *len (an empty file: NULL, 0); returns
- * false after an error at <m> <path>. */
+ * false after an error at <m> <path>. It is opened without blocking, so
+ * that a FIFO is refused as not a regular file instead of stalling the
+ * load (and, on SIGHUP, the control thread) until something writes to it. */
 static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const char *file,
                       char **data, size_t *len)
 {
@@ -353,7 +355,7 @@ static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const cha
 	const char *name = config__cut(file, cut);
 	struct stat st;
 	void *p;
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no wait */
 	bool ok = false;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -863,7 +865,7 @@ static char *load_read(const char *path, struct cfg_errors *errs)
 	struct stat st;
 	char *buf = NULL;
 	ssize_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no wait */
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > LOAD_MAX_FILE ||
 	    !(buf = malloc(st.st_size + 1)) || (n = read(fd, buf, st.st_size)) != st.st_size) {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -507,6 +508,33 @@ START_TEST(an_unreadable_file_is_one_error)
 	ck_assert_ptr_null(config_load("test/configs/no-such-file.yaml", &errs));
 	EXPECT("test/configs/no-such-file.yaml: cannot read: No such file or directory (expected "
 	       "a readable config file)");
+}
+END_TEST
+
+START_TEST(a_fifo_is_refused_without_waiting_for_a_writer)
+{
+	char dir[] = "/tmp/rlb-fifo-XXXXXX", fifo[64], yaml[256], want[512];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/body", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	snprintf(yaml, sizeof(yaml),
+	         "listeners:\n  - name: s\n    bind: 127.0.0.1:8080\n    mode: static\n"
+	         "    file: %s\n",
+	         fifo);
+	ck_assert_ptr_null(load(yaml)); /* blocked in open() before */
+	snprintf(want, sizeof(want),
+	         "t.yaml:5:11: listeners[0].file: \"%s\" is not a regular file (expected a "
+	         "readable file)",
+	         fifo);
+	expect_lines((const char *const[]){want}, 1);
+	config_errors_deinit(&errs);
+	ck_assert_ptr_null(config_load(fifo, &errs));
+	snprintf(want, sizeof(want),
+	         "%s: cannot read: not a regular file (expected a readable config file)", fifo);
+	expect_lines((const char *const[]){want}, 1);
+	unlink(fifo);
+	rmdir(dir);
 }
 END_TEST
 
@@ -1393,6 +1421,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, a_control_byte_in_a_key_or_value_is_escaped_in_its_line);
 	tcase_add_test(tc, a_long_value_is_cut_so_its_line_ends_with_what_was_expected);
 	tcase_add_test(tc, an_unreadable_file_is_one_error);
+	tcase_add_test(tc, a_fifo_is_refused_without_waiting_for_a_writer);
 	tcase_add_test(tc, there_are_at_least_twenty_bad_configs);
 	tcase_add_loop_test(tc, each_bad_config_reports_exactly_its_expected_lines, 0,
 	                    bad_files.gl_pathc);
