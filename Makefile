@@ -53,7 +53,8 @@ TOOL_BINS := $(TOOL_SRCS:test/tools/%.c=$(BUILD)/test/tools/%)
 CTOOL_SRCS := $(sort $(wildcard tools/*.c))
 CTOOL_BINS := $(CTOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 
-.PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check
+.PHONY: all run test unit asan tsan debug deps format format-check clean help bench numa-check \
+	fuzz fuzz-build
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS)
 
 $(BUILD)/%.o: %.c
@@ -88,6 +89,44 @@ $(BUILD)/test/tools/%: test/tools/%.c
 	$(call say,CC,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpthread
+
+# libFuzzer harnesses: test/fuzz/fuzz_NAME.c, one per input surface, built with clang
+# into $(BUILD)/fuzz/fuzz_NAME. Each links itself and the sources FUZZ_LINK_NAME lists,
+# all compiled with the fuzzer's instrumentation (none from libringlb.a). Seeds are in
+# test/fuzz/corpus/NAME/, the dictionary in test/fuzz/NAME.dict; test/fuzz/run.sh runs one.
+FUZZ_CC     ?= clang
+FUZZ_DIR    := $(BUILD)/fuzz
+FUZZ_SAN    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wshadow \
+	       -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+	       -fno-strict-aliasing -D_GNU_SOURCE -I. -MMD -MP
+FUZZ_NAMES  := $(sort $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c)))
+FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+# The h1 harnesses #include core/h1.c themselves.
+FUZZ ?=
+SECS ?= 60
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	$(call say,FUZZCC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-fno-sanitize-recover=all -c -o $@ $<
+
+define FUZZ_RULE
+$(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/test/fuzz/fuzz_$(1).o $(FUZZ_LINK_$(1):%.c=$(FUZZ_DIR)/obj/%.o)
+	$$(call say,LD,$$@)
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_SAN) -o $$@ $$^ $$(FUZZ_LIBS_$(1))
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_RULE,$(n))))
+
+fuzz-build: $(FUZZ_BINS)
+
+# make fuzz [FUZZ=name] [SECS=n]: each harness (or the one named, with or
+# without its fuzz_ prefix) for SECS seconds, one after the other.
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@set -e; for n in $(or $(FUZZ:fuzz_%=%),$(FUZZ_NAMES)); do \
+		test/fuzz/run.sh $(BUILD) $$n $(SECS); done
 
 # Installs missing Debian packages when root, otherwise names the command.
 deps:
@@ -138,6 +177,8 @@ help:
 	@echo "make debug      -O0 build with leak tracking (build/debug)"
 	@echo "make bench      tools/bench: ringlb beside HAProxy and nginx"
 	@echo "make numa-check run ringlb in the two-node QEMU guest"
+	@echo "make fuzz       every libFuzzer harness for SECS=60 seconds (FUZZ=name picks one:"
+	@echo "                $(FUZZ_NAMES))"
 	@echo "make format     clang-format every source; format-check verifies"
 	@echo "make clean      remove build/"
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz harnesses, test/fuzz/corpus/NAME/.
+
+    test/fuzz/seeds.py [BUILD]      (default build; needs make fuzz-build)
+
+Each harness gets candidate inputs written here by hand (request heads from
+test/configs/smuggle/ and test/integration/test_http.py, response heads,
+chunked bodies, configs from config/examples/ and test/configs/bad/, values,
+environments). libFuzzer's -merge=1 then keeps those that add coverage, and
+the kept ones are committed under a name that says what they are. Run it
+again after a harness or its input format changes.
+"""
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+# fuzz_h1's first byte: what the rest is.
+REQ, RESP, RESP_HEAD, CHUNKED = 0x00, 0x01, 0x03, 0x0C
+
+REQUESTS = {
+    "get": b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "get-close": b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    "get-http10": b"GET /x HTTP/1.0\r\n\r\n",
+    "get-http10-keepalive": b"GET /x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\n",
+    "absolute-path": b"GET http://www.example.com/api/x HTTP/1.1\r\nHost: wrong.example\r\n"
+                     b"Connection: close\r\n\r\n",
+    "absolute-bare": b"GET http://exact.test HTTP/1.1\r\nHost: wrong.example\r\n\r\n",
+    "absolute-query": b"GET https://other.org:8443?q HTTP/1.1\r\nHost: other.org\r\n\r\n",
+    "connect": b"CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n",
+    "options-star": b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+    "empty-lines-first": b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "hop-by-hop": b"GET /name HTTP/1.1\r\nHost: h.test\r\nX-Forwarded-For: 10.1.2.3\r\n"
+                  b"X-Real-IP: 6.6.6.6\r\nX-Forwarded-Proto: https\r\n"
+                  b"Connection: close, X-Foo\r\nX-Foo: secret\r\nKeep-Alive: timeout=5\r\n"
+                  b"Proxy-Connection: keep-alive\r\nTE: trailers\r\n\r\n",
+    "post-cl": b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    "post-cl-list": b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\nhello",
+    "post-chunked": b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"5;ext=1\r\nhello\r\n0\r\nX-Trailer: yes\r\n\r\n",
+    "expect-continue": b"PUT /p HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n"
+                       b"Content-Length: 2\r\n\r\nok",
+    "websocket": b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                 b"\r\nearly\n",
+    "pipelined": b"GET /a HTTP/1.1\r\nHost: p\r\n\r\nGET /b HTTP/1.1\r\nHost: p\r\n\r\n",
+    "many-headers": b"GET / HTTP/1.1\r\nHost: a\r\n" +
+                    b"".join(b"X-H%d: v%d\r\n" % (i, i) for i in range(20)) +
+                    b"Cookie: c=1\r\nAuthorization: Basic eA==\r\nUser-Agent: t\r\n\r\n",
+    "long-target": b"GET /" + b"u" * 600 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+    "version-505": b"GET / HTTP/1.7\r\nHost: a\r\n\r\n",
+    "obs-text-value": b"GET / HTTP/1.1\r\nHost: a\r\nX-V: \xe2\x9c\x93\t x\r\n\r\n",
+}
+
+RESPONSES = {
+    "200-cl": (RESP, b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"),
+    "200-chunked": (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          b"400\r\n" + b"a" * 1024 + b"\r\n3\r\nabc\r\n0\r\nX-Trailer: yes\r\n\r\n"),
+    "200-close-delimited": (RESP, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil eof"),
+    "200-gzip-close": (RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzz"),
+    "200-http10-keepalive": (RESP, b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n"
+                                   b"Content-Length: 2\r\n\r\nok"),
+    "200-connection-close": (RESP, b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"),
+    "200-many-headers": (RESP, b"HTTP/1.1 200 OK\r\n" +
+                               b"".join(b"X-H%d: v%d\r\n" % (i, i) for i in range(24)) +
+                               b"Content-Length: 3\r\n\r\nok\n"),
+    "200-no-reason": (RESP, b"HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n"),
+    "100-continue": (RESP, b"HTTP/1.1 100 Continue\r\n\r\n"),
+    "101-upgrade": (RESP, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Accept: x=\r\n\r\nserver-first\n"),
+    "204": (RESP, b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"),
+    "304": (RESP, b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5000\r\nETag: \"x\"\r\n\r\n"),
+    "head-cl": (RESP_HEAD, b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"),
+    "head-chunked": (RESP_HEAD, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    "502-set-cookie": (RESP, b"HTTP/1.1 502 Bad Gateway\r\nSet-Cookie: a=b\r\nServer: x\r\n"
+                             b"Content-Length: 4\r\n\r\nbad\n"),
+    "400-cl-te": (RESP, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n"
+                        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+}
+
+CHUNKED_BODIES = {
+    "one-chunk": b"5\r\nhello\r\n0\r\n\r\n",
+    "two-chunks-ext": b"3;a=b;c\r\nabc\r\n2 ;x=\"q\"\r\nde\r\n0\r\n\r\n",
+    "upper-hex": b"A\r\n0123456789\r\n0\r\n\r\n",
+    "trailers": b"1\r\nx\r\n0\r\nX-A: 1\r\nX-B:\r\n\r\n",
+    "last-ext-pipelined": b"0;last\r\n\r\nGET / HTTP/1.1\r\n",
+    "leading-zeros": b"0000001\r\nz\r\n00\r\n\r\n",
+    "partial": b"400\r\nabc",
+    "size-max": b"4000000000000000\r\n",
+    "size-over": b"4000000000000001\r\n",
+    "bare-lf": b"1\nx\r\n0\r\n\r\n",
+    "obs-fold-trailer": b"0\r\nX: a\r\n b\r\n\r\n",
+}
+
+
+def smuggle():
+    out = {}
+    for p in sorted(glob.glob(os.path.join(TOP, "test/configs/smuggle/*.txt"))):
+        with open(p, "rb") as f:
+            out["smuggle-" + os.path.basename(p)[:-4]] = f.read()
+    return out
+
+
+def h1_seeds():
+    s = {}
+    for name, req in list(REQUESTS.items()) + list(smuggle().items()):
+        s["req-" + name] = bytes([REQ, 0x10]) + req
+    for name, (mode, resp) in RESPONSES.items():
+        s["resp-" + name] = bytes([mode, 0x10]) + resp
+    for name, body in CHUNKED_BODIES.items():
+        s["chunked-" + name] = bytes([CHUNKED, 0x07]) + body
+    return s
+
+
+# Kept whatever the merge says: the cases a corpus must show by name.
+PINNED = {
+    "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
+}
+
+HARNESSES = {
+    "h1": h1_seeds,
+}
+
+
+def merge(build, name, cands):
+    """Keeps the candidates that add coverage (libFuzzer -merge=1)."""
+    binary = os.path.join(TOP, build, "fuzz", "fuzz_" + name)
+    with tempfile.TemporaryDirectory() as tmp:
+        cdir, mdir = os.path.join(tmp, "c"), os.path.join(tmp, "m")
+        os.mkdir(cdir)
+        os.mkdir(mdir)
+        by_hash = {}
+        for n, data in sorted(cands.items()):
+            h = hashlib.sha1(data).hexdigest()
+            by_hash.setdefault(h, n)
+            with open(os.path.join(cdir, n), "wb") as f:
+                f.write(data)
+        subprocess.run([binary, "-merge=1", "-max_len=65536", mdir, cdir], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return sorted(by_hash[h] for h in os.listdir(mdir) if h in by_hash)
+
+
+def main():
+    build = sys.argv[1] if len(sys.argv) > 1 else "build"
+    names = sys.argv[2:] or sorted(HARNESSES)
+    for name in names:
+        cands = HARNESSES[name]()
+        kept = sorted(set(merge(build, name, cands)) | set(PINNED.get(name, [])))
+        out = os.path.join(TOP, "test", "fuzz", "corpus", name)
+        shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out)
+        for n in kept:
+            with open(os.path.join(out, n), "wb") as f:
+                f.write(cands[n])
+        print("%s: %d of %d candidates kept" % (name, len(kept), len(cands)))
+
+
+if __name__ == "__main__":
+    main()
