@@ -117,13 +117,33 @@ def h1_seeds():
     return s
 
 
+def resp_seeds():
+    """fuzz_resp: flags (bit 0 HEAD, bit 1 default limits), a split byte."""
+    s = {}
+    for name, (mode, resp) in RESPONSES.items():
+        head = mode == RESP_HEAD
+        s[name] = bytes([head, 0x10]) + resp
+        s[name + "-wide"] = bytes([head | 2, 0x10]) + resp
+    s["431-head-over-2048"] = b"\0\x10HTTP/1.1 200 OK\r\nX-Big: " + b"b" * 2100 + b"\r\n\r\n"
+    s["431-25-fields"] = (b"\0\x10HTTP/1.1 200 OK\r\n" +
+                          b"".join(b"X-%d: v\r\n" % i for i in range(25)) + b"\r\n")
+    s["hop-listed"] = (b"\0\x10HTTP/1.1 200 OK\r\nConnection: X-Foo, close\r\nX-Foo: 1\r\n"
+                       b"Keep-Alive: timeout=5\r\nTrailer: X\r\nContent-Length: 0\r\n\r\n")
+    s["505"] = b"\0\x10HTTP/2.0 200 OK\r\n\r\n"
+    s["cl-list"] = b"\0\x10HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok"
+    return s
+
+
 # Kept whatever the merge says: the cases a corpus must show by name.
 PINNED = {
     "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
+    "resp": ["head-cl", "head-chunked", "100-continue", "204", "304", "200-chunked",
+             "200-close-delimited"],
 }
 
 HARNESSES = {
     "h1": h1_seeds,
+    "resp": resp_seeds,
 }
 
 
