@@ -117,6 +117,13 @@ def h1_seeds():
     return s
 
 
+def chunked_seeds():
+    s = {name: body for name, body in CHUNKED_BODIES.items()}
+    s["long-ext"] = b"1;" + b"e" * 4093 + b"\r\nx\r\n0\r\n\r\n"
+    s["many-trailers"] = b"0\r\n" + b"".join(b"T%d: v\r\n" % i for i in range(65)) + b"\r\n"
+    return s
+
+
 def resp_seeds():
     """fuzz_resp: flags (bit 0 HEAD, bit 1 default limits), a split byte."""
     s = {}
@@ -144,6 +151,7 @@ PINNED = {
 HARNESSES = {
     "h1": h1_seeds,
     "resp": resp_seeds,
+    "chunked": chunked_seeds,
 }
 
 
