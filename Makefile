@@ -102,7 +102,11 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -
 	       -fno-strict-aliasing -D_GNU_SOURCE -I. -MMD -MP
 FUZZ_NAMES  := $(sort $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c)))
 FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
-# The h1 harnesses #include core/h1.c themselves.
+# The h1 harnesses #include core/h1.c themselves; the config ones link config/.
+FUZZ_CONFIG := config/config.c config/env.c config/print.c config/schema.c config/value.c \
+	       config/yaml.c
+FUZZ_LINK_config := $(FUZZ_CONFIG)
+FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ ?=
 SECS ?= 60
 

@@ -141,17 +141,49 @@ def resp_seeds():
     return s
 
 
+CONFIGS = {
+    "flow-style": "{listeners: [{name: a, bind: '127.0.0.1:8080', mode: http, pool: p,\n"
+                  "  routes: [{host: '*.example.com', path: /api, pool: p}]}],\n"
+                  " pools: [{name: p, algorithm: maglev, hash: 'header:X-User',\n"
+                  "  backends: [{address: '[::1]:8081', weight: 2}]}]}\n",
+    "anchors": "pools:\n  - &p {name: p, backends: [{address: 127.0.0.1:8081}]}\n"
+               "listeners:\n  - {name: a, bind: 127.0.0.1:8080, mode: tcp, pool: p}\n"
+               "  - {name: b, bind: 127.0.0.1:8082, mode: tcp, pool: *p}\n",
+    "static-file": "listeners:\n  - name: s\n    bind: 127.0.0.1:8080\n    mode: static\n"
+                   "    file: config/examples/errors/502.html\n",
+    "depth-64": "memory_tuning:\n  warning_threshold: " + "[" * 62 + "]" * 62 + "\n",
+    "depth-65": "memory_tuning:\n  warning_threshold: " + "[" * 63 + "]" * 63 + "\n",
+    "control-bytes": "\"work\\ters\": 1\nworkers: \"1\\n2\"\nlogging: {level: \"\\x7f\"}\n",
+    "tags-and-docs": "%YAML 1.1\n---\nworkers: !!str 2\nlisteners: []\n...\n---\nx: 1\n",
+    "block-scalars": "listeners:\n  - name: s\n    bind: 127.0.0.1:8080\n    mode: static\n"
+                     "    body: |\n      hello\n      world\n    via: >\n      folded\n",
+}
+
+
+def config_seeds():
+    s = {}
+    for p in [os.path.join(TOP, "config/examples/ringlb.yaml")] + sorted(
+            glob.glob(os.path.join(TOP, "test/configs/bad/*.yaml"))):
+        with open(p, "rb") as f:
+            s[os.path.basename(p)[:-5]] = f.read()
+    for name, text in CONFIGS.items():
+        s[name] = text.encode()
+    return s
+
+
 # Kept whatever the merge says: the cases a corpus must show by name.
 PINNED = {
     "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
     "resp": ["head-cl", "head-chunked", "100-continue", "204", "304", "200-chunked",
              "200-close-delimited"],
+    "config": ["ringlb", "depth-65"],
 }
 
 HARNESSES = {
     "h1": h1_seeds,
     "resp": resp_seeds,
     "chunked": chunked_seeds,
+    "config": config_seeds,
 }
 
 
