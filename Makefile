@@ -107,6 +107,8 @@ FUZZ_CONFIG := config/config.c config/env.c config/print.c config/schema.c confi
 	       config/yaml.c
 FUZZ_LINK_config := $(FUZZ_CONFIG)
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
+FUZZ_LINK_values := $(FUZZ_CONFIG)
+FUZZ_LIBS_values := $(FUZZ_LIBS_config)
 FUZZ ?=
 SECS ?= 60
 

@@ -171,6 +171,29 @@ def config_seeds():
     return s
 
 
+# fuzz_values' first byte: the parser, or an environment.
+COUNT, SIZE, DURATION, NUMBER, BOOL, ADDR, ENV = range(7)
+VALUES = {
+    "count": (COUNT, b"4096"), "count-max": (COUNT, b"18446744073709551615"),
+    "count-over": (COUNT, b"18446744073709551616"), "count-negative": (COUNT, b"-1"),
+    "size": (SIZE, b"16KB"), "size-space-kib": (SIZE, b"1 KiB"), "size-tb": (SIZE, b"64TB"),
+    "size-bytes": (SIZE, b"100b"), "duration": (DURATION, b"250ms"), "duration-day": (DURATION, b"1d"),
+    "duration-no-unit": (DURATION, b"30"), "number": (NUMBER, b"0.8"), "number-dot": (NUMBER, b".5"),
+    "number-ten": (NUMBER, b"10"), "number-exp": (NUMBER, b"1e5"), "bool": (BOOL, b"Yes"),
+    "bool-off": (BOOL, b"off"), "addr-v4": (ADDR, b"127.0.0.1:8080"), "addr-v6": (ADDR, b"[::1]:8080"),
+    "addr-v4-in-brackets": (ADDR, b"[127.0.0.1]:80"), "addr-scope": (ADDR, b"[fe80::1%lo]:80"),
+    "addr-port-0": (ADDR, b"127.0.0.1:0"),
+    "env": (ENV, b"RINGLB_WORKERS=2\nRINGLB_WARNING_THRESHOLD=0.9\nRINGLB_NOPE=1\n"
+                 b"RINGLB_MEMORY_TUNING_WARNING_THRESHOLD=0.7\nRINGLB_NUMA_FAKE=2"),
+    "env-by-index": (ENV, b"\x80auto\n\x81auto\n\x88info\n\x90 1GB\n\xa0 0.5\n\xc0 1s"),
+    "env-cross-key": (ENV, b"RINGLB_CRITICAL_THRESHOLD=0.5\nRINGLB_MAX_TOTAL_MEMORY=1MB"),
+}
+
+
+def values_seeds():
+    return {name: bytes([mode]) + text for name, (mode, text) in VALUES.items()}
+
+
 # Kept whatever the merge says: the cases a corpus must show by name.
 PINNED = {
     "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
@@ -184,6 +207,7 @@ HARNESSES = {
     "resp": resp_seeds,
     "chunked": chunked_seeds,
     "config": config_seeds,
+    "values": values_seeds,
 }
 
 
