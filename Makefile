@@ -143,7 +143,7 @@ run: deps
 	exec $(BIN) $(ARGS)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-build
 	@test/run.sh $(BUILD) $(TESTS)
 
 unit: all
@@ -184,7 +184,7 @@ help:
 	@echo "make bench      tools/bench: ringlb beside HAProxy and nginx"
 	@echo "make numa-check run ringlb in the two-node QEMU guest"
 	@echo "make fuzz       every libFuzzer harness for SECS=60 seconds (FUZZ=name picks one:"
-	@echo "                $(FUZZ_NAMES))"
+	@echo "                $(FUZZ_NAMES)); make test runs each for 3 s"
 	@echo "make format     clang-format every source; format-check verifies"
 	@echo "make clean      remove build/"
 
