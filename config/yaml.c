@@ -483,17 +483,21 @@ static bool load_binds_clash(const struct cfg_addr *a, const struct cfg_addr *b)
 	        IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
 }
 
-/* Names and binds against the listeners before <i>. */
+/* Names and binds against the listeners before <i>: each reported once,
+ * against the first listener it repeats (not one line per earlier one: n
+ * equal names would make n^2 / 2 lines). */
 static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_listener *ls = &l->c->listeners[i];
 	char path[LOAD_PATH], cut[CONFIG__CUT_BUF];
+	bool name_done = false, bind_done = false;
 	yaml_mark_t m;
 
-	for (unsigned j = 0; j < i; j++) {
+	for (unsigned j = 0; j < i && !(name_done && bind_done); j++) {
 		struct cfg_listener *o = &l->c->listeners[j];
 
-		if (ls->name && o->name && !strcmp(ls->name, o->name)) {
+		if (!name_done && ls->name && o->name && !strcmp(ls->name, o->name)) {
+			name_done = true;
 			load_has(&schema_listeners, el, "name", &m);
 			load_path(path, sizeof(path), "%s.name", epath);
 			load_err(
@@ -501,8 +505,9 @@ static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el,
 			    "\"%s\" is already the name of listeners[%u] (expected a unique listener name)",
 			    config__cut(ls->name, cut), j);
 		}
-		if (load_has(&schema_listeners, el, "bind", &m) &&
+		if (!bind_done && load_has(&schema_listeners, el, "bind", &m) &&
 		    load_binds_clash(&ls->bind, &o->bind)) {
+			bind_done = true;
 			load_path(path, sizeof(path), "%s.bind", epath);
 			load_err(
 			    l, m, path,
@@ -560,7 +565,7 @@ static void load_pool(struct load *l, unsigned i, struct load_elem *el, const ch
 	char path[LOAD_PATH], cut[CONFIG__CUT_BUF];
 	yaml_mark_t m;
 
-	for (unsigned j = 0; j < i && p->name; j++) {
+	for (unsigned j = 0; j < i && p->name; j++) { /* once, against the first */
 		if (l->c->pools[j].name && !strcmp(p->name, l->c->pools[j].name)) {
 			load_has(&schema_pools, el, "name", &m);
 			load_path(path, sizeof(path), "%s.name", epath);
@@ -568,6 +573,7 @@ static void load_pool(struct load *l, unsigned i, struct load_elem *el, const ch
 			    l, m, path,
 			    "\"%s\" is already the name of pools[%u] (expected a unique pool name)",
 			    config__cut(p->name, cut), j);
+			break;
 		}
 	}
 	if (load_has(&schema_pools, el, "backends", &m) && p->nbackends == 0) {
@@ -809,29 +815,46 @@ static void load_pos(const struct load *l, const char *line, unsigned long pos[2
 		pos[1] = strtoul(end + 1, NULL, 10);
 }
 
-static bool load_before(const struct load *l, const char *a, const char *b)
-{
-	unsigned long pa[2], pb[2];
+/* An error line with its position and its place among the lines found. */
+struct load_key {
+	unsigned long pos[2];
+	unsigned idx;
+	char *line;
+};
 
-	load_pos(l, a, pa);
-	load_pos(l, b, pb);
-	return pa[0] < pb[0] || (pa[0] == pb[0] && pa[1] < pb[1]);
+static int load_key_cmp(const void *a, const void *b)
+{
+	const struct load_key *x = a, *y = b;
+
+	if (x->pos[0] != y->pos[0])
+		return x->pos[0] < y->pos[0] ? -1 : 1;
+	if (x->pos[1] != y->pos[1])
+		return x->pos[1] < y->pos[1] ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 /* Puts the lines from <from> on in file order, keeping the order of those
- * at one position: pool references are checked last, but read in place. */
+ * at one position: pool references are checked last, but read in place.
+ * O(n log n): a file can have many errors (the same name on every element
+ * of a long list). Without memory for the keys, the lines stay as found. */
 static void load_sort(const struct load *l, unsigned from)
 {
-	char **v = l->errs->lines;
+	unsigned n = l->errs->n - from;
+	struct load_key *k;
+	char **v;
 
-	for (unsigned i = from + 1; i < l->errs->n; i++) {
-		char *x = v[i];
-		unsigned j = i;
-
-		for (; j > from && load_before(l, x, v[j - 1]); j--)
-			v[j] = v[j - 1];
-		v[j] = x;
+	if (n < 2 || !(k = malloc(n * sizeof(*k))))
+		return;
+	v = l->errs->lines + from;
+	for (unsigned i = 0; i < n; i++) {
+		load_pos(l, v[i], k[i].pos);
+		k[i].idx = i;
+		k[i].line = v[i];
 	}
+	qsort(k, n, sizeof(*k), load_key_cmp);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = k[i].line;
+	free(k);
 }
 
 struct config *config_load_string(const char *name, const char *yaml, struct cfg_errors *errs)
