@@ -155,6 +155,10 @@ CONFIGS = {
     "depth-65": "memory_tuning:\n  warning_threshold: " + "[" * 63 + "]" * 63 + "\n",
     "control-bytes": "\"work\\ters\": 1\nworkers: \"1\\n2\"\nlogging: {level: \"\\x7f\"}\n",
     "tags-and-docs": "%YAML 1.1\n---\nworkers: !!str 2\nlisteners: []\n...\n---\nx: 1\n",
+    "aliased-listeners": "pools:\n  - {name: p, backends: [{address: 127.0.0.1:9}]}\n"
+                         "listeners:\n  - &l {name: a, bind: 127.0.0.1:8080, mode: http, pool: p,\n"
+                         "        routes: [&r {host: a.test, pool: p}, *r, *r, *r, *r, *r, *r]}\n" +
+                         "  - *l\n" * 60,
     "block-scalars": "listeners:\n  - name: s\n    bind: 127.0.0.1:8080\n    mode: static\n"
                      "    body: |\n      hello\n      world\n    via: >\n      folded\n",
 }
@@ -199,7 +203,8 @@ PINNED = {
     "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
     "resp": ["head-cl", "head-chunked", "100-continue", "204", "304", "200-chunked",
              "200-close-delimited"],
-    "config": ["ringlb", "depth-65"],
+    "config": ["ringlb", "depth-65", "flow-style", "static-file", "validate_many",
+               "thresholds_out_of_order", "component_above_total", "initial_above_max_count"],
 }
 
 HARNESSES = {
@@ -224,8 +229,15 @@ def merge(build, name, cands):
             by_hash.setdefault(h, n)
             with open(os.path.join(cdir, n), "wb") as f:
                 f.write(data)
-        subprocess.run([binary, "-merge=1", "-max_len=65536", mdir, cdir], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Every candidate must pass first: a merge goes on past crashes.
+        r = subprocess.run([binary, "-artifact_prefix=%s/" % tmp] +
+                           [os.path.join(cdir, n) for n in sorted(os.listdir(cdir))],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode:
+            sys.exit("%s fails on a candidate:\n%s" % (binary, r.stdout.decode()[-3000:]))
+        subprocess.run([binary, "-merge=1", "-max_len=65536", "-artifact_prefix=%s/" % tmp,
+                        mdir, cdir], check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
         return sorted(by_hash[h] for h in os.listdir(mdir) if h in by_hash)
 
 
