@@ -76,7 +76,7 @@ LAYERS_CONF ?= tools/layers.conf
 LAYERS      ?= fail
 
 .PHONY: all run test unit asan tsan debug deps format format-check clean distclean help bench \
-	numa-check wolfssl check-layers
+	numa-check wolfssl check-layers fuzz fuzz-build
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS)
 
 # Its own make shares our jobserver (the + line).
@@ -126,6 +126,50 @@ $(BUILD)/test/tools/%: test/tools/%.c
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -lpthread
 
+# libFuzzer harnesses: test/fuzz/fuzz_NAME.c, one per input surface, built with clang
+# into $(BUILD)/fuzz/fuzz_NAME. Each links itself and the sources FUZZ_LINK_NAME lists,
+# all compiled with the fuzzer's instrumentation (none from libringlb.a). Seeds are in
+# test/fuzz/corpus/NAME/, the dictionary in test/fuzz/NAME.dict; test/fuzz/run.sh runs one.
+FUZZ_CC     ?= clang
+FUZZ_DIR    := $(BUILD)/fuzz
+FUZZ_SAN    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wshadow \
+	       -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
+	       -fno-strict-aliasing -D_GNU_SOURCE -I. -MMD -MP
+FUZZ_NAMES  := $(sort $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c)))
+FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+# The h1 harnesses #include core/parse/h1.c themselves; the config ones link config/.
+FUZZ_CONFIG := config/config.c config/env.c config/print.c config/schema.c config/value.c \
+	       config/yaml.c config/pem.c
+FUZZ_LINK_config := $(FUZZ_CONFIG)
+FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
+FUZZ_LINK_values := $(FUZZ_CONFIG)
+FUZZ_LIBS_values := $(FUZZ_LIBS_config)
+FUZZ ?=
+SECS ?= 60
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	$(call say,FUZZCC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined \
+		-fno-sanitize-recover=all -c -o $@ $<
+
+define FUZZ_RULE
+$(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/test/fuzz/fuzz_$(1).o $(FUZZ_LINK_$(1):%.c=$(FUZZ_DIR)/obj/%.o)
+	$$(call say,LD,$$@)
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_SAN) -o $$@ $$^ $$(FUZZ_LIBS_$(1))
+endef
+$(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_RULE,$(n))))
+
+fuzz-build: $(FUZZ_BINS)
+
+# make fuzz [FUZZ=name] [SECS=n]: each harness (or the one named, with or
+# without its fuzz_ prefix) for SECS seconds, one after the other.
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@set -e; for n in $(or $(FUZZ:fuzz_%=%),$(FUZZ_NAMES)); do \
+		test/fuzz/run.sh $(BUILD) $$n $(SECS); done
+
 # Installs missing Debian packages when root, otherwise names the command.
 deps:
 	@tools/install-deps.sh --check 2>/dev/null || tools/install-deps.sh
@@ -135,7 +179,7 @@ run: deps
 	exec $(BIN) $(ARGS)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all fuzz-build
 	@$(MAKE) --no-print-directory check-layers $(if $(filter warn,$(LAYERS)),|| true)
 	@test/run.sh $(BUILD) $(TESTS)
 
@@ -188,6 +232,8 @@ help:
 	@echo "make debug      -O0 build with leak tracking (build/debug)"
 	@echo "make bench      tools/bench: ringlb beside HAProxy and nginx"
 	@echo "make numa-check run ringlb in the two-node QEMU guest"
+	@echo "make fuzz       every libFuzzer harness for SECS=60 seconds (FUZZ=name picks one:"
+	@echo "                $(FUZZ_NAMES)); make test runs each for 3 s"
 	@echo "make format     clang-format every source; format-check verifies"
 	@echo "make wolfssl    build our wolfSSL from Debian's source (build/wolfssl, shared by variants)"
 	@echo "make clean      remove build/ but the wolfSSL build; distclean removes it too"

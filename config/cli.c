@@ -16,6 +16,7 @@
 
 #include "config/cli.h"
 #include "config/config-int.h"
+#include "config/value.h"
 #include "config/schema.h"
 #include "numa/cpulist.h"
 
@@ -177,13 +178,13 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
 /* --cpus and --nodes: the list must parse as numa/cpulist.c reads it. */
 static int cli_check_list(const char *flag, const char *text, struct cfg_errors *errs)
 {
-	char err[128] = "";
+	char err[128] = "", cut[VALUE_CUT_BUF];
 	cpu_set_t set;
 
 	if (!*text || cpulist_parse(text, &set, err, sizeof(err)) == 0)
 		return 0; /* empty: schema_set() reports it */
 	config__err(errs, flag, NULL, "\"%s\" is not a list: %s (expected a list like 0-7,16-23)",
-	            text, err);
+	            value_cut(text, cut), err);
 	return -EINVAL;
 }
 

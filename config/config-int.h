@@ -7,10 +7,11 @@
 #include "config/config.h"
 
 /* Adds the error line "WHERE: PATH: MESSAGE" (or "WHERE: MESSAGE" when
- * <path> is NULL). */
+ * <path> is NULL). A control byte in it (from a key or value as written) is
+ * escaped as \n or \xNN: one error is one line. */
 void config__err(struct cfg_errors *e, const char *where, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* Adds the warning line "ringlb: warning: MESSAGE". */
+/* Adds the warning line "ringlb: warning: MESSAGE", escaped the same way. */
 void config__warn(struct cfg_errors *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Where top-level key <i> of <c> was set: "FILE:LINE:COL", the variable
  * or the flag. */

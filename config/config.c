@@ -47,6 +47,43 @@ static void config_errors_add(struct cfg_errors *e, char *line)
 		e->lines[e->n++] = line;
 }
 
+static bool config_is_ctl(unsigned char ch)
+{
+	return ch < 0x20 || ch == 0x7f;
+}
+
+/* <line> with each control byte written as \n or \xNN (as --print-config
+ * quotes strings), so that one error stays one line of text whatever the
+ * file or the environment held: a key or value as written may have any
+ * byte. Frees <line> when it returns another string; NULL stays NULL. */
+static char *config_one_line(char *line)
+{
+	size_t extra = 0, o = 0;
+	char *out;
+
+	for (const char *p = line; p && *p; p++)
+		extra += config_is_ctl(*p) ? 3 : 0;
+	if (!extra)
+		return line;
+	out = malloc(strlen(line) + extra + 1);
+	if (!out) { /* still one line */
+		for (char *p = line; *p; p++)
+			*p = config_is_ctl(*p) ? '?' : *p;
+		return line;
+	}
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if (*p == '\n')
+			o += sprintf(out + o, "\\n");
+		else if (config_is_ctl(*p))
+			o += sprintf(out + o, "\\x%02x", *p);
+		else
+			out[o++] = *p;
+	}
+	out[o] = '\0';
+	free(line);
+	return out;
+}
+
 void config__err(struct cfg_errors *e, const char *where, const char *path, const char *fmt, ...)
 {
 	char msg[768], *line;
@@ -62,7 +99,7 @@ void config__err(struct cfg_errors *e, const char *where, const char *path, cons
 	} else if (asprintf(&line, "%s: %s", where, msg) < 0) {
 		line = NULL;
 	}
-	config_errors_add(e, line);
+	config_errors_add(e, config_one_line(line));
 }
 
 void config__warn(struct cfg_errors *e, const char *fmt, ...)
@@ -75,7 +112,7 @@ void config__warn(struct cfg_errors *e, const char *fmt, ...)
 	va_end(ap);
 	if (asprintf(&line, "ringlb: warning: %s", msg) < 0)
 		line = NULL;
-	config_errors_add(e, line);
+	config_errors_add(e, config_one_line(line));
 }
 
 struct config *config_new(void)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "config/config-int.h"
+#include "config/value.h"
 #include "config/schema.h"
 
 /* RINGLB_ variables that are not keys: who reads them and what for
@@ -103,8 +104,9 @@ int config_apply_env(struct config *c, char *const *envp, struct cfg_errors *err
 		if (!env_match(*e, len, hits))
 			config__warn(
 			    errs,
-			    "%.*s: unknown variable, ignored (expected the name of a key, see config/KEYS.md)",
-			    (int)len, *e);
+			    "%.*s%s: unknown variable, ignored (expected the name of a key, see config/KEYS.md)",
+			    (int)(len > VALUE_CUT ? VALUE_CUT : len), *e,
+			    len > VALUE_CUT ? "..." : "");
 	}
 	for (unsigned i = 0; i < schema_ntop; i++) {
 		if (hits[i].brief && hits[i].full)

@@ -748,15 +748,17 @@ static const char *schema_noun(const struct key *k)
 
 void schema_explain(const struct key *k, const char *text, int err, char *buf, size_t len)
 {
-	char exp[160];
+	char exp[160], cut[VALUE_CUT_BUF];
+	const char *all = text;
 
+	text = value_cut(text, cut);
 	schema_expect(k, exp, sizeof(exp));
 	if (err == -ERANGE)
 		snprintf(buf, len, "%s is out of range (expected %s)", text, exp);
 	else if (k->type == KT_ENUM)
 		snprintf(buf, len, "\"%s\" is not %s %s (expected %s)", text,
 		         strchr("aeiou", k->noun[0]) ? "an" : "a", k->noun, exp);
-	else if (k->type == KT_DURATION && strspn(text, "0123456789") == strlen(text) && *text)
+	else if (k->type == KT_DURATION && strspn(all, "0123456789") == strlen(all) && *all)
 		snprintf(buf, len, "\"%s\" has no unit (expected a duration like 30s or 250ms)",
 		         text);
 	else

@@ -161,7 +161,7 @@ static int value_split_addr(const char *s, char *host, size_t hlen, const char *
 int value_addr(const char *s, struct cfg_addr *a)
 {
 	struct addrinfo hints = {
-	    .ai_family = AF_UNSPEC,
+	    .ai_family = s[0] == '[' ? AF_INET6 : AF_INET, /* "[IPv6]:port" or "IPv4:port" */
 	    .ai_socktype = SOCK_STREAM,
 	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
 	};
@@ -216,11 +216,33 @@ int value_fmt_duration(uint64_t ms, char *buf, size_t len)
 
 int value_fmt_number(double v, char *buf, size_t len)
 {
-	for (int prec = 1; prec < 17; prec++) {
-		int n = snprintf(buf, len, "%.*g", prec, v);
+	int n = 0;
 
+	for (int prec = 1; prec <= 17; prec++) {
+		n = snprintf(buf, len, "%.*g", prec, v);
 		if (strtod(buf, NULL) == v)
-			return n;
+			break;
 	}
-	return snprintf(buf, len, "%.17g", v);
+	if (!strchr(buf, 'e'))
+		return n;
+	/* value_number() reads no exponent: the fewest decimals that read back */
+	for (int d = 0; d < 400; d++) {
+		n = snprintf(buf, len, "%.*f", d, v);
+		if ((size_t)n >= len || strtod(buf, NULL) == v)
+			break;
+	}
+	return n;
+}
+
+const char *value_cut(const char *s, char *buf)
+{
+	size_t n = VALUE_CUT;
+
+	if (strnlen(s, n + 1) <= n)
+		return s;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--; /* s[n] continues a character: cut before it */
+	memcpy(buf, s, n);
+	memcpy(buf + n, "...", 4);
+	return buf;
 }

@@ -40,7 +40,17 @@ int value_addr(const char *s, struct cfg_addr *a);
  * "0s", "250ms", "5m". Return snprintf's result. */
 int value_fmt_size(uint64_t v, char *buf, size_t len);
 int value_fmt_duration(uint64_t ms, char *buf, size_t len);
-/* Shortest text that reads back as the same double ("0.8", "1.5"). */
+/* Shortest text that reads back as the same double ("0.8", "1.5", "10",
+ * "0.00001"), without an exponent: value_number() reads none. A number
+ * with more digits than <len> holds is cut (snprintf's result says so). */
 int value_fmt_number(double v, char *buf, size_t len);
+
+/* Text from a file, the environment or the command line as an error line
+ * quotes it: up to VALUE_CUT bytes, cut on a UTF-8 boundary and marked
+ * "...", so that the line's "(expected ...)" always fits. Returns <s>, or
+ * <buf> (VALUE_CUT_BUF bytes) holding the cut text. */
+#define VALUE_CUT     64
+#define VALUE_CUT_BUF (VALUE_CUT + 4)
+const char *value_cut(const char *s, char *buf);
 
 #endif

@@ -19,10 +19,12 @@
 
 #include "config/config-int.h"
 #include "config/pem.h"
+#include "config/value.h"
 #include "config/schema.h"
 
 #define LOAD_MAX_FILE (16u << 20) /* a config file larger than this is a mistake */
 #define LOAD_PATH     256         /* a key path in an error line, cut beyond */
+#define LOAD_DEPTH    64          /* nested mappings and sequences (see load_depth()) */
 
 /* A pool name to resolve once every pool is known. */
 struct load_ref {
@@ -365,6 +367,8 @@ static void load_ref(struct load *l, yaml_mark_t m, const char *path, const char
 
 static void load_resolve(struct load *l)
 {
+	char cut[VALUE_CUT_BUF];
+
 	for (unsigned i = 0; i < l->nrefs; i++) {
 		struct load_ref *r = &l->refs[i];
 
@@ -372,7 +376,7 @@ static void load_resolve(struct load *l)
 		if (*r->idx < 0)
 			load_err(l, r->mark, r->path,
 			         "no pool is named \"%s\" (expected the name of a pool in pools)",
-			         r->name);
+			         value_cut(r->name, cut));
 	}
 }
 
@@ -415,23 +419,27 @@ static void load_unused(struct load *l, struct load_elem *el, const char *epath,
 }
 
 /* Maps <file> read-only into *data, *len (an empty file: NULL, 0); returns
- * false after an error at <m> <path>. */
+ * false after an error at <m> <path>. It is opened without blocking, so
+ * that a FIFO is refused as not a regular file instead of stalling the
+ * load (and, on SIGHUP, the control thread) until something writes to it. */
 static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const char *file,
                       char **data, size_t *len)
 {
+	char cut[VALUE_CUT_BUF];
+	const char *name = value_cut(file, cut);
 	struct stat st;
 	void *p;
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no wait */
 	bool ok = false;
 
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", file,
+		load_err(l, m, path, "cannot open \"%s\": %s (expected a readable file)", name,
 		         strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		load_err(l, m, path, "\"%s\" is not a regular file (expected a readable file)",
-		         file);
+		         name);
 		goto out;
 	}
 	*data = NULL;
@@ -440,7 +448,7 @@ static bool load_mmap(struct load *l, yaml_mark_t m, const char *path, const cha
 		p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (p == MAP_FAILED) {
 			load_err(l, m, path, "cannot map \"%s\": %s (expected a readable file)",
-			         file, strerror(errno));
+			         name, strerror(errno));
 			goto out;
 		}
 		*data = p;
@@ -476,7 +484,7 @@ static void load_error_pages(struct load *l, struct cfg_listener *ls, struct loa
                              const char *epath)
 {
 	static const int st[] = {CFG_ERROR_STATUSES};
-	char key[32], path[LOAD_PATH];
+	char key[32], path[LOAD_PATH], cut[VALUE_CUT_BUF];
 	yaml_mark_t m;
 
 	for (unsigned i = 0; i < CFG_NERROR_PAGES; i++) {
@@ -489,8 +497,8 @@ static void load_error_pages(struct load *l, struct cfg_listener *ls, struct loa
 		if (load_mmap(l, m, path, e->file, &e->data, &e->len) &&
 		    e->len > CFG_ERROR_PAGE_MAX)
 			load_err(l, m, path,
-			         "\"%s\" has %zu bytes (expected a file of at most 1MB)", e->file,
-			         e->len);
+			         "\"%s\" has %zu bytes (expected a file of at most 1MB)",
+			         value_cut(e->file, cut), e->len);
 	}
 }
 
@@ -807,26 +815,31 @@ static bool load_binds_clash(const struct cfg_addr *a, const struct cfg_addr *b)
 	        IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr));
 }
 
-/* Names and binds against the listeners before <i>. */
+/* Names and binds against the listeners before <i>: each reported once,
+ * against the first listener it repeats (not one line per earlier one: n
+ * equal names would make n^2 / 2 lines). */
 static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_listener *ls = &l->c->listeners[i];
-	char path[LOAD_PATH];
+	char path[LOAD_PATH], cut[VALUE_CUT_BUF];
+	bool name_done = false, bind_done = false;
 	yaml_mark_t m;
 
-	for (unsigned j = 0; j < i; j++) {
+	for (unsigned j = 0; j < i && !(name_done && bind_done); j++) {
 		struct cfg_listener *o = &l->c->listeners[j];
 
-		if (ls->name && o->name && !strcmp(ls->name, o->name)) {
+		if (!name_done && ls->name && o->name && !strcmp(ls->name, o->name)) {
+			name_done = true;
 			load_has(&schema_listeners, el, "name", &m);
 			load_path(path, sizeof(path), "%s.name", epath);
 			load_err(
 			    l, m, path,
 			    "\"%s\" is already the name of listeners[%u] (expected a unique listener name)",
-			    ls->name, j);
+			    value_cut(ls->name, cut), j);
 		}
-		if (load_has(&schema_listeners, el, "bind", &m) &&
+		if (!bind_done && load_has(&schema_listeners, el, "bind", &m) &&
 		    load_binds_clash(&ls->bind, &o->bind)) {
+			bind_done = true;
 			load_path(path, sizeof(path), "%s.bind", epath);
 			load_err(
 			    l, m, path,
@@ -882,17 +895,18 @@ static void load_route(struct load *l, struct cfg_route *r, struct load_elem *el
 static void load_pool(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_pool *p = &l->c->pools[i];
-	char path[LOAD_PATH];
+	char path[LOAD_PATH], cut[VALUE_CUT_BUF];
 	yaml_mark_t m;
 
-	for (unsigned j = 0; j < i && p->name; j++) {
+	for (unsigned j = 0; j < i && p->name; j++) { /* once, against the first */
 		if (l->c->pools[j].name && !strcmp(p->name, l->c->pools[j].name)) {
 			load_has(&schema_pools, el, "name", &m);
 			load_path(path, sizeof(path), "%s.name", epath);
 			load_err(
 			    l, m, path,
 			    "\"%s\" is already the name of pools[%u] (expected a unique pool name)",
-			    p->name, j);
+			    value_cut(p->name, cut), j);
+			break;
 		}
 	}
 	if (load_has(&schema_pools, el, "backends", &m) && p->nbackends == 0) {
@@ -1011,6 +1025,87 @@ static void load_syntax(struct load *l, yaml_parser_t *p)
 		         problem);
 }
 
+/* One open mapping or sequence of load_depth(): the length of its key path,
+ * and how many nodes it holds so far (in a mapping, keys are the even ones). */
+struct load_level {
+	size_t plen;
+	unsigned nodes;
+	bool map;
+};
+
+/* Sets <path> to the key path of the node of <ev> in <up> (NULL: the root):
+ * "[i]" after a sequence's path, ".key" after a mapping's ("?" for a key
+ * that is no scalar); a mapping's value keeps its key's path. */
+static void load_depth_path(struct load_level *up, char *path, const yaml_event_t *ev)
+{
+	const char *key = ev->type == YAML_SCALAR_EVENT ? (const char *)ev->data.scalar.value : "?";
+
+	if (!up)
+		return;
+	if (!up->map)
+		load_path(path + up->plen, LOAD_PATH - up->plen, "[%u]", up->nodes);
+	else if (up->nodes % 2 == 0)
+		load_path(path + up->plen, LOAD_PATH - up->plen, "%s%s", up->plen ? "." : "", key);
+	up->nodes++;
+}
+
+/* Refuses a document nested deeper than LOAD_DEPTH before libyaml builds its
+ * tree: libyaml's scanner looks at every open flow level for each token, so
+ * a deep file costs the square of its depth (4.7 s at 40,000 levels), and no
+ * key of the schema is deeper than 5. Reads events only; a syntax error is
+ * left to load_parse(), which reports it. Returns 0, or -EINVAL or -ENOMEM
+ * after adding the error. */
+static int load_depth(struct load *l, const char *yaml)
+{
+	struct load_level lv[LOAD_DEPTH];
+	char path[LOAD_PATH] = "";
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	unsigned depth = 0;
+	bool end = false;
+	int ret = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		config__err(l->errs, l->name, NULL, "out of memory (expected less)");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
+	while (!end && !ret && yaml_parser_parse(&parser, &ev)) {
+		switch (ev.type) {
+		case YAML_SCALAR_EVENT:
+		case YAML_ALIAS_EVENT:
+			load_depth_path(depth ? &lv[depth - 1] : NULL, path, &ev);
+			break;
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			load_depth_path(depth ? &lv[depth - 1] : NULL, path, &ev);
+			if (depth == LOAD_DEPTH) {
+				load_err(
+				    l, ev.start_mark, path,
+				    "nesting deeper than %d (expected at most %d nested mappings and sequences)",
+				    LOAD_DEPTH, LOAD_DEPTH);
+				ret = -EINVAL;
+				break;
+			}
+			lv[depth++] = (struct load_level){strlen(path), 0,
+			                                  ev.type == YAML_MAPPING_START_EVENT};
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			path[lv[--depth].plen] = '\0';
+			break;
+		case YAML_STREAM_END_EVENT:
+			end = true;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return ret;
+}
+
 /* Parses the one document of <yaml> into l->doc. Returns 0 or -EINVAL
  * (l->doc then needs no deleting). */
 static int load_parse(struct load *l, const char *yaml)
@@ -1019,8 +1114,10 @@ static int load_parse(struct load *l, const char *yaml)
 	yaml_document_t extra;
 	int ret = 0;
 
-	if (!yaml_parser_initialize(&parser))
+	if (!yaml_parser_initialize(&parser)) {
+		config__err(l->errs, l->name, NULL, "out of memory (expected less)");
 		return -ENOMEM;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, strlen(yaml));
 	if (!yaml_parser_load(&parser, &l->doc)) {
 		load_syntax(l, &parser);
@@ -1060,29 +1157,46 @@ static void load_pos(const struct load *l, const char *line, unsigned long pos[2
 		pos[1] = strtoul(end + 1, NULL, 10);
 }
 
-static bool load_before(const struct load *l, const char *a, const char *b)
-{
-	unsigned long pa[2], pb[2];
+/* An error line with its position and its place among the lines found. */
+struct load_key {
+	unsigned long pos[2];
+	unsigned idx;
+	char *line;
+};
 
-	load_pos(l, a, pa);
-	load_pos(l, b, pb);
-	return pa[0] < pb[0] || (pa[0] == pb[0] && pa[1] < pb[1]);
+static int load_key_cmp(const void *a, const void *b)
+{
+	const struct load_key *x = a, *y = b;
+
+	if (x->pos[0] != y->pos[0])
+		return x->pos[0] < y->pos[0] ? -1 : 1;
+	if (x->pos[1] != y->pos[1])
+		return x->pos[1] < y->pos[1] ? -1 : 1;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 /* Puts the lines from <from> on in file order, keeping the order of those
- * at one position: pool references are checked last, but read in place. */
+ * at one position: pool references are checked last, but read in place.
+ * O(n log n): a file can have many errors (the same name on every element
+ * of a long list). Without memory for the keys, the lines stay as found. */
 static void load_sort(const struct load *l, unsigned from)
 {
-	char **v = l->errs->lines;
+	unsigned n = l->errs->n - from;
+	struct load_key *k;
+	char **v;
 
-	for (unsigned i = from + 1; i < l->errs->n; i++) {
-		char *x = v[i];
-		unsigned j = i;
-
-		for (; j > from && load_before(l, x, v[j - 1]); j--)
-			v[j] = v[j - 1];
-		v[j] = x;
+	if (n < 2 || !(k = malloc(n * sizeof(*k))))
+		return;
+	v = l->errs->lines + from;
+	for (unsigned i = 0; i < n; i++) {
+		load_pos(l, v[i], k[i].pos);
+		k[i].idx = i;
+		k[i].line = v[i];
 	}
+	qsort(k, n, sizeof(*k), load_key_cmp);
+	for (unsigned i = 0; i < n; i++)
+		v[i] = k[i].line;
+	free(k);
 }
 
 struct config *config_load_string(const char *name, const char *yaml, struct cfg_errors *errs)
@@ -1096,7 +1210,7 @@ struct config *config_load_string(const char *name, const char *yaml, struct cfg
 		config_free(l.c);
 		return NULL;
 	}
-	if (load_parse(&l, yaml) == 0) {
+	if (load_depth(&l, yaml) == 0 && load_parse(&l, yaml) == 0) {
 		load_root(&l);
 		yaml_document_delete(&l.doc);
 	}
@@ -1117,7 +1231,7 @@ static char *load_read(const char *path, struct cfg_errors *errs)
 	struct stat st;
 	char *buf = NULL;
 	ssize_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no wait */
 
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > LOAD_MAX_FILE ||
 	    !(buf = malloc(st.st_size + 1)) || (n = read(fd, buf, st.st_size)) != st.st_size) {

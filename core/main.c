@@ -2,6 +2,7 @@
  * probe, placement, memory, workers, then signals until it is told to stop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/cli.h"
@@ -204,15 +206,46 @@ static int start_workers(struct ctl *ctl)
 	return ret;
 }
 
+/* Writes our pid to <path> as daemons do: never through a symbolic link
+ * (O_NOFOLLOW: run as root, following one let whoever can write the pidfile's
+ * directory overwrite any file), and only into a regular file with no other
+ * name, created 0644 or replacing a stale pidfile in place. Anything else
+ * there is refused with one line and left as it is. */
 static int write_pidfile(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	int fd =
+	    open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+	const char *why = NULL;
+	char buf[24];
+	struct stat st;
+	ssize_t w;
+	int n, ret = 0;
 
-	if (!f || fprintf(f, "%d\n", getpid()) < 0 || fclose(f) != 0) {
-		log_err("pidfile %s: %s", path, strerror(errno));
-		return -errno;
+	if (fd < 0) {
+		ret = -errno;
+		why = ret == -ELOOP ? "is a symbolic link, not followed" : strerror(-ret);
+	} else if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		why = strerror(-ret);
+	} else if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+		ret = -EEXIST;
+		why = S_ISREG(st.st_mode) ? "has other hard links, not written"
+		                          : "is not a regular file, not written";
+	} else {
+		n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+		if (ftruncate(fd, 0) < 0)
+			ret = -errno;
+		else if ((w = write(fd, buf, n)) != n)
+			ret = w < 0 ? -errno : -EIO;
+		why = ret ? strerror(-ret) : NULL;
 	}
-	return 0;
+	if (fd >= 0 && close(fd) < 0 && !ret) {
+		ret = -errno;
+		why = strerror(-ret);
+	}
+	if (ret)
+		log_err("pidfile %s: %s", path, why);
+	return ret;
 }
 
 static int setup_signals(struct ctl *ctl)

@@ -1,29 +1,30 @@
-/* libFuzzer harness for the HTTP/1.1 parser (core/h1.c). Build and run:
+/* libFuzzer harness for the HTTP/1.1 parser (core/h1.c):
  *
- *   mkdir -p build/fuzz/corpus
- *   for f in test/configs/smuggle/[0-9]*.txt; do    # mode byte 0: a request
- *           { printf '\0\20'; cat $f; } >build/fuzz/corpus/$(basename $f); done
- *   clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
- *         -fno-sanitize-recover=all -o build/fuzz/fuzz_h1 test/fuzz/fuzz_h1.c
- *   build/fuzz/fuzz_h1 -max_total_time=300 -max_len=4096 build/fuzz/corpus
+ *   make fuzz FUZZ=h1 SECS=300
  *
- * The first byte picks what the rest is: a request head (with its body), a
- * response head (to a HEAD request or not), or a chunked body alone; the
- * second picks a split point. What it checks, beyond the sanitizers:
+ * The first byte picks what the rest is: bit 0 a response head (bit 1: to a
+ * HEAD request) or a request head, each with what follows it as the body;
+ * bits 2-3 both set, a chunked body alone. The second byte picks a split
+ * point. Seeds are in test/fuzz/corpus/h1/ (tools to remake them:
+ * test/fuzz/seeds.py). What it checks, beyond the sanitizers:
  * - one call, a split into two calls (the second in a moved buffer) and
  *   byte-at-a-time feeding give the same answer and the same message;
  * - a prefix never answers what the whole does not;
  * - every slice lies inside the head, head_len is what was returned;
  * - the body framer gives the same result for one call and any split;
  * - a head h1_build_request()/h1_build_response() writes parses again with
- *   the same framing (body kind, length), method, target and status: what
- *   the next hop reads is what the proxy read.
+ *   the same framing (body kind, length), method, host, status and
+ *   connection: what the next hop reads is what the proxy read. An
+ *   absolute-form target goes up in origin-form with Host set from its
+ *   authority (RFC 9112 3.2.2, see h1_build_request()): the rebuilt target
+ *   is the received path ("/" when there is none) and the rebuilt Host is
+ *   the authority the request was routed by.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/parse/h1.c"
+#include "core/parse/h1.c" /* the code under test: its one include here */
 
 #define CHECK(c)                                                                                   \
 	do {                                                                                       \
@@ -156,18 +157,40 @@ static bool same_str(struct h1_str a, struct h1_str b)
 	return a.len == b.len && (!a.len || !memcmp(a.p, b.p, a.len));
 }
 
+/* The target the next hop must read for request <m>: the received one, or
+ * for an absolute-form target its path in origin-form (<buf> holds it). */
+static struct h1_str next_hop_target(const struct h1_msg *m, char *buf, size_t cap)
+{
+	bool absolute = m->path.p && m->path.p != m->target.p;
+	size_t n = 0;
+
+	if (!absolute)
+		return m->target;
+	CHECK(m->path.p > m->target.p && m->path.p + m->path.len == m->target.p + m->target.len);
+	CHECK(m->host.len > 0 && m->host.p > m->target.p && m->host.p + m->host.len == m->path.p);
+	if (!m->path.len || m->path.p[0] != '/')
+		buf[n++] = '/';
+	CHECK(n + m->path.len <= cap);
+	memcpy(buf + n, m->path.p, m->path.len);
+	return (struct h1_str){buf, (uint32_t)(n + m->path.len)};
+}
+
 /* What goes to the next hop parses to the same framing. */
 static void check_rebuild(bool resp, bool hr, const struct h1_msg *m)
 {
-	static char out[1 << 16];
+	static char out[1 << 16], want_target[1 << 16];
+	bool ka = !(m->flags & H1_F_CLOSE) && m->body != H1_BODY_CLOSE;
 	struct h1_msg again;
+	struct h1_str target = {0};
 	char *copy;
 	int n, r;
 
-	if (resp)
-		n = h1_build_response(m, !(m->flags & H1_F_CLOSE), out, sizeof(out));
-	else
+	if (resp) {
+		n = h1_build_response(m, ka, out, sizeof(out));
+	} else {
 		n = h1_build_request(m, "192.0.2.1", "https", "ringlb", out, sizeof(out));
+		target = next_hop_target(m, want_target, sizeof(want_target));
+	}
 	CHECK(n > 0);
 	copy = malloc((size_t)n);
 	memcpy(copy, out, (size_t)n);
@@ -178,9 +201,17 @@ static void check_rebuild(bool resp, bool hr, const struct h1_msg *m)
 	}
 	CHECK(again.body == m->body);
 	CHECK(m->body != H1_BODY_LENGTH || again.content_length == m->content_length);
-	CHECK(same_str(again.method, m->method) && same_str(again.target, m->target));
 	CHECK(again.status == m->status && again.minor == m->minor);
 	CHECK((again.flags & H1_F_UPGRADE) == (m->flags & H1_F_UPGRADE));
+	if (resp) {
+		CHECK(same_str(again.reason, m->reason));
+		CHECK((m->flags & H1_F_UPGRADE) || !(again.flags & H1_F_CLOSE) == ka);
+	} else {
+		CHECK(same_str(again.method, m->method) && same_str(again.target, target));
+		CHECK(same_str(again.path, again.target)); /* never absolute-form again */
+		CHECK(same_str(again.host, m->host));
+		CHECK((again.flags & H1_F_CONTINUE) == (m->flags & H1_F_CONTINUE));
+	}
 	h1_msg_release(&again);
 	free(copy);
 }

@@ -35,6 +35,11 @@ def run_fail(args, env=None, timeout=20):
     return p.returncode, [l for l in p.stderr.splitlines() if l.strip()]
 
 
+def errors(lines):
+    """The error lines of <lines> (placement and other info lines aside)."""
+    return [l for l in lines if l.startswith("ringlb: error: ")]
+
+
 def test_demo_config_balances_over_both_static_listeners():
     # The built-in config of `make run`: fixed ports 8080-8082 on 127.0.0.1.
     p = lib.Proc([lib.BIN, "--workers", "2"], name="ringlb")
@@ -70,6 +75,47 @@ def test_pidfile_and_stats_snapshot():
         check(k in kinds, "stats snapshot lacks %s lines: %s" % (k, kinds))
     r.finish()
     check(not os.path.exists(pidfile), "pidfile left behind")
+
+
+def test_pidfile_symlink_refuses_to_start_and_leaves_its_target():
+    # As root, fopen(pidfile, "w") followed a link and truncated its target.
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    path = os.path.join(d, "c.yaml")
+    open(path, "w").write(TCP.format(addr=addr, maxconn=64, drain="1s"))
+    target = os.path.join(d, "precious")
+    open(target, "w").write("do not touch\n")
+    for name, to in (("ringlb.pid", target), ("dangling.pid", os.path.join(d, "created"))):
+        link = os.path.join(d, name)
+        os.symlink(to, link)
+        rc, err = run_fail(["-c", path, "--pidfile", link])
+        check(rc == 1, "rc=%s stderr=%s" % (rc, err))
+        check(errors(err) == ["ringlb: error: pidfile %s: is a symbolic link, not followed" %
+                              link] and not any("ready" in l for l in err), "stderr: %s" % err)
+        check(os.path.islink(link) and os.readlink(link) == to, "the link was changed")
+    check(open(target).read() == "do not touch\n", "the link's target was written")
+    check(not os.path.exists(os.path.join(d, "created")), "the dangling link's target was created")
+
+
+def test_pidfile_replaces_a_stale_one_but_not_a_hard_link():
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    pidfile = os.path.join(d, "ringlb.pid")
+    open(pidfile, "w").write("999999 and a longer stale line\n")
+    r = lib.Ringlb(TCP.format(addr=addr, maxconn=64, drain="1s"), args=["--pidfile", pidfile])
+    check(open(pidfile).read() == "%d\n" % r.pid, "stale pidfile not replaced: %r" %
+          open(pidfile).read())
+    r.finish()
+    check(not os.path.exists(pidfile), "pidfile left behind")
+    other = os.path.join(d, "other-name")
+    open(other, "w").write("kept\n")
+    os.link(other, pidfile)
+    path = os.path.join(d, "c.yaml")
+    open(path, "w").write(TCP.format(addr=addr, maxconn=64, drain="1s"))
+    rc, err = run_fail(["-c", path, "--pidfile", pidfile])
+    check(rc == 1 and errors(err) == ["ringlb: error: pidfile %s: has other hard links, not "
+                                      "written" % pidfile], "rc=%s stderr=%s" % (rc, err))
+    check(open(other).read() == "kept\n", "the hard link's file was written")
 
 
 def test_port_in_use_is_one_clear_line():

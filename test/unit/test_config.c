@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config/cli.c"
@@ -242,6 +244,8 @@ START_TEST(addresses_refuse_names_ports_and_bad_brackets)
 	    "127.0.0.1:-1",
 	    "[::1:80",
 	    "",
+	    "[127.0.0.1]:80", /* brackets hold IPv6 only */
+	    "[::ffff:1.2.3.4:80",
 	};
 	struct cfg_addr a;
 
@@ -272,6 +276,26 @@ START_TEST(canonical_forms_read_back)
 	ck_assert_str_eq(buf, "0.8");
 	ck_assert_int_eq(value_number(buf, &d), 0);
 	ck_assert_double_eq(d, 0.8);
+}
+END_TEST
+
+START_TEST(numbers_print_without_an_exponent)
+{
+	/* %g wrote 10 as "1e+01", which value_number() refuses: a growth
+	 * factor of 10 did not read back from --print-config */
+	static const struct {
+		double v;
+		const char *text;
+	} cases[] = {{10, "10"}, {80, "80"}, {16, "16"}, {0.00001, "0.00001"}, {1.5, "1.5"}};
+	char buf[32];
+	double d;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		value_fmt_number(cases[i].v, buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i].text);
+		ck_assert_int_eq(value_number(buf, &d), 0);
+		ck_assert_double_eq(d, cases[i].v);
+	}
 }
 END_TEST
 
@@ -408,11 +432,139 @@ START_TEST(every_error_of_a_file_is_reported_in_file_order)
 }
 END_TEST
 
+/* <n> times <s>, then <m> times <t>, between <pre> and <post>, as a new string. */
+static char *repeat(const char *pre, const char *s, unsigned n, const char *t, unsigned m,
+                    const char *post)
+{
+	size_t len = strlen(pre) + n * strlen(s) + m * strlen(t) + strlen(post) + 1;
+	char *out = malloc(len), *o = out;
+
+	ck_assert_ptr_nonnull(out);
+	o = stpcpy(o, pre);
+	for (unsigned i = 0; i < n; i++)
+		o = stpcpy(o, s);
+	for (unsigned i = 0; i < m; i++)
+		o = stpcpy(o, t);
+	strcpy(o, post);
+	return out;
+}
+
+START_TEST(nesting_deeper_than_64_is_refused_fast)
+{
+	/* 40,000 levels took 4.7 s in libyaml before the depth was bounded */
+	char *yaml =
+	    repeat(BASE "memory_tuning:\n  warning_threshold: ", "[", 40000, "]", 40000, "\n");
+	char *want = repeat("t.yaml:11:84: memory_tuning.warning_threshold", "[0]", 62, "", 0,
+	                    ": nesting deeper than 64 (expected at most 64 nested mappings "
+	                    "and sequences)");
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_ptr_null(load(yaml));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	expect_lines((const char *const[]){want}, 1);
+	ck_assert_double_lt((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, 1.0);
+	free(yaml);
+	free(want);
+}
+END_TEST
+
+START_TEST(nesting_of_64_levels_is_read)
+{
+	/* the root, memory_tuning, then 62 sequences: 64 levels */
+	char *yaml = repeat(BASE "memory_tuning:\n  warning_threshold: ", "[", 62, "]", 62, "\n");
+
+	ck_assert_ptr_null(load(yaml));
+	EXPECT("t.yaml:11:22: memory_tuning.warning_threshold: found a sequence (expected a ratio "
+	       "in 0..1)");
+	free(yaml);
+}
+END_TEST
+
+START_TEST(a_name_repeated_by_every_listener_is_reported_once_each_and_fast)
+{
+	/* 300 aliases of one listener (3 KB) took 93 s: one line per earlier
+	 * listener (n^2 / 2 of them), and an insertion sort that moved each
+	 * name line past every bind line, all at the alias's two positions. */
+	char *yaml =
+	    repeat("pools:\n  - {name: p, backends: [{address: 127.0.0.1:9}]}\n"
+	           "listeners:\n  - &l {name: a, bind: 127.0.0.1:8080, mode: tcp, pool: p}\n",
+	           "  - *l\n", 999, "", 0, "");
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_ptr_null(load(yaml));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_uint_eq(errs.n, 2 * 999); /* the name and bind of listeners 1..999 */
+	ck_assert_str_eq(errs.lines[0], "t.yaml:4:15: listeners[1].name: \"a\" is already the name "
+	                                "of listeners[0] (expected a unique listener name)");
+	ck_assert_str_eq(errs.lines[998], "t.yaml:4:15: listeners[999].name: \"a\" is already the "
+	                                  "name of listeners[0] (expected a unique listener name)");
+	ck_assert_str_eq(errs.lines[999],
+	                 "t.yaml:4:24: listeners[1].bind: 127.0.0.1:8080 conflicts "
+	                 "with listeners[0] bind 127.0.0.1:8080 (expected a unique "
+	                 "address and port)");
+	ck_assert_double_lt((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, 1.0);
+	config_errors_deinit(&errs);
+	free(yaml);
+}
+END_TEST
+
+START_TEST(a_control_byte_in_a_key_or_value_is_escaped_in_its_line)
+{
+	ck_assert_ptr_null(load(BASE "\"work\\ters\": 1\nworkers: \"1\\n2\"\n"));
+	EXPECT("t.yaml:10:1: work\\x09ers: unknown key (expected one of: workers, admin, logging, "
+	       "listeners, pools, buffer_pools, memory_limits, memory_tuning)",
+	       "t.yaml:11:10: workers: \"1\\n2\" is not a count (expected auto or a count in "
+	       "0..4096)");
+}
+END_TEST
+
+START_TEST(a_long_value_is_cut_so_its_line_ends_with_what_was_expected)
+{
+	char *yaml = repeat(BASE "logging:\n  level: ", "x", 1000, "", 0, "\n");
+	char *want = repeat("t.yaml:11:10: logging.level: \"", "x", 64, "", 0,
+	                    "...\" is not a log level (expected error, warning, info or debug)");
+
+	ck_assert_ptr_null(load(yaml));
+	expect_lines((const char *const[]){want}, 1);
+	free(yaml);
+	free(want);
+}
+END_TEST
+
 START_TEST(an_unreadable_file_is_one_error)
 {
 	ck_assert_ptr_null(config_load("test/configs/no-such-file.yaml", &errs));
 	EXPECT("test/configs/no-such-file.yaml: cannot read: No such file or directory (expected "
 	       "a readable config file)");
+}
+END_TEST
+
+START_TEST(a_fifo_is_refused_without_waiting_for_a_writer)
+{
+	char dir[] = "/tmp/rlb-fifo-XXXXXX", fifo[64], yaml[256], want[512];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/body", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	snprintf(yaml, sizeof(yaml),
+	         "listeners:\n  - name: s\n    bind: 127.0.0.1:8080\n    mode: static\n"
+	         "    file: %s\n",
+	         fifo);
+	ck_assert_ptr_null(load(yaml)); /* blocked in open() before */
+	snprintf(want, sizeof(want),
+	         "t.yaml:5:11: listeners[0].file: \"%s\" is not a regular file (expected a "
+	         "readable file)",
+	         fifo);
+	expect_lines((const char *const[]){want}, 1);
+	config_errors_deinit(&errs);
+	ck_assert_ptr_null(config_load(fifo, &errs));
+	snprintf(want, sizeof(want),
+	         "%s: cannot read: not a regular file (expected a readable config file)", fifo);
+	expect_lines((const char *const[]){want}, 1);
+	unlink(fifo);
+	rmdir(dir);
 }
 END_TEST
 
@@ -1799,6 +1951,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, addresses_are_numeric_v4_or_bracketed_v6);
 	tcase_add_test(tc, addresses_refuse_names_ports_and_bad_brackets);
 	tcase_add_test(tc, canonical_forms_read_back);
+	tcase_add_test(tc, numbers_print_without_an_exponent);
 	tcase_add_test(tc, explain_says_what_was_expected);
 
 	tc = tcase(s, "file");
@@ -1811,7 +1964,13 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, thresholds_out_of_order_are_reported);
 	tcase_add_test(tc, a_missing_required_key_is_reported_at_its_element);
 	tcase_add_test(tc, every_error_of_a_file_is_reported_in_file_order);
+	tcase_add_test(tc, nesting_deeper_than_64_is_refused_fast);
+	tcase_add_test(tc, nesting_of_64_levels_is_read);
+	tcase_add_test(tc, a_name_repeated_by_every_listener_is_reported_once_each_and_fast);
+	tcase_add_test(tc, a_control_byte_in_a_key_or_value_is_escaped_in_its_line);
+	tcase_add_test(tc, a_long_value_is_cut_so_its_line_ends_with_what_was_expected);
 	tcase_add_test(tc, an_unreadable_file_is_one_error);
+	tcase_add_test(tc, a_fifo_is_refused_without_waiting_for_a_writer);
 	tcase_add_test(tc, there_are_at_least_twenty_bad_configs);
 	tcase_add_loop_test(tc, each_bad_config_reports_exactly_its_expected_lines, 0,
 	                    bad_files.gl_pathc);
