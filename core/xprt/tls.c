@@ -387,6 +387,8 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 	if (res == 0) {
 		tls_conn_feed_eof(x->t);
 		if (!x->open) {
+			if (tls_conn_reason(x->t) == TLS_R_NONE)
+				tls_conn_fail(x->t, TLS_R_CLOSED); /* gone before the end */
 			count_failure(w, c, true);
 			ring_close(w, c);
 			return;

@@ -234,6 +234,11 @@ static void fake_accept(struct worker *w, struct conn *c)
 	proto_of(c)->accept(w, c);
 }
 
+static void fake_connected(struct worker *w, struct conn *c, int res)
+{
+	proto_of(c)->connected(w, c, res);
+}
+
 static int fake_write_now(int fd, const struct iovec *iov, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -259,6 +264,7 @@ static const struct xprt_ops fake_xprt = {
     .shut_write = fake_shut_write,
     .write_now = fake_write_now,
     .accept = fake_accept,
+    .connected = fake_connected,
     .release = fake_release,
 };
 
