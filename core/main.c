@@ -303,6 +303,9 @@ static void reload(struct ctl *ctl)
 	}
 	cfg->generation = gen;
 	acct_set_limits(ctl->acct, &cfg->memory_limits, &cfg->memory_tuning);
+	/* The ticket keys stay (tickets survive the reload); the interval may
+	 * change. The ring exists since start: this cannot fail. */
+	tls_ticket_init(certs_ticket_rotation(cfg));
 	old = publish_set(cfg);
 	ctl->cfg = cfg;
 	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
@@ -319,6 +322,7 @@ static void control_loop(struct ctl *ctl)
 {
 	uint64_t next_adjust = clock_ms() + ctl->cfg->memory_tuning.pool_check_interval;
 	uint64_t next_leak = clock_ms() + ctl->cfg->memory_tuning.leak_check_interval;
+	uint64_t next_ticket = clock_ms() + tls_ticket_tick(clock_ms()); /* ticket key rotation */
 
 	for (;;) {
 		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
@@ -330,6 +334,9 @@ static void control_loop(struct ctl *ctl)
 		uint64_t now = clock_ms();
 		uint64_t next = next_adjust < next_leak ? next_adjust : next_leak;
 		unsigned i;
+
+		if (next_ticket < next)
+			next = next_ticket;
 
 		if (poll(&pfd, 1, next > now ? (int)(next - now) : 0) > 0 &&
 		    read(ctl->sfd, &si, sizeof(si)) == sizeof(si)) {
@@ -354,6 +361,7 @@ static void control_loop(struct ctl *ctl)
 				pool_leak_check(ctl->pool_list[i], now, mt->leak_threshold);
 			next_leak = now + mt->leak_check_interval;
 		}
+		next_ticket = now + tls_ticket_tick(now); /* rotates when due */
 	}
 }
 
@@ -418,6 +426,11 @@ static int run(struct ctl *ctl)
 	}
 	if (build(ctl->cfg, ctl->acct) < 0)
 		return 1;
+	ret = tls_ticket_init(certs_ticket_rotation(ctl->cfg));
+	if (ret < 0) {
+		log_err("session ticket keys: %s", strerror(-ret));
+		return 1;
+	}
 	ret = io_uring_queue_init(64, &ctl->ring, 0);
 	if (ret < 0) {
 		log_err("control ring: %s", strerror(-ret));

@@ -10,8 +10,9 @@
  *   (clients without AES hardware), AES-256 last. Mozilla's "intermediate".
  * - Groups X25519, P-256, P-384: X25519 is the fastest key exchange here.
  * - Handshake messages of one flight are grouped into one send.
- * - Session tickets (keys per WOLFSSL_CTX, wolfSSL's default callback) and
- *   wolfSSL's session cache are on unless switched off.
+ * - Session tickets (under the process's key ring, tls/ticket.c, so they
+ *   resume across workers and reloads) and wolfSSL's session cache are on
+ *   unless switched off.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -223,6 +224,11 @@ static int ctx_setup(WOLFSSL_CTX *w, const struct tls_ctx_opts *o, const struct 
 	if (o->no_tickets) {
 		wolfSSL_CTX_NoTicketTLSv12(w);
 		wolfSSL_CTX_no_ticket_TLSv13(w);
+		/* Nor take any: no callback refuses them all (TLS 1.3 PSKs too). */
+		wolfSSL_CTX_set_TicketEncCb(w, NULL);
+	} else if (tls__ticket_setup(w) < 0) {
+		snprintf(err, errlen, "cannot make the session ticket keys (getrandom)");
+		return -EIO;
 	}
 	if (o->no_session_cache)
 		wolfSSL_CTX_set_session_cache_mode(w, WOLFSSL_SESS_CACHE_OFF);

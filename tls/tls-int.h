@@ -56,6 +56,15 @@ int tls__hello_record_len(const uint8_t *hdr);
  * (tls/wolf.c, the only file that knows wolfSSL's internals). */
 void tls__trim(WOLFSSL *ssl);
 
+/* Makes <w> (a server context with tickets on) encrypt and take its
+ * tickets with the process's key ring, making the ring's first key if
+ * there is none yet (tls/ticket.c). Returns 0 or -errno (no randomness). */
+int tls__ticket_setup(WOLFSSL_CTX *w);
+
+/* Makes a TLS 1.2 server <ssl>, resuming by a ticket it is decrypting,
+ * send the client a new ticket (tls/wolf.c). */
+void tls__ticket_renew(WOLFSSL *ssl);
+
 /* Counted allocations (tls/mem.c); wolfSSL's go through them too. */
 void *tls__malloc(size_t n);
 void *tls__calloc(size_t n);

@@ -79,6 +79,18 @@ struct tls_sni_stats {
 	uint64_t hits, misses, evictions, unknown;
 };
 
+/* The session ticket key ring's counters (tls_ticket_stats()). */
+struct tls_ticket_stats {
+	uint64_t generation; /* keys made since start: the current key's number; 0 = none */
+	uint64_t issued;     /* tickets encrypted */
+	uint64_t accepted;   /* tickets taken under the current key */
+	uint64_t renewed;    /* taken under the previous key: the client gets a new one */
+	uint64_t refused;    /* under an unknown key, or not authentic: a full handshake
+	                      * (wolfSSL 5.5.4 tries a TLS 1.3 ticket once per cipher
+	                      * suite in common: one ClientHello may count several) */
+	uint64_t failures;   /* rotations that found no randomness (tried again later) */
+};
+
 struct tls_mem_stats {
 	uint64_t held; /* bytes currently held, malloc_usable_size() of each block */
 	uint64_t peak;

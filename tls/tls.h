@@ -139,6 +139,45 @@ struct tls_ctx *tls_sni_lookup(struct tls_sni *s, const char *name);
 struct tls_ctx *tls_sni_hook(void *arg, const char *name);
 void tls_sni_stats(struct tls_sni *s, struct tls_sni_stats *st);
 
+/* --- session ticket keys (tls/ticket.c) --- */
+
+/* One key ring for the whole process: every server context with tickets on
+ * encrypts its tickets under the ring's current key and takes tickets under
+ * the current or the previous one, so a ticket resumes on any worker and
+ * across reloads (new contexts), for one to two rotation intervals; one
+ * under the previous key is renewed. Any other ticket gets a full
+ * handshake. Keys (a 16-byte name, an AES-256-GCM key) come from
+ * getrandom() and sit in static memory: nothing is allocated.
+ *
+ * Thread safety: handshakes on any thread read the ring without ever
+ * waiting; tls_ticket_init(), _rotate() and _tick() may be called from any
+ * thread and are serialized among themselves (the control thread calls
+ * them). */
+
+/* Makes the ring's first key if it has none (a server context with tickets
+ * on does this too) and sets the rotation interval tls_ticket_tick() keeps:
+ * <rotation_ms>, 0 for the default 12h. Called again, e.g. on a reload, it
+ * only sets the interval. Returns 0 or -errno (no randomness). */
+int tls_ticket_init(uint64_t rotation_ms);
+
+/* The current key becomes the previous one and a new key the current one;
+ * the key before is forgotten. Returns 0 or -errno (the keys stay). */
+int tls_ticket_rotate(void);
+
+/* The rotation clock: <now_ms> is a monotonic clock in ms, the same on
+ * every call; the first call starts counting. Rotates if an interval has
+ * passed since the last rotation, and returns the ms until the next one is
+ * due (a poll() timeout). */
+uint64_t tls_ticket_tick(uint64_t now_ms);
+
+/* Copies the ring's counters. */
+void tls_ticket_stats(struct tls_ticket_stats *st);
+
+/* Forgets and wipes every key (tickets issued before are refused), with
+ * the interval and the clock back to their start. Only while no handshake
+ * runs. The counters stay. */
+void tls_ticket_deinit(void);
+
 /* --- memory (tls/mem.c) --- */
 
 /* Copies the counters of every allocation wolfSSL and tls/ made. */

@@ -1,7 +1,7 @@
 /* The one file that reaches into wolfSSL's internals (wolfssl/internal.h
  * of the version the Makefile pins, installed beside the public headers by
  * tools/build-wolfssl.sh): what an established server WOLFSSL keeps that
- * it will not use again, released.
+ * it will not use again, released; and a TLS 1.2 ticket renewed.
  *
  * wolfSSL frees most handshake state itself (FreeHandshakeResources()). It
  * keeps two things a server connection never needs after its handshake
@@ -40,4 +40,22 @@ void tls__trim(WOLFSSL *ssl)
 		ssl->rng = NULL;
 		ssl->options.weOwnRng = 0;
 	}
+}
+
+/* wolfSSL 5.5.4 documents WOLFSSL_TICKET_RET_CREATE from the ticket
+ * callback as "resume, and send a new ticket", but DoDecryptTicket() turns
+ * it into a plain 0 before TLSX_SessionTicket_Parse() looks at it, so the
+ * client keeps its old ticket. This does what that parse does for CREATE:
+ * answer the ticket extension and issue a ticket. It runs inside the parse
+ * (the callback is called from it), where the parse would have run it. */
+void tls__ticket_renew(WOLFSSL *ssl)
+{
+	TLSX *ext;
+
+	if (!ssl || TLSX_UseSessionTicket(&ssl->extensions, NULL, ssl->heap) != WOLFSSL_SUCCESS)
+		return; /* the client keeps its ticket, which still resumes for an interval */
+	ext = TLSX_Find(ssl->extensions, TLSX_SESSION_TICKET);
+	if (ext)
+		ext->resp = 1;
+	ssl->options.createTicket = 1;
 }

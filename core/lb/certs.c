@@ -247,6 +247,20 @@ int certs_build(struct config *cfg, struct acct *acct, char *err, size_t errlen)
 	return 0;
 }
 
+uint64_t certs_ticket_rotation(const struct config *cfg)
+{
+	uint64_t ms = 0;
+	unsigned i;
+
+	for (i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_tls *t = &cfg->listeners[i].tls;
+
+		if (t->enabled && t->session_tickets && (!ms || t->ticket_key_rotation < ms))
+			ms = t->ticket_key_rotation;
+	}
+	return ms;
+}
+
 void certs_free(struct snapshot_certs *sc)
 {
 	unsigned i;

@@ -9,6 +9,7 @@
 #define RINGLB_CORE_LB_CERTS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config/config-t.h"
 #include "core/mem/acct.h"
@@ -20,6 +21,10 @@ struct snapshot_certs;
  * <acct>'s cache component (may be NULL). Returns 0, or -EINVAL with one
  * line in <err> naming the file, the key and what is wrong. */
 int certs_build(struct config *cfg, struct acct *acct, char *err, size_t errlen);
+/* The session ticket key rotation interval of <cfg> (tls_ticket_init()):
+ * the smallest ticket_key_rotation of its TLS listeners with tickets on,
+ * 0 if none has them. */
+uint64_t certs_ticket_rotation(const struct config *cfg);
 /* Frees what certs_build() made (the snapshot's release). */
 void certs_free(struct snapshot_certs *sc);
 

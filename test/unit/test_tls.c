@@ -20,6 +20,9 @@
 #include "tls/tls.h"
 #include "test/unit/ck.h"
 
+/* The ticket key ring's statics: its callback is tested directly. */
+#include "tls/ticket.c"
+
 /* The most an idle server connection may hold (see the memory TCase):
  * measured 2,544 bytes with TLS 1.3 at the time of writing (the issue's
  * budget for a whole idle TLS connection is 3,800). */
@@ -903,6 +906,258 @@ START_TEST(with_tickets_and_cache_off_nothing_resumes)
 }
 END_TEST
 
+/* --- session ticket keys (tls/ticket.c) --- */
+
+/* A server context that resumes by ticket only (no session cache: a TLS
+ * 1.2 session id cannot stand in for a ticket refused). */
+static struct tls_ctx *ticket_server(void)
+{
+	struct tls_ctx_opts so = {.no_session_cache = true};
+
+	return server_ctx(&so, false);
+}
+
+/* A handshake on <sc>, resuming <sess> if not NULL, and one request. Returns
+ * whether it resumed; *next, if asked for, gets the session the client
+ * leaves with (its ticket as renewed, if it was). */
+static bool ticket_handshake(struct tls_ctx *cc, struct tls_ctx *sc, struct tls_sess *sess,
+                             struct tls_sess **next)
+{
+	struct pair p;
+	bool resumed;
+
+	pair_open(&p, cc, sc, "localhost");
+	if (sess)
+		ck_assert_int_eq(tls_conn_set_session(p.c.t, sess), 0);
+	ck_assert_int_eq(pair_handshake(&p), 0);
+	exchange_both_ways(&p); /* the client reads the TLS 1.3 ticket on the way */
+	resumed = tls_conn_resumed(p.s.t);
+	ck_assert(resumed == tls_conn_resumed(p.c.t));
+	if (next) {
+		*next = tls_conn_session(p.c.t);
+		ck_assert_ptr_nonnull(*next);
+	}
+	pair_close(&p);
+	return resumed;
+}
+
+/* Whether the server goes for a full handshake when offered <sess>: its
+ * answer to the ClientHello, without the rest. A TLS 1.2 wolfSSL 5.5.4
+ * client cannot go on: it sends no session id with its ticket, and then
+ * takes any ServerHello for a resumption (fixed in wolfSSL 5.6.4); real
+ * clients compare the session id (RFC 5077 3.4) and do the full handshake. */
+static bool server_goes_full(struct tls_ctx *cc, struct tls_ctx *sc, struct tls_sess *sess)
+{
+	struct pair p;
+	bool full;
+
+	pair_open(&p, cc, sc, "localhost");
+	ck_assert_int_eq(tls_conn_set_session(p.c.t, sess), 0);
+	ck_assert_int_eq(end_handshake(&p.c), -EAGAIN);
+	ck_assert_int_eq(end_handshake(&p.s), -EAGAIN);
+	full = !tls_conn_resumed(p.s.t);
+	pair_close(&p);
+	return full;
+}
+
+static struct tls_ticket_stats ticket_stats(void)
+{
+	struct tls_ticket_stats st;
+
+	tls_ticket_stats(&st);
+	return st;
+}
+
+/* _i in these: 0 TLS 1.3, 1 TLS 1.2 */
+START_TEST(a_ticket_from_one_context_resumes_on_a_new_one_as_after_a_reload)
+{
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ctx *cc = client_ctx(&co), *a = ticket_server(), *b;
+	struct tls_sess *sess;
+
+	ck_assert(!ticket_handshake(cc, a, NULL, &sess));
+	tls_ctx_free(a); /* the old generation goes */
+	b = ticket_server();
+	ck_assert(ticket_handshake(cc, b, sess, NULL));
+	ck_assert_uint_eq(ticket_stats().accepted, 1);
+	tls_sess_free(sess);
+	tls_ctx_free(b);
+	tls_ctx_free(cc);
+}
+END_TEST
+
+START_TEST(after_one_rotation_an_old_ticket_still_resumes_and_is_renewed)
+{
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ctx *cc = client_ctx(&co), *sc = ticket_server();
+	struct tls_sess *old, *renewed;
+	uint64_t gen = ticket_stats().generation;
+
+	ck_assert(!ticket_handshake(cc, sc, NULL, &old));
+	ck_assert_int_eq(tls_ticket_rotate(), 0);
+	ck_assert_uint_eq(ticket_stats().generation, gen + 1);
+	ck_assert(ticket_handshake(cc, sc, old, &renewed));
+	ck_assert_uint_eq(ticket_stats().renewed, 1);
+	ck_assert_uint_eq(ticket_stats().issued, 2);
+	/* The renewed ticket is under the current key: one more rotation
+	 * leaves it resuming, and the old one not. */
+	ck_assert_int_eq(tls_ticket_rotate(), 0);
+	ck_assert(ticket_handshake(cc, sc, renewed, NULL));
+	ck_assert(server_goes_full(cc, sc, old));
+	tls_sess_free(old);
+	tls_sess_free(renewed);
+	tls_ctx_free(sc);
+	tls_ctx_free(cc);
+}
+END_TEST
+
+START_TEST(after_two_rotations_an_old_ticket_gets_a_full_handshake)
+{
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ctx *cc = client_ctx(&co), *sc = ticket_server();
+	struct tls_sess *old, *fresh;
+
+	ck_assert(!ticket_handshake(cc, sc, NULL, &old));
+	ck_assert_int_eq(tls_ticket_rotate(), 0);
+	ck_assert_int_eq(tls_ticket_rotate(), 0);
+	ck_assert(server_goes_full(cc, sc, old));
+	ck_assert_uint_ge(ticket_stats().refused, 1);
+	ck_assert_uint_eq(ticket_stats().accepted + ticket_stats().renewed, 0);
+	if (_i == 0) { /* the whole full handshake, and its ticket works */
+		ck_assert(!ticket_handshake(cc, sc, old, &fresh));
+		ck_assert(ticket_handshake(cc, sc, fresh, NULL));
+		tls_sess_free(fresh);
+	}
+	tls_sess_free(old);
+	tls_ctx_free(sc);
+	tls_ctx_free(cc);
+}
+END_TEST
+
+START_TEST(with_session_tickets_off_no_ticket_is_issued)
+{
+	struct tls_ctx_opts so = {.no_tickets = true, .no_session_cache = true};
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ctx *cc = client_ctx(&co), *sc = server_ctx(&so, false), *on;
+	struct tls_sess *sess;
+	struct pair p;
+
+	ck_assert(!ticket_handshake(cc, sc, NULL, &sess));
+	ck_assert_uint_eq(ticket_stats().issued, 0);
+	pair_open(&p, cc, sc, "localhost");
+	tls_conn_set_session(p.c.t, sess); /* refused if there is nothing to resume */
+	ck_assert_int_eq(pair_handshake(&p), 0);
+	ck_assert(!tls_conn_resumed(p.s.t));
+	pair_close(&p);
+	tls_sess_free(sess);
+	/* A ticket from a context with tickets on is not taken either. */
+	on = ticket_server();
+	ck_assert(!ticket_handshake(cc, on, NULL, &sess));
+	ck_assert_uint_eq(ticket_stats().issued, 1);
+	ck_assert(server_goes_full(cc, sc, sess));
+	ck_assert_uint_eq(ticket_stats().accepted + ticket_stats().renewed, 0);
+	tls_sess_free(sess);
+	tls_ctx_free(on);
+	tls_ctx_free(sc);
+	tls_ctx_free(cc);
+}
+END_TEST
+
+/* The ring alone, through the callback wolfSSL calls: a made-up ticket. */
+struct fake_ticket {
+	unsigned char name[WOLFSSL_TICKET_NAME_SZ], iv[WOLFSSL_TICKET_IV_SZ];
+	unsigned char mac[WOLFSSL_TICKET_MAC_SZ], body[64];
+};
+
+static int fake_seal(struct fake_ticket *t)
+{
+	int len;
+
+	memset(t, 0, sizeof(*t));
+	memcpy(t->body, "a ticket's secret", 17);
+	return ticket_cb(NULL, t->name, t->iv, t->mac, 1, t->body, sizeof(t->body), &len, NULL);
+}
+
+/* Decrypts a copy of <t>, leaving <t> as it was. */
+static int fake_open(const struct fake_ticket *t)
+{
+	struct fake_ticket c = *t;
+	int len, ret;
+
+	ret = ticket_cb(NULL, c.name, c.iv, c.mac, 0, c.body, sizeof(c.body), &len, NULL);
+	if (ret == WOLFSSL_TICKET_RET_OK && memcmp(c.body, "a ticket's secret", 17) != 0)
+		return -1;
+	return ret;
+}
+
+START_TEST(the_ring_takes_tickets_under_its_two_newest_keys_by_name)
+{
+	struct fake_ticket t, bad;
+	unsigned char zero[WOLFSSL_TICKET_NAME_SZ] = {0};
+
+	ck_assert_int_eq(fake_seal(&t), WOLFSSL_TICKET_RET_REJECT); /* no key yet */
+	ck_assert_int_eq(tls_ticket_init(0), 0);
+	ck_assert_uint_eq(ticket_stats().generation, 1);
+	ck_assert_int_eq(tls_ticket_init(60000), 0); /* the same key, another interval */
+	ck_assert_uint_eq(ticket_stats().generation, 1);
+	ck_assert_int_eq(fake_seal(&t), WOLFSSL_TICKET_RET_OK);
+	ck_assert(memcmp(t.name, zero, sizeof(zero)) != 0);
+	ck_assert(memcmp(t.body, "a ticket's secret", 17) != 0);
+	ck_assert_int_eq(fake_open(&t), WOLFSSL_TICKET_RET_OK);
+	/* Any byte changed, in the name, the IV, the body or the tag: refused. */
+	bad = t;
+	bad.name[3] ^= 1;
+	ck_assert_int_eq(fake_open(&bad), WOLFSSL_TICKET_RET_REJECT);
+	bad = t;
+	bad.iv[0] ^= 1;
+	ck_assert_int_eq(fake_open(&bad), WOLFSSL_TICKET_RET_REJECT);
+	bad = t;
+	bad.body[40] ^= 1;
+	ck_assert_int_eq(fake_open(&bad), WOLFSSL_TICKET_RET_REJECT);
+	bad = t;
+	bad.mac[15] ^= 1;
+	ck_assert_int_eq(fake_open(&bad), WOLFSSL_TICKET_RET_REJECT);
+	ck_assert_int_eq(tls_ticket_rotate(), 0);
+	ck_assert_int_eq(fake_open(&t), WOLFSSL_TICKET_RET_OK);
+	ck_assert_uint_eq(ticket_stats().renewed, 1);
+	ck_assert_int_eq(fake_seal(&bad), WOLFSSL_TICKET_RET_OK);
+	ck_assert(memcmp(bad.name, t.name, sizeof(t.name)) != 0);
+	ck_assert_int_eq(tls_ticket_rotate(), 0);
+	ck_assert_int_eq(fake_open(&t), WOLFSSL_TICKET_RET_REJECT);
+	ck_assert_int_eq(fake_open(&bad), WOLFSSL_TICKET_RET_OK);
+	tls_ticket_deinit();
+	ck_assert_int_eq(fake_open(&bad), WOLFSSL_TICKET_RET_REJECT);
+	ck_assert_uint_eq(ticket_stats().generation, 0);
+	ck_assert_uint_eq(ticket_stats().issued, 2);
+	ck_assert_uint_eq(ticket_stats().accepted, 1);
+	ck_assert_uint_eq(ticket_stats().renewed, 2);
+	ck_assert_uint_eq(ticket_stats().refused, 6);
+}
+END_TEST
+
+START_TEST(the_tick_rotates_once_an_interval_has_passed)
+{
+	uint64_t gen;
+
+	ck_assert_int_eq(tls_ticket_init(60000), 0);
+	gen = ticket_stats().generation;
+	ck_assert_uint_eq(tls_ticket_tick(1000), 60000); /* starts counting */
+	ck_assert_uint_eq(tls_ticket_tick(60999), 1);
+	ck_assert_uint_eq(ticket_stats().generation, gen);
+	ck_assert_uint_eq(tls_ticket_tick(61000), 60000);
+	ck_assert_uint_eq(ticket_stats().generation, gen + 1);
+	/* A late tick rotates once, and counts from then. */
+	ck_assert_uint_eq(tls_ticket_tick(500000), 60000);
+	ck_assert_uint_eq(ticket_stats().generation, gen + 2);
+	/* A new interval (a reload) counts from the last rotation. */
+	ck_assert_int_eq(tls_ticket_init(120000), 0);
+	ck_assert_uint_eq(tls_ticket_tick(510000), 110000);
+	ck_assert_int_eq(tls_ticket_init(0), 0);
+	ck_assert_uint_eq(tls_ticket_tick(510000), 12 * 3600 * 1000 - 10000);
+	ck_assert_uint_eq(ticket_stats().generation, gen + 2);
+}
+END_TEST
+
 /* --- memory --- */
 
 START_TEST(every_allocation_is_given_back)
@@ -934,8 +1189,8 @@ END_TEST
 
 /* What a server tls_conn holds once idle after a handshake and one request
  * and response (TLS 1.3, ECDSA P-256, X25519): the figure of the issue's
- * target. A first exchange warms the contexts up (wolfSSL makes the ticket
- * keys on first use); the client is freed before counting. */
+ * target. A first exchange warms the contexts up (what wolfSSL makes on
+ * first use); the client is freed before counting. */
 static uint64_t idle_server_bytes(bool tickets)
 {
 	struct tls_ctx_opts so = {.alpn = "http/1.1", .no_tickets = !tickets};
@@ -1036,6 +1291,140 @@ START_TEST(contexts_are_shared_by_threads)
 }
 END_TEST
 
+/* Rotations racing handshakes that resume (the control thread's ticks
+ * against the workers'). */
+static _Atomic bool rotating_done;
+static _Atomic unsigned ticket_attempts, ticket_resumed, ticket_cut;
+
+/* One handshake offering <sess> (may be NULL); returns the session the
+ * client leaves with, NULL when a TLS 1.2 client could not go on after a
+ * refused ticket (see server_goes_full()). */
+static struct tls_sess *racing_handshake(struct tls_sess *sess)
+{
+	struct tls_sess *next = NULL;
+	struct pair p;
+	int rc;
+
+	pair_open(&p, shared_cc, shared_sc, "localhost");
+	if (sess) {
+		atomic_fetch_add(&ticket_attempts, 1);
+		FAIL_IF(tls_conn_set_session(p.c.t, sess) != 0, "set_session");
+	}
+	rc = pair_handshake(&p);
+	if (rc == 0) {
+		exchange_both_ways(&p);
+		if (tls_conn_resumed(p.s.t))
+			atomic_fetch_add(&ticket_resumed, 1);
+		next = tls_conn_session(p.c.t);
+		FAIL_IF(!next, "no session");
+	} else {
+		FAIL_IF(!sess || tls_conn_version(p.c.t) || tls_conn_resumed(p.s.t) ||
+		            tls_conn_reason(p.c.t) != TLS_R_BAD_RECORD,
+		        "handshake %d", rc);
+		atomic_fetch_add(&ticket_cut, 1);
+	}
+	pair_close(&p);
+	return next;
+}
+
+static void *thread_resumes(void *arg)
+{
+	struct tls_sess *sess = NULL, *next;
+	unsigned i;
+
+	for (i = 0; i < 40; i++) {
+		next = racing_handshake(sess);
+		tls_sess_free(sess);
+		sess = next;
+	}
+	tls_sess_free(sess);
+	return arg;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {0, (long)ms * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+START_TEST(rotating_while_other_threads_resume_is_safe)
+{
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ticket_stats st;
+	pthread_t th[2];
+	unsigned i, rotations = 0;
+	void *ret;
+
+	shared_sc = ticket_server();
+	shared_cc = client_ctx(&co);
+	for (i = 0; i < ARRAY_SIZE(th); i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_resumes, NULL), 0);
+	/* Two rotations at a time, every few handshakes: tickets resume, are
+	 * renewed, or are too old. */
+	for (i = 0; i < ARRAY_SIZE(th); i++) {
+		while (pthread_tryjoin_np(th[i], &ret) == EBUSY) {
+			ck_assert_int_eq(tls_ticket_rotate(), 0);
+			ck_assert_int_eq(tls_ticket_rotate(), 0);
+			rotations += 2;
+			sleep_ms(2);
+		}
+	}
+	tls_ticket_stats(&st);
+	fprintf(stderr,
+	        "TLS 1.%d, %u rotations: %u of %u tickets resumed (%llu renewed), %llu refusals\n",
+	        _i ? 2 : 3, rotations, atomic_load(&ticket_resumed), atomic_load(&ticket_attempts),
+	        (unsigned long long)st.renewed, (unsigned long long)st.refused);
+	ck_assert_uint_gt(rotations, 2);
+	ck_assert_uint_eq(st.accepted + st.renewed, atomic_load(&ticket_resumed));
+	if (_i == 0)
+		ck_assert_uint_eq(atomic_load(&ticket_cut), 0);
+	tls_ctx_free(shared_sc);
+	tls_ctx_free(shared_cc);
+}
+END_TEST
+
+/* Readers of the ring racing a writer: a ticket sealed and opened at once
+ * fails only if two rotations came in between. A reader that copied a
+ * key half written would seal or open with garbage. */
+static void *thread_seal_open(void *arg)
+{
+	unsigned *torn = arg, n = 0;
+	struct fake_ticket t;
+	uint64_t g1, g2;
+	int s, o;
+
+	while (!atomic_load(&rotating_done) || n < 100) {
+		g1 = ticket_stats().generation;
+		s = fake_seal(&t);
+		o = fake_open(&t);
+		g2 = ticket_stats().generation;
+		if ((s != WOLFSSL_TICKET_RET_OK || o != WOLFSSL_TICKET_RET_OK) && g2 - g1 < 2)
+			(*torn)++;
+		n++;
+	}
+	return NULL;
+}
+
+START_TEST(readers_racing_rotations_never_use_a_torn_key)
+{
+	unsigned torn[2] = {0}, i;
+	pthread_t th[2];
+
+	ck_assert_int_eq(tls_ticket_init(0), 0);
+	for (i = 0; i < ARRAY_SIZE(th); i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_seal_open, &torn[i]), 0);
+	for (i = 0; i < 20000; i++)
+		ck_assert_int_eq(tls_ticket_rotate(), 0);
+	atomic_store(&rotating_done, true);
+	for (i = 0; i < ARRAY_SIZE(th); i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	ck_assert_uint_eq(torn[0] + torn[1], 0);
+	ck_assert_uint_ge(ticket_stats().issued, 200);
+	ck_assert_uint_eq(ticket_stats().generation, 20001);
+}
+END_TEST
+
 /* --- measurement (CK_RUN_CASE=measure) --- */
 
 static double now_s(void)
@@ -1118,6 +1507,7 @@ static Suite *tls_suite(void)
 	TCase *tc = ck_tcase("certificates", 60, setup, teardown);
 	TCase *te = ck_tcase("ctx_errors", 30, setup, teardown);
 	TCase *tr = ck_tcase("resumption", 30, setup, teardown);
+	TCase *tk = ck_tcase("tickets", 30, setup, teardown);
 	TCase *tm = ck_tcase("memory", 60, setup, teardown);
 	TCase *tt = ck_tcase("threads", 120, setup, teardown);
 	TCase *tx;
@@ -1158,6 +1548,17 @@ static Suite *tls_suite(void)
 	tcase_add_test(tr, with_tickets_and_cache_off_nothing_resumes);
 	suite_add_tcase(s, tr);
 
+	/* _i: 0 TLS 1.3, 1 TLS 1.2 */
+	tcase_add_loop_test(tk, a_ticket_from_one_context_resumes_on_a_new_one_as_after_a_reload, 0,
+	                    2);
+	tcase_add_loop_test(tk, after_one_rotation_an_old_ticket_still_resumes_and_is_renewed, 0,
+	                    2);
+	tcase_add_loop_test(tk, after_two_rotations_an_old_ticket_gets_a_full_handshake, 0, 2);
+	tcase_add_loop_test(tk, with_session_tickets_off_no_ticket_is_issued, 0, 2);
+	tcase_add_test(tk, the_ring_takes_tickets_under_its_two_newest_keys_by_name);
+	tcase_add_test(tk, the_tick_rotates_once_an_interval_has_passed);
+	suite_add_tcase(s, tk);
+
 	tcase_add_test(tm, every_allocation_is_given_back);
 	tcase_add_test(tm, an_idle_server_connection_holds_little);
 	tcase_add_test(tm, a_connection_without_a_client_hello_holds_only_its_record);
@@ -1165,6 +1566,8 @@ static Suite *tls_suite(void)
 
 	/* _i: 0 TLS 1.3, 1 TLS 1.2 */
 	tcase_add_loop_test(tt, contexts_are_shared_by_threads, 0, 2);
+	tcase_add_loop_test(tt, rotating_while_other_threads_resume_is_safe, 0, 2);
+	tcase_add_test(tt, readers_racing_rotations_never_use_a_torn_key);
 	suite_add_tcase(s, tt);
 
 	/* Measurements print figures; they run only when asked for. */
