@@ -246,6 +246,12 @@ static void fake_release(struct worker *w, struct conn *c)
 	fake_of(c)->releases++;
 }
 
+/* As raw.c: nothing between the connect and the protocol. */
+static void fake_connected(struct worker *w, struct conn *c, int res)
+{
+	proto_of(c)->connected(w, c, res);
+}
+
 static const struct xprt_ops fake_xprt = {
     .name = "fake",
     .can_splice = false,
@@ -259,6 +265,7 @@ static const struct xprt_ops fake_xprt = {
     .shut_write = fake_shut_write,
     .write_now = fake_write_now,
     .accept = fake_accept,
+    .connected = fake_connected,
     .release = fake_release,
 };
 
