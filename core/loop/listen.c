@@ -299,7 +299,9 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		return;
 	}
 	if (!more && ls->mode == ACCEPT_SINGLE) {
-		reject = ls->reject_next;
+		/* Decided when the accept was armed; the connection may come
+		 * long after, when the pressure is gone: then it is accepted. */
+		reject = ls->reject_next && acct_level(w->acct) != ACCT_NORMAL;
 		ls->reject_next = false;
 	} else if (acct_level(w->acct) != ACCT_NORMAL) {
 		/* Pressure rose while the multishot accept was armed: decide
