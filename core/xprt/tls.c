@@ -276,8 +276,11 @@ static int handshake(struct worker *w, struct conn *c)
 	int r = tls_conn_handshake(x->t);
 
 	settle(w, c, before);
-	if (x->over)
+	if (x->over) {
 		r = -ENOMEM; /* past the ssl limit */
+		if (tls_conn_reason(x->t) == TLS_R_NONE)
+			tls_conn_fail(x->t, TLS_R_NOMEM); /* counted as no_memory, not "none" */
+	}
 
 	raw_flush_q(w, c); /* the server's flight, or an alert */
 	if (r == -EAGAIN)
@@ -400,6 +403,8 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 	if (res == 0) {
 		tls_conn_feed_eof(x->t);
 		if (!x->open) {
+			if (tls_conn_reason(x->t) == TLS_R_NONE)
+				tls_conn_fail(x->t, TLS_R_CLOSED); /* not "none" */
 			count_failure(w, c, true);
 			ring_close(w, c);
 			return;
