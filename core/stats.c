@@ -96,9 +96,24 @@ static void log_backends(const struct stats_src *s)
 	}
 }
 
-/* TLS failures by reason, all workers, those that happened. */
+/* TLS failures by reason, all workers, those that happened; then each SNI
+ * certificate store of the running snapshot. */
 static void log_tls(const struct stats_src *s)
 {
+	for (unsigned i = 0; i < s->cfg->nlisteners; i++) {
+		struct tls_sni *sni = snapshot_tls_sni(s->cfg, i);
+		struct tls_sni_stats st;
+
+		if (!sni)
+			continue;
+		tls_sni_stats(sni, &st);
+		log_info(
+		    "stats tls listener=%s sni_entries=%u sni_names=%u sni_loaded=%u sni_bytes=%llu sni_hits=%llu sni_misses=%llu sni_evictions=%llu sni_unknown=%llu",
+		    s->cfg->listeners[i].name, st.entries, st.names, st.loaded,
+		    (unsigned long long)st.bytes, (unsigned long long)st.hits,
+		    (unsigned long long)st.misses, (unsigned long long)st.evictions,
+		    (unsigned long long)st.unknown);
+	}
 	for (unsigned r = 0; r < TLS_R_COUNT && r < WORKER_XPRT_REASONS; r++) {
 		uint64_t n = 0;
 

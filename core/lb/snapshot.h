@@ -42,6 +42,14 @@ static inline struct tls_ctx *snapshot_tls(const struct config *cfg, unsigned ls
 	return rt && rt->tls_ls && ls < rt->nls ? rt->tls_ls[ls].ctx : NULL;
 }
 
+/* The SNI certificate store of listener <ls>, NULL when it has none. */
+static inline struct tls_sni *snapshot_tls_sni(const struct config *cfg, unsigned ls)
+{
+	const struct snapshot_rt *rt = cfg->runtime;
+
+	return rt && rt->tls_ls && ls < rt->nls ? rt->tls_ls[ls].sni : NULL;
+}
+
 /* The client TLS context of pool <pool>'s upstreams, NULL for plain TCP. */
 static inline struct tls_ctx *snapshot_pool_tls(const struct config *cfg, unsigned pool)
 {

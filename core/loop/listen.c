@@ -107,11 +107,19 @@ static int listen_prepare(struct worker *w, struct wlistener *ls)
  * wake-up, not two. A client that sends nothing is accepted all the same
  * once the time is over, which the kernel rounds up to its SYN-ACK
  * retransmissions (1, 3, 7, 15, 31 s...: 15 s for timeouts.header 10s), and
- * closed at its first-head deadline. Set again when a reload adopts the
- * socket: the timeout may have changed. */
+ * closed at its first-head deadline. On a TLS listener the first bytes are
+ * a ClientHello held to timeouts.handshake, so that is the time waited (a
+ * silent client is closed about twice it after its connect, not the header
+ * timeout's rounding plus it). Set again when a reload adopts the socket:
+ * the timeout may have changed. */
 static void listen_defer(const struct cfg_listener *l, int fd)
 {
-	int secs = l->mode == LMODE_HTTP ? (int)((l->timeouts.header + 999) / 1000) : 0;
+	uint64_t ms = l->timeouts.header;
+	int secs;
+
+	if (l->tls.enabled && l->timeouts.handshake < ms)
+		ms = l->timeouts.handshake;
+	secs = l->mode == LMODE_HTTP ? (int)((ms + 999) / 1000) : 0;
 
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
 }
@@ -291,7 +299,9 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		return;
 	}
 	if (!more && ls->mode == ACCEPT_SINGLE) {
-		reject = ls->reject_next;
+		/* Decided when the accept was armed; the connection may come
+		 * long after, when the pressure is gone: then it is accepted. */
+		reject = ls->reject_next && acct_level(w->acct) != ACCT_NORMAL;
 		ls->reject_next = false;
 	} else if (acct_level(w->acct) != ACCT_NORMAL) {
 		/* Pressure rose while the multishot accept was armed: decide

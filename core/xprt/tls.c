@@ -263,8 +263,11 @@ static int handshake(struct worker *w, struct conn *c)
 	int r = tls_conn_handshake(x->t);
 
 	settle(w, c, before);
-	if (x->over)
+	if (x->over) {
 		r = -ENOMEM; /* past the ssl limit */
+		if (tls_conn_reason(x->t) == TLS_R_NONE)
+			tls_conn_fail(x->t, TLS_R_NOMEM); /* counted as no_memory, not "none" */
+	}
 
 	ring_send(w, c); /* the server's flight, or an alert */
 	if (r == -EAGAIN)

@@ -29,6 +29,11 @@ class TestFailure(Exception):
     pass
 
 
+class TestSkip(Exception):
+    """Raised by a test that cannot run here (its reason is printed); it
+    counts as neither passed nor failed."""
+
+
 def check(cond, msg):
     if not cond:
         raise TestFailure(msg)
@@ -262,7 +267,7 @@ def main(ns, limit=120):
     names = sorted(k for k in ns if k.startswith("test_") and callable(ns[k]))
     if len(sys.argv) > 1:
         names = [n for n in names if any(a in n for a in sys.argv[1:])]
-    passed = failed = 0
+    passed = failed = skipped = 0
 
     def on_alarm(signum, frame):
         raise TestFailure("time limit of %ss exceeded" % (limit * SLOW))
@@ -276,6 +281,10 @@ def main(ns, limit=120):
             signal.alarm(0)
             passed += 1
             print("ok   %s (%.1fs)" % (n, time.monotonic() - t0), flush=True)
+        except TestSkip as e:
+            signal.alarm(0)
+            skipped += 1
+            print("skip %s (%.1fs): %s" % (n, time.monotonic() - t0, e), flush=True)
         except Exception as e:
             signal.alarm(0)
             failed += 1
@@ -284,5 +293,7 @@ def main(ns, limit=120):
                 traceback.print_exc()
         finally:
             _cleanup()
+    if skipped:
+        print("%d skipped" % skipped, flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)

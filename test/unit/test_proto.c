@@ -251,6 +251,12 @@ static void fake_release(struct worker *w, struct conn *c)
 	fake_of(c)->releases++;
 }
 
+/* As raw.c: nothing between the connect and the protocol. */
+static void fake_connected(struct worker *w, struct conn *c, int res)
+{
+	proto_of(c)->connected(w, c, res);
+}
+
 static const struct xprt_ops fake_xprt = {
     .name = "fake",
     .can_splice = false,
