@@ -234,11 +234,6 @@ static void fake_accept(struct worker *w, struct conn *c)
 	proto_of(c)->accept(w, c);
 }
 
-static void fake_connected(struct worker *w, struct conn *c, int res)
-{
-	proto_of(c)->connected(w, c, res);
-}
-
 static int fake_write_now(int fd, const struct iovec *iov, int n)
 {
 	for (int i = 0; i < n; i++)
