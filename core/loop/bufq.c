@@ -109,6 +109,38 @@ int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint3
 	return 0;
 }
 
+int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, int cls)
+{
+	struct buf *t = c->out.tail;
+	size_t cap = pool_class_size(cls);
+
+	if (t && (t->flags & BUF_F_POOL)) {
+		size_t room = pool_buf_size(w->pc, t->data) - t->len;
+		size_t n = room < len ? room : len;
+
+		memcpy(t->data + t->len, data, n);
+		t->len += (uint32_t)n;
+		if (t->used < t->len)
+			t->used = t->len;
+		c->out_bytes += (uint32_t)n;
+		data += n;
+		len -= n;
+	}
+	while (len) {
+		size_t n = cap < len ? cap : len;
+		char *b = pool_get(w->pc, cls);
+
+		if (!b)
+			return -ENOMEM;
+		memcpy(b, data, n);
+		if (bufq_queue(w, c, b, (uint32_t)n, (uint32_t)n) < 0)
+			return -ENOMEM;
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len, uint32_t flags)
 {
 	struct buf *b = buf_new(w);

@@ -80,25 +80,15 @@ static void settle(struct worker *w, struct conn *c, int64_t before)
 	}
 }
 
-/* Copies <len> bytes of records into pool buffers on <c>'s queue. */
+/* Queues <len> bytes of records on <c>. */
 static int tx_out(void *arg, const char *data, size_t len)
 {
 	struct conn *c = arg;
 	struct worker *w = cur_w;
 
-	while (len) {
-		uint32_t n = len < POOL_LARGE ? (uint32_t)len : POOL_LARGE;
-		char *b = pool_get(w->pc, pool_class_of(n));
-
-		if (!b)
-			return -ENOMEM;
-		memcpy(b, data, n);
-		if (bufq_queue(w, c, b, n, n) < 0)
-			return -ENOMEM;
-		data += n;
-		len -= n;
-	}
-	return 0;
+	/* Records packed into buffers of the ring's class: a 16 KiB record
+	 * would otherwise take a 64 KiB buffer of its own. */
+	return bufq_append(w, c, data, len, pool_class_of(w->buf_size));
 }
 
 static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
@@ -121,7 +111,6 @@ static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
 		         in_handshake ? "handshake failed" : "connection failed",
 		         tls_reason_name(r));
 }
-
 
 static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
 static int handshake(struct worker *w, struct conn *c);
