@@ -297,9 +297,17 @@ static bool deliver(struct worker *w, struct conn *c)
 	const struct proto_ops *p = proto_of(c);
 
 	while (!(c->flags & (CONN_F_CLOSING | CONN_F_RD_EOF))) {
-		char *b = pool_get(w->pc, pool_class_of(w->buf_size));
+		int cls = pool_class_of(w->buf_size);
+		char *b = pool_get(w->pc, cls);
+		size_t cap = w->buf_size;
 		ssize_t n;
 
+		/* The ring's class is exhausted (TLS takes a plaintext buffer
+		 * beside each received one): read in smaller pieces. */
+		for (int k = cls - 1; !b && k >= 0; k--) {
+			b = pool_get(w->pc, k);
+			cap = pool_class_size(k);
+		}
 		if (!b) {
 			/* No plaintext buffer: the session cannot keep what was
 			 * fed for later, so the connection ends (counted). */
@@ -309,7 +317,7 @@ static bool deliver(struct worker *w, struct conn *c)
 		}
 		int64_t before = tls_mem_thread();
 
-		n = tls_conn_read(x->t, b, w->buf_size);
+		n = tls_conn_read(x->t, b, cap);
 		settle(w, c, before);
 		ring_send(w, c); /* a key update, an alert */
 		if (n > 0 && x->over) {
