@@ -178,9 +178,7 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 		ring_close(w, u);
 	}
 	if (!x->keep_alive || !x->req_done) {
-		c->flags |= CONN_F_CLOSE_AFTER;
-		if (!c->out.head && !(c->flags & CONN_F_SEND))
-			ring_close(w, c);
+		ring_close_after(w, c);
 		return;
 	}
 	x->state = HS_IDLE;

@@ -1,5 +1,6 @@
 /* A snapshot's TLS contexts (certs.h). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,11 +64,21 @@ static int cache_charge(void *arg, int64_t delta)
 	return 0;
 }
 
-/* "FILE:LINE:COL: KEY.PATH: " for a listener's or pool's key. */
-static int where(char *err, size_t errlen, const struct config *cfg, int line, const char *path)
+/* The config error "FILE:LINE:1: PATH: MSG (expected EXPECT)" for the key
+ * whose path is <fmt> (printf), written at <line>. Returns -EINVAL. */
+static int __attribute__((format(printf, 7, 8)))
+cert_err(char *err, size_t errlen, const struct config *cfg, int line, const char *msg,
+         const char *expect, const char *fmt, ...)
 {
-	return snprintf(err, errlen, "%s:%d:1: %s: ", cfg->path ? cfg->path : "<built-in>", line,
-	                path);
+	char path[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(path, sizeof(path), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s:%d:1: %s: %s (expected %s)", cfg->path ? cfg->path : "<built-in>",
+	         line, path, msg, expect);
+	return -EINVAL;
 }
 
 /* The names of a certificate, joined in order (its SANs, else its CN). */
@@ -118,8 +129,7 @@ static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigne
 	const struct cfg_tls *t = &l->tls;
 	struct snapshot_tls *st = &sc->ls[i];
 	struct tls_ctx_opts o;
-	char path[64], msg[384];
-	int n;
+	char msg[384];
 
 	listener_opts(t, &o);
 	st->alpn = alpn_text(&t->alpn);
@@ -130,11 +140,8 @@ static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigne
 	o.certs[0].key = t->key;
 	st->ctx = tls_ctx_new(&o, msg, sizeof(msg));
 	if (!st->ctx) {
-		snprintf(path, sizeof(path), "listeners[%u].tls.cert", i);
-		n = where(err, errlen, cfg, l->line, path);
-		snprintf(err + n, errlen - (size_t)n, "%s (expected a PEM certificate and its key)",
-		         msg);
-		return -EINVAL;
+		return cert_err(err, errlen, cfg, l->line, msg, "a PEM certificate and its key",
+		                "listeners[%u].tls.cert", i);
 	}
 	if (t->ncertificates) {
 		struct tls_cert_opts *certs = calloc(t->ncertificates, sizeof(*certs));
@@ -160,14 +167,10 @@ static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigne
 			st->ctx = tls_ctx_new(&o, msg, sizeof(msg));
 			if (!st->ctx) {
 				free(certs);
-				snprintf(path, sizeof(path), "listeners[%u].tls.certificates[%d]",
-				         i, pair);
-				n = where(err, errlen, cfg, t->certificates[pair].line, path);
-				snprintf(
-				    err + n, errlen - (size_t)n,
-				    "%s (expected one RSA and one ECDSA certificate for the same names)",
-				    msg);
-				return -EINVAL;
+				return cert_err(
+				    err, errlen, cfg, t->certificates[pair].line, msg,
+				    "one RSA and one ECDSA certificate for the same names",
+				    "listeners[%u].tls.certificates[%d]", i, pair);
 			}
 			memset(&o.certs[1], 0, sizeof(o.certs[1]));
 		}
@@ -180,11 +183,9 @@ static int build_listener(struct snapshot_certs *sc, struct config *cfg, unsigne
 		                cache_charge, sc->acct, msg, sizeof(msg));
 		free(certs);
 		if (!st->sni) {
-			snprintf(path, sizeof(path), "listeners[%u].tls.certificates", i);
-			n = where(err, errlen, cfg, l->line, path);
-			snprintf(err + n, errlen - (size_t)n,
-			         "%s (expected PEM certificates and their keys)", msg);
-			return -EINVAL;
+			return cert_err(err, errlen, cfg, l->line, msg,
+			                "PEM certificates and their keys",
+			                "listeners[%u].tls.certificates", i);
 		}
 		tls_ctx_set_sni(st->ctx, tls_sni_hook, st->sni);
 	}
@@ -196,8 +197,7 @@ static int build_pool(struct snapshot_certs *sc, struct config *cfg, unsigned i,
 {
 	const struct cfg_pool *p = &cfg->pools[i];
 	struct tls_ctx_opts o;
-	char path[64], msg[384];
-	int n;
+	char msg[384];
 
 	memset(&o, 0, sizeof(o));
 	o.client = true;
@@ -208,10 +208,7 @@ static int build_pool(struct snapshot_certs *sc, struct config *cfg, unsigned i,
 	sc->pool[i] = tls_ctx_new(&o, msg, sizeof(msg));
 	if (sc->pool[i])
 		return 0;
-	snprintf(path, sizeof(path), "pools[%u].tls", i);
-	n = where(err, errlen, cfg, p->line, path);
-	snprintf(err + n, errlen - (size_t)n, "%s (expected readable PEM files)", msg);
-	return -EINVAL;
+	return cert_err(err, errlen, cfg, p->line, msg, "readable PEM files", "pools[%u].tls", i);
 }
 
 int certs_build(struct config *cfg, struct acct *acct, char *err, size_t errlen)

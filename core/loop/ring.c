@@ -297,6 +297,13 @@ bool ring_watched(struct worker *w, struct conn *x, int res)
 	return false;
 }
 
+void ring_close_after(struct worker *w, struct conn *c)
+{
+	c->flags |= CONN_F_CLOSE_AFTER;
+	if (!ring_sending(c))
+		ring_close(w, c);
+}
+
 void ring_close(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;

@@ -48,9 +48,19 @@ bool ring_watched(struct worker *w, struct conn *x, int res);
  * socket; the slot is released once every operation has completed. */
 void ring_close(struct worker *w, struct conn *c);
 
+/* Closes <c> once everything queued on it is sent (the transport closes it
+ * after its last send completes), or now when nothing is. */
+void ring_close_after(struct worker *w, struct conn *c);
+
 /* TCP_NODELAY and the configured socket buffer sizes on <fd> (a listen
  * socket passes them to what it accepts). */
 void ring_sockopts(struct worker *w, int fd);
+
+/* Whether bytes queued on <c> are still to go out. */
+static inline bool ring_sending(const struct conn *c)
+{
+	return c->out.head || (c->flags & CONN_F_SEND);
+}
 
 static inline uint32_t ring_slot(struct worker *w, const struct conn *c)
 {

@@ -287,9 +287,8 @@ static void static_resume(struct worker *w, struct conn *c)
 /* EOF or an error: finish what is queued, then close. */
 static void static_eof(struct worker *w, struct conn *c)
 {
-	c->flags |= CONN_F_RD_EOF | CONN_F_CLOSE_AFTER;
-	if (!c->out.head && !(c->flags & CONN_F_SEND))
-		ring_close(w, c);
+	c->flags |= CONN_F_RD_EOF;
+	ring_close_after(w, c);
 }
 
 static void static_error(struct worker *w, struct conn *c, int err)
@@ -299,7 +298,7 @@ static void static_error(struct worker *w, struct conn *c, int err)
 
 static void static_drained(struct worker *w, struct conn *c)
 {
-	if (c->out.head || (c->flags & CONN_F_SEND))
+	if (ring_sending(c))
 		return;
 	c->pword = 0;
 	if (c->flags & CONN_F_CLOSE_AFTER)
@@ -335,7 +334,7 @@ static void static_accept(struct worker *w, struct conn *c)
 
 static void static_drain(struct worker *w, struct conn *c)
 {
-	if (!(c->flags & CONN_F_CLOSING) && !c->out.head && !(c->flags & CONN_F_SEND) && !c->pctx)
+	if (!(c->flags & CONN_F_CLOSING) && !ring_sending(c) && !c->pctx)
 		ring_close(w, c);
 }
 

@@ -93,7 +93,7 @@ static void raw_on_sent(struct worker *w, struct conn *c, int res)
 	bufq_sent(w, c, (uint32_t)res);
 	raw_flush(w, c);
 	proto_of(c)->drained(w, c);
-	if ((c->flags & CONN_F_CLOSE_AFTER) && !c->out.head && !(c->flags & CONN_F_SEND))
+	if ((c->flags & CONN_F_CLOSE_AFTER) && !ring_sending(c))
 		ring_close(w, c);
 }
 

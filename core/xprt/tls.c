@@ -130,38 +130,45 @@ static void tls_hs_timer(struct timer *tm, void *arg)
 	ring_close(w, c);
 }
 
+/* A session of <ctx> for <c> (<sni>: the name a client side sends), its
+ * record and what wolfSSL allocated charged to ssl. False when memory or
+ * the limit refused it: what was taken is in c->xctx, for tls_release(). */
+static bool txc_new(struct worker *w, struct conn *c, struct tls_ctx *ctx, const char *sni)
+{
+	struct txc *x;
+	int64_t before;
+
+	if (!ctx || acct_charge(w->acct, ACCT_SSL, w->real_node, TXC_COST) < 0)
+		return false;
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
+		return false;
+	}
+	c->xctx = x;
+	cur_w = w;
+	before = tls_mem_thread();
+	x->t = tls_conn_new(ctx, sni, tx_out, c);
+	settle(w, c, before);
+	return x->t && !x->over;
+}
+
+/* A session could not be had: counted with its reason. */
+static void txc_refused(struct worker *w)
+{
+	WSTAT_INC(w, tls_failed);
+	atomic_fetch_add_explicit(&w->xprt_fail[TLS_R_NOMEM], 1, memory_order_relaxed);
+}
+
 static void tls_accept(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = ring_listener(w, c);
-	struct tls_ctx *ctx =
-	    snapshot_tls(ls->gen->cfg, (unsigned)(ls->cfg - ls->gen->cfg->listeners));
-	struct txc *x;
 
-	if (!ctx || acct_charge(w->acct, ACCT_SSL, w->real_node, TXC_COST) < 0) {
-		WSTAT_INC(w, tls_failed);
-		ring_close(w, c);
-		return;
-	}
-	x = calloc(1, sizeof(*x));
-	if (x) {
-		int64_t before = tls_mem_thread();
-
-		c->xctx = x;
-		x->t = tls_conn_new(ctx, NULL, tx_out, c);
-		settle(w, c, before);
-		if (x->t && x->over) {
-			tls_conn_free(x->t);
-			x->t = NULL;
-		}
-		if (!x->t)
-			acct_release(w->acct, ACCT_SSL, w->real_node, x->charged);
-	}
-	if (!x || !x->t) {
-		c->xctx = NULL;
-		free(x);
-		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
-		WSTAT_INC(w, tls_failed);
-		ring_close(w, c);
+	if (!txc_new(w, c,
+	             snapshot_tls(ls->gen->cfg, (unsigned)(ls->cfg - ls->gen->cfg->listeners)),
+	             NULL)) {
+		txc_refused(w);
+		ring_close(w, c); /* tls_release() gives back what was taken */
 		return;
 	}
 	timer_init(&c->tm, tls_hs_timer);
@@ -211,29 +218,17 @@ static void tls_connected(struct worker *w, struct conn *u, int res)
 	const struct cfg_pool *pool = &ls->gen->cfg->pools[u->pool];
 	struct tls_ctx *ctx = snapshot_pool_tls(ls->gen->cfg, (unsigned)u->pool);
 	struct txc *x;
-	int64_t before;
 
 	if (res < 0 || !ctx) {
 		proto_of(u)->connected(w, u, res < 0 ? res : -ENOTSUP);
 		return;
 	}
-	x = calloc(1, sizeof(*x));
-	if (!x || acct_charge(w->acct, ACCT_SSL, w->real_node, TXC_COST) < 0) {
-		free(x);
-		WSTAT_INC(w, tls_failed);
+	if (!txc_new(w, u, ctx, pool->tls.sni)) {
+		txc_refused(w);
 		proto_of(u)->connected(w, u, -ENOMEM);
 		return;
 	}
-	u->xctx = x;
-	cur_w = w;
-	before = tls_mem_thread();
-	x->t = tls_conn_new(ctx, pool->tls.sni, tx_out, u);
-	settle(w, u, before);
-	if (!x->t) {
-		WSTAT_INC(w, tls_failed);
-		proto_of(u)->connected(w, u, -ENOMEM);
-		return;
-	}
+	x = txc_of(u);
 	/* What the protocol queued so far is plaintext: held until the
 	 * handshake is done, still counted in out_bytes (backpressure). */
 	x->plain = u->out;
@@ -268,10 +263,7 @@ static int handshake(struct worker *w, struct conn *c)
 	}
 	if (r < 0) {
 		count_failure(w, c, true);
-		/* an alert may be queued: send it, then close */
-		c->flags |= CONN_F_CLOSE_AFTER;
-		if (!c->out.head && !(c->flags & CONN_F_SEND))
-			ring_close(w, c);
+		ring_close_after(w, c); /* an alert may be queued: send it first */
 		return -1;
 	}
 	x->open = true;
@@ -506,7 +498,7 @@ static void tls_on_sent(struct worker *w, struct conn *c, int res)
 	ring_send(w, c);
 	if (x->open)
 		proto_of(c)->drained(w, c);
-	if (c->out.head || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
+	if (ring_sending(c) || (c->flags & CONN_F_CLOSING))
 		return;
 	if (c->flags & CONN_F_CLOSE_AFTER) {
 		if (x->open && !x->notified) {
@@ -526,7 +518,7 @@ static int tls_shut_write(struct worker *w, struct conn *c)
 	struct txc *x = txc_of(c);
 
 	notify(w, c);
-	if (c->out.head || (c->flags & CONN_F_SEND)) {
+	if (ring_sending(c)) {
 		x->shut = true; /* once close_notify is out */
 		return 0;
 	}
@@ -547,7 +539,7 @@ static void tls_release(struct worker *w, struct conn *c)
 	if (!x)
 		return;
 	bufq_drop_q(w, &x->plain);
-	tls_conn_free(x->t);
+	tls_conn_free(x->t); /* NULL when the session was refused */
 	acct_release(w->acct, ACCT_SSL, w->real_node, x->charged); /* all of it: freed */
 	free(x);
 	c->xctx = NULL;
