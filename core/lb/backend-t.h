@@ -6,25 +6,45 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* A backend's state as every worker sees it (one atomic load). Only up
+ * takes new connections; draining keeps the ones it has; down and disabled
+ * take none. It is derived from two inputs kept apart so that neither
+ * forgets the other: the health verdict (checks, passive detection) and the
+ * operator's word (admin endpoint). Order of precedence: disabled, draining
+ * (operator), then down (health), else up. */
+enum backend_state {
+	BACKEND_UP,
+	BACKEND_DOWN,
+	BACKEND_DRAINING,
+	BACKEND_DISABLED,
+	BACKEND_NSTATES,
+};
+
+/* What the operator asked for (POST /backends/POOL/ADDR/drain|disable|enable). */
+enum backend_admin {
+	BACKEND_ADMIN_ENABLE, /* none: health decides */
+	BACKEND_ADMIN_DRAIN,
+	BACKEND_ADMIN_DISABLE,
+};
+
 /* One backend as the process knows it across reloads: the registry's entry
  * for a (pool name, address text) pair. Every snapshot whose pool of that
  * name lists that address refers to the same entry, so its counters and
  * state survive a reload. What is config (the weight) stays per snapshot,
  * in struct lb.
  *
- * The counters and <down> are atomics, read and written lock-free by every
+ * The counters and the states are atomics, read and written lock-free by every
  * worker. The rest belongs to the registry (core/backend.c), under its
  * lock. Entries are cache-line aligned so that two backends' counters never
  * share a line.
  */
 struct backend {
-	_Atomic uint32_t active; /* connections in progress, all workers, all snapshots */
-	/* Set by health checks; a down backend is skipped. The health-check and
-	 * admin issues will want more than up/down (checking, drain, maint):
-	 * that becomes an enum backend_state here, read with one atomic load as
-	 * <down> is now. */
-	_Atomic bool down;
-	_Atomic uint64_t picks; /* times chosen */
+	_Atomic uint32_t active;      /* connections in progress, all workers, all snapshots */
+	_Atomic uint8_t state;        /* enum backend_state: what balancing reads */
+	_Atomic uint8_t health;       /* BACKEND_UP or BACKEND_DOWN: checks' verdict */
+	_Atomic uint8_t admin;        /* enum backend_admin: the operator's word */
+	_Atomic uint64_t transitions; /* changes of <state> */
+	_Atomic uint64_t picks;       /* times chosen */
 	_Atomic uint64_t connect_ok;
 	_Atomic uint64_t connect_fail;
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/base/log.h"
 #include "core/lb/backend.h"
 
 #define BACKEND_ALIGN    64 /* a cache line */
@@ -152,4 +153,84 @@ unsigned backend_count(void)
 	n = backend_reg.count;
 	pthread_mutex_unlock(&backend_reg.lock);
 	return n;
+}
+
+const char *backend_state_name(enum backend_state s)
+{
+	static const char *const name[BACKEND_NSTATES] = {
+	    [BACKEND_UP] = "up",
+	    [BACKEND_DOWN] = "down",
+	    [BACKEND_DRAINING] = "draining",
+	    [BACKEND_DISABLED] = "disabled",
+	};
+
+	return s < BACKEND_NSTATES ? name[s] : "?";
+}
+
+/* The state that <be>'s health and admin inputs give. */
+static enum backend_state backend_derive(const struct backend *be)
+{
+	switch (atomic_load_explicit(&be->admin, memory_order_relaxed)) {
+	case BACKEND_ADMIN_DISABLE:
+		return BACKEND_DISABLED;
+	case BACKEND_ADMIN_DRAIN:
+		return BACKEND_DRAINING;
+	default:
+		return atomic_load_explicit(&be->health, memory_order_relaxed) == BACKEND_UP
+		           ? BACKEND_UP
+		           : BACKEND_DOWN;
+	}
+}
+
+/* Publishes the derived state of <be>; logs and counts a change. Under the
+ * registry's lock, so that the health thread and an admin request never
+ * interleave their read-modify-write. Returns true on a change. */
+static bool backend_update(struct backend *be, const char *reason)
+{
+	enum backend_state old = backend_state(be), now = backend_derive(be);
+
+	if (old == now)
+		return false;
+	atomic_store_explicit(&be->state, now, memory_order_relaxed);
+	atomic_fetch_add_explicit(&be->transitions, 1, memory_order_relaxed);
+	log_info("backend pool=%s addr=%s %s->%s reason=%s", be->pool, be->addr,
+	         backend_state_name(old), backend_state_name(now), reason);
+	return true;
+}
+
+bool backend_set_health(struct backend *be, bool up, const char *reason)
+{
+	bool changed;
+
+	pthread_mutex_lock(&backend_reg.lock);
+	atomic_store_explicit(&be->health, up ? BACKEND_UP : BACKEND_DOWN, memory_order_relaxed);
+	changed = backend_update(be, reason);
+	pthread_mutex_unlock(&backend_reg.lock);
+	return changed;
+}
+
+int backend_set_admin(const char *pool, const char *addr, enum backend_admin a)
+{
+	struct backend *be;
+
+	pthread_mutex_lock(&backend_reg.lock);
+	be = backend_find(backend_hash(pool, addr), pool, addr);
+	if (be) {
+		atomic_store_explicit(&be->admin, a, memory_order_relaxed);
+		backend_update(be, "admin");
+	}
+	pthread_mutex_unlock(&backend_reg.lock);
+	return be ? 0 : -ENOENT;
+}
+
+void backend_foreach(void (*fn)(struct backend *be, void *arg), void *arg)
+{
+	unsigned i;
+	struct backend *be;
+
+	pthread_mutex_lock(&backend_reg.lock);
+	for (i = 0; i < backend_reg.nbuckets; i++)
+		for (be = backend_reg.bucket[i]; be; be = be->next)
+			fn(be, arg);
+	pthread_mutex_unlock(&backend_reg.lock);
 }

@@ -15,6 +15,8 @@
 #ifndef RINGLB_CORE_BACKEND_H
 #define RINGLB_CORE_BACKEND_H
 
+#include <stdbool.h>
+
 #include "core/lb/backend-t.h"
 
 /* Returns the entry of backend <addr> in pool <pool>, created with every
@@ -28,6 +30,32 @@ struct backend *backend_ref(struct backend *be);
 /* Drops one reference on <be> (NULL: nothing); the last one removes it from
  * the registry and frees it. Any thread. */
 void backend_put(struct backend *be);
+
+/* <be>'s state (one relaxed load; any thread). */
+static inline enum backend_state backend_state(const struct backend *be)
+{
+	return (enum backend_state)atomic_load_explicit(&be->state, memory_order_relaxed);
+}
+
+/* "up", "down", "draining", "disabled". */
+const char *backend_state_name(enum backend_state s);
+
+/* Records the health verdict on <be> (up: true) and recomputes its state;
+ * a change of state is logged once, with <reason>, as
+ * "ringlb: backend pool=P addr=A up->down reason=R", and counted. Returns
+ * true when the state changed. Any thread; callers of one backend must
+ * not race each other (the health checker is one thread). */
+bool backend_set_health(struct backend *be, bool up, const char *reason);
+
+/* Records the operator's word on backend <addr> of pool <pool> and
+ * recomputes its state (logged and counted as above, reason=admin). It is
+ * kept while any snapshot lists the backend, so across reloads. Returns 0,
+ * or -ENOENT when no snapshot lists it. */
+int backend_set_admin(const char *pool, const char *addr, enum backend_admin a);
+
+/* Calls <fn> on every entry, under the registry's lock (so <fn> must not
+ * call into the registry), in no set order. */
+void backend_foreach(void (*fn)(struct backend *be, void *arg), void *arg);
 
 /* Entries in the registry now (tests, stats). */
 unsigned backend_count(void);

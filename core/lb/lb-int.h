@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "core/lb/backend.h"
 #include "core/lb/lb-t.h"
 
 /* lb_new() clamps weights to this and refuses more backends than
@@ -53,8 +54,7 @@ static inline bool lb__eligible(const struct lb *lb, unsigned i, const int *trie
 {
 	const struct lb_slot *s = &lb->slot[i];
 
-	return s->weight && !atomic_load_explicit(&s->be->down, memory_order_relaxed) &&
-	       lb__untried(i, tried, ntried);
+	return s->weight && backend_state(s->be) == BACKEND_UP && lb__untried(i, tried, ntried);
 }
 
 static inline uint32_t lb__active(const struct lb *lb, unsigned i)

@@ -5,6 +5,7 @@
  * core/backend.c is included to reach the registry's table.
  */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,10 +70,33 @@ START_TEST(a_new_entry_has_every_counter_at_zero_on_its_own_cache_line)
 	ck_assert_ptr_nonnull(be);
 	ck_assert_uint_eq((uintptr_t)be % BACKEND_ALIGN, 0);
 	ck_assert_uint_eq(atomic_load(&be->active), 0);
-	ck_assert(!atomic_load(&be->down));
+	ck_assert_uint_eq(backend_state(be), BACKEND_UP);
 	ck_assert_uint_eq(atomic_load(&be->picks), 0);
 	ck_assert_uint_eq(atomic_load(&be->connect_ok), 0);
 	ck_assert_uint_eq(atomic_load(&be->connect_fail), 0);
+	backend_put(be);
+}
+END_TEST
+
+/* The operator's word wins over health (disabled, then draining), and
+ * neither input forgets the other: enable gives back health's verdict. */
+START_TEST(admin_state_overrides_health_and_enable_gives_health_back)
+{
+	struct backend *be = backend_get("app", "10.0.0.9:80");
+
+	ck_assert_int_eq(backend_set_admin("app", "10.0.0.9:80", BACKEND_ADMIN_DRAIN), 0);
+	ck_assert_uint_eq(backend_state(be), BACKEND_DRAINING);
+	ck_assert(!backend_set_health(be, false, "test"));
+	ck_assert_uint_eq(backend_state(be), BACKEND_DRAINING);
+	ck_assert_int_eq(backend_set_admin("app", "10.0.0.9:80", BACKEND_ADMIN_DISABLE), 0);
+	ck_assert_uint_eq(backend_state(be), BACKEND_DISABLED);
+	ck_assert_int_eq(backend_set_admin("app", "10.0.0.9:80", BACKEND_ADMIN_ENABLE), 0);
+	ck_assert_uint_eq(backend_state(be), BACKEND_DOWN);
+	ck_assert(backend_set_health(be, true, "test"));
+	ck_assert_uint_eq(backend_state(be), BACKEND_UP);
+	ck_assert_uint_eq(atomic_load(&be->transitions), 4);
+	ck_assert_str_eq(backend_state_name(BACKEND_DRAINING), "draining");
+	ck_assert_int_eq(backend_set_admin("app", "10.0.0.10:80", BACKEND_ADMIN_DRAIN), -ENOENT);
 	backend_put(be);
 }
 END_TEST
@@ -84,20 +108,20 @@ START_TEST(counters_live_as_long_as_one_reference_does)
 	struct backend *a = backend_get("app", "10.0.0.1:80"), *b;
 
 	atomic_store(&a->active, 3);
-	atomic_store(&a->down, true);
+	ck_assert(backend_set_health(a, false, "test"));
 	b = backend_ref(a);
 	backend_put(a);
 	ck_assert_uint_eq(backend_count(), 1);
 	a = backend_get("app", "10.0.0.1:80");
 	ck_assert_ptr_eq(a, b);
 	ck_assert_uint_eq(atomic_load(&a->active), 3);
-	ck_assert(atomic_load(&a->down));
+	ck_assert_uint_eq(backend_state(a), BACKEND_DOWN);
 	backend_put(a);
 	backend_put(b);
 	ck_assert_uint_eq(backend_count(), 0);
 	a = backend_get("app", "10.0.0.1:80");
 	ck_assert_uint_eq(atomic_load(&a->active), 0);
-	ck_assert(!atomic_load(&a->down));
+	ck_assert_uint_eq(backend_state(a), BACKEND_UP);
 	backend_put(a);
 }
 END_TEST
@@ -228,6 +252,7 @@ static Suite *backend_suite(void)
 	suite_add_tcase(s, tk);
 
 	tcase_add_test(tl, counters_live_as_long_as_one_reference_does);
+	tcase_add_test(tl, admin_state_overrides_health_and_enable_gives_health_back);
 	tcase_add_test(tl, putting_null_does_nothing);
 	tcase_add_test(tl, the_table_grows_and_every_entry_stays_findable);
 	suite_add_tcase(s, tl);

@@ -108,7 +108,7 @@ static int pick(uint64_t key)
 
 static void set_down(unsigned i, bool down)
 {
-	atomic_store(&lb_backend(lb, i)->down, down);
+	backend_set_health(lb_backend(lb, i), !down, "test");
 }
 
 /* Starts <k> connections on backend <i>. */

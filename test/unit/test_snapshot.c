@@ -227,7 +227,7 @@ START_TEST(maglev_maps_every_key_alike_across_a_reload_and_shares_down)
 	ck_assert_mem_eq(lb0(a)->maglev, lb0(b)->maglev, LB_MAGLEV_SIZE * sizeof(uint32_t));
 	ck_assert_int_eq(lb_cursor_init(&ca, lb0(a), 1), 0);
 	ck_assert_int_eq(lb_cursor_init(&cb, lb0(b), 2), 0);
-	atomic_store(&lb_backend(lb0(a), 1)->down, true);
+	backend_set_health(lb_backend(lb0(a), 1), false, "test");
 	for (k = 0; k < 3000; k++) {
 		uint64_t key = lb_hash(&k, sizeof(k));
 		int pa = lb_pick(lb0(a), &ca, key, NULL, 0);
