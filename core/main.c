@@ -501,6 +501,8 @@ static int run(struct ctl *ctl)
 	ctl->health = health_new(&ctl->ring, seed_of(ctl->cfg) ^ 0x6865616c7468ull);
 	if (!ctl->health || health_sync(ctl->health, ctl->cfg, clock_ms()) < 0) {
 		log_err("health checks: %s", strerror(ENOMEM));
+		health_free(ctl->health);
+		ctl->health = NULL;
 		worker_group_stop(&ctl->g, &ctl->ring);
 		worker_group_join(&ctl->g);
 		return 1;
