@@ -263,8 +263,7 @@ static void check_end(struct hcheck *chk)
 }
 
 /* The check in progress of <chk> ended, passed (<ok>) or failed for <why>. */
-static void check_done(struct health *h, struct hcheck *chk, bool ok, const char *why,
-                       uint64_t now)
+static void check_done(struct health *h, struct hcheck *chk, bool ok, const char *why, uint64_t now)
 {
 	int t;
 
@@ -649,7 +648,8 @@ void health_free(struct health *h)
 		if (h->c[i]->busy) {
 			struct io_uring_sqe *sqe = op_sqe(h, h->c[i]);
 
-			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)h->c[i] | HEALTH_UD_TAG, 0);
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)h->c[i] | HEALTH_UD_TAG,
+			                       0);
 			io_uring_sqe_set_data64(sqe, 0);
 		}
 	}

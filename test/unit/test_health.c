@@ -39,7 +39,8 @@ START_TEST(waits_stay_within_half_the_jitter_of_the_interval_and_average_it)
 	for (int i = 0; i < n; i++) {
 		uint64_t w = health__wait(2000, 0.2, health_rand(&h));
 
-		FAIL_IF(w < 1800 || w > 2200, "wait %llu outside 1800..2200", (unsigned long long)w);
+		FAIL_IF(w < 1800 || w > 2200, "wait %llu outside 1800..2200",
+		        (unsigned long long)w);
 		sum += (double)w;
 		lo = (double)w < lo ? (double)w : lo;
 		hi = (double)w > hi ? (double)w : hi;
@@ -128,14 +129,15 @@ static struct config *snap(const char *health, const unsigned *ports, unsigned n
 	struct cfg_errors errs;
 	struct config *c;
 	char yaml[2048];
-	int len = snprintf(yaml, sizeof(yaml),
-	                   "listeners:\n  - { name: l4, bind: 127.0.0.1:8080, mode: tcp, pool: app }\n"
-	                   "pools:\n  - name: app\n    health: %s\n    backends:\n",
-	                   health);
+	int len =
+	    snprintf(yaml, sizeof(yaml),
+	             "listeners:\n  - { name: l4, bind: 127.0.0.1:8080, mode: tcp, pool: app }\n"
+	             "pools:\n  - name: app\n    health: %s\n    backends:\n",
+	             health);
 
 	for (unsigned i = 0; i < n; i++)
-		len += snprintf(yaml + len, sizeof(yaml) - len, "      - { address: 127.0.0.1:%u }\n",
-		                ports[i]);
+		len += snprintf(yaml + len, sizeof(yaml) - len,
+		                "      - { address: 127.0.0.1:%u }\n", ports[i]);
 	config_errors_init(&errs);
 	c = config_load_string("t.yaml", yaml, &errs);
 	ck_assert_msg(c && config_validate(c, &errs) == 0, "%s", errs.n ? errs.lines[0] : "NULL");
@@ -155,7 +157,8 @@ static void run_until(struct health *h, const struct config *c, int i, enum back
 	while (clock_ms() < end) {
 		uint64_t next = health_run(h, clock_ms()), now = clock_ms();
 		uint64_t left = next > now ? next - now : 0;
-		struct __kernel_timespec ts = {.tv_nsec = (long long)(left < 20 ? left : 20) * 1000000};
+		struct __kernel_timespec ts = {.tv_nsec =
+		                                   (long long)(left < 20 ? left : 20) * 1000000};
 		struct io_uring_cqe *cqe;
 
 		if (i >= 0 && backend_state(lb_backend(snapshot_lb(c, 0), i)) == state)
