@@ -275,7 +275,8 @@ static const struct key pool_keys[] = {
     {"health.status", .type = KT_STATUSES, .off = P(health.status), .def = "200-399",
      .doc = "http: statuses that pass"},
     {"health.body", .type = KT_STRING, .off = P(health.body), .len_off = P(health.body_len),
-     .doc = "http: a string the response body must contain (within the first 16KB of the answer); unset = any"},
+     .doc =
+         "http: a string the response body must contain (within the first 16KB of the answer); unset = any"},
     {"health.passive.failures", COUNT(1, 1000000), .off = P(health.passive.failures), .def = "5",
      .doc = "passive: consecutive connect failures, resets and (http) 5xx answers that take a "
             "backend down; any health.passive key turns passive checks on"},
