@@ -285,11 +285,15 @@ void config_print_summary(const struct config *c, FILE *out)
 	for (unsigned i = 0; i < c->npools; i++) {
 		const struct cfg_pool *p = &c->pools[i];
 
-		fprintf(out, "pool %s: %s, %u %s%s\n", p->name, config_algo_name(p->algorithm),
+		fprintf(out, "pool %s: %s, %u %s%s%s%s\n", p->name, config_algo_name(p->algorithm),
 		        p->nbackends, cli_plural(p->nbackends, "backend", "backends"),
 		        !p->tls.enabled                    ? ""
 		        : p->tls.verify == CFG_VERIFY_NONE ? ", tls (verify none)"
-		                                           : ", tls");
+		                                           : ", tls",
+		        !p->health.enabled                 ? ""
+		        : p->health.type == CFG_CHECK_HTTP ? ", http checks"
+		                                           : ", tcp checks",
+		        p->health.passive.enabled ? ", passive checks" : "");
 		nb += p->nbackends;
 	}
 	schema_format(&schema_top[config__key("workers")], c, workers, sizeof(workers));

@@ -77,7 +77,7 @@ struct cfg_keysrc {
 #define CFG_LISTENER_KEYS 48
 #define CFG_CERT_KEYS     2
 #define CFG_BACKEND_KEYS  4
-#define CFG_POOL_KEYS     16
+#define CFG_POOL_KEYS     32
 
 /* A resolved socket address. */
 struct cfg_addr {
@@ -226,9 +226,43 @@ struct cfg_backend {
 	uint32_t key_line[CFG_BACKEND_KEYS];
 };
 
+enum cfg_check_type {
+	CFG_CHECK_TCP,  /* a connect */
+	CFG_CHECK_HTTP, /* a request, its status (and body) checked */
+};
+
+enum cfg_check_method {
+	CFG_METHOD_GET,
+	CFG_METHOD_HEAD,
+	CFG_METHOD_OPTIONS,
+};
+
+#define CFG_STATUS_RANGES 8 /* pools[].health.status: ranges at most */
+
+/* pools[].health.passive: the workers' verdict from real traffic. */
+struct cfg_passive {
+	bool enabled;       /* derived: some health.passive key was in the file */
+	uint32_t failures;  /* consecutive failures that take a backend down */
+	uint64_t window;    /* ms: the failures must fall within this of the first */
+	uint64_t down_time; /* ms a backend stays down for them */
+};
+
+/* pools[].health: active checks run by the control thread. */
 struct cfg_health {
-	bool enabled; /* placeholder for the health-check issue */
-	uint64_t interval;
+	bool enabled; /* derived: some health key but passive.* was in the file */
+	enum cfg_check_type type;
+	uint64_t interval; /* ms between checks of one backend */
+	uint64_t timeout;  /* ms one check may take */
+	uint32_t rise;     /* consecutive successes that bring a backend up */
+	uint32_t fall;     /* consecutive failures that take it down */
+	double jitter;     /* each wait is interval x (1 +- jitter/2), uniform */
+	enum cfg_check_method method;
+	char *path;      /* http: request target, "/" */
+	char *host;      /* http: Host header; NULL = the backend's address */
+	char *status;    /* http: accepted statuses, "200-399" or "200,204,300-399" */
+	char *body;      /* http: a substring the body must hold; NULL = none */
+	size_t body_len; /* of body */
+	struct cfg_passive passive;
 };
 
 struct cfg_pool {

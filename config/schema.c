@@ -15,6 +15,8 @@ _Static_assert(sizeof(enum cfg_algo) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_tls_version) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_verify_client) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_verify_peer) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_check_type) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_check_method) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
@@ -31,6 +33,8 @@ static const char *const level_names[] = {"error", "warning", "info", "debug", N
 static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 static const char *const verify_client_names[] = {"none", "optional", "required", NULL};
 static const char *const verify_peer_names[] = {"peer", "none", NULL};
+static const char *const check_type_names[] = {"tcp", "http", NULL};
+static const char *const method_names[] = {"GET", "HEAD", "OPTIONS", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -248,8 +252,39 @@ static const struct key pool_keys[] = {
      .doc = "http: idle connections each worker keeps open to each backend; 0 = none"},
     {"keepalive.timeout", DUR(1, 365 * DAYS), .off = P(keepalive.timeout), .def = "60s",
      .doc = "http: an idle upstream connection is closed after this"},
-    {"health.interval", DUR(1, 365 * DAYS), .off = P(health.interval), .def = "5s",
-     .doc = "placeholder: active check period (health-check issue)"},
+    {"health.type", ENUM(check_type_names, "check type"), .off = P(health.type), .def = "tcp",
+     .doc = "active checks: tcp (a connect) or http (a request); any health key but "
+            "health.passive.* turns active checks on"},
+    {"health.interval", DUR(10, 1 * DAYS), .off = P(health.interval), .def = "2s",
+     .doc = "time between two checks of one backend"},
+    {"health.timeout", DUR(1, 1 * DAYS), .off = P(health.timeout), .def = "1s",
+     .doc = "a check not done in this time failed"},
+    {"health.rise", COUNT(1, 1000), .off = P(health.rise), .def = "2",
+     .doc = "consecutive good checks that bring a down backend up"},
+    {"health.fall", COUNT(1, 1000), .off = P(health.fall), .def = "3",
+     .doc = "consecutive failed checks that take an up backend down"},
+    {"health.jitter", RATIO, .off = P(health.jitter), .def = "0.1",
+     .doc = "each wait is interval x (1 +- jitter/2), drawn at random; the first check of "
+            "each backend falls anywhere in the first interval"},
+    {"health.method", ENUM(method_names, "method"), .off = P(health.method), .def = "GET",
+     .doc = "http: request method"},
+    {"health.path", .type = KT_TARGET, .off = P(health.path), .def = "/",
+     .doc = "http: request target"},
+    {"health.host", .type = KT_AUTHORITY, .off = P(health.host),
+     .doc = "http: Host header; unset = the backend's address"},
+    {"health.status", .type = KT_STATUSES, .off = P(health.status), .def = "200-399",
+     .doc = "http: statuses that pass"},
+    {"health.body", .type = KT_STRING, .off = P(health.body), .len_off = P(health.body_len),
+     .doc =
+         "http: a string the response body must contain (within the first 16KB of the answer); unset = any"},
+    {"health.passive.failures", COUNT(1, 1000000), .off = P(health.passive.failures), .def = "5",
+     .doc = "passive: consecutive connect failures, resets and (http) 5xx answers that take a "
+            "backend down; any health.passive key turns passive checks on"},
+    {"health.passive.window", DUR(1, 1 * DAYS), .off = P(health.passive.window), .def = "10s",
+     .doc = "passive: the failures must come within this time of the first"},
+    {"health.passive.down_time", DUR(1, 1 * DAYS), .off = P(health.passive.down_time), .def = "30s",
+     .doc = "passive: how long the backend stays down; then it is up again, or with active "
+            "checks once they pass rise times"},
     {"tls.ca", .type = KT_PATH, .off = P(tls.ca),
      .doc = "upstream TLS: PEM CA file backend certificates must chain to; unset with verify "
             "peer = the system store " CFG_SYSTEM_CA "; any tls key makes the pool TLS"},
@@ -413,6 +448,15 @@ static bool schema_is_sni(const char *s)
 	return strncmp(s, "*.", 2) != 0 && schema_is_host(s) && inet_pton(AF_INET, s, &a) != 1;
 }
 
+/* Visible ASCII only: nothing that could end a request line or a header. */
+static bool schema_is_visible(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s > '~')
+			return false;
+	return true;
+}
+
 /* An HTTP header name: a token. */
 static bool schema_is_hash(const char *s)
 {
@@ -450,6 +494,12 @@ static bool schema_text_ok(const struct key *k, const char *text)
 		return schema_is_hash(text);
 	case KT_SNI:
 		return schema_is_sni(text);
+	case KT_TARGET:
+		return text[0] == '/' && schema_is_visible(text);
+	case KT_AUTHORITY:
+		return *text && !strchr(text, '/') && schema_is_visible(text);
+	case KT_STATUSES:
+		return value_statuses(text, NULL, NULL) > 0;
 	case KT_CIPHERS:
 		return *text && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                             "0123456789-_:+!@=.,") == strlen(text);
@@ -723,6 +773,16 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 	case KT_STRING:
 		snprintf(buf, len, "a string");
 		break;
+	case KT_TARGET:
+		snprintf(buf, len, "a request target like /health, visible ASCII");
+		break;
+	case KT_AUTHORITY:
+		snprintf(buf, len, "a host or host:port like api.example.com, visible ASCII");
+		break;
+	case KT_STATUSES:
+		snprintf(buf, len,
+		         "HTTP statuses like 200-399 or 200,204,300-399, at most 8 ranges");
+		break;
 	case KT_LIST:
 		snprintf(buf, len, "a sequence of %ss", k->list->what);
 		break;
@@ -732,16 +792,29 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 static const char *schema_noun(const struct key *k)
 {
 	static const char *const nouns[] = {
-	    [KT_COUNT] = "a count",        [KT_WORKERS] = "a count",
-	    [KT_U64] = "a count",          [KT_SIZE] = "a size",
-	    [KT_DURATION] = "a duration",  [KT_RATIO] = "a number",
-	    [KT_GROWTH] = "a number",      [KT_ADDR] = "an address",
-	    [KT_NAME] = "a name",          [KT_STRING] = "a string",
-	    [KT_PATH] = "a file path",     [KT_HOST] = "a host",
-	    [KT_PREFIX] = "a path prefix", [KT_HASH] = "a hash key",
-	    [KT_LIST_TEXT] = "a list",     [KT_LIST] = "a list",
-	    [KT_BOOL] = "a boolean",       [KT_CIPHERS] = "a cipher list",
-	    [KT_SNI] = "a server name",    [KT_STRLIST] = "a list of protocol names",
+	    [KT_COUNT] = "a count",
+	    [KT_WORKERS] = "a count",
+	    [KT_U64] = "a count",
+	    [KT_SIZE] = "a size",
+	    [KT_DURATION] = "a duration",
+	    [KT_RATIO] = "a number",
+	    [KT_GROWTH] = "a number",
+	    [KT_ADDR] = "an address",
+	    [KT_NAME] = "a name",
+	    [KT_STRING] = "a string",
+	    [KT_PATH] = "a file path",
+	    [KT_HOST] = "a host",
+	    [KT_PREFIX] = "a path prefix",
+	    [KT_HASH] = "a hash key",
+	    [KT_LIST_TEXT] = "a list",
+	    [KT_LIST] = "a list",
+	    [KT_BOOL] = "a boolean",
+	    [KT_CIPHERS] = "a cipher list",
+	    [KT_SNI] = "a server name",
+	    [KT_STRLIST] = "a list of protocol names",
+	    [KT_TARGET] = "a request target",
+	    [KT_AUTHORITY] = "a host",
+	    [KT_STATUSES] = "a status list",
 	};
 	return nouns[k->type];
 }

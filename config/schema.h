@@ -38,6 +38,9 @@ enum key_type {
 	KT_LIST_TEXT, /* char *: a CPU or node list, kept as written */
 	KT_CIPHERS,   /* char *: a cipher list like "A:B:!C", kept as written */
 	KT_SNI,       /* char *: a server name: a host name, no wildcard, no address */
+	KT_TARGET,    /* char *: an HTTP request target: '/' then visible ASCII */
+	KT_AUTHORITY, /* char *: a Host header value: host or host:port, visible ASCII */
+	KT_STATUSES,  /* char *: HTTP statuses like "200-399" or "200,204,300-399" */
 };
 
 #define K_REQ    0x1 /* required in its mapping */

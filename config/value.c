@@ -246,3 +246,42 @@ const char *value_cut(const char *s, char *buf)
 	memcpy(buf + n, "...", 4);
 	return buf;
 }
+
+/* One status, 100..599, at *s; moves *s past it. */
+static int value_status(const char **s, uint16_t *out)
+{
+	unsigned v = 0, n = 0;
+
+	while (**s >= '0' && **s <= '9' && n < 4) {
+		v = v * 10 + (unsigned)(**s - '0');
+		(*s)++;
+		n++;
+	}
+	if (n != 3 || v < 100 || v > 599)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int value_statuses(const char *s, uint16_t *lo, uint16_t *hi)
+{
+	uint16_t a, b;
+	int n = 0;
+
+	for (;;) {
+		if (n == CFG_STATUS_RANGES || value_status(&s, &a) < 0)
+			return -EINVAL;
+		b = a;
+		if (*s == '-' && (s++, value_status(&s, &b) < 0 || b < a))
+			return -EINVAL;
+		if (lo) {
+			lo[n] = a;
+			hi[n] = b;
+		}
+		n++;
+		if (*s != ',')
+			break;
+		s++;
+	}
+	return *s ? -EINVAL : n;
+}

@@ -35,6 +35,11 @@ int value_bool(const char *s, bool *out);
 /* "IPv4:port" or "[IPv6]:port", port 1..65535, resolved without DNS
  * (getaddrinfo with AI_NUMERICHOST|AI_NUMERICSERV). Only -EINVAL. */
 int value_addr(const char *s, struct cfg_addr *a);
+/* HTTP statuses: "200-399", "200,204,300-399" (100..599, lo <= hi, at
+ * most CFG_STATUS_RANGES ranges, no spaces). The ranges go to <lo>/<hi>
+ * (CFG_STATUS_RANGES entries each, NULL to only validate); returns how
+ * many, or -EINVAL. */
+int value_statuses(const char *s, uint16_t *lo, uint16_t *hi);
 
 /* Canonical forms, as --print-config shows them: "0", "16KB", "1000B";
  * "0s", "250ms", "5m". Return snprintf's result. */

@@ -892,6 +892,35 @@ static void load_route(struct load *l, struct cfg_route *r, struct load_elem *el
 	}
 }
 
+/* pools[].health: which checks are on (any key of theirs written), and the
+ * http keys refused on a tcp check. */
+static void load_pool_health(struct load *l, struct cfg_pool *p, struct load_elem *el,
+                             const char *epath)
+{
+	static const char *const http_only[] = {"health.method", "health.path", "health.host",
+	                                        "health.status", "health.body"};
+	const struct schema_list *sl = &schema_pools;
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	for (unsigned i = 0; i < sl->nkeys; i++) {
+		if (!(*el->set >> i & 1) || strncmp(sl->keys[i].path, "health.", 7) != 0)
+			continue;
+		if (strncmp(sl->keys[i].path, "health.passive.", 15) == 0)
+			p->health.passive.enabled = true;
+		else
+			p->health.enabled = true;
+	}
+	if (p->health.type == CFG_CHECK_HTTP)
+		return;
+	for (unsigned i = 0; i < sizeof(http_only) / sizeof(http_only[0]); i++) {
+		if (!load_has(sl, el, http_only[i], &m))
+			continue;
+		load_path(path, sizeof(path), "%s.%s", epath, http_only[i]);
+		load_err(l, m, path, "is for http checks only (expected health.type: http)");
+	}
+}
+
 static void load_pool(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_pool *p = &l->c->pools[i];
@@ -913,7 +942,7 @@ static void load_pool(struct load *l, unsigned i, struct load_elem *el, const ch
 		load_path(path, sizeof(path), "%s.backends", epath);
 		load_err(l, m, path, "empty (expected at least one backend)");
 	}
-	p->health.enabled = load_has(&schema_pools, el, "health.interval", NULL);
+	load_pool_health(l, p, el, epath);
 	load_pool_tls(l, p, el, epath);
 }
 

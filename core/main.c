@@ -3,7 +3,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 #include "config/config.h"
 #include "config/publish.h"
 #include "core/mem/acct.h"
+#include "core/health/health.h"
 #include "core/http/http.h"
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
@@ -48,7 +48,9 @@ struct ctl {
 	unsigned npools;
 	struct worker_group g;
 	struct io_uring ring;
+	struct health *health;
 	int sfd;
+	struct signalfd_siginfo si; /* the signalfd read on the ring */
 	char **envp;
 	uint64_t reloads_ok, reloads_failed;
 	bool started; /* ready was logged: the exit memory line is due */
@@ -261,7 +263,7 @@ static int setup_signals(struct ctl *ctl)
 	/* Blocked before any thread starts, so workers inherit the mask and
 	 * every signal arrives on the control thread's signalfd. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	ctl->sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	ctl->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK); /* read on the ring */
 	return ctl->sfd < 0 ? -errno : 0;
 }
 
@@ -314,41 +316,86 @@ static void reload(struct ctl *ctl)
 		         (unsigned long long)gen);
 	ctl->reloads_ok++;
 	log_info("reload generation=%llu ok", (unsigned long long)gen);
+	health_sync(ctl->health, cfg, clock_ms());
 	publish_wait();
 	snapshot_put(old);
 }
 
+/* user_data of the signalfd read on the control ring (health checks tag
+ * theirs with HEALTH_UD_TAG; MSG_RING and linked timeouts carry 0). */
+#define CTL_UD_SIGNAL 0x1ull
+
+static void arm_signal_read(struct ctl *ctl)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctl->ring);
+
+	if (!sqe) {
+		io_uring_submit(&ctl->ring);
+		sqe = io_uring_get_sqe(&ctl->ring);
+	}
+	io_uring_prep_read(sqe, ctl->sfd, &ctl->si, sizeof(ctl->si), 0);
+	io_uring_sqe_set_data64(sqe, CTL_UD_SIGNAL);
+}
+
+/* Waits on the control ring until <next> (clock_ms()) for completions,
+ * hands health checks theirs, and returns the signal that arrived (0 for
+ * none). */
+static int wait_ring(struct ctl *ctl, uint64_t next)
+{
+	uint64_t now = clock_ms(), left = next > now ? next - now : 0;
+	struct __kernel_timespec ts = {.tv_sec = (long long)(left / 1000),
+	                               .tv_nsec = (long long)(left % 1000) * 1000000};
+	struct io_uring_cqe *cqe;
+	int sig = 0;
+
+	io_uring_submit_and_wait_timeout(&ctl->ring, &cqe, 1, &ts, NULL);
+	while (io_uring_peek_cqe(&ctl->ring, &cqe) == 0) {
+		if (cqe->user_data == CTL_UD_SIGNAL) {
+			if (cqe->res == sizeof(ctl->si))
+				sig = (int)ctl->si.ssi_signo;
+			arm_signal_read(ctl);
+		} else if ((cqe->user_data & HEALTH_UD_MASK) == HEALTH_UD_TAG) {
+			health_cqe(ctl->health, cqe);
+		}
+		io_uring_cqe_seen(&ctl->ring, cqe);
+		if (sig)
+			break; /* handled before the next completion */
+	}
+	return sig;
+}
+
+/* The control thread's loop, on its own ring: the signalfd read, health
+ * checks, and the periodic work (pool sizes, leak checks, ticket keys). */
 static void control_loop(struct ctl *ctl)
 {
 	uint64_t next_adjust = clock_ms() + ctl->cfg->memory_tuning.pool_check_interval;
 	uint64_t next_leak = clock_ms() + ctl->cfg->memory_tuning.leak_check_interval;
 	uint64_t next_ticket = clock_ms() + tls_ticket_tick(clock_ms()); /* ticket key rotation */
+	uint64_t next_health = health_run(ctl->health, clock_ms());
 
+	arm_signal_read(ctl);
 	for (;;) {
 		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
 		struct stats_src src = {
 		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,
 		    ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
-		struct pollfd pfd = {.fd = ctl->sfd, .events = POLLIN};
-		struct signalfd_siginfo si;
-		uint64_t now = clock_ms();
-		uint64_t next = next_adjust < next_leak ? next_adjust : next_leak;
+		uint64_t now, next = next_adjust < next_leak ? next_adjust : next_leak;
 		unsigned i;
+		int sig;
 
 		if (next_ticket < next)
 			next = next_ticket;
-
-		if (poll(&pfd, 1, next > now ? (int)(next - now) : 0) > 0 &&
-		    read(ctl->sfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-				log_info("stopping: draining connections");
-				return;
-			}
-			if (si.ssi_signo == SIGUSR1)
-				stats_log_snapshot(&src);
-			if (si.ssi_signo == SIGHUP)
-				reload(ctl);
+		if (next_health < next)
+			next = next_health;
+		sig = wait_ring(ctl, next);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("stopping: draining connections");
+			return;
 		}
+		if (sig == SIGUSR1)
+			stats_log_snapshot(&src);
+		if (sig == SIGHUP)
+			reload(ctl);
 		now = clock_ms();
 		if (now >= next_adjust) {
 			for (i = 0; i < ctl->npools; i++)
@@ -362,6 +409,7 @@ static void control_loop(struct ctl *ctl)
 			next_leak = now + mt->leak_check_interval;
 		}
 		next_ticket = now + tls_ticket_tick(now); /* rotates when due */
+		next_health = health_run(ctl->health, now);
 	}
 }
 
@@ -431,7 +479,7 @@ static int run(struct ctl *ctl)
 		log_err("session ticket keys: %s", strerror(-ret));
 		return 1;
 	}
-	ret = io_uring_queue_init(64, &ctl->ring, 0);
+	ret = io_uring_queue_init(256, &ctl->ring, 0);
 	if (ret < 0) {
 		log_err("control ring: %s", strerror(-ret));
 		return 1;
@@ -450,10 +498,21 @@ static int run(struct ctl *ctl)
 		worker_group_join(&ctl->g);
 		return 1;
 	}
+	ctl->health = health_new(&ctl->ring, seed_of(ctl->cfg) ^ 0x6865616c7468ull);
+	if (!ctl->health || health_sync(ctl->health, ctl->cfg, clock_ms()) < 0) {
+		log_err("health checks: %s", strerror(ENOMEM));
+		health_free(ctl->health);
+		ctl->health = NULL;
+		worker_group_stop(&ctl->g, &ctl->ring);
+		worker_group_join(&ctl->g);
+		return 1;
+	}
 	ctl->started = true;
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
 	control_loop(ctl);
+	health_free(ctl->health); /* no check runs while connections drain */
+	ctl->health = NULL;
 	worker_group_stop(&ctl->g, &ctl->ring);
 	worker_group_join(&ctl->g);
 	{

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/lb/backend.h"
 #include "core/lb/lb.h"
 #include "core/base/log.h"
 #include "core/lb/snapshot.h"
@@ -87,11 +88,16 @@ static void log_backends(const struct stats_src *s)
 			struct backend *be = lb_backend(lb, b);
 
 			log_info(
-			    "stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu",
+			    "stats backend pool=%s addr=%s picks=%llu active=%u connect_ok=%llu connect_fail=%llu state=%s transitions=%llu checks_ok=%llu checks_fail=%llu passive_downs=%llu",
 			    p->name, p->backends[b].address.text,
 			    (unsigned long long)atomic_load(&be->picks), atomic_load(&be->active),
 			    (unsigned long long)atomic_load(&be->connect_ok),
-			    (unsigned long long)atomic_load(&be->connect_fail));
+			    (unsigned long long)atomic_load(&be->connect_fail),
+			    backend_state_name(backend_state(be)),
+			    (unsigned long long)atomic_load(&be->transitions),
+			    (unsigned long long)atomic_load(&be->checks_ok),
+			    (unsigned long long)atomic_load(&be->checks_fail),
+			    (unsigned long long)atomic_load(&be->passive_downs));
 		}
 	}
 }

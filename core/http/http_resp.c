@@ -99,6 +99,10 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 	char *hb;
 	int n, cls;
 
+	if (x->resp.status >= 500)
+		upstream_passive_fail(w, u);
+	else if (x->resp.status >= 200)
+		upstream_passive_ok(w, u);
 	if (x->resp.status == 101) {
 		tunnel_start(w, c, u, hlen);
 		return;
@@ -259,6 +263,8 @@ void http__up_error(struct worker *w, struct conn *u, int err)
 	struct conn *c = ring_peer(w, u);
 	struct http_ctx *x = c ? hx_of(c) : NULL;
 
+	if (err == -ECONNRESET)
+		upstream_passive_fail(w, u);
 	if (!x || x->state == HS_TUNNEL) {
 		pump_close_pair(w, u);
 		return;

@@ -11,7 +11,8 @@
  * take none. It is derived from two inputs kept apart so that neither
  * forgets the other: the health verdict (checks, passive detection) and the
  * operator's word (admin endpoint). Order of precedence: disabled, draining
- * (operator), then down (health), else up. */
+ * (operator), then down (health: the active checks' verdict, or a passive
+ * hold), else up. */
 enum backend_state {
 	BACKEND_UP,
 	BACKEND_DOWN,
@@ -26,6 +27,11 @@ enum backend_admin {
 	BACKEND_ADMIN_DRAIN,
 	BACKEND_ADMIN_DISABLE,
 };
+
+/* backend.streak: the ms of the first failure of the current streak in the
+ * high 40 bits, how many in the low 24 (0 = no streak). */
+#define BACKEND_STREAK_BITS 24
+#define BACKEND_STREAK_MAX  ((1u << BACKEND_STREAK_BITS) - 1)
 
 /* One backend as the process knows it across reloads: the registry's entry
  * for a (pool name, address text) pair. Every snapshot whose pool of that
@@ -47,6 +53,16 @@ struct backend {
 	_Atomic uint64_t picks;       /* times chosen */
 	_Atomic uint64_t connect_ok;
 	_Atomic uint64_t connect_fail;
+
+	/* Passive checks (backend_passive_*()): written by workers on
+	 * failures only, and once per streak on the next success. */
+	_Atomic uint64_t streak;        /* BACKEND_STREAK: first failure's ms << 24 | count */
+	_Atomic uint8_t passive;        /* 1 while passive detection holds it down */
+	_Atomic uint64_t passive_until; /* ms (clock_ms()) the hold ends */
+	_Atomic uint64_t passive_downs; /* times passive detection took it down */
+	/* Active checks' results (the control thread) */
+	_Atomic uint64_t checks_ok;
+	_Atomic uint64_t checks_fail;
 
 	/* registry only, under its lock */
 	unsigned refs;        /* backend_get()/backend_ref() minus backend_put() */

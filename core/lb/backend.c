@@ -176,7 +176,8 @@ static enum backend_state backend_derive(const struct backend *be)
 	case BACKEND_ADMIN_DRAIN:
 		return BACKEND_DRAINING;
 	default:
-		return atomic_load_explicit(&be->health, memory_order_relaxed) == BACKEND_UP
+		return atomic_load_explicit(&be->health, memory_order_relaxed) == BACKEND_UP &&
+		               !atomic_load_explicit(&be->passive, memory_order_relaxed)
 		           ? BACKEND_UP
 		           : BACKEND_DOWN;
 	}
@@ -233,4 +234,56 @@ void backend_foreach(void (*fn)(struct backend *be, void *arg), void *arg)
 		for (be = backend_reg.bucket[i]; be; be = be->next)
 			fn(be, arg);
 	pthread_mutex_unlock(&backend_reg.lock);
+}
+
+/* The streak word after one more failure at <now>: a new streak when there
+ * was none or the window of the running one is over. */
+static uint64_t backend_streak_next(uint64_t old, uint64_t now, uint64_t window)
+{
+	uint64_t since = old >> BACKEND_STREAK_BITS, n = old & BACKEND_STREAK_MAX;
+
+	if (!old || now - since > window) {
+		since = now;
+		n = 0;
+	}
+	if (n < BACKEND_STREAK_MAX)
+		n++;
+	return since << BACKEND_STREAK_BITS | n;
+}
+
+bool backend_passive_fail(struct backend *be, uint64_t now, uint32_t failures, uint64_t window,
+                          uint64_t down_time)
+{
+	uint64_t old = atomic_load_explicit(&be->streak, memory_order_relaxed), nw;
+
+	if (atomic_load_explicit(&be->passive, memory_order_relaxed))
+		return false; /* held already: the streak restarts after the hold */
+	do
+		nw = backend_streak_next(old, now, window);
+	while (!atomic_compare_exchange_weak_explicit(&be->streak, &old, nw, memory_order_relaxed,
+	                                              memory_order_relaxed));
+	if ((nw & BACKEND_STREAK_MAX) < failures)
+		return false;
+	if (atomic_exchange_explicit(&be->passive, 1, memory_order_relaxed))
+		return false; /* another worker got there first */
+	atomic_store_explicit(&be->passive_until, now + down_time, memory_order_relaxed);
+	atomic_store_explicit(&be->streak, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&be->passive_downs, 1, memory_order_relaxed);
+	pthread_mutex_lock(&backend_reg.lock);
+	backend_update(be, "passive");
+	pthread_mutex_unlock(&backend_reg.lock);
+	return true;
+}
+
+bool backend_passive_expire(struct backend *be, uint64_t now, bool force)
+{
+	if (!atomic_load_explicit(&be->passive, memory_order_relaxed) ||
+	    (!force && now < atomic_load_explicit(&be->passive_until, memory_order_relaxed)))
+		return false;
+	pthread_mutex_lock(&backend_reg.lock);
+	atomic_store_explicit(&be->streak, 0, memory_order_relaxed);
+	atomic_store_explicit(&be->passive, 0, memory_order_relaxed);
+	backend_update(be, "passive-expired");
+	pthread_mutex_unlock(&backend_reg.lock);
+	return true;
 }

@@ -53,6 +53,30 @@ bool backend_set_health(struct backend *be, bool up, const char *reason);
  * or -ENOENT when no snapshot lists it. */
 int backend_set_admin(const char *pool, const char *addr, enum backend_admin a);
 
+/* Passive checks: a failure of a connection to <be> (connect refused or
+ * timed out, a reset, an http 5xx) at <now> (clock_ms()). Consecutive
+ * failures form a streak that starts at the first; once <failures> of them
+ * fall within <window> ms of it, <be> is held down for <down_time> ms
+ * (logged and counted as a state change, reason=passive) and true is
+ * returned, to the one caller that did it. Lock-free (a CAS on <be>'s
+ * streak word) until then; any worker. */
+bool backend_passive_fail(struct backend *be, uint64_t now, uint32_t failures, uint64_t window,
+                          uint64_t down_time);
+
+/* Ends <be>'s passive hold when it is due at <now> (or at once with
+ * <force>): its state is recomputed (logged when it changes,
+ * reason=passive-expired). Returns true when a hold ended. The control
+ * thread. */
+bool backend_passive_expire(struct backend *be, uint64_t now, bool force);
+
+/* A success of a connection to <be>: ends a failure streak. One load, and
+ * a store only when a streak was running. Any worker. */
+static inline void backend_passive_ok(struct backend *be)
+{
+	if (atomic_load_explicit(&be->streak, memory_order_relaxed))
+		atomic_store_explicit(&be->streak, 0, memory_order_relaxed);
+}
+
 /* Calls <fn> on every entry, under the registry's lock (so <fn> must not
  * call into the registry), in no set order. */
 void backend_foreach(void (*fn)(struct backend *be, void *arg), void *arg);

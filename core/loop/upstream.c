@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/lb/backend.h"
 #include "core/lb/lb.h"
 #include "core/lb/snapshot.h"
 #include "core/base/log.h"
@@ -126,22 +127,44 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 	return u;
 }
 
+void upstream_passive_fail(struct worker *w, struct conn *u)
+{
+	struct wlistener *ls = ring_listener(w, u);
+	const struct cfg_passive *p = &pool_of(ls, u->pool)->health.passive;
+
+	if (p->enabled)
+		backend_passive_fail(lb_backend(lb_of(ls, u->pool), u->backend), w->now,
+		                     p->failures, p->window, p->down_time);
+}
+
+void upstream_passive_ok(struct worker *w, struct conn *u)
+{
+	struct wlistener *ls = ring_listener(w, u);
+
+	if (pool_of(ls, u->pool)->health.passive.enabled)
+		backend_passive_ok(lb_backend(lb_of(ls, u->pool), u->backend));
+}
+
 bool upstream_connected(struct worker *w, struct conn *u, int res)
 {
-	struct cfg_pool *pool = pool_of(ring_listener(w, u), u->pool);
-	struct lb *lb = lb_of(ring_listener(w, u), u->pool);
+	struct wlistener *ls = ring_listener(w, u);
+	struct cfg_pool *pool = pool_of(ls, u->pool);
+	struct lb *lb = lb_of(ls, u->pool);
 	static __thread struct log_ratelimit rl;
 
 	if (res == 0) {
 		WSTAT_INC(w, connect_ok);
 		lb_connect_ok(lb, u->backend);
 		u->flags |= CONN_F_CONNECTED;
+		if (ls->cfg->mode == LMODE_TCP) /* http: the answer's status decides */
+			upstream_passive_ok(w, u);
 		return true;
 	}
 	WSTAT_INC(w, connect_fail);
 	if (res == -ECANCELED)
 		WSTAT_INC(w, connect_timeout);
 	lb_connect_fail(lb, u->backend);
+	upstream_passive_fail(w, u);
 	if (log_ratelimit(&rl, 5))
 		log_warn("pool %s: connect %s: %s", pool->name,
 		         pool->backends[u->backend].address.text,

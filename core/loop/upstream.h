@@ -31,6 +31,12 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
  * backend (a failure is logged, rate-limited); on success marks it
  * connected. Returns true on success. */
 bool upstream_connected(struct worker *w, struct conn *u, int res);
+/* Passive checks (pools[].health.passive; nothing when it is off): <u>'s
+ * backend failed (connect refused or timed out, a reset, an http 5xx),
+ * or answered well (tcp: connected; http: a status below 500), which ends
+ * its failure streak. upstream_connected() counts the connect itself. */
+void upstream_passive_fail(struct worker *w, struct conn *u);
+void upstream_passive_ok(struct worker *w, struct conn *u);
 /* <u> no longer counts as active for its balancer. */
 void upstream_lb_end(struct worker *w, struct conn *u);
 

@@ -135,6 +135,14 @@ static void l4_error(struct worker *w, struct conn *x, int err)
 	pump_close_pair(w, x);
 }
 
+/* The backend reset the connection: a passive check failure. */
+static void l4_up_error(struct worker *w, struct conn *u, int err)
+{
+	if (err == -ECONNRESET)
+		upstream_passive_fail(w, u);
+	l4_error(w, u, err);
+}
+
 /* ---- timers, accept, release ---- */
 
 static void l4_timer(struct timer *t, void *arg)
@@ -203,7 +211,7 @@ static const struct proto_ops l4_upstream = {
     .name = "l4-upstream",
     .data = l4_data,
     .eof = pump_eof,
-    .error = l4_error,
+    .error = l4_up_error,
     .drained = pump_drained,
     .connected = l4_connected,
     .polled = pump_polled,

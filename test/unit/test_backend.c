@@ -236,6 +236,111 @@ START_TEST(threads_creating_and_freeing_entries_leave_nothing_behind)
 }
 END_TEST
 
+/* Passive detection: <failures> in a row within <window> of the first take
+ * the backend down once; a success ends a streak; a streak older than the
+ * window starts again; the hold ends at down_time, not before. */
+START_TEST(passive_failures_in_a_row_within_the_window_hold_a_backend_down)
+{
+	struct backend *be = backend_get("app", "10.0.0.1:80");
+	uint64_t t = 1000000;
+
+	ck_assert(!backend_passive_fail(be, t, 3, 10000, 5000));
+	ck_assert(!backend_passive_fail(be, t + 100, 3, 10000, 5000));
+	backend_passive_ok(be); /* a success: the streak is over */
+	ck_assert_uint_eq(atomic_load(&be->streak), 0);
+	ck_assert(!backend_passive_fail(be, t + 200, 3, 10000, 5000));
+	ck_assert(!backend_passive_fail(be, t + 300, 3, 10000, 5000));
+	ck_assert_int_eq(backend_state(be), BACKEND_UP);
+	ck_assert(backend_passive_fail(be, t + 400, 3, 10000, 5000));
+	ck_assert_int_eq(backend_state(be), BACKEND_DOWN);
+	ck_assert_uint_eq(atomic_load(&be->passive_downs), 1);
+	ck_assert_uint_eq(atomic_load(&be->transitions), 1);
+	/* held: more failures change nothing and are not counted */
+	ck_assert(!backend_passive_fail(be, t + 500, 3, 10000, 5000));
+	ck_assert(!backend_passive_fail(be, t + 600, 3, 10000, 5000));
+	ck_assert(!backend_passive_fail(be, t + 700, 3, 10000, 5000));
+	ck_assert_uint_eq(atomic_load(&be->passive_downs), 1);
+	ck_assert(!backend_passive_expire(be, t + 400 + 4999, false));
+	ck_assert_int_eq(backend_state(be), BACKEND_DOWN);
+	ck_assert(backend_passive_expire(be, t + 400 + 5000, false));
+	ck_assert_int_eq(backend_state(be), BACKEND_UP);
+	ck_assert_uint_eq(atomic_load(&be->transitions), 2);
+	ck_assert(!backend_passive_expire(be, t + 400 + 5001, false));
+	backend_put(be);
+}
+END_TEST
+
+START_TEST(passive_failures_spread_wider_than_the_window_never_add_up)
+{
+	struct backend *be = backend_get("app", "10.0.0.1:80");
+	uint64_t t = 5000000;
+
+	/* 2 per window, window 1s: each third failure starts a new streak */
+	for (int i = 0; i < 30; i++)
+		ck_assert(!backend_passive_fail(be, t + (uint64_t)i * 600, 3, 1000, 5000));
+	ck_assert_int_eq(backend_state(be), BACKEND_UP);
+	/* the same, inside one window: down at the third */
+	ck_assert(!backend_passive_fail(be, t + 100000, 3, 1000, 5000));
+	ck_assert(!backend_passive_fail(be, t + 100500, 3, 1000, 5000));
+	ck_assert(backend_passive_fail(be, t + 101000, 3, 1000, 5000));
+	backend_put(be);
+}
+END_TEST
+
+/* A passive hold and the operator's word are separate inputs, and the
+ * hold and the checks' verdict too: each must allow up for up. */
+START_TEST(a_passive_hold_combines_with_the_checks_and_the_operator)
+{
+	struct backend *be = backend_get("app", "10.0.0.1:80");
+
+	ck_assert(backend_passive_fail(be, 1000, 1, 1000, 1000));
+	ck_assert(!backend_set_health(be, false, "test")); /* down already */
+	ck_assert(!backend_passive_expire(be, 1999, false));
+	ck_assert(backend_passive_expire(be, 2000, false));
+	ck_assert_int_eq(backend_state(be), BACKEND_DOWN); /* the checks say down */
+	ck_assert(backend_set_health(be, true, "test"));
+	ck_assert_int_eq(backend_set_admin("app", "10.0.0.1:80", BACKEND_ADMIN_DRAIN), 0);
+	ck_assert(backend_passive_fail(be, 3000, 1, 1000, 1000));
+	ck_assert_int_eq(backend_state(be), BACKEND_DRAINING); /* the operator first */
+	ck_assert_int_eq(backend_set_admin("app", "10.0.0.1:80", BACKEND_ADMIN_ENABLE), 0);
+	ck_assert_int_eq(backend_state(be), BACKEND_DOWN);
+	ck_assert(backend_passive_expire(be, 0, true));
+	ck_assert_int_eq(backend_state(be), BACKEND_UP);
+	backend_put(be);
+}
+END_TEST
+
+/* Workers failing together: one of them takes the backend down, once. */
+static void *passive_thread(void *arg)
+{
+	struct backend *be = arg;
+	unsigned downs = 0;
+
+	for (int i = 0; i < 100000; i++)
+		downs += backend_passive_fail(be, 1000, 1000, 60000, 60000);
+	return (void *)(uintptr_t)downs;
+}
+
+START_TEST(workers_failing_together_take_a_backend_down_once)
+{
+	struct backend *be = backend_get("app", "10.0.0.1:80");
+	pthread_t th[4];
+	uintptr_t downs = 0;
+	void *r;
+
+	for (int i = 0; i < 4; i++)
+		pthread_create(&th[i], NULL, passive_thread, be);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], &r);
+		downs += (uintptr_t)r;
+	}
+	ck_assert_uint_eq(downs, 1);
+	ck_assert_uint_eq(atomic_load(&be->passive_downs), 1);
+	ck_assert_int_eq(backend_state(be), BACKEND_DOWN);
+	backend_put(be);
+}
+END_TEST
+
 static TCase *tcase(const char *name, int timeout)
 {
 	return ck_tcase(name, timeout, setup, teardown);
@@ -257,6 +362,10 @@ static Suite *backend_suite(void)
 	tcase_add_test(tl, the_table_grows_and_every_entry_stays_findable);
 	suite_add_tcase(s, tl);
 
+	tcase_add_test(tl, passive_failures_in_a_row_within_the_window_hold_a_backend_down);
+	tcase_add_test(tl, passive_failures_spread_wider_than_the_window_never_add_up);
+	tcase_add_test(tl, a_passive_hold_combines_with_the_checks_and_the_operator);
+	tcase_add_test(tt, workers_failing_together_take_a_backend_down_once);
 	tcase_add_test(tt, threads_sharing_held_entries_add_up_in_one_place);
 	tcase_add_test(tt, threads_creating_and_freeing_entries_leave_nothing_behind);
 	suite_add_tcase(s, tt);

@@ -279,6 +279,52 @@ START_TEST(canonical_forms_read_back)
 }
 END_TEST
 
+START_TEST(statuses_are_codes_and_ranges_of_100_to_599)
+{
+	uint16_t lo[CFG_STATUS_RANGES], hi[CFG_STATUS_RANGES];
+
+	ck_assert_int_eq(value_statuses("200-399", lo, hi), 1);
+	ck_assert(lo[0] == 200 && hi[0] == 399);
+	ck_assert_int_eq(value_statuses("200,204,300-399", lo, hi), 3);
+	ck_assert(lo[1] == 204 && hi[1] == 204 && lo[2] == 300 && hi[2] == 399);
+	ck_assert_int_eq(value_statuses("100,101,102,103,104,105,106,107", NULL, NULL), 8);
+	ck_assert_int_eq(value_statuses("100,101,102,103,104,105,106,107,108", NULL, NULL),
+	                 -EINVAL);
+	static const char *const bad[] = {"",    "200-", "-200", "200,", "399-200", "99",
+	                                  "600", "2000", "200 ", " 200", "200;300", "2x0"};
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(value_statuses(bad[i], NULL, NULL) == -EINVAL, "%s", bad[i]);
+}
+END_TEST
+
+/* Health keys: HAProxy's defaults, and which checks the keys written
+ * turn on. */
+START_TEST(health_defaults_and_what_turns_checks_on)
+{
+	struct config *c = load_ok(
+	    "listeners:\n"
+	    "  - { name: a, bind: 127.0.0.1:18080, mode: tcp, pool: p }\n"
+	    "pools:\n"
+	    "  - { name: p, backends: [{ address: 127.0.0.1:1 }] }\n"
+	    "  - { name: q, health: { type: http }, backends: [{ address: 127.0.0.1:1 }] }\n"
+	    "  - { name: r, health: { passive: { failures: 2 } }, backends: [{ address: 127.0.0.1:1 }] }\n");
+	const struct cfg_health *h = &c->pools[0].health;
+
+	ck_assert(!h->enabled && !h->passive.enabled);
+	ck_assert(h->type == CFG_CHECK_TCP && h->interval == 2000 && h->timeout == 1000);
+	ck_assert(h->rise == 2 && h->fall == 3 && h->jitter == 0.1);
+	ck_assert(h->method == CFG_METHOD_GET && !strcmp(h->path, "/") && !h->host && !h->body);
+	ck_assert_str_eq(h->status, "200-399");
+	ck_assert(h->passive.failures == 5 && h->passive.window == 10000 &&
+	          h->passive.down_time == 30000);
+	ck_assert(c->pools[1].health.enabled && !c->pools[1].health.passive.enabled);
+	ck_assert(c->pools[1].health.type == CFG_CHECK_HTTP);
+	ck_assert(!c->pools[2].health.enabled && c->pools[2].health.passive.enabled);
+	ck_assert_uint_eq(c->pools[2].health.passive.failures, 2);
+	config_free(c);
+}
+END_TEST
+
 START_TEST(numbers_print_without_an_exponent)
 {
 	/* %g wrote 10 as "1e+01", which value_number() refuses: a growth
@@ -1952,6 +1998,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, addresses_refuse_names_ports_and_bad_brackets);
 	tcase_add_test(tc, canonical_forms_read_back);
 	tcase_add_test(tc, numbers_print_without_an_exponent);
+	tcase_add_test(tc, statuses_are_codes_and_ranges_of_100_to_599);
+	tcase_add_test(tc, health_defaults_and_what_turns_checks_on);
 	tcase_add_test(tc, explain_says_what_was_expected);
 
 	tc = tcase(s, "file");

@@ -244,6 +244,37 @@ START_TEST(a_down_backend_is_skipped_and_comes_back_when_up)
 }
 END_TEST
 
+/* The operator's states through backend_set_admin() (what POST
+ * /backends/POOL/ADDR/drain|disable|enable calls): a draining or disabled
+ * backend takes no new connection with any algorithm, its connections in
+ * progress keep counting until they end, and enable gives it back. */
+START_TEST(draining_and_disabled_backends_take_no_new_connections_but_keep_theirs)
+{
+	struct backend *be;
+	unsigned k, seen = 0;
+
+	make((enum lb_algo)_i, NULL, 3, 7);
+	be = lb_backend(lb, 1);
+	load(1, 2); /* two connections in progress */
+	ck_assert_int_eq(backend_set_admin(be->pool, be->addr, BACKEND_ADMIN_DRAIN), 0);
+	ck_assert_int_eq(backend_state(be), BACKEND_DRAINING);
+	for (k = 0; k < 3000; k++)
+		FAIL_IF(pick(key_of(k)) == 1, "%s picked a draining backend", algo_name[_i]);
+	ck_assert_uint_eq(atomic_load(&be->active), 2);
+	lb_conn_end(lb, 1); /* one finishes */
+	ck_assert_uint_eq(atomic_load(&be->active), 1);
+	ck_assert_int_eq(backend_set_admin(be->pool, be->addr, BACKEND_ADMIN_DISABLE), 0);
+	for (k = 0; k < 3000; k++)
+		FAIL_IF(pick(key_of(k)) == 1, "%s picked a disabled backend", algo_name[_i]);
+	unload_all(); /* least_conn and p2c would weigh it */
+	ck_assert_int_eq(backend_set_admin(be->pool, be->addr, BACKEND_ADMIN_ENABLE), 0);
+	for (k = 0; k < 3000; k++)
+		seen += pick(key_of(k)) == 1;
+	ck_assert_msg(seen > 0, "%s never picked the enabled backend", algo_name[_i]);
+	ck_assert_uint_eq(atomic_load(&be->transitions), 3);
+}
+END_TEST
+
 /* A connection retried as the proxy does: each failed backend joins the
  * tried list, up to LB_MAX_TRIES distinct ones, then nothing is left. */
 START_TEST(retries_get_distinct_backends_until_none_is_left)
@@ -928,6 +959,55 @@ START_TEST(maglev_down_backend_moves_only_its_own_keys)
 }
 END_TEST
 
+/* The decision not to rebuild the table when states change (README,
+ * "Backend states"): with 3 of 10 backends down, the walk-forward lookup
+ * moves exactly the down backends' keys and spreads them over every
+ * survivor (each within a third and twice its fair share), while a table
+ * rebuilt for the live set (Maglev's answer) moves those and some keys of
+ * backends that stayed up too. */
+START_TEST(maglev_walk_forward_disrupts_less_than_a_rebuild_for_the_live_set)
+{
+	static const unsigned down[] = {0, 3, 7};
+	uint32_t w[10], *t = malloc(LB_MAGLEV_SIZE * sizeof(*t));
+	unsigned s, i, got[10] = {0}, moved = 0, rebuilt_moved_up = 0, rebuilt_moved = 0;
+
+	ck_assert_ptr_nonnull(t);
+	make(LB_MAGLEV, NULL, 10, 1);
+	for (i = 0; i < 10; i++)
+		w[i] = 1;
+	for (i = 0; i < ARRAY_SIZE(down); i++) {
+		set_down(down[i], true);
+		w[down[i]] = 0;
+	}
+	ck_assert_int_eq(lb_maglev_build(t, NULL, w, 10), 0);
+	for (s = 0; s < LB_MAGLEV_SIZE; s++) {
+		int b = pick(s);
+		bool was_down = !w[lb->maglev[s]];
+
+		FAIL_IF(!was_down && b != (int)lb->maglev[s], "slot %u of an up backend moved", s);
+		FAIL_IF(b < 0 || !w[b], "slot %u went to down backend %d", s, b);
+		moved += was_down;
+		if (was_down)
+			got[b]++;
+		rebuilt_moved += t[s] != lb->maglev[s];
+		rebuilt_moved_up += !was_down && t[s] != lb->maglev[s];
+	}
+	for (i = 0; i < 10; i++) {
+		double fair = (double)moved / 7;
+
+		if (w[i])
+			ck_assert_msg(got[i] > fair / 3 && got[i] < 2 * fair,
+			              "backend %u took %u of %u moved keys", i, got[i], moved);
+	}
+	ck_assert_msg(rebuilt_moved_up > 0 && rebuilt_moved > moved,
+	              "a rebuild moved %u keys (%u of up backends), the walk %u", rebuilt_moved,
+	              rebuilt_moved_up, moved);
+	for (i = 0; i < ARRAY_SIZE(down); i++)
+		set_down(down[i], false);
+	free(t);
+}
+END_TEST
+
 /* A retry after the owner failed goes to the same fallback every time and
  * on every instance, so a client keeps landing on one backend. */
 START_TEST(maglev_retry_after_the_owner_is_deterministic)
@@ -978,6 +1058,9 @@ static Suite *lb_suite(void)
 	tcase_add_loop_test(ta, one_backend_is_always_picked_until_it_goes_down, 0, LB_NALGO);
 	tcase_add_loop_test(ta, weight_zero_is_never_picked, 0, LB_NALGO);
 	tcase_add_loop_test(ta, a_down_backend_is_skipped_and_comes_back_when_up, 0, LB_NALGO);
+	tcase_add_loop_test(ta,
+	                    draining_and_disabled_backends_take_no_new_connections_but_keep_theirs,
+	                    0, LB_NALGO);
 	tcase_add_loop_test(ta, retries_get_distinct_backends_until_none_is_left, 0, LB_NALGO);
 	tcase_add_loop_test(ta, the_only_eligible_backend_is_found_among_ineligible_ones, 0,
 	                    LB_NALGO);
@@ -1021,6 +1104,7 @@ static Suite *lb_suite(void)
 	tcase_add_test(tm, maglev_removing_one_backend_moves_its_keys_and_few_others);
 	tcase_add_test(tm, maglev_appending_a_backend_moves_few_keys);
 	tcase_add_test(tm, maglev_down_backend_moves_only_its_own_keys);
+	tcase_add_test(tm, maglev_walk_forward_disrupts_less_than_a_rebuild_for_the_live_set);
 	tcase_add_test(tm, maglev_retry_after_the_owner_is_deterministic);
 	suite_add_tcase(s, tm);
 	return s;
