@@ -15,6 +15,7 @@ _Static_assert(sizeof(enum cfg_algo) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_tls_version) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_verify_client) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_verify_peer) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_dns_type) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
@@ -31,6 +32,7 @@ static const char *const level_names[] = {"error", "warning", "info", "debug", N
 static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 static const char *const verify_client_names[] = {"none", "optional", "required", NULL};
 static const char *const verify_peer_names[] = {"peer", "none", NULL};
+static const char *const dns_type_names[] = {"A", "AAAA", "SRV", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -242,8 +244,8 @@ static const struct key pool_keys[] = {
      .doc = "round_robin, weighted_round_robin, least_conn, p2c or maglev"},
     {"hash", .type = KT_HASH, .off = P(hash), .def = "client_ip",
      .doc = "maglev key: client_ip or header:NAME"},
-    {"backends", .type = KT_LIST, .flags = K_REQ, .list = &schema_backends,
-     .doc = "the backends, at least one"},
+    {"backends", .type = KT_LIST, .list = &schema_backends,
+     .doc = "the backends, at least one; or discovery instead"},
     {"keepalive.max_idle", COUNT(0, 65535), .off = P(keepalive.max_idle), .def = "32",
      .doc = "http: idle connections each worker keeps open to each backend; 0 = none"},
     {"keepalive.timeout", DUR(1, 365 * DAYS), .off = P(keepalive.timeout), .def = "60s",
@@ -262,6 +264,20 @@ static const struct key pool_keys[] = {
      .doc = "upstream TLS: client certificate presented to backends, PEM; with tls.key"},
     {"tls.key", .type = KT_PATH, .off = P(tls.key),
      .doc = "upstream TLS: the client certificate's private key, PEM, unencrypted"},
+    {"discovery.dns", .type = KT_DNS, .off = P(discovery.dns),
+     .doc = "backends from DNS instead of backends: the name asked for (any discovery key "
+            "makes the pool a discovery pool, and then dns is required)"},
+    {"discovery.type", ENUM(dns_type_names, "record type"), .off = P(discovery.type), .def = "A",
+     .doc = "A or AAAA (addresses, with discovery.port) or SRV (targets, ports and weights "
+            "from the records; the lowest priority present only)"},
+    {"discovery.port", COUNT(1, 65535), .off = P(discovery.port),
+     .doc = "A, AAAA: the backends' port (required); SRV: not used"},
+    {"discovery.resolvers", .type = KT_ADDRLIST, .off = P(discovery.resolvers),
+     .doc = "DNS servers asked, in order, as ADDR:PORT; unset = the nameservers of "
+            "/etc/resolv.conf"},
+    {"discovery.interval", DUR(1 * SEC, 1 * DAYS), .off = P(discovery.interval), .def = "30s",
+     .doc = "the name is asked again after min(interval, the answer's TTL), at least 1s "
+            "apart; a failing one is retried after 1s, 2s, 4s... up to interval"},
 };
 const struct schema_list schema_pools = {
     "pool",
@@ -272,7 +288,7 @@ const struct schema_list schema_pools = {
     offsetof(struct config, npools),
     P(line),
     P(keys_set),
-    "name and backends",
+    "name and backends or discovery",
     P(key_line),
 };
 _Static_assert(sizeof(pool_keys) / sizeof(pool_keys[0]) <= CFG_POOL_KEYS, "key_line[] too small");
@@ -413,6 +429,32 @@ static bool schema_is_sni(const char *s)
 	return strncmp(s, "*.", 2) != 0 && schema_is_host(s) && inet_pton(AF_INET, s, &a) != 1;
 }
 
+/* A DNS name to resolve: dot-separated labels of 1 to 63 letters, digits,
+ * '-' and '_' (SRV names: _http._tcp.web.service.consul), 253 characters at
+ * most, one final '.' allowed. */
+static bool schema_is_dns(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len && s[len - 1] == '.')
+		len--;
+	if (!len || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (!label)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
 /* An HTTP header name: a token. */
 static bool schema_is_hash(const char *s)
 {
@@ -450,6 +492,8 @@ static bool schema_text_ok(const struct key *k, const char *text)
 		return schema_is_hash(text);
 	case KT_SNI:
 		return schema_is_sni(text);
+	case KT_DNS:
+		return schema_is_dns(text);
 	case KT_CIPHERS:
 		return *text && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                             "0123456789-_:+!@=.,") == strlen(text);
@@ -528,12 +572,26 @@ static void schema_strlist_free(struct cfg_strlist *l)
 	l->n = 0;
 }
 
-/* Appends the <n> bytes at <s>; <l> is unchanged on error. */
-static int schema_strlist_add(struct cfg_strlist *l, const char *s, size_t n)
+/* An address and port as value_addr() reads them. */
+static bool schema_is_addr(const char *s, size_t n)
+{
+	struct cfg_addr a;
+	char buf[sizeof(a.text)];
+
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return value_addr(buf, &a) == 0;
+}
+
+/* Appends the <n> bytes at <s> to <k>'s list <l>; <l> is unchanged on
+ * error. */
+static int schema_strlist_add(const struct key *k, struct cfg_strlist *l, const char *s, size_t n)
 {
 	char **v;
 
-	if (!schema_is_proto(s, n))
+	if (k->type == KT_ADDRLIST ? !schema_is_addr(s, n) : !schema_is_proto(s, n))
 		return -EINVAL;
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -553,7 +611,7 @@ void schema_strlist_clear(const struct key *k, void *base)
 
 int schema_strlist_push(const struct key *k, void *base, const char *text)
 {
-	return schema_strlist_add(schema_strlist(k, base), text, strlen(text));
+	return schema_strlist_add(k, schema_strlist(k, base), text, strlen(text));
 }
 
 /* "a,b" or "a, b" (the environment's and a YAML scalar's form); "" = empty. */
@@ -569,7 +627,7 @@ static int schema_set_strlist(const struct key *k, void *base, const char *text)
 
 		while (e > s && e[-1] == ' ')
 			e--;
-		ret = schema_strlist_add(&nl, s, e > s ? e - s : 0);
+		ret = schema_strlist_add(k, &nl, s, e > s ? e - s : 0);
 		p += n;
 		if (*p == ',' && !ret)
 			ret = *++p ? 0 : -EINVAL; /* "a," */
@@ -621,6 +679,7 @@ int schema_set(const struct key *k, void *base, const char *text)
 	case KT_BOOL:
 		return value_bool(text, (bool *)((char *)base + k->off));
 	case KT_STRLIST:
+	case KT_ADDRLIST:
 		return schema_set_strlist(k, base, text);
 	case KT_LIST:
 		return -EINVAL;
@@ -714,11 +773,18 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 	case KT_STRLIST:
 		snprintf(buf, len, "a list of protocol names like [http/1.1]");
 		break;
+	case KT_ADDRLIST:
+		snprintf(buf, len,
+		         "a list of IP addresses and ports like [10.0.0.53:53, \"[::1]:53\"]");
+		break;
 	case KT_CIPHERS:
 		snprintf(buf, len, "a cipher list of names joined by ':'");
 		break;
 	case KT_SNI:
 		snprintf(buf, len, "a host name like api.example.com, no wildcard or address");
+		break;
+	case KT_DNS:
+		snprintf(buf, len, "a DNS name like web.service.consul or _http._tcp.web");
 		break;
 	case KT_STRING:
 		snprintf(buf, len, "a string");
@@ -742,6 +808,7 @@ static const char *schema_noun(const struct key *k)
 	    [KT_LIST_TEXT] = "a list",     [KT_LIST] = "a list",
 	    [KT_BOOL] = "a boolean",       [KT_CIPHERS] = "a cipher list",
 	    [KT_SNI] = "a server name",    [KT_STRLIST] = "a list of protocol names",
+	    [KT_DNS] = "a DNS name",       [KT_ADDRLIST] = "a list of addresses",
 	};
 	return nouns[k->type];
 }
@@ -841,6 +908,7 @@ void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
 		break;
 	case KT_STRLIST:
+	case KT_ADDRLIST:
 		schema_format_strlist((const struct cfg_strlist *)p, buf, len);
 		break;
 	case KT_STRING:
@@ -884,7 +952,7 @@ void schema_free(const struct key *keys, unsigned n, void *base)
 
 		if (k->type == KT_LIST) {
 			schema_free_list(k->list, base);
-		} else if (k->type == KT_STRLIST) {
+		} else if (k->type == KT_STRLIST || k->type == KT_ADDRLIST) {
 			schema_strlist_clear(k, base);
 		} else if (k->type >= KT_NAME) { /* every type from KT_NAME on is a char * */
 			free(*p);

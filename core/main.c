@@ -31,6 +31,7 @@
 #include "core/lb/snapshot.h"
 #include "core/proto/static.h"
 #include "core/stats.h"
+#include "core/disc/disc.h"
 #include "core/base/uring.h"
 #include "core/loop/worker.h"
 #include "numa/cpulist.h"
@@ -282,15 +283,51 @@ static bool wait_switched(struct ctl *ctl, uint64_t gen)
 	return true;
 }
 
-/* SIGHUP: parse, validate, publish; the old snapshot is freed after a
- * grace period, once the last connection using it is gone. */
+/* Publishes <cfg>, built, as the next generation, waits until every worker
+ * uses it ("<what> generation=G ok"), then drops the old snapshot after a
+ * grace period (freed once the last connection using it is gone). */
+static void commit(struct ctl *ctl, struct config *cfg, const char *what)
+{
+	uint64_t gen = ctl->cfg->generation + 1;
+	struct config *old;
+
+	cfg->generation = gen;
+	old = publish_set(cfg);
+	ctl->cfg = cfg;
+	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
+	if (!wait_switched(ctl, gen))
+		log_warn("%s generation=%llu: a worker has not switched after 10s", what,
+		         (unsigned long long)gen);
+	log_info("%s generation=%llu ok", what, (unsigned long long)gen);
+	publish_wait();
+	snapshot_put(old);
+}
+
+/* A discovery answer changed a pool's set: the published snapshot with
+ * that pool's backends replaced, published like a reload. */
+static void discovered(struct ctl *ctl)
+{
+	struct config *cfg = disc_derive(ctl->cfg);
+
+	if (!cfg)
+		return;
+	if (snapshot_build_derived(cfg) < 0) {
+		log_err("discovery: %s: the running config stays", strerror(ENOMEM));
+		snapshot_put(cfg);
+		return;
+	}
+	commit(ctl, cfg, "discovery");
+}
+
+/* SIGHUP: parse, validate, publish. Discovery pools keep their last
+ * resolved set. */
 static void reload(struct ctl *ctl)
 {
 	uint64_t gen = ctl->cfg->generation + 1;
-	struct config *cfg, *old;
+	struct config *cfg;
 
 	cfg = load_config(&ctl->opts, ctl->envp);
-	if (cfg && build(cfg, ctl->acct) < 0) {
+	if (cfg && (disc_fill(cfg) < 0 || build(cfg, ctl->acct) < 0)) {
 		snapshot_put(cfg);
 		cfg = NULL;
 	}
@@ -301,21 +338,13 @@ static void reload(struct ctl *ctl)
 		log_info("reload generation=%llu failed", (unsigned long long)gen);
 		return;
 	}
-	cfg->generation = gen;
 	acct_set_limits(ctl->acct, &cfg->memory_limits, &cfg->memory_tuning);
 	/* The ticket keys stay (tickets survive the reload); the interval may
 	 * change. The ring exists since start: this cannot fail. */
 	tls_ticket_init(certs_ticket_rotation(cfg));
-	old = publish_set(cfg);
-	ctl->cfg = cfg;
-	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
-	if (!wait_switched(ctl, gen))
-		log_warn("reload generation=%llu: a worker has not switched after 10s",
-		         (unsigned long long)gen);
 	ctl->reloads_ok++;
-	log_info("reload generation=%llu ok", (unsigned long long)gen);
-	publish_wait();
-	snapshot_put(old);
+	commit(ctl, cfg, "reload");
+	disc_sync(cfg);
 }
 
 static void control_loop(struct ctl *ctl)
@@ -329,7 +358,8 @@ static void control_loop(struct ctl *ctl)
 		struct stats_src src = {
 		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,
 		    ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
-		struct pollfd pfd = {.fd = ctl->sfd, .events = POLLIN};
+		struct pollfd pfd[2] = {{.fd = ctl->sfd, .events = POLLIN},
+		                        {.fd = disc_fd(), .events = POLLIN}};
 		struct signalfd_siginfo si;
 		uint64_t now = clock_ms();
 		uint64_t next = next_adjust < next_leak ? next_adjust : next_leak;
@@ -337,9 +367,11 @@ static void control_loop(struct ctl *ctl)
 
 		if (next_ticket < next)
 			next = next_ticket;
+		if (disc_next() < next)
+			next = disc_next();
 
-		if (poll(&pfd, 1, next > now ? (int)(next - now) : 0) > 0 &&
-		    read(ctl->sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, next > now ? (int)(next - now) : 0) > 0 &&
+		    pfd[0].revents & POLLIN && read(ctl->sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 				log_info("stopping: draining connections");
 				return;
@@ -349,6 +381,8 @@ static void control_loop(struct ctl *ctl)
 			if (si.ssi_signo == SIGHUP)
 				reload(ctl);
 		}
+		if (disc_process())
+			discovered(ctl);
 		now = clock_ms();
 		if (now >= next_adjust) {
 			for (i = 0; i < ctl->npools; i++)
@@ -372,6 +406,7 @@ static void teardown(struct ctl *ctl)
 	uint64_t in_use = 0;
 
 	free(ctl->g.w);
+	disc_stop();
 	/* Every worker has flushed its cache and given its buffers back:
 	 * whatever is still handed out now was leaked. */
 	for (i = 0; i < ctl->npools; i++) {
@@ -424,7 +459,11 @@ static int run(struct ctl *ctl)
 		log_err("start: %s", strerror(ENOMEM));
 		return 1;
 	}
-	if (build(ctl->cfg, ctl->acct) < 0)
+	/* Discovery pools: their first answers, waited for DISC_START_WAIT_MS at
+	 * most, are in the first snapshot; a pool without one starts empty. */
+	if (disc_sync(ctl->cfg) == 0)
+		disc_wait(DISC_START_WAIT_MS);
+	if (disc_fill(ctl->cfg) < 0 || build(ctl->cfg, ctl->acct) < 0)
 		return 1;
 	ret = tls_ticket_init(certs_ticket_rotation(ctl->cfg));
 	if (ret < 0) {
