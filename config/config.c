@@ -207,7 +207,9 @@ struct config *config_derive(const struct config *cur)
 		    malloc((p->nbackends ? p->nbackends : 1) * sizeof(*p->backends));
 		if (!c->pools[i].backends)
 			break;
-		memcpy(c->pools[i].backends, p->backends, p->nbackends * sizeof(*p->backends));
+		if (p->nbackends)
+			memcpy(c->pools[i].backends, p->backends,
+			       p->nbackends * sizeof(*p->backends));
 	}
 	c->npools = i; /* what config_free_derived() frees */
 	c->root = config_ref(root);
@@ -229,7 +231,8 @@ int config_pool_set_backends(struct config *c, unsigned pool, const struct cfg_b
 
 	if (!nb)
 		return -ENOMEM;
-	memcpy(nb, b, n * sizeof(*b));
+	if (n)
+		memcpy(nb, b, n * sizeof(*b));
 	free(p->backends);
 	p->backends = nb;
 	p->nbackends = n;

@@ -174,8 +174,10 @@ def test_a_records_add_and_remove_backends_under_traffic_with_no_failed_request(
         kv, t = changed(rl, start, "added=1 removed=0")
         check(kv["backends"] == 3, "3 backends expected: %s" % kv)
         tr.wait_for("s4", t)  # added: gets traffic
-        held = [Held(env.addr) for _ in range(4)]  # round robin: some on s2
-        on = [h.get() for h in held]
+        held, on = [], []  # connections until some are on s2 (round robin)
+        while on.count("s2") < 2 and len(held) < 30:
+            held.append(Held(env.addr))
+            on.append(held[-1].get())
         check("s2" in on, "no held connection on s2: %s" % on)
         start = rl.count()
         env.dns.set("web.test", "A", [env.ip("s3"), env.ip("s4")], ttl=1)

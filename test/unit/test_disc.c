@@ -110,10 +110,9 @@ static void teardown(void)
 
 START_TEST(an_a_answer_is_sorted_backends_with_the_port_and_the_smallest_ttl)
 {
-	static const struct rr rr[] = {
-	    {T_A, 30, "10.0.0.3", 0, 0, 0, NULL},
-	    {T_A, 5, "10.0.0.1", 0, 0, 0, NULL},
-	    {T_A, 60, "10.0.0.20", 0, 0, 0, NULL}};
+	static const struct rr rr[] = {{T_A, 30, "10.0.0.3", 0, 0, 0, NULL},
+	                               {T_A, 5, "10.0.0.1", 0, 0, 0, NULL},
+	                               {T_A, 60, "10.0.0.20", 0, 0, 0, NULL}};
 	unsigned char b[512];
 	size_t n = packet(b, "web.test", T_A, rr, 3);
 	struct dset s = {0};
@@ -288,21 +287,21 @@ END_TEST
 /* ---- snapshots ---- */
 
 static const char yaml[] = "listeners:\n"
-                           "  - name: l4\n"
-                           "    bind: 127.0.0.1:8080\n"
-                           "    mode: tcp\n"
-                           "    pool: dyn\n"
-                           "pools:\n"
-                           "  - name: fixed\n"
-                           "    backends:\n"
-                           "      - { address: 10.9.0.1:80 }\n"
-                           "  - name: dyn\n"
-                           "    algorithm: maglev\n"
-                           "    discovery:\n"
-                           "      dns: web.test\n"
-                           "      port: 80\n"
-                           "      resolvers: 127.0.0.1:1, [::1]:1\n"
-                           "      interval: 5s\n";
+			   "  - name: l4\n"
+			   "    bind: 127.0.0.1:8080\n"
+			   "    mode: tcp\n"
+			   "    pool: dyn\n"
+			   "pools:\n"
+			   "  - name: fixed\n"
+			   "    backends:\n"
+			   "      - { address: 10.9.0.1:80 }\n"
+			   "  - name: dyn\n"
+			   "    algorithm: maglev\n"
+			   "    discovery:\n"
+			   "      dns: web.test\n"
+			   "      port: 80\n"
+			   "      resolvers: 127.0.0.1:1, [::1]:1\n"
+			   "      interval: 5s\n";
 
 static struct config *load(void)
 {
