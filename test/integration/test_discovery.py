@@ -274,6 +274,7 @@ def test_ttls_are_honoured_with_interval_as_ceiling_and_a_one_second_floor():
             iv = intervals(env.dns.times("%s.test" % name, "A"))
             iv.sort()
             med = iv[len(iv) // 2]
+            print("     %s: asked again after %s s" % (name, ", ".join("%.2f" % x for x in iv)))
             check(want * 0.9 <= iv[0] and med <= want + 1.0 * lib.SLOW,
                   "%s: asked every %s s, expected about %s s" %
                   (name, ["%.2f" % x for x in iv], want))
