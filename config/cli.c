@@ -283,10 +283,17 @@ void config_print_summary(const struct config *c, FILE *out)
 	for (unsigned i = 0; i < c->nlisteners; i++)
 		cli_summary_listener(c, &c->listeners[i], out);
 	for (unsigned i = 0; i < c->npools; i++) {
+		static const char *const types[] = {"A", "AAAA", "SRV"};
 		const struct cfg_pool *p = &c->pools[i];
 
-		fprintf(out, "pool %s: %s, %u %s%s%s%s\n", p->name, config_algo_name(p->algorithm),
-		        p->nbackends, cli_plural(p->nbackends, "backend", "backends"),
+		if (p->discovery.enabled)
+			fprintf(out, "pool %s: %s, backends from DNS %s %s", p->name,
+			        config_algo_name(p->algorithm), types[p->discovery.type],
+			        p->discovery.dns);
+		else
+			fprintf(out, "pool %s: %s, %u %s", p->name, config_algo_name(p->algorithm),
+			        p->nbackends, cli_plural(p->nbackends, "backend", "backends"));
+		fprintf(out, "%s%s%s\n",
 		        !p->tls.enabled                    ? ""
 		        : p->tls.verify == CFG_VERIFY_NONE ? ", tls (verify none)"
 		                                           : ", tls",

@@ -77,7 +77,7 @@ struct cfg_keysrc {
 #define CFG_LISTENER_KEYS 48
 #define CFG_CERT_KEYS     2
 #define CFG_BACKEND_KEYS  4
-#define CFG_POOL_KEYS     32
+#define CFG_POOL_KEYS     40
 
 /* A resolved socket address. */
 struct cfg_addr {
@@ -265,6 +265,26 @@ struct cfg_health {
 	struct cfg_passive passive;
 };
 
+/* pools[].discovery.type: the DNS record type asked for. */
+enum cfg_dns_type {
+	CFG_DNS_A,    /* IPv4 addresses, each with discovery.port */
+	CFG_DNS_AAAA, /* IPv6 addresses, each with discovery.port */
+	CFG_DNS_SRV,  /* targets, ports and weights from the records */
+};
+
+/* A pool whose backends come from DNS (core/disc/): the records of <dns>,
+ * asked for in the background. Its backends[] is then what the last good
+ * answer held (empty until the first one), filled by the control thread
+ * into each snapshot it publishes. */
+struct cfg_discovery {
+	bool enabled; /* derived: some discovery key was in the file; then dns is set */
+	char *dns;    /* the name asked for, as written */
+	enum cfg_dns_type type;
+	uint32_t port;                /* A, AAAA: the backends' port (required); SRV: 0 */
+	struct cfg_strlist resolvers; /* "ADDR:PORT" as written; n = 0: /etc/resolv.conf */
+	uint64_t interval;            /* ms between queries at most (a shorter TTL wins) */
+};
+
 struct cfg_pool {
 	char *name;
 	enum cfg_algo algorithm;
@@ -273,6 +293,7 @@ struct cfg_pool {
 	unsigned nbackends;
 	struct cfg_health health;
 	struct cfg_pool_tls tls;
+	struct cfg_discovery discovery;
 	struct {
 		uint32_t max_idle; /* http: idle upstreams per worker and backend */
 		uint64_t timeout;  /* http: ms an idle upstream is kept */
@@ -350,6 +371,11 @@ struct config {
 
 	struct cfg_keysrc keys[CFG_MAX_KEYS]; /* source of each top-level key */
 	_Atomic unsigned refs;                /* config_ref()/config_unref(); 1 when built */
+	/* A snapshot derived from another by config_derive() (a discovery
+	 * answer): it owns its pools[] and their backends[] only; every other
+	 * pointer in it belongs to <root>, the loaded snapshot it was derived
+	 * from, on which it holds a reference. NULL for a loaded snapshot. */
+	struct config *root;
 	/* Opaque to config: the core's per-snapshot state (core/lb/snapshot.c),
 	 * NULL until attached. Config never reads it; <release> frees it. */
 	void *runtime;

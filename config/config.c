@@ -147,12 +147,26 @@ static void config_unmap(struct config *c)
 	}
 }
 
+/* A derived snapshot owns its pools[] and their backends[], nothing else. */
+static void config_free_derived(struct config *c)
+{
+	for (unsigned i = 0; i < c->npools; i++)
+		free(c->pools[i].backends);
+	free(c->pools);
+	config_unref(c->root);
+	free(c);
+}
+
 void config_free(struct config *c)
 {
 	if (!c)
 		return;
 	if (c->release)
 		c->release(c);
+	if (c->root) {
+		config_free_derived(c);
+		return;
+	}
 	config_unmap(c);
 	schema_free(schema_top, schema_ntop, c);
 	free(c->path);
@@ -169,6 +183,60 @@ void config_unref(struct config *c)
 {
 	if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
 		config_free(c);
+}
+
+struct config *config_derive(const struct config *cur)
+{
+	struct config *root = cur->root ? cur->root : (struct config *)cur;
+	struct config *c = malloc(sizeof(*c));
+	unsigned i;
+
+	if (!c)
+		return NULL;
+	*c = *cur;
+	c->pools = calloc(cur->npools ? cur->npools : 1, sizeof(*c->pools));
+	if (!c->pools) {
+		free(c);
+		return NULL;
+	}
+	for (i = 0; i < cur->npools; i++) {
+		const struct cfg_pool *p = &cur->pools[i];
+
+		c->pools[i] = *p;
+		c->pools[i].backends =
+		    malloc((p->nbackends ? p->nbackends : 1) * sizeof(*p->backends));
+		if (!c->pools[i].backends)
+			break;
+		if (p->nbackends)
+			memcpy(c->pools[i].backends, p->backends,
+			       p->nbackends * sizeof(*p->backends));
+	}
+	c->npools = i; /* what config_free_derived() frees */
+	c->root = config_ref(root);
+	c->runtime = NULL;
+	c->release = NULL;
+	atomic_init(&c->refs, 1);
+	if (i < cur->npools) {
+		config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int config_pool_set_backends(struct config *c, unsigned pool, const struct cfg_backend *b,
+                             unsigned n)
+{
+	struct cfg_pool *p = &c->pools[pool];
+	struct cfg_backend *nb = calloc(n ? n : 1, sizeof(*nb));
+
+	if (!nb)
+		return -ENOMEM;
+	if (n)
+		memcpy(nb, b, n * sizeof(*b));
+	free(p->backends);
+	p->backends = nb;
+	p->nbackends = n;
+	return 0;
 }
 
 const char *config_algo_name(enum cfg_algo algo)

@@ -50,6 +50,18 @@ struct config *config_ref(struct config *c);
  * and frees everything. Atomic: any thread may drop the last one. */
 void config_unref(struct config *c);
 
+/* A new snapshot equal to <cur> (loaded or derived, built or not), with
+ * its own copy of pools[] and of every pool's backends[], for
+ * config_pool_set_backends(); everything else is shared with the loaded
+ * snapshot <cur> comes from, which it keeps a reference on. Its runtime is
+ * not built, its generation is <cur>'s, and it holds one reference. NULL
+ * on ENOMEM. (Discovery answers: the file is not read again.) */
+struct config *config_derive(const struct config *cur);
+/* Replaces the backends of pool <pool> of <c>, a snapshot not published
+ * yet, with a copy of the <n> at <b>. Returns 0 or -ENOMEM (<c> unchanged). */
+int config_pool_set_backends(struct config *c, unsigned pool, const struct cfg_backend *b,
+                             unsigned n);
+
 /* Parses the YAML file <path> into a new snapshot. Errors name <path> as
  * given. Returns NULL (and adds to <errs>) on any error. */
 struct config *config_load(const char *path, struct cfg_errors *errs);

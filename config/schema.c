@@ -17,6 +17,7 @@ _Static_assert(sizeof(enum cfg_verify_client) == sizeof(int), "KT_ENUM stores an
 _Static_assert(sizeof(enum cfg_verify_peer) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_check_type) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_check_method) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_dns_type) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
@@ -35,6 +36,7 @@ static const char *const verify_client_names[] = {"none", "optional", "required"
 static const char *const verify_peer_names[] = {"peer", "none", NULL};
 static const char *const check_type_names[] = {"tcp", "http", NULL};
 static const char *const method_names[] = {"GET", "HEAD", "OPTIONS", NULL};
+static const char *const dns_type_names[] = {"A", "AAAA", "SRV", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -246,8 +248,8 @@ static const struct key pool_keys[] = {
      .doc = "round_robin, weighted_round_robin, least_conn, p2c or maglev"},
     {"hash", .type = KT_HASH, .off = P(hash), .def = "client_ip",
      .doc = "maglev key: client_ip or header:NAME"},
-    {"backends", .type = KT_LIST, .flags = K_REQ, .list = &schema_backends,
-     .doc = "the backends, at least one"},
+    {"backends", .type = KT_LIST, .list = &schema_backends,
+     .doc = "the backends, at least one; or discovery instead"},
     {"keepalive.max_idle", COUNT(0, 65535), .off = P(keepalive.max_idle), .def = "32",
      .doc = "http: idle connections each worker keeps open to each backend; 0 = none"},
     {"keepalive.timeout", DUR(1, 365 * DAYS), .off = P(keepalive.timeout), .def = "60s",
@@ -297,6 +299,20 @@ static const struct key pool_keys[] = {
      .doc = "upstream TLS: client certificate presented to backends, PEM; with tls.key"},
     {"tls.key", .type = KT_PATH, .off = P(tls.key),
      .doc = "upstream TLS: the client certificate's private key, PEM, unencrypted"},
+    {"discovery.dns", .type = KT_DNS, .off = P(discovery.dns),
+     .doc = "backends from DNS instead of backends: the name asked for (any discovery key "
+            "makes the pool a discovery pool, and then dns is required)"},
+    {"discovery.type", ENUM(dns_type_names, "record type"), .off = P(discovery.type), .def = "A",
+     .doc = "A or AAAA (addresses, with discovery.port) or SRV (targets, ports and weights "
+            "from the records; the lowest priority present only)"},
+    {"discovery.port", COUNT(1, 65535), .off = P(discovery.port),
+     .doc = "A, AAAA: the backends' port (required); SRV: not used"},
+    {"discovery.resolvers", .type = KT_ADDRLIST, .off = P(discovery.resolvers),
+     .doc = "DNS servers asked, in order, as ADDR:PORT; unset = the nameservers of "
+            "/etc/resolv.conf"},
+    {"discovery.interval", DUR(1 * SEC, 1 * DAYS), .off = P(discovery.interval), .def = "30s",
+     .doc = "the name is asked again after min(interval, the answer's TTL), at least 1s "
+            "apart; a failing one is retried after 1s, 2s, 4s... up to interval"},
 };
 const struct schema_list schema_pools = {
     "pool",
@@ -307,7 +323,7 @@ const struct schema_list schema_pools = {
     offsetof(struct config, npools),
     P(line),
     P(keys_set),
-    "name and backends",
+    "name and backends or discovery",
     P(key_line),
 };
 _Static_assert(sizeof(pool_keys) / sizeof(pool_keys[0]) <= CFG_POOL_KEYS, "key_line[] too small");
@@ -457,6 +473,32 @@ static bool schema_is_visible(const char *s)
 	return true;
 }
 
+/* A DNS name to resolve: dot-separated labels of 1 to 63 letters, digits,
+ * '-' and '_' (SRV names: _http._tcp.web.service.consul), 253 characters at
+ * most, one final '.' allowed. */
+static bool schema_is_dns(const char *s)
+{
+	size_t len = strlen(s), label = 0;
+
+	if (len && s[len - 1] == '.')
+		len--;
+	if (!len || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '.') {
+			if (!label)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_') {
+			if (++label > 63)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
 /* An HTTP header name: a token. */
 static bool schema_is_hash(const char *s)
 {
@@ -500,6 +542,8 @@ static bool schema_text_ok(const struct key *k, const char *text)
 		return *text && !strchr(text, '/') && schema_is_visible(text);
 	case KT_STATUSES:
 		return value_statuses(text, NULL, NULL) > 0;
+	case KT_DNS:
+		return schema_is_dns(text);
 	case KT_CIPHERS:
 		return *text && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                             "0123456789-_:+!@=.,") == strlen(text);
@@ -578,12 +622,26 @@ static void schema_strlist_free(struct cfg_strlist *l)
 	l->n = 0;
 }
 
-/* Appends the <n> bytes at <s>; <l> is unchanged on error. */
-static int schema_strlist_add(struct cfg_strlist *l, const char *s, size_t n)
+/* An address and port as value_addr() reads them. */
+static bool schema_is_addr(const char *s, size_t n)
+{
+	struct cfg_addr a;
+	char buf[sizeof(a.text)];
+
+	if (n == 0 || n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return value_addr(buf, &a) == 0;
+}
+
+/* Appends the <n> bytes at <s> to <k>'s list <l>; <l> is unchanged on
+ * error. */
+static int schema_strlist_add(const struct key *k, struct cfg_strlist *l, const char *s, size_t n)
 {
 	char **v;
 
-	if (!schema_is_proto(s, n))
+	if (k->type == KT_ADDRLIST ? !schema_is_addr(s, n) : !schema_is_proto(s, n))
 		return -EINVAL;
 	v = realloc(l->v, (l->n + 1) * sizeof(*v));
 	if (!v)
@@ -603,7 +661,7 @@ void schema_strlist_clear(const struct key *k, void *base)
 
 int schema_strlist_push(const struct key *k, void *base, const char *text)
 {
-	return schema_strlist_add(schema_strlist(k, base), text, strlen(text));
+	return schema_strlist_add(k, schema_strlist(k, base), text, strlen(text));
 }
 
 /* "a,b" or "a, b" (the environment's and a YAML scalar's form); "" = empty. */
@@ -619,7 +677,7 @@ static int schema_set_strlist(const struct key *k, void *base, const char *text)
 
 		while (e > s && e[-1] == ' ')
 			e--;
-		ret = schema_strlist_add(&nl, s, e > s ? e - s : 0);
+		ret = schema_strlist_add(k, &nl, s, e > s ? e - s : 0);
 		p += n;
 		if (*p == ',' && !ret)
 			ret = *++p ? 0 : -EINVAL; /* "a," */
@@ -671,6 +729,7 @@ int schema_set(const struct key *k, void *base, const char *text)
 	case KT_BOOL:
 		return value_bool(text, (bool *)((char *)base + k->off));
 	case KT_STRLIST:
+	case KT_ADDRLIST:
 		return schema_set_strlist(k, base, text);
 	case KT_LIST:
 		return -EINVAL;
@@ -764,11 +823,18 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 	case KT_STRLIST:
 		snprintf(buf, len, "a list of protocol names like [http/1.1]");
 		break;
+	case KT_ADDRLIST:
+		snprintf(buf, len,
+		         "a list of IP addresses and ports like [10.0.0.53:53, \"[::1]:53\"]");
+		break;
 	case KT_CIPHERS:
 		snprintf(buf, len, "a cipher list of names joined by ':'");
 		break;
 	case KT_SNI:
 		snprintf(buf, len, "a host name like api.example.com, no wildcard or address");
+		break;
+	case KT_DNS:
+		snprintf(buf, len, "a DNS name like web.service.consul or _http._tcp.web");
 		break;
 	case KT_STRING:
 		snprintf(buf, len, "a string");
@@ -815,6 +881,8 @@ static const char *schema_noun(const struct key *k)
 	    [KT_TARGET] = "a request target",
 	    [KT_AUTHORITY] = "a host",
 	    [KT_STATUSES] = "a status list",
+	    [KT_DNS] = "a DNS name",
+	    [KT_ADDRLIST] = "a list of addresses",
 	};
 	return nouns[k->type];
 }
@@ -914,6 +982,7 @@ void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
 		break;
 	case KT_STRLIST:
+	case KT_ADDRLIST:
 		schema_format_strlist((const struct cfg_strlist *)p, buf, len);
 		break;
 	case KT_STRING:
@@ -957,7 +1026,7 @@ void schema_free(const struct key *keys, unsigned n, void *base)
 
 		if (k->type == KT_LIST) {
 			schema_free_list(k->list, base);
-		} else if (k->type == KT_STRLIST) {
+		} else if (k->type == KT_STRLIST || k->type == KT_ADDRLIST) {
 			schema_strlist_clear(k, base);
 		} else if (k->type >= KT_NAME) { /* every type from KT_NAME on is a char * */
 			free(*p);

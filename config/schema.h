@@ -29,6 +29,7 @@ enum key_type {
 	KT_ENUM,      /* int: index into names[] */
 	KT_BOOL,      /* bool: true/false, yes/no, on/off */
 	KT_STRLIST,   /* struct cfg_strlist: a sequence of protocol names, or "a,b" */
+	KT_ADDRLIST,  /* struct cfg_strlist: a sequence of IP addresses and ports, or "a,b" */
 	KT_NAME,      /* char *: letters, digits, '-', '_', '.'; every type from here is a char * */
 	KT_STRING,    /* char *: anything; its length goes to len_off */
 	KT_PATH,      /* char *: a non-empty file path */
@@ -41,6 +42,7 @@ enum key_type {
 	KT_TARGET,    /* char *: an HTTP request target: '/' then visible ASCII */
 	KT_AUTHORITY, /* char *: a Host header value: host or host:port, visible ASCII */
 	KT_STATUSES,  /* char *: HTTP statuses like "200-399" or "200,204,300-399" */
+	KT_DNS,       /* char *: a DNS name to resolve: labels of letters, digits, '-', '_' */
 };
 
 #define K_REQ    0x1 /* required in its mapping */
@@ -103,8 +105,9 @@ void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 void schema_defaults(const struct key *keys, unsigned n, void *base);
 /* Frees the strings and lists <keys> describe in <base> (not <base>). */
 void schema_free(const struct key *keys, unsigned n, void *base);
-/* KT_STRLIST: empties <k>'s list in <base>; appends <text> to it after
- * checking it is a protocol name. Return 0, -EINVAL or -ENOMEM. */
+/* KT_STRLIST, KT_ADDRLIST: empties <k>'s list in <base>; appends <text> to
+ * it after checking it is a protocol name (an address and port). Return 0,
+ * -EINVAL or -ENOMEM. */
 void schema_strlist_clear(const struct key *k, void *base);
 int schema_strlist_push(const struct key *k, void *base, const char *text);
 

@@ -227,7 +227,8 @@ static int load_strlist(struct load *l, yaml_node_t *seq, const struct key *k, v
 {
 	yaml_node_item_t *items = seq->data.sequence.items.start;
 	unsigned n = seq->data.sequence.items.top - items;
-	char ipath[LOAD_PATH];
+	char ipath[LOAD_PATH], cut[VALUE_CUT_BUF];
+	bool addr = k->type == KT_ADDRLIST;
 	int ret = 0;
 
 	schema_strlist_clear(k, base);
@@ -237,10 +238,15 @@ static int load_strlist(struct load *l, yaml_node_t *seq, const struct key *k, v
 
 		load_path(ipath, sizeof(ipath), "%s[%u]", path, i);
 		if (item->type != YAML_SCALAR_NODE)
-			load_err(l, item->start_mark, ipath, "found %s (expected a protocol name)",
-			         load_kind(item));
+			load_err(l, item->start_mark, ipath, "found %s (expected %s)",
+			         load_kind(item), addr ? "an address" : "a protocol name");
 		else if ((r = schema_strlist_push(k, base, load_text(item))) == -ENOMEM)
 			load_err(l, item->start_mark, ipath, "out of memory (expected less)");
+		else if (r && addr)
+			load_err(l, item->start_mark, ipath,
+			         "\"%s\" is not an address (expected an IP address and port like "
+			         "127.0.0.1:53 or [::1]:53)",
+			         value_cut(load_text(item), cut));
 		else if (r)
 			load_err(l, item->start_mark, ipath,
 			         "\"%s\" is not a protocol name (expected 1 to 255 visible ASCII "
@@ -283,7 +289,8 @@ static void load_pair(struct load *l, yaml_node_t *kn, yaml_node_t *v, const str
 	if (k && !(k->flags & K_NOFILE)) {
 		if (k->type == KT_LIST)
 			ret = load_list(l, v, k->list, base, path);
-		else if (k->type == KT_STRLIST && v->type == YAML_SEQUENCE_NODE)
+		else if ((k->type == KT_STRLIST || k->type == KT_ADDRLIST) &&
+		         v->type == YAML_SEQUENCE_NODE)
 			ret = load_strlist(l, v, k, base, path);
 		else
 			ret = load_scalar(l, v, k, base, path);
@@ -921,6 +928,72 @@ static void load_pool_health(struct load *l, struct cfg_pool *p, struct load_ele
 	}
 }
 
+/* The rules of a discovery pool (any discovery key written). */
+static void load_discovery(struct load *l, struct cfg_pool *p, struct load_elem *el,
+                           const char *epath, yaml_mark_t at)
+{
+	struct cfg_discovery *d = &p->discovery;
+	char path[LOAD_PATH];
+	yaml_mark_t m;
+
+	load_path(path, sizeof(path), "%s.discovery", epath);
+	if (!load_in(&schema_pools, el, "discovery.dns", NULL))
+		load_err(l, at, path,
+		         "missing key \"dns\" (expected a name to resolve for a "
+		         "discovery pool)");
+	if (!load_has(&schema_pools, el, "discovery.type", NULL) &&
+	    load_in(&schema_pools, el, "discovery.type", NULL))
+		return; /* refused: its rules would only repeat that */
+	if (d->type == CFG_DNS_SRV && load_in(&schema_pools, el, "discovery.port", &m)) {
+		load_path(path, sizeof(path), "%s.discovery.port", epath);
+		load_err(l, m, path,
+		         "not used with type SRV (expected the ports of the SRV "
+		         "records)");
+	} else if (d->type != CFG_DNS_SRV && !load_in(&schema_pools, el, "discovery.port", NULL)) {
+		load_err(l, at, path,
+		         "missing key \"port\" (expected the backends' port for type %s)",
+		         d->type == CFG_DNS_A ? "A" : "AAAA");
+	}
+	if (load_has(&schema_pools, el, "discovery.resolvers", &m) && !d->resolvers.n) {
+		load_path(path, sizeof(path), "%s.discovery.resolvers", epath);
+		load_err(l, m, path,
+		         "empty (expected at least one ADDR:PORT, or no resolvers key "
+		         "for those of /etc/resolv.conf)");
+	}
+}
+
+/* A pool's backends come from its list or from DNS: exactly one of them. */
+static void load_pool_backends(struct load *l, struct cfg_pool *p, struct load_elem *el,
+                               const char *epath)
+{
+	static const char *const keys[] = {"discovery.dns", "discovery.type", "discovery.port",
+	                                   "discovery.resolvers", "discovery.interval"};
+	char path[LOAD_PATH];
+	yaml_mark_t m, at = el->start;
+	bool list = load_in(&schema_pools, el, "backends", &m);
+
+	for (unsigned k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		yaml_mark_t km;
+
+		if (load_in(&schema_pools, el, keys[k], &km) &&
+		    (!p->discovery.enabled || km.index < at.index))
+			at = km;
+		p->discovery.enabled |= load_in(&schema_pools, el, keys[k], NULL);
+	}
+	if (list && p->discovery.enabled) {
+		load_path(path, sizeof(path), "%s.backends", epath);
+		load_err(l, m, path,
+		         "set together with discovery (expected backends or discovery, "
+		         "not both)");
+	} else if (!list && !p->discovery.enabled) {
+		load_err(l, el->start, epath,
+		         "missing key \"backends\" or \"discovery\" (expected "
+		         "one of them for a pool)");
+	} else if (p->discovery.enabled) {
+		load_discovery(l, p, el, epath, at);
+	}
+}
+
 static void load_pool(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_pool *p = &l->c->pools[i];
@@ -938,6 +1011,7 @@ static void load_pool(struct load *l, unsigned i, struct load_elem *el, const ch
 			break;
 		}
 	}
+	load_pool_backends(l, p, el, epath);
 	if (load_has(&schema_pools, el, "backends", &m) && p->nbackends == 0) {
 		load_path(path, sizeof(path), "%s.backends", epath);
 		load_err(l, m, path, "empty (expected at least one backend)");

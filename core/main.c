@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@
 #include "core/lb/snapshot.h"
 #include "core/proto/static.h"
 #include "core/stats.h"
+#include "core/disc/disc.h"
 #include "core/base/uring.h"
 #include "core/loop/worker.h"
 #include "numa/cpulist.h"
@@ -284,15 +286,52 @@ static bool wait_switched(struct ctl *ctl, uint64_t gen)
 	return true;
 }
 
-/* SIGHUP: parse, validate, publish; the old snapshot is freed after a
- * grace period, once the last connection using it is gone. */
+/* Publishes <cfg>, built, as the next generation, waits until every worker
+ * uses it ("<what> generation=G ok"), then drops the old snapshot after a
+ * grace period (freed once the last connection using it is gone). */
+static void commit(struct ctl *ctl, struct config *cfg, const char *what)
+{
+	uint64_t gen = ctl->cfg->generation + 1;
+	struct config *old;
+
+	cfg->generation = gen;
+	old = publish_set(cfg);
+	ctl->cfg = cfg;
+	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
+	if (!wait_switched(ctl, gen))
+		log_warn("%s generation=%llu: a worker has not switched after 10s", what,
+		         (unsigned long long)gen);
+	log_info("%s generation=%llu ok", what, (unsigned long long)gen);
+	publish_wait();
+	snapshot_put(old);
+}
+
+/* A discovery answer changed a pool's set: the published snapshot with
+ * that pool's backends replaced, published like a reload. */
+static void discovered(struct ctl *ctl)
+{
+	struct config *cfg = disc_derive(ctl->cfg);
+
+	if (!cfg)
+		return;
+	if (snapshot_build_derived(cfg) < 0) {
+		log_err("discovery: %s: the running config stays", strerror(ENOMEM));
+		snapshot_put(cfg);
+		return;
+	}
+	commit(ctl, cfg, "discovery");
+	health_sync(ctl->health, cfg, clock_ms());
+}
+
+/* SIGHUP: parse, validate, publish. Discovery pools keep their last
+ * resolved set. */
 static void reload(struct ctl *ctl)
 {
 	uint64_t gen = ctl->cfg->generation + 1;
-	struct config *cfg, *old;
+	struct config *cfg;
 
 	cfg = load_config(&ctl->opts, ctl->envp);
-	if (cfg && build(cfg, ctl->acct) < 0) {
+	if (cfg && (disc_fill(cfg) < 0 || build(cfg, ctl->acct) < 0)) {
 		snapshot_put(cfg);
 		cfg = NULL;
 	}
@@ -303,27 +342,36 @@ static void reload(struct ctl *ctl)
 		log_info("reload generation=%llu failed", (unsigned long long)gen);
 		return;
 	}
-	cfg->generation = gen;
 	acct_set_limits(ctl->acct, &cfg->memory_limits, &cfg->memory_tuning);
 	/* The ticket keys stay (tickets survive the reload); the interval may
 	 * change. The ring exists since start: this cannot fail. */
 	tls_ticket_init(certs_ticket_rotation(cfg));
-	old = publish_set(cfg);
-	ctl->cfg = cfg;
-	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
-	if (!wait_switched(ctl, gen))
-		log_warn("reload generation=%llu: a worker has not switched after 10s",
-		         (unsigned long long)gen);
 	ctl->reloads_ok++;
-	log_info("reload generation=%llu ok", (unsigned long long)gen);
+	commit(ctl, cfg, "reload");
 	health_sync(ctl->health, cfg, clock_ms());
-	publish_wait();
-	snapshot_put(old);
+	disc_sync(cfg);
 }
 
 /* user_data of the signalfd read on the control ring (health checks tag
  * theirs with HEALTH_UD_TAG; MSG_RING and linked timeouts carry 0). */
 #define CTL_UD_SIGNAL 0x1ull
+#define CTL_UD_DISC   0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
+
+/* Arms a one-shot poll of discovery's fd on the control ring, if it has one. */
+static void arm_disc_poll(struct ctl *ctl)
+{
+	struct io_uring_sqe *sqe;
+
+	if (disc_fd() < 0)
+		return;
+	sqe = io_uring_get_sqe(&ctl->ring);
+	if (!sqe) {
+		io_uring_submit(&ctl->ring);
+		sqe = io_uring_get_sqe(&ctl->ring);
+	}
+	io_uring_prep_poll_add(sqe, disc_fd(), POLLIN);
+	io_uring_sqe_set_data64(sqe, CTL_UD_DISC);
+}
 
 static void arm_signal_read(struct ctl *ctl)
 {
@@ -354,6 +402,8 @@ static int wait_ring(struct ctl *ctl, uint64_t next)
 			if (cqe->res == sizeof(ctl->si))
 				sig = (int)ctl->si.ssi_signo;
 			arm_signal_read(ctl);
+		} else if (cqe->user_data == CTL_UD_DISC) {
+			arm_disc_poll(ctl); /* disc_process() runs every turn */
 		} else if ((cqe->user_data & HEALTH_UD_MASK) == HEALTH_UD_TAG) {
 			health_cqe(ctl->health, cqe);
 		}
@@ -374,6 +424,7 @@ static void control_loop(struct ctl *ctl)
 	uint64_t next_health = health_run(ctl->health, clock_ms());
 
 	arm_signal_read(ctl);
+	arm_disc_poll(ctl);
 	for (;;) {
 		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
 		struct stats_src src = {
@@ -387,6 +438,8 @@ static void control_loop(struct ctl *ctl)
 			next = next_ticket;
 		if (next_health < next)
 			next = next_health;
+		if (disc_next() < next)
+			next = disc_next();
 		sig = wait_ring(ctl, next);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("stopping: draining connections");
@@ -396,6 +449,8 @@ static void control_loop(struct ctl *ctl)
 			stats_log_snapshot(&src);
 		if (sig == SIGHUP)
 			reload(ctl);
+		if (disc_process())
+			discovered(ctl);
 		now = clock_ms();
 		if (now >= next_adjust) {
 			for (i = 0; i < ctl->npools; i++)
@@ -420,6 +475,7 @@ static void teardown(struct ctl *ctl)
 	uint64_t in_use = 0;
 
 	free(ctl->g.w);
+	disc_stop();
 	/* Every worker has flushed its cache and given its buffers back:
 	 * whatever is still handed out now was leaked. */
 	for (i = 0; i < ctl->npools; i++) {
@@ -472,7 +528,11 @@ static int run(struct ctl *ctl)
 		log_err("start: %s", strerror(ENOMEM));
 		return 1;
 	}
-	if (build(ctl->cfg, ctl->acct) < 0)
+	/* Discovery pools: their first answers, waited for DISC_START_WAIT_MS at
+	 * most, are in the first snapshot; a pool without one starts empty. */
+	if (disc_sync(ctl->cfg) == 0)
+		disc_wait(DISC_START_WAIT_MS);
+	if (disc_fill(ctl->cfg) < 0 || build(ctl->cfg, ctl->acct) < 0)
 		return 1;
 	ret = tls_ticket_init(certs_ticket_rotation(ctl->cfg));
 	if (ret < 0) {

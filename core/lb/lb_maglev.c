@@ -159,22 +159,30 @@ static int lb_maglev_pick(const struct lb *lb, struct lb_cursor *cur, uint64_t k
 	return -1;
 }
 
-/* Maglev identifies backends by their position in the pool: appending or
- * removing the last backend moves few keys, removing one in the middle
- * renumbers the ones after it. */
+/* Maglev identifies a backend by its address text (XXH3), not by its
+ * position in the pool: adding or removing any backend, wherever it is
+ * listed (a DNS answer is sorted by address), moves only the slots it
+ * takes or gives back, and every instance listing the same addresses
+ * builds the same table whatever their order. */
 static int lb_maglev_table(struct lb *lb)
 {
 	uint32_t *weights = calloc(lb->n ? lb->n : 1, sizeof(*weights));
+	uint64_t *ids = calloc(lb->n ? lb->n : 1, sizeof(*ids));
 	unsigned i;
 	int ret = -ENOMEM;
 
 	lb->maglev = malloc(LB_MAGLEV_SIZE * sizeof(*lb->maglev));
-	if (!weights || !lb->maglev)
+	if (!weights || !ids || !lb->maglev)
 		goto out;
-	for (i = 0; i < lb->n; i++)
+	for (i = 0; i < lb->n; i++) {
+		const char *addr = lb->slot[i].be->addr;
+
 		weights[i] = lb->slot[i].weight;
-	ret = lb_maglev_build(lb->maglev, NULL, weights, lb->n);
+		ids[i] = XXH3_64bits(addr, strlen(addr));
+	}
+	ret = lb_maglev_build(lb->maglev, ids, weights, lb->n);
 out:
+	free(ids);
 	free(weights);
 	return ret;
 }

@@ -84,6 +84,26 @@ int snapshot_build(struct config *cfg)
 	return 0;
 }
 
+int snapshot_build_derived(struct config *cfg)
+{
+	const struct snapshot_rt *base = cfg->root ? cfg->root->runtime : NULL;
+	struct snapshot_rt *rt;
+	int ret;
+
+	if (!base)
+		return -EINVAL;
+	ret = snapshot_build(cfg);
+	if (ret < 0)
+		return ret;
+	rt = cfg->runtime;
+	/* Borrowed: rt->certs stays NULL, so the release frees none of them;
+	 * the root, on which <cfg> holds a reference, frees them. */
+	rt->tls_ls = base->tls_ls;
+	rt->tls_pool = base->tls_pool;
+	rt->nls = base->nls;
+	return 0;
+}
+
 void snapshot_get(struct config *cfg)
 {
 	config_ref(cfg);

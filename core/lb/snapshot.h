@@ -17,6 +17,12 @@
  * freed with <cfg> (snapshot_put() or config_free()). */
 int snapshot_build(struct config *cfg);
 
+/* The same for a snapshot made by config_derive() from a built one: its
+ * own balancers (over its pools' backends), and the TLS contexts of the
+ * snapshot it derives from, shared, not built again (no file is read).
+ * Returns 0, -ENOMEM, or -EINVAL when <cfg> is not derived from a built
+ * snapshot. */
+int snapshot_build_derived(struct config *cfg);
 /* Takes a reference to <cfg>. */
 void snapshot_get(struct config *cfg);
 

@@ -458,8 +458,8 @@ START_TEST(a_missing_required_key_is_reported_at_its_element)
 	                        "  - name: app\n"));
 	EXPECT("t.yaml:2:5: listeners[0]: missing key \"bind\" (expected every listener to have "
 	       "name, bind and mode)",
-	       "t.yaml:6:5: pools[0]: missing key \"backends\" (expected every pool to have name "
-	       "and backends)");
+	       "t.yaml:6:5: pools[0]: missing key \"backends\" or \"discovery\" (expected one of "
+	       "them for a pool)");
 }
 END_TEST
 
@@ -1086,8 +1086,10 @@ START_TEST(the_check_summary_counts_listeners_pools_and_backends)
 	ck_assert_ptr_nonnull(strstr(s, "listener edge: http 127.0.0.1:8088 -> pool web, 2 routes, "
 	                                "max_connections 10000\n"));
 	ck_assert_ptr_nonnull(strstr(s, "pool db: maglev, 2 backends\n"));
-	ck_assert_ptr_nonnull(strstr(s, "\nconfig/examples/ringlb.yaml: ok: 4 listeners, 5 pools, "
+	ck_assert_ptr_nonnull(strstr(s, "\nconfig/examples/ringlb.yaml: ok: 4 listeners, 6 pools, "
 	                                "10 backends, workers auto\n"));
+	ck_assert_ptr_nonnull(strstr(s, "pool registry: maglev, backends from DNS SRV "
+	                                "_http._tcp.api.service.consul\n"));
 	free(s);
 	config_free(c);
 	c = config_builtin();

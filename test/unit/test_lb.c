@@ -768,6 +768,7 @@ START_TEST(maglev_weights_scale_the_share_of_the_table)
 	static const uint32_t w[4] = {1, 2, 0, 3}, w2[4] = {4, 8, 0, 12};
 	uint32_t *t2 = malloc(LB_MAGLEV_SIZE * sizeof(*t2));
 	unsigned count[4], i;
+	uint64_t ids[4];
 
 	make(LB_MAGLEV, w, 4, 1);
 	maglev_count(lb->maglev, count, 4);
@@ -777,7 +778,9 @@ START_TEST(maglev_weights_scale_the_share_of_the_table)
 
 		ck_assert_msg(got > want - 0.001 && got < want + 0.001, "backend %u: %.4f", i, got);
 	}
-	ck_assert_int_eq(lb_maglev_build(t2, NULL, w2, 4), 0);
+	for (i = 0; i < 4; i++) /* lb_new() identifies backends by address */
+		ids[i] = lb_hash(lb_backend(lb, i)->addr, strlen(lb_backend(lb, i)->addr));
+	ck_assert_int_eq(lb_maglev_build(t2, ids, w2, 4), 0);
 	ck_assert_mem_eq(t2, lb->maglev, LB_MAGLEV_SIZE * sizeof(*t2));
 	free(t2);
 }
@@ -890,7 +893,7 @@ START_TEST(maglev_removing_one_backend_moves_its_keys_and_few_others)
 }
 END_TEST
 
-/* lb_new() identifies backends by position: appending one to a pool of N
+/* lb_new() identifies backends by address: appending one to a pool of N
  * takes about 1/(N+1) of the keys and moves few others. */
 START_TEST(maglev_appending_a_backend_moves_few_keys)
 {
@@ -912,6 +915,40 @@ START_TEST(maglev_appending_a_backend_moves_few_keys)
 		ck_assert_msg(moved <= LB_MAGLEV_SIZE / 50, "n=%u: %u slots moved", n, moved);
 	}
 	free(t1);
+}
+END_TEST
+
+/* A pool whose middle backend goes away (a DNS answer, sorted by address,
+ * losing one): the slots of the others stay theirs, but for a few, since
+ * lb_new() identifies them by address, not by position. */
+START_TEST(maglev_removing_a_middle_backend_of_a_pool_moves_few_other_keys)
+{
+	static const char *const addr[5] = {"10.1.0.1:80", "10.1.0.2:80", "10.1.0.3:80",
+	                                    "10.1.0.4:80", "10.1.0.5:80"};
+	struct backend *be[5], *four[4];
+	struct lb *a, *b;
+	unsigned i, s, moved = 0, k = 0;
+
+	for (i = 0; i < 5; i++)
+		be[i] = backend_get("dns", addr[i]);
+	a = lb_new(LB_MAGLEV, be, NULL, 5);
+	four[0] = be[0], four[1] = be[1], four[2] = be[3], four[3] = be[4]; /* 10.1.0.3 gone */
+	b = lb_new(LB_MAGLEV, four, NULL, 4);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	for (s = 0; s < LB_MAGLEV_SIZE; s++) {
+		if (a->maglev[s] == 2) {
+			k++;
+			continue;
+		}
+		moved += lb_backend(a, a->maglev[s]) != lb_backend(b, b->maglev[s]);
+	}
+	ck_assert_uint_le(abs((int)k - LB_MAGLEV_SIZE / 5), 1);
+	ck_assert_msg(moved <= LB_MAGLEV_SIZE / 50, "%u other slots moved", moved);
+	lb_free(a);
+	lb_free(b);
+	for (i = 0; i < 5; i++)
+		backend_put(be[i]);
 }
 END_TEST
 
@@ -1103,6 +1140,7 @@ static Suite *lb_suite(void)
 	tcase_add_test(tm, maglev_maps_the_same_key_to_the_same_backend);
 	tcase_add_test(tm, maglev_removing_one_backend_moves_its_keys_and_few_others);
 	tcase_add_test(tm, maglev_appending_a_backend_moves_few_keys);
+	tcase_add_test(tm, maglev_removing_a_middle_backend_of_a_pool_moves_few_other_keys);
 	tcase_add_test(tm, maglev_down_backend_moves_only_its_own_keys);
 	tcase_add_test(tm, maglev_walk_forward_disrupts_less_than_a_rebuild_for_the_live_set);
 	tcase_add_test(tm, maglev_retry_after_the_owner_is_deterministic);
