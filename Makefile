@@ -8,7 +8,7 @@ SAN   ?=
 CC    ?= gcc
 V     ?= 0
 
-PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash
+PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash libsystemd
 
 # wolfSSL is ours, not Debian's binary package (built for compatibility, no
 # assembly: see the README's TLS section): Debian 12's source package with
