@@ -8,7 +8,7 @@ SAN   ?=
 CC    ?= gcc
 V     ?= 0
 
-PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash libcares
+PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash libcares libsystemd
 
 # wolfSSL is ours, not Debian's binary package (built for compatibility, no
 # assembly: see the README's TLS section): Debian 12's source package with
@@ -75,9 +75,26 @@ CTOOL_BINS := $(CTOOL_SRCS:tools/%.c=$(BUILD)/tools/%)
 LAYERS_CONF ?= tools/layers.conf
 LAYERS      ?= fail
 
+# make install: PREFIX and DESTDIR as usual; the config goes to SYSCONFDIR
+# (/etc) whatever PREFIX is, and an existing one is kept. CONFIG_USER and
+# CONFIG_GROUP replace the example's user:/group: (the package says ringlb).
+PREFIX       ?= /usr/local
+SBINDIR      ?= $(PREFIX)/sbin
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+DOCDIR       ?= $(PREFIX)/share/doc/ringlb
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR   ?= /etc
+DESTDIR      ?=
+CONFIG_USER  ?= nobody
+CONFIG_GROUP ?= nogroup
+VERSION      := $(shell sed -n 's/^\#define CLI_VERSION "ringlb \(.*\)"$$/\1/p' config/cli.c)
+# ringlb(8), from `ringlb --help` and config/KEYS.md (tools/mkman.py).
+MAN          := $(BUILD)/ringlb.8
+
 .PHONY: all run test unit asan tsan debug deps format format-check clean distclean help bench \
-	numa-check wolfssl check-layers fuzz fuzz-build
-all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS)
+	numa-check wolfssl check-layers fuzz fuzz-build install uninstall man deb test-deb
+all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS) $(MAN)
 
 # Its own make shares our jobserver (the + line).
 wolfssl: $(WOLFSSL_STAMP)
@@ -170,6 +187,56 @@ fuzz: deps
 	@set -e; for n in $(or $(FUZZ:fuzz_%=%),$(FUZZ_NAMES)); do \
 		test/fuzz/run.sh $(BUILD) $$n $(SECS); done
 
+man: $(MAN)
+$(MAN): $(BIN) config/KEYS.md tools/mkman.py
+	$(call say,MAN,$@)
+	$(Q)python3 tools/mkman.py $(BIN) config/KEYS.md $@
+
+# ringlbctl is a script in tools/ or a C tool built into $(BUILD)/tools/,
+# whichever exists.
+CTL := $(firstword $(wildcard $(BUILD)/tools/ringlbctl tools/ringlbctl))
+install: $(BIN) $(MAN)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/ringlb
+	install -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/ringlb
+	$(if $(CTL),install -d $(DESTDIR)$(BINDIR) && install -m 0755 $(CTL) $(DESTDIR)$(BINDIR)/ringlbctl)
+	install -m 0644 $(MAN) $(DESTDIR)$(MANDIR)/man8/ringlb.8
+	sed 's|@SBINDIR@|$(SBINDIR)|g; s|/etc/ringlb/|$(SYSCONFDIR)/ringlb/|g' \
+		tools/systemd/ringlb.service.in >$(DESTDIR)$(UNITDIR)/ringlb.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/ringlb.service
+	install -m 0644 README.md config/KEYS.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(SYSCONFDIR)/ringlb/errors
+	install -m 0644 config/examples/errors/*.html $(DESTDIR)$(SYSCONFDIR)/ringlb/errors/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml ]; then \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml exists, kept"; \
+	else \
+		sed -e 's/^user: nobody /user: $(CONFIG_USER) /' -e 's/^group: nogroup /group: $(CONFIG_GROUP) /' \
+			-e 's|: config/examples/errors/|: $(SYSCONFDIR)/ringlb/errors/|' \
+			config/examples/ringlb.yaml >$(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml.tmp && \
+		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml.tmp && \
+		mv $(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml.tmp $(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml && \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/ringlb/ringlb.yaml"; \
+	fi
+
+# Leaves $(SYSCONFDIR)/ringlb/ (the config and error pages may have been edited).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ringlb $(DESTDIR)$(BINDIR)/ringlbctl \
+		$(DESTDIR)$(MANDIR)/man8/ringlb.8 $(DESTDIR)$(UNITDIR)/ringlb.service \
+		$(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/KEYS.md
+	-rmdir $(DESTDIR)$(DOCDIR)
+
+# The Debian package, with dpkg-buildpackage and debhelper, in build/deb/
+# (tools/debian/mkdeb.sh: the tree and its debian/ are made there, so the
+# top of the repository keeps its folders). No network: our wolfSSL is the
+# one in build/wolfssl.
+deb: $(WOLFSSL_STAMP)
+	@tools/debian/mkdeb.sh $(VERSION)
+
+# make deb, then dpkg -i / -r / --purge of the package (root; it says why
+# it skips otherwise). Not in `make test`: it installs on this machine.
+test-deb:
+	@python3 test/package/test_deb.py
+
 # Installs missing Debian packages when root, otherwise names the command.
 deps:
 	@tools/install-deps.sh --check 2>/dev/null || tools/install-deps.sh
@@ -236,6 +303,9 @@ help:
 	@echo "                $(FUZZ_NAMES)); make test runs each for 3 s"
 	@echo "make format     clang-format every source; format-check verifies"
 	@echo "make wolfssl    build our wolfSSL from Debian's source (build/wolfssl, shared by variants)"
+	@echo "make install    binary, ringlbctl, unit, man page, /etc/ringlb/ringlb.yaml (PREFIX, DESTDIR)"
+	@echo "make deb        the Debian package in build/deb/ (dpkg-buildpackage, debhelper)"
+	@echo "make test-deb   make deb, then install, run and purge it (root)"
 	@echo "make clean      remove build/ but the wolfSSL build; distclean removes it too"
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <netinet/in.h>
 
 enum listener_mode {
@@ -352,6 +353,10 @@ struct config {
 	unsigned workers; /* 0 = one per CPU in the chosen set */
 	char *cpus;       /* --cpus list as written, NULL = all online */
 	char *nodes;      /* --nodes list as written, NULL = all */
+	char *user;       /* run as this user after binding (user:), NULL = stay */
+	char *group;      /* and this group (group:), NULL = the user's primary group */
+	uid_t uid;        /* user's and group's ids, looked up by config_validate() */
+	gid_t gid;
 	struct cfg_addr admin_bind;
 	bool admin_enabled;
 	enum log_level log_level;

@@ -1,5 +1,7 @@
 /* Snapshots: creation, reference counting, freeing, cross-key validation. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +336,47 @@ static int config_order(struct config *c, struct cfg_errors *errs, const char *p
 	return -EINVAL;
 }
 
+/* user: and group: name accounts of this system: their ids are looked up
+ * now, so --check and a reload report a name that does not exist, and the
+ * drop after binding (core/priv.c) cannot fail on a lookup. */
+static int config_account(struct config *c, struct cfg_errors *errs)
+{
+	unsigned iu = config__key("user"), ig = config__key("group");
+	char buf[16384], where[300];
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+	int ret = 0;
+
+	if (!c->user && c->group) {
+		config__err(errs, config__where(c, ig, where, sizeof(where)), "group",
+		            "\"%s\" is set without user (expected user beside it)", c->group);
+		return -EINVAL;
+	}
+	if (!c->user)
+		return 0;
+	if (getpwnam_r(c->user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
+		config__err(errs, config__where(c, iu, where, sizeof(where)), "user",
+		            "\"%s\" is not a user of this system (expected a name from the passwd "
+		            "database)",
+		            c->user);
+		ret = -EINVAL;
+	} else {
+		c->uid = pw.pw_uid;
+		c->gid = pw.pw_gid;
+	}
+	if (!c->group)
+		return ret;
+	if (getgrnam_r(c->group, &gr, buf, sizeof(buf), &grp) != 0 || !grp) {
+		config__err(errs, config__where(c, ig, where, sizeof(where)), "group",
+		            "\"%s\" is not a group of this system (expected a name from the group "
+		            "database)",
+		            c->group);
+		return -EINVAL;
+	}
+	c->gid = gr.gr_gid;
+	return ret;
+}
+
 int config_validate(struct config *c, struct cfg_errors *errs)
 {
 	static const char *const comps[] = {
@@ -370,5 +413,6 @@ int config_validate(struct config *c, struct cfg_errors *errs)
 		snprintf(b, sizeof(b), "buffer_pools.%s.max_count", classes[i]);
 		ret |= config_order(c, errs, a, b, false);
 	}
+	ret |= config_account(c, errs);
 	return ret ? -EINVAL : 0;
 }

@@ -350,6 +350,12 @@ const struct key schema_top[] = {
      .doc = "CPUs to run workers on (\"0-7,16-23\"); unset = all online"},
     {"nodes", .type = KT_LIST_TEXT, .flags = K_NOFILE | K_NOENV, .off = C(nodes), .cli = "--nodes",
      .doc = "NUMA nodes to run workers on (\"0,1\"); unset = all"},
+    {"user", .type = KT_NAME, .off = C(user),
+     .doc = "after binding every listener as root, run as this user (a name from the passwd "
+            "database); unset = stay as started"},
+    {"group", .type = KT_NAME, .off = C(group),
+     .doc = "with user: run with this group (a name from the group database); unset = the "
+            "user's primary group"},
     {"admin.bind", .type = KT_ADDR, .off = C(admin_bind), .def = "127.0.0.1:9090",
      .doc = "admin endpoint address (/metrics, /stats, /reload)"},
     {"logging.level", ENUM(level_names, "log level"), .off = C(log_level), .def = "info",

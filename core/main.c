@@ -31,6 +31,8 @@
 #include "core/lb/certs.h"
 #include "core/lb/snapshot.h"
 #include "core/proto/static.h"
+#include "core/notify.h"
+#include "core/priv.h"
 #include "core/stats.h"
 #include "core/disc/disc.h"
 #include "core/base/uring.h"
@@ -331,6 +333,10 @@ static void reload(struct ctl *ctl)
 	struct config *cfg;
 
 	cfg = load_config(&ctl->opts, ctl->envp);
+	if (cfg && priv_reload_check(ctl->cfg, cfg) < 0) {
+		config_unref(cfg);
+		cfg = NULL;
+	}
 	if (cfg && (disc_fill(cfg) < 0 || build(cfg, ctl->acct) < 0)) {
 		snapshot_put(cfg);
 		cfg = NULL;
@@ -443,12 +449,18 @@ static void control_loop(struct ctl *ctl)
 		sig = wait_ring(ctl, next);
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("stopping: draining connections");
+			notify_stopping(ctl->cfg);
 			return;
 		}
 		if (sig == SIGUSR1)
 			stats_log_snapshot(&src);
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
+			uint64_t failed = ctl->reloads_failed;
+
+			notify_reloading(ctl->cfg->generation + 1);
 			reload(ctl);
+			notify_ready(ctl->cfg, ctl->g.n, ctl->reloads_failed != failed);
+		}
 		if (disc_process())
 			discovered(ctl);
 		now = clock_ms();
@@ -553,7 +565,15 @@ static int run(struct ctl *ctl)
 	if (start_workers(ctl) < 0)
 		return 1;
 	place_log(&ctl->place, &ctl->topo);
-	if (ctl->opts.pidfile && write_pidfile(ctl->opts.pidfile) < 0) {
+	/* The pidfile is written before the drop (its directory may be root's);
+	 * the listeners are bound: the user: and group: run the rest. */
+	ret = ctl->opts.pidfile ? write_pidfile(ctl->opts.pidfile) : 0;
+	if (ret == 0 && priv_drop(ctl->cfg) < 0) {
+		if (ctl->opts.pidfile)
+			unlink(ctl->opts.pidfile);
+		ret = -EPERM;
+	}
+	if (ret < 0) {
 		worker_group_stop(&ctl->g, &ctl->ring);
 		worker_group_join(&ctl->g);
 		return 1;
@@ -570,6 +590,7 @@ static int run(struct ctl *ctl)
 	ctl->started = true;
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
+	notify_ready(ctl->cfg, ctl->g.n, false);
 	control_loop(ctl);
 	health_free(ctl->health); /* no check runs while connections drain */
 	ctl->health = NULL;
@@ -582,8 +603,10 @@ static int run(struct ctl *ctl)
 
 		stats_log_summary(&src);
 	}
-	if (ctl->opts.pidfile)
-		unlink(ctl->opts.pidfile);
+	/* After a drop to user:, the pidfile's directory must be writable by
+	 * that user for this to work (systemd's RuntimeDirectory=). */
+	if (ctl->opts.pidfile && unlink(ctl->opts.pidfile) < 0 && errno != ENOENT)
+		log_warn("pidfile %s: not removed: %s", ctl->opts.pidfile, strerror(errno));
 	return 0;
 }
 

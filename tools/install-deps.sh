@@ -10,7 +10,8 @@ set -eu
 PKGS="gcc make pkg-config liburing-dev libnuma-dev libwolfssl-dev liburcu-dev
 check libyaml-dev libxxhash-dev python3 curl openssl wrk haproxy nginx-light
 libnginx-mod-stream numactl procps iproute2 clang-format libclang-rt-14-dev
-clang autoconf automake libtool dpkg-dev testssl.sh libc-ares-dev"
+clang autoconf automake libtool dpkg-dev testssl.sh libc-ares-dev libsystemd-dev
+debhelper fakeroot man-db adduser"
 
 # The deb-src twin of the machine's own Debian mirror entries.
 SRC_FILE=/etc/apt/sources.list.d/ringlb-deb-src.sources
