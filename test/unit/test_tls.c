@@ -22,6 +22,8 @@
 
 /* The ticket key ring's statics: its callback is tested directly. */
 #include "tls/ticket.c"
+/* wolfSSL's random source and its read-ahead buffer. */
+#include "tls/rand.c"
 
 /* The most an idle server connection may hold (see the memory TCase):
  * measured 2,544 bytes with TLS 1.3 at the time of writing (the issue's
@@ -1158,6 +1160,33 @@ START_TEST(the_tick_rotates_once_an_interval_has_passed)
 }
 END_TEST
 
+/* --- randomness (tls/rand.c) --- */
+
+/* Every block drawn is new, and what it was taken from is wiped: the
+ * read-ahead buffer never holds a byte that was handed out. */
+START_TEST(random_blocks_are_handed_out_once_and_wiped)
+{
+	unsigned char blocks[3 * RAND_AHEAD / 32][32], big[RAND_AHEAD];
+	unsigned i, j, k;
+
+	for (i = 0; i < ARRAY_SIZE(blocks); i++) {
+		unsigned char *from;
+
+		ck_assert_int_eq(tls__rand_block(blocks[i], sizeof(blocks[i])), 0);
+		from = ahead + RAND_AHEAD - ahead_left - sizeof(blocks[i]);
+		for (k = 0; k < sizeof(blocks[i]); k++)
+			ck_assert_uint_eq(from[k], 0);
+		for (j = 0; j < i; j++)
+			ck_assert(memcmp(blocks[i], blocks[j], sizeof(blocks[i])) != 0);
+	}
+	/* A large block comes straight from the kernel; odd sizes are fine. */
+	ck_assert_int_eq(tls__rand_block(big, sizeof(big)), 0);
+	ck_assert(memcmp(big, big + RAND_AHEAD / 2, 32) != 0);
+	ck_assert_int_eq(tls__rand_block(big, 1), 0);
+	ck_assert_int_eq(tls__rand_block(big, 0), 0);
+}
+END_TEST
+
 /* --- memory --- */
 
 START_TEST(every_allocation_is_given_back)
@@ -1559,6 +1588,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tk, the_tick_rotates_once_an_interval_has_passed);
 	suite_add_tcase(s, tk);
 
+	tcase_add_test(tm, random_blocks_are_handed_out_once_and_wiped);
 	tcase_add_test(tm, every_allocation_is_given_back);
 	tcase_add_test(tm, an_idle_server_connection_holds_little);
 	tcase_add_test(tm, a_connection_without_a_client_hello_holds_only_its_record);
