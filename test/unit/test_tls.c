@@ -1013,6 +1013,39 @@ START_TEST(after_one_rotation_an_old_ticket_still_resumes_and_is_renewed)
 }
 END_TEST
 
+/* The session lifetime is the ticket lifetime the client is told, and the
+ * age past which the server refuses a ticket. <long> (300 s) and <brief>
+ * (1 s; wolfSSL's TLS 1.2 check counts whole seconds) share the process's
+ * ticket keys, so a ticket from <long> is one the client still offers. */
+START_TEST(a_ticket_past_the_session_lifetime_gets_a_full_handshake)
+{
+	struct tls_ctx_opts lo = {.no_session_cache = true}, bo = lo;
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ctx *cc = client_ctx(&co), *lng, *brief;
+	struct tls_sess *sess, *told;
+	struct pair p;
+
+	bo.session_lifetime = 1;
+	lng = server_ctx(&lo, false);
+	brief = server_ctx(&bo, false);
+	ck_assert(!ticket_handshake(cc, lng, NULL, &sess));
+	ck_assert(!ticket_handshake(cc, brief, NULL, &told));
+	ck_assert(!server_goes_full(cc, brief, sess));
+	usleep(2500 * 1000);
+	ck_assert(server_goes_full(cc, brief, sess));
+	ck_assert(!server_goes_full(cc, lng, sess));
+	/* Told 1 s, the client no longer offers its ticket. */
+	pair_open(&p, cc, brief, "localhost");
+	ck_assert_int_eq(tls_conn_set_session(p.c.t, told), -EINVAL);
+	pair_close(&p);
+	tls_sess_free(sess);
+	tls_sess_free(told);
+	tls_ctx_free(lng);
+	tls_ctx_free(brief);
+	tls_ctx_free(cc);
+}
+END_TEST
+
 START_TEST(after_two_rotations_an_old_ticket_gets_a_full_handshake)
 {
 	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
@@ -1583,6 +1616,7 @@ static Suite *tls_suite(void)
 	tcase_add_loop_test(tk, after_one_rotation_an_old_ticket_still_resumes_and_is_renewed, 0,
 	                    2);
 	tcase_add_loop_test(tk, after_two_rotations_an_old_ticket_gets_a_full_handshake, 0, 2);
+	tcase_add_loop_test(tk, a_ticket_past_the_session_lifetime_gets_a_full_handshake, 0, 2);
 	tcase_add_loop_test(tk, with_session_tickets_off_no_ticket_is_issued, 0, 2);
 	tcase_add_test(tk, the_ring_takes_tickets_under_its_two_newest_keys_by_name);
 	tcase_add_test(tk, the_tick_rotates_once_an_interval_has_passed);
