@@ -18,12 +18,13 @@ PKGS := liburing numa liburcu-qsbr liburcu-cds yaml-0.1 libxxhash libcares libsy
 # A change of version, options or flags changes the stamp: a rebuild.
 WOLFSSL_DEB    := 5.5.4-2+deb12u3
 WOLFSSL_DIR    := build/wolfssl
-WOLFSSL_CFLAGS := -O2 -g -DWOLFSSL_GETRANDOM -DMEDIUM_SESSION_CACHE
+WOLFSSL_CFLAGS := -O2 -g -DWOLFSSL_GETRANDOM -DMEDIUM_SESSION_CACHE -DCUSTOM_RAND_GENERATE_BLOCK=tls__rand_block
 WOLFSSL_OPTS   := --enable-static --disable-shared --disable-examples --disable-crypttests \
 	--enable-tls13 --disable-oldtls --enable-sni --enable-alpn --enable-session-ticket \
 	--enable-aesni --enable-intelasm --enable-sp=yes --enable-sp-asm --enable-sp-math-all \
 	--enable-curve25519 --enable-ed25519 --enable-chacha --enable-poly1305 --enable-harden \
-	--disable-aescbc --disable-dh --disable-sys-ca-certs --enable-aesgcm=word32
+	--disable-aescbc --disable-dh --disable-sys-ca-certs --enable-aesgcm=word32 \
+	--disable-hashdrbg
 WOLFSSL_KEY    := $(shell echo '$(WOLFSSL_DEB) $(WOLFSSL_OPTS) $(WOLFSSL_CFLAGS)' | md5sum | cut -c1-12)
 WOLFSSL_STAMP  := $(WOLFSSL_DIR)/stamp-$(WOLFSSL_KEY)
 WOLFSSL_LIB    := $(WOLFSSL_DIR)/lib/libwolfssl.a

@@ -165,6 +165,7 @@ struct cfg_tls {
 	bool session_tickets;         /* resumption by ticket (RFC 5077, TLS 1.3 PSK) */
 	bool session_cache;           /* resumption by a server-side session cache */
 	uint64_t ticket_key_rotation; /* ms per ticket key; the previous one is still accepted */
+	uint64_t session_lifetime;    /* ms a session resumes for after its full handshake */
 	uint32_t sni_cache_size;      /* certificate contexts kept loaded, at most */
 };
 

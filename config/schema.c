@@ -195,7 +195,12 @@ static const struct key listener_keys[] = {
     {"tls.ticket_key_rotation", DUR(1 * MIN, 3 * DAYS), .off = LS(ticket_key_rotation),
      .def = "12h",
      .doc = "a new ticket key this often; the previous one is still accepted for one more "
-            "interval (so a ticket lives at most twice this)"},
+            "interval (a ticket under an older key gets a full handshake, whatever its "
+            "session_lifetime)"},
+    {"tls.session_lifetime", DUR(10 * SEC, 7 * DAYS), .off = LS(session_lifetime), .def = "5m",
+     .doc = "how long a session resumes after its full handshake, by ticket or by cache: the "
+            "ticket lifetime told to clients and the age past which the server refuses it "
+            "(nginx's ssl_session_timeout, HAProxy's tune.ssl.lifetime; whole seconds)"},
     {"tls.sni_cache_size", COUNT(1, 10000000), .off = LS(sni_cache_size), .def = "1000",
      .doc = "certificate contexts of tls.certificates kept loaded (LRU; also bounded by "
             "memory_limits.cache_memory)"},

@@ -102,10 +102,20 @@ static void log_backends(const struct stats_src *s)
 	}
 }
 
-/* TLS failures by reason, all workers, those that happened; then each SNI
- * certificate store of the running snapshot. */
+/* TLS failures by reason, all workers, those that happened; each SNI
+ * certificate store of the running snapshot; the session ticket key ring
+ * (one for the process), once it has a key. */
 static void log_tls(const struct stats_src *s)
 {
+	struct tls_ticket_stats tk;
+
+	tls_ticket_stats(&tk);
+	if (tk.generation)
+		log_info(
+		    "stats tls tickets key_generation=%llu issued=%llu accepted=%llu renewed=%llu refused=%llu key_failures=%llu",
+		    (unsigned long long)tk.generation, (unsigned long long)tk.issued,
+		    (unsigned long long)tk.accepted, (unsigned long long)tk.renewed,
+		    (unsigned long long)tk.refused, (unsigned long long)tk.failures);
 	for (unsigned i = 0; i < s->cfg->nlisteners; i++) {
 		struct tls_sni *sni = snapshot_tls_sni(s->cfg, i);
 		struct tls_sni_stats st;
@@ -155,6 +165,7 @@ void stats_log_snapshot(const struct stats_src *s)
 
 void stats_log_summary(const struct stats_src *s)
 {
+	struct tls_ticket_stats tk;
 	struct worker_stats sum;
 	struct acct_stats a;
 	char line[1024];
@@ -162,8 +173,11 @@ void stats_log_summary(const struct stats_src *s)
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));
 	acct_snapshot(s->acct, &a);
+	tls_ticket_stats(&tk);
 	log_info(
-	    "summary %s memory_peak=%llu memory_level_peak=%s reloads_ok=%llu reloads_failed=%llu",
-	    line, (unsigned long long)a.total.peak, acct_level_name(a.level_peak),
+	    "summary %s tls_tickets_issued=%llu tls_tickets_accepted=%llu tls_tickets_renewed=%llu tls_tickets_refused=%llu memory_peak=%llu memory_level_peak=%s reloads_ok=%llu reloads_failed=%llu",
+	    line, (unsigned long long)tk.issued, (unsigned long long)tk.accepted,
+	    (unsigned long long)tk.renewed, (unsigned long long)tk.refused,
+	    (unsigned long long)a.total.peak, acct_level_name(a.level_peak),
 	    (unsigned long long)s->reloads_ok, (unsigned long long)s->reloads_failed);
 }

@@ -12,7 +12,8 @@
  * - Handshake messages of one flight are grouped into one send.
  * - Session tickets (under the process's key ring, tls/ticket.c, so they
  *   resume across workers and reloads) and wolfSSL's session cache are on
- *   unless switched off.
+ *   unless switched off; a session resumes for session_lifetime (300 s by
+ *   default, nginx's and HAProxy's), the lifetime its tickets announce.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@
 #include <wolfssl/wolfcrypt/asn.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 
-#define CTX_FILE_MAX (1 << 20) /* a PEM file larger than this is refused */
+#define CTX_FILE_MAX         (1 << 20) /* a PEM file larger than this is refused */
+#define CTX_SESSION_LIFETIME 300       /* s, when the options say nothing */
 
 static const char ctx_default_13[] =
     "TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256:TLS13-AES256-GCM-SHA384";
@@ -197,6 +199,7 @@ static int ctx_setup(WOLFSSL_CTX *w, const struct tls_ctx_opts *o, const struct 
                      size_t errlen)
 {
 	char list[1024];
+	unsigned life;
 
 	snprintf(list, sizeof(list), "%s:%s", o->ciphersuites ? o->ciphersuites : ctx_default_13,
 	         o->ciphers ? o->ciphers : ctx_default_12);
@@ -232,6 +235,15 @@ static int ctx_setup(WOLFSSL_CTX *w, const struct tls_ctx_opts *o, const struct 
 	}
 	if (o->no_session_cache)
 		wolfSSL_CTX_set_session_cache_mode(w, WOLFSSL_SESS_CACHE_OFF);
+	/* One lifetime for both: wolfSSL would tell clients a ticket lasts
+	 * SESSION_TICKET_HINT_DEFAULT (300 s) and take it for
+	 * WOLFSSL_SESSION_TIMEOUT (500 s). */
+	life = o->session_lifetime ? o->session_lifetime : CTX_SESSION_LIFETIME;
+	if (wolfSSL_CTX_set_timeout(w, life) != WOLFSSL_SUCCESS ||
+	    wolfSSL_CTX_set_TicketHint(w, (int)life) != WOLFSSL_SUCCESS) {
+		snprintf(err, errlen, "cannot set the session lifetime (%u s)", life);
+		return -EINVAL;
+	}
 	return 0;
 }
 

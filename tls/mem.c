@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tls/tls-int.h"
 
@@ -94,6 +95,13 @@ static int lib_ret;
 
 static void lib_init(void)
 {
+	unsigned char probe[16];
+
+	if (tls__rand_block(probe, sizeof(probe)) != 0) {
+		lib_ret = -EIO;
+		return;
+	}
+	explicit_bzero(probe, sizeof(probe));
 	if (wolfSSL_SetAllocators(tls__malloc, tls__free, tls__realloc) != 0 ||
 	    wolfSSL_Init() != WOLFSSL_SUCCESS)
 		lib_ret = -ENOMEM;

@@ -6,8 +6,8 @@
  * A key is a random 16-byte name and a random AES-256-GCM key, from
  * getrandom(). Tickets are encrypted under the current key; a ticket is
  * taken under the current or the previous key, found by its name, so a
- * ticket resumes for one to two rotation intervals (wolfSSL's session
- * lifetime, WOLFSSL_SESSION_TIMEOUT, bounds it too). One under the previous
+ * ticket resumes for one to two rotation intervals, and only while it is
+ * younger than its context's session lifetime (tls/ctx.c). One under the previous
  * key is renewed: the client leaves with a ticket under the current key.
  * Any other name is refused, and the client gets a full handshake.
  *

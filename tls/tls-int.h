@@ -75,7 +75,12 @@ void tls__free(void *p);
  * the thread's behalf but charges elsewhere (an SNI store's load). */
 void tls__mem_thread_add(int64_t n);
 
-/* Installs the allocators and runs wolfSSL_Init() once. Returns 0 or -ENOMEM. */
+/* wolfSSL's random source (CUSTOM_RAND_GENERATE_BLOCK, tls/rand.c): <sz>
+ * bytes from the kernel's CSPRNG into <out>. Returns 0 or RNG_FAILURE_E. */
+int tls__rand_block(unsigned char *out, unsigned int sz);
+
+/* Installs the allocators, checks that randomness can be had and runs
+ * wolfSSL_Init() once. Returns 0 or -ENOMEM (-EIO: no randomness). */
 int tls__lib_init(void);
 
 #endif

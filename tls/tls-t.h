@@ -25,13 +25,14 @@ struct tls_ctx_opts {
 	struct tls_cert_opts certs[TLS_CTX_MAX_CERTS]; /* server: at least one */
 	unsigned min_version;                          /* 12 or 13; 0 = 12 */
 	unsigned max_version;                          /* 12 or 13; 0 = 13 */
-	const char *ciphers;      /* TLS 1.2 suites, OpenSSL names, ':'-separated */
-	const char *ciphersuites; /* TLS 1.3 suites, IANA or OpenSSL names */
-	const char *alpn;         /* ','-separated, in preference order; NULL = none */
-	const char *ca;           /* PEM file: client CAs (server), server CAs (client) */
-	enum tls_verify verify;   /* server: client certificates; client: the server's */
-	bool no_tickets;          /* server: issue no session tickets */
-	bool no_session_cache;    /* server: keep no session cache */
+	const char *ciphers;       /* TLS 1.2 suites, OpenSSL names, ':'-separated */
+	const char *ciphersuites;  /* TLS 1.3 suites, IANA or OpenSSL names */
+	const char *alpn;          /* ','-separated, in preference order; NULL = none */
+	const char *ca;            /* PEM file: client CAs (server), server CAs (client) */
+	enum tls_verify verify;    /* server: client certificates; client: the server's */
+	bool no_tickets;           /* server: issue no session tickets */
+	bool no_session_cache;     /* server: keep no session cache */
+	unsigned session_lifetime; /* server: seconds a session resumes for; 0 = 300 */
 };
 
 /* Why a handshake or a connection failed: one counter each. */

@@ -49,6 +49,7 @@ static void listener_opts(const struct cfg_tls *t, struct tls_ctx_opts *o)
 	                                                             : TLS_VERIFY_NONE;
 	o->no_tickets = !t->session_tickets;
 	o->no_session_cache = !t->session_cache;
+	o->session_lifetime = (unsigned)(t->session_lifetime / 1000);
 }
 
 /* The cache component's share of what SNI stores load. */

@@ -236,6 +236,45 @@ def l4client(target, conns, nbytes, mode="echo", extra=(), timeout=120):
     return rc, kv(m.group(1))
 
 
+def duplex(s, data, timeout=60):
+    """Writes <data> on <s> while reading what comes back, in one thread
+    (select on a non-blocking socket), until len(data) bytes came back or
+    the peer closed; returns the bytes read. <s> is a socket or an
+    ssl.SSLSocket: an SSLSocket must not be written by one thread and read
+    by another (OpenSSL's SSL object is not safe for that: its shared
+    state makes SSL_read report a false EOF, or both wait forever)."""
+    import select
+    import ssl
+    s.setblocking(False)
+    got = bytearray()
+    off = 0
+    deadline = time.monotonic() + timeout * SLOW
+    try:
+        while len(got) < len(data):
+            left = deadline - time.monotonic()
+            check(left > 0, "duplex: %d of %d bytes sent, %d back after %ss" %
+                  (off, len(data), len(got), timeout * SLOW))
+            pending = isinstance(s, ssl.SSLSocket) and s.pending()
+            w = [s] if off < len(data) else []
+            r, w, _ = select.select([s], w, [], 0 if pending else min(left, 1.0))
+            if w:
+                try:
+                    off += s.send(data[off:off + (256 << 10)])
+                except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                    pass
+            if r or pending:
+                try:
+                    d = s.recv(1 << 20)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    continue
+                if not d:
+                    break
+                got += d
+    finally:
+        s.setblocking(True)
+    return bytes(got)
+
+
 def http_get(addr, path="/", host=None, timeout=10):
     """One HTTP/1.1 GET over a fresh socket (stdlib only); returns
     (status, headers dict lower-cased, body bytes)."""

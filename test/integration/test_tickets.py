@@ -28,7 +28,7 @@ listeners:
       key: %s/server.key
       session_cache: false
       session_tickets: {tickets}
-      ticket_key_rotation: {rotation}
+      ticket_key_rotation: {rotation}{lifetime}
   - name: s
     bind: {addr}:%d
     mode: static
@@ -40,8 +40,17 @@ pools:
 """ % (HTTPS, CERTS, CERTS, STATIC, STATIC)
 
 
-def config(addr, tickets="true", rotation="12h"):
-    return CONFIG.format(addr=addr, tickets=tickets, rotation=rotation)
+def config(addr, tickets="true", rotation="12h", lifetime=None):
+    life = "\n      session_lifetime: %s" % lifetime if lifetime else ""
+    return CONFIG.format(addr=addr, tickets=tickets, rotation=rotation, lifetime=life)
+
+
+def tickets_line(r):
+    """The key ring's counters of a stats snapshot."""
+    for l in r.stats():
+        if l.startswith("ringlb: stats tls tickets "):
+            return lib.kv(l)
+    raise lib.TestFailure("no stats tls tickets line")
 
 
 def client(version):
@@ -73,19 +82,32 @@ def test_a_ticket_resumes_on_every_worker_and_after_a_reload():
     addr = lib.loopback()
     r = lib.Ringlb(config(addr))
     for v in VERSIONS:
+        r.write_config(config(addr))
+        if v != VERSIONS[0]:
+            r.reload()
         ctx = client(v)
         resumed, sess = get(ctx, addr)
         check(not resumed and sess.has_ticket, "%s: a first handshake with a ticket" % v.name)
+        # The client is told the session lifetime (5m by default).
+        check(sess.ticket_lifetime_hint == 300, "%s: ticket lifetime %s, expected 300" % (
+            v.name, sess.ticket_lifetime_hint))
         # Connections spread over both workers: every one resumes.
         for _ in range(6):
             resumed, _ = get(ctx, addr, sess)
             check(resumed, "%s: the ticket did not resume" % v.name)
-        r.write_config(config(addr, rotation="1h"))
+        r.write_config(config(addr, rotation="1h", lifetime="2h"))
         r.reload()
-        resumed, _ = get(ctx, addr, sess)
+        resumed, renewed = get(ctx, addr, sess)
         check(resumed, "%s: the ticket did not resume after a reload" % v.name)
+        if v == ssl.TLSVersion.TLSv1_3:  # a TLS 1.3 resumption brings a new ticket
+            check(renewed.ticket_lifetime_hint == 7200, "%s: lifetime after the reload %s" % (
+                v.name, renewed.ticket_lifetime_hint))
+    t = tickets_line(r)
+    check(t["issued"] >= 2 and t["accepted"] + t["renewed"] >= 14 and t["refused"] == 0,
+          "ticket counters %s" % t)
     s = r.finish()
     check(s["tls_resumed"] == 14, "tls_resumed=%s, expected 14" % s["tls_resumed"])
+    check(s["tls_tickets_issued"] == t["issued"], "summary %s, snapshot %s" % (s, t))
 
 
 def test_with_session_tickets_off_nothing_resumes():
@@ -97,7 +119,8 @@ def test_with_session_tickets_off_nothing_resumes():
         check(not resumed and not sess.has_ticket, "%s: a ticket was issued" % v.name)
         resumed, _ = get(ctx, addr, sess)
         check(not resumed, "%s: resumed without tickets or cache" % v.name)
-    r.finish()
+    s = r.finish()
+    check(s["tls_tickets_issued"] == 0 and s["tls_tickets_accepted"] == 0, "summary %s" % s)
 
 
 if __name__ == "__main__":

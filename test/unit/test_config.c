@@ -1244,6 +1244,7 @@ START_TEST(tls_keys_have_their_defaults_and_tls_is_off_without_them)
 	ck_assert_int_eq(t->verify_client, CFG_VERIFY_CLIENT_NONE);
 	ck_assert(t->session_tickets && t->session_cache);
 	ck_assert_uint_eq(t->ticket_key_rotation, 12 * 3600 * 1000);
+	ck_assert_uint_eq(t->session_lifetime, 5 * 60 * 1000);
 	ck_assert_uint_eq(t->sni_cache_size, 1000);
 	ck_assert_uint_eq(c->listeners[0].timeouts.handshake, 10000);
 	ck_assert(!c->pools[0].tls.enabled);
@@ -1280,6 +1281,7 @@ START_TEST(every_listener_tls_key_is_parsed)
 	             "      session_tickets: no\n"
 	             "      session_cache: off\n"
 	             "      ticket_key_rotation: 1h\n"
+	             "      session_lifetime: 2h\n"
 	             "      sni_cache_size: 100\n"
 	             "    timeouts: { handshake: 3s }\n"));
 	const struct cfg_tls *t = &c->listeners[0].tls;
@@ -1303,6 +1305,7 @@ START_TEST(every_listener_tls_key_is_parsed)
 	ck_assert_int_eq(t->verify_client, CFG_VERIFY_CLIENT_OPTIONAL);
 	ck_assert(!t->session_tickets && !t->session_cache);
 	ck_assert_uint_eq(t->ticket_key_rotation, 3600 * 1000);
+	ck_assert_uint_eq(t->session_lifetime, 2 * 3600 * 1000);
 	ck_assert_uint_eq(t->sni_cache_size, 100);
 	ck_assert_uint_eq(c->listeners[0].timeouts.handshake, 3000);
 	config_free(c);

@@ -22,6 +22,8 @@
 
 /* The ticket key ring's statics: its callback is tested directly. */
 #include "tls/ticket.c"
+/* wolfSSL's random source and its read-ahead buffer. */
+#include "tls/rand.c"
 
 /* The most an idle server connection may hold (see the memory TCase):
  * measured 2,544 bytes with TLS 1.3 at the time of writing (the issue's
@@ -1011,6 +1013,39 @@ START_TEST(after_one_rotation_an_old_ticket_still_resumes_and_is_renewed)
 }
 END_TEST
 
+/* The session lifetime is the ticket lifetime the client is told, and the
+ * age past which the server refuses a ticket. <long> (300 s) and <brief>
+ * (1 s; wolfSSL's TLS 1.2 check counts whole seconds) share the process's
+ * ticket keys, so a ticket from <long> is one the client still offers. */
+START_TEST(a_ticket_past_the_session_lifetime_gets_a_full_handshake)
+{
+	struct tls_ctx_opts lo = {.no_session_cache = true}, bo = lo;
+	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
+	struct tls_ctx *cc = client_ctx(&co), *lng, *brief;
+	struct tls_sess *sess, *told;
+	struct pair p;
+
+	bo.session_lifetime = 1;
+	lng = server_ctx(&lo, false);
+	brief = server_ctx(&bo, false);
+	ck_assert(!ticket_handshake(cc, lng, NULL, &sess));
+	ck_assert(!ticket_handshake(cc, brief, NULL, &told));
+	ck_assert(!server_goes_full(cc, brief, sess));
+	usleep(2500 * 1000);
+	ck_assert(server_goes_full(cc, brief, sess));
+	ck_assert(!server_goes_full(cc, lng, sess));
+	/* Told 1 s, the client no longer offers its ticket. */
+	pair_open(&p, cc, brief, "localhost");
+	ck_assert_int_eq(tls_conn_set_session(p.c.t, told), -EINVAL);
+	pair_close(&p);
+	tls_sess_free(sess);
+	tls_sess_free(told);
+	tls_ctx_free(lng);
+	tls_ctx_free(brief);
+	tls_ctx_free(cc);
+}
+END_TEST
+
 START_TEST(after_two_rotations_an_old_ticket_gets_a_full_handshake)
 {
 	struct tls_ctx_opts co = {.max_version = _i ? 12 : 0};
@@ -1155,6 +1190,33 @@ START_TEST(the_tick_rotates_once_an_interval_has_passed)
 	ck_assert_int_eq(tls_ticket_init(0), 0);
 	ck_assert_uint_eq(tls_ticket_tick(510000), 12 * 3600 * 1000 - 10000);
 	ck_assert_uint_eq(ticket_stats().generation, gen + 2);
+}
+END_TEST
+
+/* --- randomness (tls/rand.c) --- */
+
+/* Every block drawn is new, and what it was taken from is wiped: the
+ * read-ahead buffer never holds a byte that was handed out. */
+START_TEST(random_blocks_are_handed_out_once_and_wiped)
+{
+	unsigned char blocks[3 * RAND_AHEAD / 32][32], big[RAND_AHEAD];
+	unsigned i, j, k;
+
+	for (i = 0; i < ARRAY_SIZE(blocks); i++) {
+		unsigned char *from;
+
+		ck_assert_int_eq(tls__rand_block(blocks[i], sizeof(blocks[i])), 0);
+		from = ahead + RAND_AHEAD - ahead_left - sizeof(blocks[i]);
+		for (k = 0; k < sizeof(blocks[i]); k++)
+			ck_assert_uint_eq(from[k], 0);
+		for (j = 0; j < i; j++)
+			ck_assert(memcmp(blocks[i], blocks[j], sizeof(blocks[i])) != 0);
+	}
+	/* A large block comes straight from the kernel; odd sizes are fine. */
+	ck_assert_int_eq(tls__rand_block(big, sizeof(big)), 0);
+	ck_assert(memcmp(big, big + RAND_AHEAD / 2, 32) != 0);
+	ck_assert_int_eq(tls__rand_block(big, 1), 0);
+	ck_assert_int_eq(tls__rand_block(big, 0), 0);
 }
 END_TEST
 
@@ -1554,11 +1616,13 @@ static Suite *tls_suite(void)
 	tcase_add_loop_test(tk, after_one_rotation_an_old_ticket_still_resumes_and_is_renewed, 0,
 	                    2);
 	tcase_add_loop_test(tk, after_two_rotations_an_old_ticket_gets_a_full_handshake, 0, 2);
+	tcase_add_loop_test(tk, a_ticket_past_the_session_lifetime_gets_a_full_handshake, 0, 2);
 	tcase_add_loop_test(tk, with_session_tickets_off_no_ticket_is_issued, 0, 2);
 	tcase_add_test(tk, the_ring_takes_tickets_under_its_two_newest_keys_by_name);
 	tcase_add_test(tk, the_tick_rotates_once_an_interval_has_passed);
 	suite_add_tcase(s, tk);
 
+	tcase_add_test(tm, random_blocks_are_handed_out_once_and_wiped);
 	tcase_add_test(tm, every_allocation_is_given_back);
 	tcase_add_test(tm, an_idle_server_connection_holds_little);
 	tcase_add_test(tm, a_connection_without_a_client_hello_holds_only_its_record);
