@@ -69,6 +69,8 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	for (i = 0; i < w->nls; i++) {
 		if (!w->ls[i])
 			continue;
+		if (w->ls[i]->serves_stop)
+			continue; /* it answers that we are stopping (the admin endpoint) */
 		listen_stop(w, w->ls[i]);
 		if (w->ls[i]->cfg->timeouts.drain > drain)
 			drain = w->ls[i]->cfg->timeouts.drain;
@@ -274,6 +276,8 @@ static uint32_t table_size(const struct worker *w, unsigned nworkers)
 		                  ? ops_proto[ops_mode_proto(l->mode)]->records
 		                  : 2);
 	}
+	if (w->id == 0 && w->cfg->admin_enabled)
+		n += w->cfg->admin.max_connections;
 	return n > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)n;
 }
 
