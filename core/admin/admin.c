@@ -42,7 +42,7 @@
 struct admin_conn {
 	char *in; /* bytes received, not yet answered */
 	uint32_t len, cap;
-	char *out; /* the response being sent */
+	char *out;          /* the response being sent */
 	bool waiting;       /* POST /reload: for the record to reach <target> */
 	bool close;         /* that answer closes the connection */
 	bool head;          /* that request was HEAD */
@@ -97,23 +97,40 @@ void admin_reload_end(uint64_t gen, bool ok, const char *errors)
 static const char *reason_of(int st)
 {
 	switch (st) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 422: return "Unprocessable Content";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Unknown";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 422:
+		return "Unprocessable Content";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -224,7 +241,8 @@ static bool url_decode(const char *s, size_t n, char *out, size_t cap)
 		if (ch == '%') {
 			int hi, lo;
 
-			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 || (lo = hexval(s[i + 2])) < 0)
+			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 ||
+			    (lo = hexval(s[i + 2])) < 0)
 				return false;
 			ch = hi * 16 + lo;
 			i += 2;
@@ -241,7 +259,8 @@ static bool url_decode(const char *s, size_t n, char *out, size_t cap)
 static void backends_post(struct worker *w, struct conn *c, const char *rest, size_t n)
 {
 	static const char *const actions[] = {"enable", "drain", "disable"};
-	const char *s1 = memchr(rest, '/', n), *s2 = s1 ? memrchr(s1 + 1, '/', n - (s1 + 1 - rest)) : NULL;
+	const char *s1 = memchr(rest, '/', n),
+		   *s2 = s1 ? memrchr(s1 + 1, '/', n - (s1 + 1 - rest)) : NULL;
 	char pool[128], addr[128], msg[400];
 	struct sb b = {0};
 	int a = -1, ret;
@@ -390,8 +409,9 @@ static void route(struct worker *w, struct conn *c, const struct h1_msg *m)
 			respond_text(w, c, 500, "out of memory", NULL);
 			return;
 		}
-		respond(w, c, 200, prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
-		        &b, NULL);
+		respond(w, c, 200,
+		        prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", &b,
+		        NULL);
 		return;
 	}
 	if (path_is(&path, "/config")) {
@@ -438,7 +458,8 @@ static void process(struct worker *w, struct conn *c)
 	uint64_t need;
 	int r;
 
-	if (!a || a->out || a->waiting || !a->len || (c->flags & (CONN_F_CLOSE_AFTER | CONN_F_CLOSING)))
+	if (!a || a->out || a->waiting || !a->len ||
+	    (c->flags & (CONN_F_CLOSE_AFTER | CONN_F_CLOSING)))
 		return;
 	memset(&m, 0, sizeof(m));
 	h1_parser_init(&hp, false, &lim);
@@ -452,8 +473,10 @@ static void process(struct worker *w, struct conn *c)
 		return;
 	}
 	if (r < 0) {
+		/* Everything the parser refuses is the client's fault here (an
+		 * HTTP version we do not speak too): a 4xx, then close. */
 		a->len = 0;
-		respond_text(w, c, -r, "bad request", NULL);
+		respond_text(w, c, -r < 500 ? -r : 400, "bad request", NULL);
 		return;
 	}
 	need = (uint64_t)r + (m.body == H1_BODY_LENGTH ? m.content_length : 0);

@@ -36,7 +36,6 @@ const struct admin_src *admin__src(void)
 	return atomic_load_explicit(&src_set, memory_order_acquire) ? &the_src : NULL;
 }
 
-
 /* ---- text buffers ---- */
 
 void admin__sb_put(struct sb *b, const char *s, size_t n)
@@ -105,7 +104,6 @@ void admin__sb_json_str(struct sb *b, const char *s)
 	}
 	admin__sb_put(b, "\"", 1);
 }
-
 
 static const char *const comp_name[ACCT_NCOMP] = {"connection", "buffer", "ssl", "cache"};
 static const char *const class_name[BUF_NCLASS] = {"4KB", "16KB", "64KB", "256KB"};
@@ -326,7 +324,8 @@ static void prom_listeners(struct sb *b, const struct sums *s, const struct conf
 	       "Client connections accepted, by listener.");
 	EACH_L admin__sb_printf(b, "ringlb_connections_accepted_total{listener=\"%s\"} %llu\n",
 	                        s->l[i].name, (unsigned long long)s->l[i].accepted);
-	family(b, "ringlb_connections_active", "gauge", "Client connections open now, by listener.");
+	family(b, "ringlb_connections_active", "gauge",
+	       "Client connections open now, by listener.");
 	EACH_L admin__sb_printf(b, "ringlb_connections_active{listener=\"%s\"} %llu\n",
 	                        s->l[i].name, (unsigned long long)s->l[i].active);
 	family(b, "ringlb_connections_deferred_total", "counter",
@@ -348,8 +347,10 @@ static void prom_listeners(struct sb *b, const struct sums *s, const struct conf
 		for (k = 1; k < LSTAT_NCODE; k++)
 			if (m == LMODE_HTTP || s->l[i].http[k])
 				admin__sb_printf(
-				    b, "ringlb_http_requests_total{listener=\"%s\",code=\"%s\"} %llu\n",
-				    s->l[i].name, code_name[k], (unsigned long long)s->l[i].http[k]);
+				    b,
+				    "ringlb_http_requests_total{listener=\"%s\",code=\"%s\"} %llu\n",
+				    s->l[i].name, code_name[k],
+				    (unsigned long long)s->l[i].http[k]);
 	}
 	family(b, "ringlb_request_duration_seconds", "histogram",
 	       "HTTP requests from the first byte of the head to the end of the answer, by "
@@ -385,18 +386,21 @@ static void prom_backends(struct sb *b, const struct sums *s)
 	                        s->be[i].health_up);
 	family(b, "ringlb_backend_requests_total", "counter",
 	       "Requests (http) and connections (tcp) sent to the backend, retries included.");
-	EACH_B admin__sb_printf(b, "ringlb_backend_requests_total{pool=\"%s\",backend=\"%s\"} %llu\n",
+	EACH_B admin__sb_printf(b,
+	                        "ringlb_backend_requests_total{pool=\"%s\",backend=\"%s\"} %llu\n",
 	                        BL, (unsigned long long)s->be[i].picks);
 	family(b, "ringlb_backend_active_connections", "gauge",
 	       "Connections to the backend in progress.");
-	EACH_B admin__sb_printf(b,
-	                        "ringlb_backend_active_connections{pool=\"%s\",backend=\"%s\"} %llu\n",
-	                        BL, (unsigned long long)s->be[i].active);
-	family(b, "ringlb_backend_connects_total", "counter", "Connects to the backend, by result.");
+	EACH_B admin__sb_printf(
+	    b, "ringlb_backend_active_connections{pool=\"%s\",backend=\"%s\"} %llu\n", BL,
+	    (unsigned long long)s->be[i].active);
+	family(b, "ringlb_backend_connects_total", "counter",
+	       "Connects to the backend, by result.");
 	EACH_B
 	{
 		admin__sb_printf(
-		    b, "ringlb_backend_connects_total{pool=\"%s\",backend=\"%s\",result=\"ok\"} %llu\n",
+		    b,
+		    "ringlb_backend_connects_total{pool=\"%s\",backend=\"%s\",result=\"ok\"} %llu\n",
 		    BL, (unsigned long long)s->be[i].ok);
 		admin__sb_printf(
 		    b,
@@ -404,9 +408,9 @@ static void prom_backends(struct sb *b, const struct sums *s)
 		    BL, (unsigned long long)s->be[i].fail);
 	}
 	family(b, "ringlb_backend_transitions_total", "counter", "Changes of the backend's state.");
-	EACH_B admin__sb_printf(b,
-	                        "ringlb_backend_transitions_total{pool=\"%s\",backend=\"%s\"} %llu\n",
-	                        BL, (unsigned long long)s->be[i].transitions);
+	EACH_B admin__sb_printf(
+	    b, "ringlb_backend_transitions_total{pool=\"%s\",backend=\"%s\"} %llu\n", BL,
+	    (unsigned long long)s->be[i].transitions);
 #undef EACH_B
 #undef BL
 	family(b, "ringlb_backend_responses_total", "counter",
@@ -414,15 +418,17 @@ static void prom_backends(struct sb *b, const struct sums *s)
 	for (i = 0; i < s->nb; i++)
 		for (k = 1; k < LSTAT_NCODE; k++)
 			if (s->b[i].http[k])
-				admin__sb_printf(b,
-				                 "ringlb_backend_responses_total{pool=\"%s\",backend="
-				                 "\"%s\",code=\"%s\"} %llu\n",
-				                 s->b[i].pool, s->b[i].addr, code_name[k],
-				                 (unsigned long long)s->b[i].http[k]);
+				admin__sb_printf(
+				    b,
+				    "ringlb_backend_responses_total{pool=\"%s\",backend="
+				    "\"%s\",code=\"%s\"} %llu\n",
+				    s->b[i].pool, s->b[i].addr, code_name[k],
+				    (unsigned long long)s->b[i].http[k]);
 	family(b, "ringlb_backend_connect_seconds", "histogram",
 	       "Time to connect to the backend (TLS pools: and the handshake).");
 	for (i = 0; i < s->nb; i++) {
-		snprintf(lab, sizeof(lab), "pool=\"%s\",backend=\"%s\"", s->b[i].pool, s->b[i].addr);
+		snprintf(lab, sizeof(lab), "pool=\"%s\",backend=\"%s\"", s->b[i].pool,
+		         s->b[i].addr);
 		hist(b, "ringlb_backend_connect_seconds", lab, &s->b[i].connect);
 	}
 }
@@ -453,7 +459,8 @@ static void prom_memory(struct sb *b, const struct admin_src *src)
 	for (i = 0; i < a.nnodes && i < ACCT_MAX_NODES; i++)
 		admin__sb_printf(b, "ringlb_memory_node_bytes{node=\"%u\"} %llu\n", i,
 		                 (unsigned long long)a.node_current[i]);
-	family(b, "ringlb_pressure_level", "gauge", "Memory pressure: 0 Normal, 1 Warning, 2 Critical.");
+	family(b, "ringlb_pressure_level", "gauge",
+	       "Memory pressure: 0 Normal, 1 Warning, 2 Critical.");
 	admin__sb_printf(b, "ringlb_pressure_level %d\n", (int)a.level);
 	family(b, "ringlb_pressure_level_peak", "gauge", "Highest pressure level since start.");
 	admin__sb_printf(b, "ringlb_pressure_level_peak %d\n", (int)a.level_peak);
@@ -481,15 +488,16 @@ static void prom_pools(struct sb *b, const struct admin_src *src)
 		for (k = 0; k < BUF_NCLASS; k++) {
 			const struct pool_class_stats *c = &ps[i].cls[k];
 
-			admin__sb_printf(b,
-			                 "ringlb_pool_buffers{node=\"%d\",class=\"%s\",state=\"free\"} "
-			                 "%llu\n",
-			                 ps[i].node, class_name[k],
-			                 (unsigned long long)(c->count - c->in_use));
-			admin__sb_printf(b,
-			                 "ringlb_pool_buffers{node=\"%d\",class=\"%s\",state=\"in_use\"} "
-			                 "%llu\n",
-			                 ps[i].node, class_name[k], (unsigned long long)c->in_use);
+			admin__sb_printf(
+			    b,
+			    "ringlb_pool_buffers{node=\"%d\",class=\"%s\",state=\"free\"} "
+			    "%llu\n",
+			    ps[i].node, class_name[k], (unsigned long long)(c->count - c->in_use));
+			admin__sb_printf(
+			    b,
+			    "ringlb_pool_buffers{node=\"%d\",class=\"%s\",state=\"in_use\"} "
+			    "%llu\n",
+			    ps[i].node, class_name[k], (unsigned long long)c->in_use);
 		}
 #define PCLS(metric, type, help, expr)                                                             \
 	family(b, metric, type, help);                                                             \
@@ -505,7 +513,8 @@ static void prom_pools(struct sb *b, const struct admin_src *src)
 	     "Buffers handed out that wait on standby in receive rings.", c->standing)
 	PCLS("ringlb_pool_gets_total", "counter", "Buffers taken from the pool.", c->gets)
 	PCLS("ringlb_pool_puts_total", "counter", "Buffers given back.", c->puts)
-	PCLS("ringlb_pool_fails_total", "counter", "Takes the pool or the limits refused.", c->fails)
+	PCLS("ringlb_pool_fails_total", "counter", "Takes the pool or the limits refused.",
+	     c->fails)
 	PCLS("ringlb_pool_grows_total", "counter", "Times the class grew.", c->grows)
 	PCLS("ringlb_pool_shrinks_total", "counter", "Times the class shrank.", c->shrinks)
 	PCLS("ringlb_pool_zeroed_bytes_total", "counter", "Bytes cleared before reuse.",
@@ -517,10 +526,10 @@ static void prom_pools(struct sb *b, const struct admin_src *src)
 		for (k = 0; k < BUF_NCLASS; k++) {
 			const struct pool_class_stats *c = &ps[i].cls[k];
 
-			admin__sb_printf(b,
-			                 "ringlb_pool_utilisation_ratio{node=\"%d\",class=\"%s\"} %.6f\n",
-			                 ps[i].node, class_name[k],
-			                 c->count ? (double)(c->in_use - c->standing) / c->count : 0.0);
+			admin__sb_printf(
+			    b, "ringlb_pool_utilisation_ratio{node=\"%d\",class=\"%s\"} %.6f\n",
+			    ps[i].node, class_name[k],
+			    c->count ? (double)(c->in_use - c->standing) / c->count : 0.0);
 		}
 }
 
@@ -539,15 +548,16 @@ static void prom_workers(struct sb *b, const struct admin_src *src)
 		family(b, "ringlb_worker_active_connections", "gauge",                             \
 		       "Client connections open on the worker.");                                  \
 		for (i = 0; i < g->n; i++)                                                         \
-			admin__sb_printf(b, "ringlb_worker_active_connections{worker=\"%u\"} %llu\n", \
+			admin__sb_printf(b,                                                        \
+			                 "ringlb_worker_active_connections{worker=\"%u\"} %llu\n", \
 			                 i, (unsigned long long)LOAD(g->w[i].st.f));               \
 	}
 	WORKER_STATS(WFAM)
 #undef WFAM
 	family(b, "ringlb_worker_info", "gauge", "A worker's CPU and NUMA node (always 1).");
 	for (i = 0; i < g->n; i++)
-		admin__sb_printf(b, "ringlb_worker_info{worker=\"%u\",cpu=\"%d\",node=\"%d\"} 1\n", i,
-		                 g->w[i].cpu, g->w[i].node);
+		admin__sb_printf(b, "ringlb_worker_info{worker=\"%u\",cpu=\"%d\",node=\"%d\"} 1\n",
+		                 i, g->w[i].cpu, g->w[i].node);
 	family(b, "ringlb_tls_failures_total", "counter", "TLS failures, all workers, by reason.");
 	for (unsigned r = 1; r < TLS_R_COUNT && r < WORKER_XPRT_REASONS; r++) {
 		uint64_t n = 0;
@@ -624,12 +634,12 @@ static void json_listeners(struct sb *b, const struct sums *s, const struct conf
 
 		admin__sb_printf(b, "%s{\"name\":", i ? "," : "");
 		admin__sb_json_str(b, l->name);
-		admin__sb_printf(b,
-		                 ",\"mode\":\"%s\",\"accepted\":%llu,\"active\":%llu,\"deferred\":%llu,"
-		                 "\"rejected\":{",
-		                 m >= 0 && m < 4 ? modes[m] : "removed",
-		                 (unsigned long long)l->accepted, (unsigned long long)l->active,
-		                 (unsigned long long)l->deferred);
+		admin__sb_printf(
+		    b,
+		    ",\"mode\":\"%s\",\"accepted\":%llu,\"active\":%llu,\"deferred\":%llu,"
+		    "\"rejected\":{",
+		    m >= 0 && m < 4 ? modes[m] : "removed", (unsigned long long)l->accepted,
+		    (unsigned long long)l->active, (unsigned long long)l->deferred);
 		for (unsigned k = 0; k < LSTAT_NREJ; k++)
 			admin__sb_printf(b, "%s\"%s\":%llu", k ? "," : "", rej_name[k],
 			                 (unsigned long long)l->rejected[k]);
@@ -663,13 +673,14 @@ static void json_backends(struct sb *b, const struct sums *s)
 		admin__sb_json_str(b, e->pool);
 		admin__sb_printf(b, ",\"backend\":");
 		admin__sb_json_str(b, e->addr);
-		admin__sb_printf(b,
-		                 ",\"state\":\"%s\",\"health\":\"%s\",\"active\":%llu,\"requests\":%llu,"
-		                 "\"connect_ok\":%llu,\"connect_failed\":%llu,\"transitions\":%llu",
-		                 backend_state_name(e->state), e->health_up ? "up" : "down",
-		                 (unsigned long long)e->active, (unsigned long long)e->picks,
-		                 (unsigned long long)e->ok, (unsigned long long)e->fail,
-		                 (unsigned long long)e->transitions);
+		admin__sb_printf(
+		    b,
+		    ",\"state\":\"%s\",\"health\":\"%s\",\"active\":%llu,\"requests\":%llu,"
+		    "\"connect_ok\":%llu,\"connect_failed\":%llu,\"transitions\":%llu",
+		    backend_state_name(e->state), e->health_up ? "up" : "down",
+		    (unsigned long long)e->active, (unsigned long long)e->picks,
+		    (unsigned long long)e->ok, (unsigned long long)e->fail,
+		    (unsigned long long)e->transitions);
 		if (bs) {
 			admin__sb_printf(b, ",\"responses\":{");
 			for (unsigned k = 1; k < LSTAT_NCODE; k++)
@@ -718,7 +729,8 @@ static void json_memory(struct sb *b, const struct admin_src *src)
 			    "\"free\":%llu,\"standing\":%llu,\"min\":%llu,\"max\":%llu,\"gets\":%llu,"
 			    "\"puts\":%llu,\"fails\":%llu,\"grows\":%llu,\"shrinks\":%llu}",
 			    i || k ? "," : "", ps.node, class_name[k], (unsigned long long)c->count,
-			    (unsigned long long)c->in_use, (unsigned long long)(c->count - c->in_use),
+			    (unsigned long long)c->in_use,
+			    (unsigned long long)(c->count - c->in_use),
 			    (unsigned long long)c->standing, (unsigned long long)c->min_count,
 			    (unsigned long long)c->max_count, (unsigned long long)c->gets,
 			    (unsigned long long)c->puts, (unsigned long long)c->fails,

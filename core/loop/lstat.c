@@ -7,7 +7,7 @@
 #include "core/loop/lstat.h"
 
 const uint64_t lstat_bounds_us[LSTAT_NB] = {
-    100,    250,    500,    1000,    2500,    5000,    10000,   25000,
+    100,   250,    500,    1000,   2500,    5000,    10000,   25000,
     50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
@@ -94,8 +94,8 @@ void lstat_foreach_listener(void (*fn)(const char *name, const struct lstat_w *w
 		fn(e->key, e->w, e->n, arg);
 }
 
-void lstat_foreach_backend(void (*fn)(const char *pool, const char *addr,
-                                      const struct bstat_w *w, unsigned n, void *arg),
+void lstat_foreach_backend(void (*fn)(const char *pool, const char *addr, const struct bstat_w *w,
+                                      unsigned n, void *arg),
                            void *arg)
 {
 	for (struct lstat_entry *e = atomic_load_explicit(&reg.backends, memory_order_acquire); e;

@@ -40,15 +40,15 @@ void lstat_foreach_listener(void (*fn)(const char *name, const struct lstat_w *w
                             void *arg);
 
 /* Calls <fn> with every backend entry. */
-void lstat_foreach_backend(void (*fn)(const char *pool, const char *addr,
-                                      const struct bstat_w *w, unsigned n, void *arg),
+void lstat_foreach_backend(void (*fn)(const char *pool, const char *addr, const struct bstat_w *w,
+                                      unsigned n, void *arg),
                            void *arg);
 
 /* Frees every entry (at exit, once no worker runs). */
 void lstat_free_all(void);
 
 #define LSTAT_ADD(p, n)                                                                            \
-	atomic_store_explicit((p), atomic_load_explicit((p), memory_order_relaxed) + (n),         \
+	atomic_store_explicit((p), atomic_load_explicit((p), memory_order_relaxed) + (n),          \
 	                      memory_order_relaxed)
 #define LSTAT_INC(p) LSTAT_ADD(p, 1)
 #define LSTAT_DEC(p) LSTAT_ADD(p, (uint64_t)-1)

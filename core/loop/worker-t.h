@@ -183,7 +183,8 @@ struct worker_group {
 	unsigned n;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned started; /* workers that finished start-up (ok or not) */
+	unsigned started;         /* workers that finished start-up (ok or not) */
+	_Atomic unsigned looping; /* workers in their event loop */
 };
 
 #define WSTAT_INC(w, f) WSTAT_ADD(w, f, 1)
