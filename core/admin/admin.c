@@ -148,7 +148,7 @@ static void respond(struct worker *w, struct conn *c, int st, const char *ctype,
 	struct sb out = {0};
 	size_t blen = body && body->p ? body->len : 0;
 
-	if (st >= 400 && st != 401 && st != 404 && st != 422 && st != 503 && st != 504)
+	if (st >= 400 && st != 401 && st != 404 && st != 405 && st != 422 && st != 503 && st != 504)
 		a->close = true; /* malformed: 4xx and close */
 	if (w->stopping)
 		a->close = true;

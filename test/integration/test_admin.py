@@ -414,6 +414,33 @@ def test_drain_lets_inflight_l4_and_keepalive_finish_and_moves_new_connections()
     r.finish()
 
 
+def test_all_backends_disabled_counts_refusals_and_503s():
+    a = lib.loopback()
+    r = lib.Ringlb(config(a))
+    for port in (SA, SB):
+        st, _, _ = admin_req(a, "POST", "/backends/app/%s:%d/disable" % (a, port))
+        check(st == 200, "disable %d: %s" % (port, st))
+    for _ in range(3):
+        s = socket.create_connection((a, L4), timeout=10 * lib.SLOW)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            data = s.recv(4096)
+        except ConnectionResetError:
+            data = b""
+        check(data == b"", "l4 with every backend disabled answered %r" % data[:60])
+        s.close()
+    _, sts = served_by(a, WEB, 4)
+    check(sts == [503] * 4, "web with every backend disabled: %s" % sts)
+    ms, _ = metrics(a)
+    check(m(ms, "ringlb_connections_rejected_total", listener="l4", reason="no_backend") == 3,
+          "l4 refusals counted")
+    check(m(ms, "ringlb_http_requests_total", listener="web", code="5xx") == 4, "503s counted")
+    for port in (SA, SB):
+        check(m(ms, "ringlb_backend_state", pool="app", backend="%s:%d" % (a, port),
+                state="disabled") == 1, "disabled in /metrics")
+    r.finish()
+
+
 def test_health_says_503_while_draining():
     a = lib.loopback()
     r = lib.Ringlb(config(a).replace("    splice: never\n",
