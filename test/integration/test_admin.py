@@ -198,6 +198,44 @@ def test_metrics_parse_and_equal_the_traffic():
     r.finish()
 
 
+def test_scrapes_during_traffic_see_counters_only_grow():
+    """Scrapes read the workers' counters while they run (make tsan runs
+    this too): each one sees at least what the previous one saw, and the
+    last one after the traffic sees all of it."""
+    import threading
+    a = lib.loopback()
+    r = lib.Ringlb(config(a))
+    n, errors = 300, []
+
+    def traffic():
+        try:
+            k = http.client.HTTPConnection(a, WEB, timeout=30 * lib.SLOW)
+            for _ in range(n):
+                k.request("GET", "/")
+                resp = k.getresponse()
+                resp.read()
+                if resp.status != 200:
+                    errors.append(resp.status)
+            k.close()
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    last = -1
+    while t.is_alive():
+        ms, _ = metrics(a)
+        v = m(ms, "ringlb_http_requests_total", listener="web", code="2xx")
+        check(v >= last, "2xx went back from %s to %s" % (last, v))
+        last = v
+    t.join()
+    check(not errors, "traffic errors: %s" % errors[:5])
+    ms, _ = metrics(a)
+    check(m(ms, "ringlb_http_requests_total", listener="web", code="2xx") == n, "final 2xx")
+    check(m(ms, "ringlb_request_duration_seconds_count", listener="web") == n, "final count")
+    r.finish()
+
+
 def test_prometheus_server_scrapes_and_promql_counts():
     prom = shutil.which("prometheus")
     if not prom:
