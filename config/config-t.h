@@ -22,6 +22,7 @@ enum listener_mode {
 	LMODE_TCP,
 	LMODE_HTTP,
 	LMODE_STATIC,
+	LMODE_ADMIN, /* the admin endpoint: config.admin, never in listeners[] (no name in the file) */
 };
 
 enum splice_mode {
@@ -360,6 +361,10 @@ struct config {
 	gid_t gid;
 	struct cfg_addr admin_bind;
 	bool admin_enabled;
+	char *admin_token; /* NULL = none (then admin_bind must be loopback) */
+	/* The admin endpoint as a listener the core runs (derived by the
+	 * validation from admin_bind, with fixed limits; not in listeners[]). */
+	struct cfg_listener admin;
 	enum log_level log_level;
 
 	struct cfg_listener *listeners;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include "config/config-int.h"
 #include "config/schema.h"
@@ -377,6 +379,71 @@ static int config_account(struct config *c, struct cfg_errors *errs)
 	return ret;
 }
 
+/* An address on the loopback network. */
+static bool config_loopback(const struct cfg_addr *a)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+	if (a->ss.ss_family == AF_INET)
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	return a->ss.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
+/* The admin endpoint: a bind other than loopback needs a token, and it must
+ * not be a listener's address (SO_REUSEPORT would let the two share it).
+ * Fills c->admin, the listener the core runs for it. */
+static int config_admin(struct config *c, struct cfg_errors *errs)
+{
+	unsigned k = config__key("admin.bind");
+	struct cfg_listener *a = &c->admin;
+	char where[300];
+	int ret = 0;
+
+	if (!c->admin_enabled)
+		return 0;
+	if (c->admin_token && !c->admin_token[0]) {
+		unsigned t = config__key("admin.token");
+
+		config__err(errs, config__where(c, t, where, sizeof(where)), "admin.token",
+		            "the token is empty (expected a non-empty token, or no admin.token)");
+		ret = -EINVAL;
+	}
+	if (!config_loopback(&c->admin_bind) && !c->admin_token) {
+		config__err(errs, config__where(c, k, where, sizeof(where)), "admin.bind",
+		            "%s is not a loopback address and admin.token is unset (expected a "
+		            "loopback address, or admin.token)",
+		            c->admin_bind.text);
+		ret = -EINVAL;
+	}
+	for (unsigned i = 0; i < c->nlisteners; i++) {
+		const struct cfg_addr *b = &c->listeners[i].bind;
+
+		if (b->len == c->admin_bind.len && !memcmp(&b->ss, &c->admin_bind.ss, b->len)) {
+			config__err(errs, config__where(c, k, where, sizeof(where)), "admin.bind",
+			            "%s is listener %s's address (expected an address of its own)",
+			            c->admin_bind.text, c->listeners[i].name);
+			ret = -EINVAL;
+		}
+	}
+	memset(a, 0, sizeof(*a));
+	a->name = (char *)"admin";
+	a->bind = c->admin_bind;
+	a->mode = LMODE_ADMIN;
+	a->pool_idx = -1;
+	a->max_connections = 16;
+	a->backlog = 64;
+	a->keepalive_requests = 1000;
+	a->timeouts = (struct cfg_timeouts){.connect = 5000,
+	                                    .header = 10000,
+	                                    .client = 10000,
+	                                    .server = 60000,
+	                                    .idle = 60000,
+	                                    .drain = 0,
+	                                    .handshake = 10000};
+	return ret;
+}
+
 int config_validate(struct config *c, struct cfg_errors *errs)
 {
 	static const char *const comps[] = {
@@ -414,5 +481,6 @@ int config_validate(struct config *c, struct cfg_errors *errs)
 		ret |= config_order(c, errs, a, b, false);
 	}
 	ret |= config_account(c, errs);
+	ret |= config_admin(c, errs);
 	return ret ? -EINVAL : 0;
 }

@@ -361,8 +361,13 @@ const struct key schema_top[] = {
     {"group", .type = KT_NAME, .off = C(group),
      .doc = "with user: run with this group (a name from the group database); unset = the "
             "user's primary group"},
+    {"admin.enabled", .type = KT_BOOL, .off = C(admin_enabled), .def = "true",
+     .doc = "run the admin endpoint (/metrics, /stats, /config, /health, /reload, /backends)"},
     {"admin.bind", .type = KT_ADDR, .off = C(admin_bind), .def = "127.0.0.1:9090",
-     .doc = "admin endpoint address (/metrics, /stats, /reload)"},
+     .doc = "admin endpoint address; one that is not loopback requires admin.token"},
+    {"admin.token", .type = KT_STRING, .flags = K_SECRET, .off = C(admin_token),
+     .doc = "bearer token every admin request but GET /health must carry (Authorization: "
+            "Bearer TOKEN); unset = none"},
     {"logging.level", ENUM(level_names, "log level"), .off = C(log_level), .def = "info",
      .alias = "LOG_LEVEL", .cli = "--log-level", .doc = "error, warning, info or debug"},
     {"listeners", .type = KT_LIST, .list = &schema_listeners, .doc = "the listeners, at least one"},
@@ -957,6 +962,10 @@ void schema_format(const struct key *k, const void *base, char *buf, size_t len)
 	const char *p = (const char *)base + k->off;
 	const char *s = k->type >= KT_NAME ? *(char *const *)p : NULL;
 
+	if (k->flags & K_SECRET) {
+		snprintf(buf, len, "%s", s ? "(set)" : "(none)");
+		return;
+	}
 	switch (k->type) {
 	case KT_COUNT:
 		snprintf(buf, len, "%u", *(const uint32_t *)p);

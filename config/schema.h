@@ -48,6 +48,7 @@ enum key_type {
 #define K_REQ    0x1 /* required in its mapping */
 #define K_NOFILE 0x2 /* not in the file: environment and CLI only */
 #define K_NOENV  0x4 /* no environment variable */
+#define K_SECRET 0x8 /* never printed: --print-config shows "(set)" or "(none)" */
 
 struct schema_list;
 

@@ -832,6 +832,12 @@ static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el,
 	bool name_done = false, bind_done = false;
 	yaml_mark_t m;
 
+	if (ls->name && !strcmp(ls->name, "admin") && load_has(&schema_listeners, el, "name", &m)) {
+		load_path(path, sizeof(path), "%s.name", epath);
+		load_err(
+		    l, m, path,
+		    "\"admin\" is the admin endpoint's listener (expected another listener name)");
+	}
 	for (unsigned j = 0; j < i && !(name_done && bind_done); j++) {
 		struct cfg_listener *o = &l->c->listeners[j];
 

@@ -17,12 +17,14 @@
 #include "config/cli.h"
 #include "config/config.h"
 #include "config/publish.h"
+#include "core/admin/admin.h"
 #include "core/mem/acct.h"
 #include "core/health/health.h"
 #include "core/http/http.h"
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
 #include "core/base/log.h"
+#include "core/loop/lstat.h"
 #include "core/loop/ops.h"
 #include "core/mem/pool.h"
 #include "core/xprt/raw.h"
@@ -80,7 +82,8 @@ static int build(struct config *cfg, struct acct *acct)
 	return 0;
 }
 
-static struct config *load_config(const struct cli_opts *o, char **envp)
+/* Loads the config; its errors go to stderr, and to <copy> too if set. */
+static struct config *load_config(const struct cli_opts *o, char **envp, FILE *copy)
 {
 	struct cfg_errors errs;
 	struct config *cfg;
@@ -88,6 +91,8 @@ static struct config *load_config(const struct cli_opts *o, char **envp)
 	config_errors_init(&errs);
 	cfg = config_build(o, envp, &errs);
 	config_errors_print(&errs, stderr);
+	if (copy)
+		config_errors_print(&errs, copy);
 	config_errors_deinit(&errs);
 	return cfg;
 }
@@ -331,29 +336,46 @@ static void reload(struct ctl *ctl)
 {
 	uint64_t gen = ctl->cfg->generation + 1;
 	struct config *cfg;
+	char *errs = NULL;
+	size_t errs_len = 0;
+	FILE *copy = open_memstream(&errs, &errs_len); /* for POST /reload's answer */
 
-	cfg = load_config(&ctl->opts, ctl->envp);
+	admin_reload_begin();
+	cfg = load_config(&ctl->opts, ctl->envp, copy);
 	if (cfg && priv_reload_check(ctl->cfg, cfg) < 0) {
 		config_unref(cfg);
 		cfg = NULL;
+		if (copy)
+			fprintf(
+			    copy,
+			    "the new config needs privileges this process dropped: see the log\n");
 	}
 	if (cfg && (disc_fill(cfg) < 0 || build(cfg, ctl->acct) < 0)) {
 		snapshot_put(cfg);
 		cfg = NULL;
+		if (copy)
+			fprintf(copy,
+			        "the config could not be built (its certificates?): see the log\n");
 	}
+	if (copy)
+		fclose(copy);
 	if (!cfg) {
 		ctl->reloads_failed++;
 		log_err("reload generation=%llu failed: the running config stays",
 		        (unsigned long long)gen);
 		log_info("reload generation=%llu failed", (unsigned long long)gen);
+		admin_reload_end(gen, false, errs);
+		free(errs);
 		return;
 	}
+	free(errs);
 	acct_set_limits(ctl->acct, &cfg->memory_limits, &cfg->memory_tuning);
 	/* The ticket keys stay (tickets survive the reload); the interval may
 	 * change. The ring exists since start: this cannot fail. */
 	tls_ticket_init(certs_ticket_rotation(cfg));
 	ctl->reloads_ok++;
 	commit(ctl, cfg, "reload");
+	admin_reload_end(gen, true, NULL); /* every worker uses it now */
 	health_sync(ctl->health, cfg, clock_ms());
 	disc_sync(cfg);
 }
@@ -472,7 +494,8 @@ static void control_loop(struct ctl *ctl)
 		}
 		if (now >= next_leak) {
 			for (i = 0; i < ctl->npools; i++)
-				pool_leak_check(ctl->pool_list[i], now, mt->leak_threshold);
+				admin_note_leaks(
+				    pool_leak_check(ctl->pool_list[i], now, mt->leak_threshold));
 			next_leak = now + mt->leak_check_interval;
 		}
 		next_ticket = now + tls_ticket_tick(now); /* rotates when due */
@@ -488,6 +511,7 @@ static void teardown(struct ctl *ctl)
 
 	free(ctl->g.w);
 	disc_stop();
+	lstat_free_all();
 	/* Every worker has flushed its cache and given its buffers back:
 	 * whatever is still handed out now was leaked. */
 	for (i = 0; i < ctl->npools; i++) {
@@ -562,6 +586,7 @@ static int run(struct ctl *ctl)
 	}
 	ctl->cfg->generation = 1;
 	publish_set(ctl->cfg); /* the control thread's reference is the publication's */
+	lstat_init(ctl->place.nworkers);
 	if (start_workers(ctl) < 0)
 		return 1;
 	place_log(&ctl->place, &ctl->topo);
@@ -588,6 +613,7 @@ static int run(struct ctl *ctl)
 		return 1;
 	}
 	ctl->started = true;
+	admin_set_source(&(struct admin_src){&ctl->g, ctl->acct, ctl->pool_list, ctl->npools});
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
 	notify_ready(ctl->cfg, ctl->g.n, false);
@@ -624,7 +650,7 @@ static int register_ops(void)
 		return ret;
 	ops_tls_xprt_set(ret);
 	if ((ret = l4_register()) < 0 || (ret = http_register()) < 0 ||
-	    (ret = static_register()) < 0)
+	    (ret = static_register()) < 0 || (ret = admin_register()) < 0)
 		return ret;
 	return 0;
 }
@@ -640,7 +666,7 @@ int main(int argc, char **argv, char **envp)
 	if (ret)
 		return ret < 0 ? 2 : 0; /* usage error, or --help/--version done */
 	ctl.envp = envp;
-	ctl.cfg = load_config(&ctl.opts, envp);
+	ctl.cfg = load_config(&ctl.opts, envp, NULL);
 	if (!ctl.cfg)
 		return 1;
 	log_set_level(ctl.cfg->log_level);

@@ -11,7 +11,7 @@ PKGS="gcc make pkg-config liburing-dev libnuma-dev libwolfssl-dev liburcu-dev
 check libyaml-dev libxxhash-dev python3 curl openssl wrk haproxy nginx-light
 libnginx-mod-stream numactl procps iproute2 clang-format libclang-rt-14-dev
 clang autoconf automake libtool dpkg-dev testssl.sh libc-ares-dev libsystemd-dev
-debhelper fakeroot man-db adduser"
+debhelper fakeroot man-db adduser python3-prometheus-client prometheus"
 
 # The deb-src twin of the machine's own Debian mirror entries.
 SRC_FILE=/etc/apt/sources.list.d/ringlb-deb-src.sources

@@ -53,6 +53,14 @@ uint64_t clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 bool log_ratelimit(struct log_ratelimit *rl, uint32_t burst)
 {
 	uint64_t now = clock_ms();

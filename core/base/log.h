@@ -40,5 +40,7 @@ bool log_ratelimit(struct log_ratelimit *rl, uint32_t burst);
 
 /* Monotonic clock in milliseconds. */
 uint64_t clock_ms(void);
+/* The same in microseconds (latency histograms). */
+uint64_t clock_us(void);
 
 #endif

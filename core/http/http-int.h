@@ -50,6 +50,7 @@ struct http_ctx {
 	char *shead; /* response head buffer (pool) */
 	uint32_t slen, scap;
 	uint64_t head_start; /* ms: first byte of the current request head */
+	uint64_t t0_us;      /* the same in µs, for the request duration histogram */
 	uint8_t state;
 	bool req_done, resp_head, keep_alive, sent_any;
 	bool up_keep;   /* the backend keeps its connection open after this response */

@@ -14,7 +14,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/base/log.h"
 #include "core/http/http-int.h"
+#include "core/loop/lstat.h"
 #include "core/loop/ops.h"
 #include "core/loop/ring.h"
 
@@ -96,8 +98,12 @@ void http__error(struct worker *w, struct conn *c, int st)
 	char *b;
 
 	WSTAT_INC(w, http_errors);
-	if (x)
+	lstat_code(ring_listener(w, c)->st->http, st);
+	if (x) {
+		if (x->state == HS_HEAD || x->state == HS_BODY)
+			lstat_hist_add(&ring_listener(w, c)->st->dur, clock_us() - x->t0_us);
 		x->state = HS_ERROR;
+	}
 	b = error_build(w, st, pg, &n, &sent);
 	if (!b) {
 		ring_close(w, c);
@@ -131,6 +137,7 @@ void http__reject(struct worker *w, struct wlistener *ls, int fd)
 	struct iovec iov[2] = {{(void *)page, sizeof(page) - 1}, {NULL, 0}};
 	int n;
 
+	lstat_code(ls->st->http, 503);
 	if (pg && pg->len <= HTTP_REJECT_PAGE_MAX) {
 		n = snprintf(head, sizeof(head),
 		             "HTTP/1.1 503 Service Unavailable\r\nServer: ringlb\r\n"

@@ -17,7 +17,9 @@
 
 #include "core/mem/acct.h"
 #include "core/parse/h1.h"
+#include "core/base/log.h"
 #include "core/http/http-int.h"
+#include "core/loop/lstat.h"
 #include "core/lb/lb.h"
 #include "core/loop/listen.h"
 #include "core/base/macros.h"
@@ -226,6 +228,7 @@ void http__head_begin(struct worker *w, struct conn *c)
 	memset(&x->req, 0, sizeof(x->req));
 	x->state = HS_HEAD;
 	x->head_start = w->now;
+	x->t0_us = clock_us();
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.header);
 }
 

@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/base/log.h"
 #include "core/loop/bufq.h"
+#include "core/loop/lstat.h"
 #include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/loop/ops.h"
@@ -76,6 +78,8 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 		return;
 	}
 	x->state = HS_TUNNEL;
+	lstat_code(ring_listener(w, c)->st->http, 101);
+	upstream_count_status(w, u, 101);
 	x->resp_head = x->sent_any = true;
 	x->keep_alive = x->up_keep = false;
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0 ||
@@ -166,6 +170,9 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	struct http_ctx *x = hx_of(c);
 	struct wlistener *ls = ring_listener(w, c);
 
+	lstat_code(ls->st->http, x->resp.status);
+	lstat_hist_add(&ls->st->dur, clock_us() - x->t0_us);
+	upstream_count_status(w, u, x->resp.status);
 	c->peer = u->peer = CONN_NONE;
 	upstream_lb_end(w, u);
 	/* The upstream's keep-alive is its own: a client that closes does

@@ -82,7 +82,8 @@ struct conn {
 	uint16_t listener;  /* slot in the worker's listeners: its config snapshot */
 	int16_t backend;    /* upstream: backend index in its pool, -1 */
 	int16_t pool;       /* upstream: pool index in its listener's snapshot */
-	uint32_t pword;     /* the protocol's word */
+	uint32_t pword;     /* the protocol's word (an upstream's: upstream.c's, its connect's
+	                     * start in µs until connected) */
 	uint32_t rx_bytes;  /* bytes read from this socket, saturating (splice auto) */
 	uint32_t out_bytes; /* bytes queued in <out> */
 	uint64_t last_ms;   /* last activity, for the idle timer */

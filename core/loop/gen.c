@@ -18,7 +18,7 @@ struct wgen *gen_new(struct worker *w, struct config *cfg)
 	g->refs = 1;
 	snapshot_get(cfg);
 	g->cur = calloc(cfg->npools ? cfg->npools : 1, sizeof(*g->cur));
-	if (!g->cur || upstream_gen_init(g) < 0)
+	if (!g->cur || upstream_gen_init(g, w->id) < 0)
 		goto fail;
 	for (i = 0; i < cfg->npools; i++) {
 		if (lb_cursor_init(&g->cur[i], snapshot_lb(cfg, i), w->rng + cfg->generation + i) <

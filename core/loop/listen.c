@@ -18,6 +18,7 @@
 #include "core/base/macros.h"
 #include "core/loop/gen.h"
 #include "core/loop/listen.h"
+#include "core/loop/lstat.h"
 #include "core/base/log.h"
 #include "core/loop/ops.h"
 #include "core/loop/ring.h"
@@ -221,7 +222,8 @@ void listen_arm(struct worker *w, struct wlistener *ls)
 {
 	const struct cfg_memory_tuning *mt = &w->cfg->memory_tuning;
 
-	if (ls->closed || ls->retired || w->stopping || ls->armed || ls->deferring || ls->fd < 0)
+	if (ls->closed || ls->retired || (w->stopping && !ls->serves_stop) || ls->armed ||
+	    ls->deferring || ls->fd < 0)
 		return;
 	if (predecessor_armed(w, ls))
 		return;
@@ -245,6 +247,7 @@ void listen_arm(struct worker *w, struct wlistener *ls)
 	case ACCT_DEFER:
 		ls->deferring = true;
 		WSTAT_INC(w, deferred);
+		LSTAT_INC(&ls->st->deferred);
 		timer_arm(w->tw, &ls->defer_tm, w->now + (mt->defer_delay ? mt->defer_delay : 1));
 		break;
 	}
@@ -294,7 +297,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 			accept_error(w, ls, res);
 		goto rearm;
 	}
-	if (ls->closed || w->stopping) {
+	if (ls->closed || (w->stopping && !ls->serves_stop)) {
 		close(res);
 		return;
 	}
@@ -316,6 +319,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 			 * wait in the kernel backlog. */
 			ls->deferring = true;
 			WSTAT_INC(w, deferred);
+			LSTAT_INC(&ls->st->deferred);
 			timer_arm(w->tw, &ls->defer_tm,
 			          w->now + (w->cfg->memory_tuning.defer_delay
 			                        ? w->cfg->memory_tuning.defer_delay
@@ -326,6 +330,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		/* Counted first: the client may read the answer (and a test
 		 * the counters) before the close returns. */
 		WSTAT_INC(w, rejected);
+		LSTAT_INC(&ls->st->rejected[LSTAT_REJ_PRESSURE]);
 		if (proto_of_ls(ls)->reject)
 			proto_of_ls(ls)->reject(w, ls, res);
 		else
@@ -335,6 +340,8 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	ls->active++;
 	WSTAT_INC(w, accepted);
 	WSTAT_INC(w, active);
+	LSTAT_INC(&ls->st->accepted);
+	LSTAT_INC(&ls->st->active);
 	c = listen_conn(w, ls, res);
 	if (c)
 		ops_xprt[c->xprt]->accept(w, c); /* then the protocol's accept() */
@@ -349,6 +356,7 @@ void listen_conn_closed(struct worker *w, struct wlistener *ls)
 {
 	ls->active--;
 	WSTAT_INC(w, closed);
+	LSTAT_DEC(&ls->st->active);
 	atomic_store_explicit(&w->st.active, WSTAT_GET(w, active) - 1, memory_order_relaxed);
 	if (!ls->retired && !ls->armed)
 		listen_arm(w, ls);
@@ -414,6 +422,7 @@ struct wlistener *listen_new(struct worker *w, struct wgen *g, const struct cfg_
 	ls->proto = ops_mode_proto(l->mode);
 	ls->xprt = l->tls.enabled ? ops_tls_xprt() : ops_default_xprt();
 	ls->max_active = (l->max_connections + nworkers - 1) / nworkers;
+	ls->st = lstat_listener(l->name, w->id);
 	g->refs++;
 	w->ls[i] = ls;
 	return ls;
@@ -452,6 +461,7 @@ struct conn *listen_conn(struct worker *w, struct wlistener *ls, int fd)
 	if (!c) {
 		close(fd);
 		WSTAT_INC(w, table_full);
+		LSTAT_INC(&ls->st->rejected[LSTAT_REJ_TABLE_FULL]);
 		listen_conn_closed(w, ls);
 		return NULL;
 	}

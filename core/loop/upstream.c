@@ -9,6 +9,7 @@
 #include "core/lb/snapshot.h"
 #include "core/base/log.h"
 #include "core/base/macros.h"
+#include "core/loop/lstat.h"
 #include "core/loop/ops.h"
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
@@ -21,6 +22,7 @@
  * of them (conn slots linked by idle_next). */
 struct upstream_idle {
 	uint32_t *n, *head, *at;
+	struct bstat_w **st; /* this worker's counters of each backend (lstat.h) */
 };
 
 static struct cfg_pool *pool_of(struct wlistener *ls, int pi)
@@ -122,6 +124,7 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 	ls->conns++;
 	u->peer = ring_slot(w, c);
 	c->peer = ring_slot(w, u);
+	u->pword = (uint32_t)clock_us(); /* until connected: its start (connect histogram) */
 	lb_conn_start(lb_of(ls, pi), b);
 	start_connect(w, ls, u, be);
 	return u;
@@ -153,6 +156,11 @@ bool upstream_connected(struct worker *w, struct conn *u, int res)
 	static __thread struct log_ratelimit rl;
 
 	if (res == 0) {
+		struct upstream_idle *id = ring_listener(w, u)->gen->idle;
+
+		lstat_hist_add(&id->st[id->at[u->pool] + (uint32_t)u->backend]->connect,
+		               (uint32_t)clock_us() - u->pword);
+		u->pword = 0;
 		WSTAT_INC(w, connect_ok);
 		lb_connect_ok(lb, u->backend);
 		u->flags |= CONN_F_CONNECTED;
@@ -172,6 +180,13 @@ bool upstream_connected(struct worker *w, struct conn *u, int res)
 	return false;
 }
 
+void upstream_count_status(struct worker *w, struct conn *u, int status)
+{
+	struct upstream_idle *id = ring_listener(w, u)->gen->idle;
+
+	lstat_code(id->st[id->at[u->pool] + (uint32_t)u->backend]->http, status);
+}
+
 void upstream_lb_end(struct worker *w, struct conn *u)
 {
 	if (u->flags & CONN_F_LBACTIVE) {
@@ -182,7 +197,7 @@ void upstream_lb_end(struct worker *w, struct conn *u)
 
 /* ---- the idle pool ---- */
 
-int upstream_gen_init(struct wgen *g)
+int upstream_gen_init(struct wgen *g, unsigned worker)
 {
 	struct config *cfg = g->cfg;
 	struct upstream_idle *id = calloc(1, sizeof(*id));
@@ -200,8 +215,13 @@ int upstream_gen_init(struct wgen *g)
 	}
 	id->n = calloc(nbe ? nbe : 1, sizeof(*id->n));
 	id->head = malloc((nbe ? nbe : 1) * sizeof(*id->head));
-	if (!id->n || !id->head)
+	id->st = malloc((nbe ? nbe : 1) * sizeof(*id->st));
+	if (!id->n || !id->head || !id->st)
 		return -ENOMEM;
+	for (i = 0; i < cfg->npools; i++)
+		for (unsigned b = 0; b < cfg->pools[i].nbackends; b++)
+			id->st[id->at[i] + b] = lstat_backend(
+			    cfg->pools[i].name, cfg->pools[i].backends[b].address.text, worker);
 	for (i = 0; i < nbe; i++)
 		id->head[i] = CONN_NONE;
 	return 0;
@@ -213,6 +233,7 @@ void upstream_gen_deinit(struct wgen *g)
 		return;
 	free(g->idle->n);
 	free(g->idle->head);
+	free(g->idle->st);
 	free(g->idle->at);
 	free(g->idle);
 	g->idle = NULL;

@@ -39,6 +39,8 @@ void upstream_passive_fail(struct worker *w, struct conn *u);
 void upstream_passive_ok(struct worker *w, struct conn *u);
 /* <u> no longer counts as active for its balancer. */
 void upstream_lb_end(struct worker *w, struct conn *u);
+/* Counts the answer <status> <u>'s backend gave (this worker's counters). */
+void upstream_count_status(struct worker *w, struct conn *u, int status);
 
 /* Puts <u> (its exchange complete, its listener <ls>) in the idle pool
  * when the pool has room (pools[].keepalive.max_idle per backend, a cap
@@ -60,7 +62,7 @@ uint64_t upstream_keepalive(struct worker *w, const struct conn *u);
 void upstream_release(struct worker *w, struct conn *u);
 
 /* The idle pool's lists for generation <g> (wgen_new()). 0 or -ENOMEM. */
-int upstream_gen_init(struct wgen *g);
+int upstream_gen_init(struct wgen *g, unsigned worker);
 void upstream_gen_deinit(struct wgen *g);
 
 #endif

@@ -78,43 +78,56 @@ static struct wlistener *find_same(struct worker *w, const struct cfg_listener *
 	return NULL;
 }
 
+static int open_one(struct worker *w, struct wgen *g, const struct cfg_listener *l,
+                    unsigned nworkers, bool starting)
+{
+	struct wlistener *old = starting ? NULL : find_same(w, l);
+	struct wlistener *ls = listen_new(w, g, l, nworkers);
+	int ret;
+
+	if (!ls)
+		return -ENOMEM;
+	if (old) {
+		ls->fd = old->fd;
+		old->fd = -1;
+		old->retired = true;
+		old->successor = ls->idx;
+		listen_cancel(w, old);
+		stop_taking(w, old);
+		ret = listen_adopt(w, ls);
+	} else {
+		ret = listen_open(w, ls);
+	}
+	if (ret < 0) {
+		if (starting)
+			return ret;
+		log_err("reload: %s", w->start_msg);
+		ls->retired = true;
+		listen_free(w, ls);
+		return 0;
+	}
+	if (old)
+		listen_done(w, old);
+	return 0;
+}
+
 /* Makes the listeners of generation <g>, taking sockets over from the
- * current generation where possible. Returns 0, or -errno at start-up
- * (a reload logs and goes on without the listener that failed). */
+ * current generation where possible, and on worker 0 the admin endpoint's
+ * (one socket: it is rare traffic, and one worker answering it keeps its
+ * reload waits and counters in one place). Returns 0, or -errno at
+ * start-up (a reload logs and goes on without the listener that failed). */
 static int open_listeners(struct worker *w, struct wgen *g, unsigned nworkers, bool starting)
 {
 	unsigned i;
 	int ret;
 
 	for (i = 0; i < g->cfg->nlisteners; i++) {
-		const struct cfg_listener *l = &g->cfg->listeners[i];
-		struct wlistener *old = starting ? NULL : find_same(w, l);
-		struct wlistener *ls = listen_new(w, g, l, nworkers);
-
-		if (!ls)
-			return -ENOMEM;
-		if (old) {
-			ls->fd = old->fd;
-			old->fd = -1;
-			old->retired = true;
-			old->successor = ls->idx;
-			listen_cancel(w, old);
-			stop_taking(w, old);
-			ret = listen_adopt(w, ls);
-		} else {
-			ret = listen_open(w, ls);
-		}
-		if (ret < 0) {
-			if (starting)
-				return ret;
-			log_err("reload: %s", w->start_msg);
-			ls->retired = true;
-			listen_free(w, ls);
-			continue;
-		}
-		if (old)
-			listen_done(w, old);
+		ret = open_one(w, g, &g->cfg->listeners[i], nworkers, starting);
+		if (ret < 0)
+			return ret;
 	}
+	if (w->id == 0 && g->cfg->admin_enabled && ops_mode_proto(LMODE_ADMIN))
+		return open_one(w, g, &g->cfg->admin, 1, starting);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include "config/config-t.h"
 #include "core/loop/conn-t.h"
+#include "core/loop/lstat-t.h"
 #include "core/lb/lb-t.h"
 #include "core/loop/ops-t.h"
 #include "core/base/timer-t.h"
@@ -103,9 +104,11 @@ struct wlistener {
 	const struct cfg_listener *cfg;
 	struct timer defer_tm;
 	struct __kernel_timespec connect_ts;
-	uint8_t proto; /* the protocol its connections run (ops.h) */
-	uint8_t xprt;  /* the transport they use */
-	void *pctx;    /* the protocol's own state for this listener (prepare()) */
+	uint8_t proto;      /* the protocol its connections run (ops.h) */
+	uint8_t xprt;       /* the transport they use */
+	bool serves_stop;   /* keeps accepting while the worker drains (set by prepare()) */
+	void *pctx;         /* the protocol's own state for this listener (prepare()) */
+	struct lstat_w *st; /* this worker's counters of the listener's name (lstat.h) */
 };
 
 struct worker {
@@ -180,7 +183,8 @@ struct worker_group {
 	unsigned n;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	unsigned started; /* workers that finished start-up (ok or not) */
+	unsigned started;         /* workers that finished start-up (ok or not) */
+	_Atomic unsigned looping; /* workers in their event loop */
 };
 
 #define WSTAT_INC(w, f) WSTAT_ADD(w, f, 1)

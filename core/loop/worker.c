@@ -69,6 +69,8 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	for (i = 0; i < w->nls; i++) {
 		if (!w->ls[i])
 			continue;
+		if (w->ls[i]->serves_stop)
+			continue; /* it answers that we are stopping (the admin endpoint) */
 		listen_stop(w, w->ls[i]);
 		if (w->ls[i]->cfg->timeouts.drain > drain)
 			drain = w->ls[i]->cfg->timeouts.drain;
@@ -178,11 +180,24 @@ static void worker_tick(struct worker *w, uint64_t due)
 	w->tick_due = due;
 }
 
+/* Whether a stopping worker with no connection left may leave its loop: a
+ * worker that serves a listener while the others drain (the admin
+ * endpoint, whose /health says 503 then) leaves last. */
+static bool worker_may_leave(struct worker *w)
+{
+	for (unsigned i = 0; i < w->nls; i++)
+		if (w->ls[i] && w->ls[i]->serves_stop && !w->ls[i]->closed)
+			return !w->group || atomic_load(&w->group->looping) <= 1;
+	return true;
+}
+
 static void worker_loop(struct worker *w)
 {
 	struct io_uring_cqe *cqes[WORKER_CQE_BATCH];
 	unsigned i, n;
 
+	if (w->group)
+		atomic_fetch_add(&w->group->looping, 1);
 	while (!w->done) {
 		struct config *cfg = publish_get();
 		int64_t next;
@@ -194,8 +209,10 @@ static void worker_loop(struct worker *w)
 		timer_wheel_advance(w->tw, w->now, w);
 		ring_refill(w);
 		if (w->stopping && (!w->ct.used || w->now >= w->drain_deadline)) {
-			if (!w->ct.used)
+			if (!w->ct.used && worker_may_leave(w))
 				break;
+			if (!w->ct.used)
+				goto wait; /* the others are draining: keep answering */
 			/* Drain time is over: close what is left, then wait
 			 * for the completions of that. */
 			for (i = 0; i < w->ct.fresh; i++)
@@ -203,6 +220,7 @@ static void worker_loop(struct worker *w)
 					ring_close(w, &w->ct.c[i]);
 			w->drain_deadline = UINT64_MAX;
 		}
+wait:
 		next = timer_wheel_next(w->tw, w->now);
 		if (next < 0 || next > WORKER_MAX_WAIT)
 			next = WORKER_MAX_WAIT;
@@ -232,6 +250,8 @@ static void worker_loop(struct worker *w)
 				break;
 		}
 	}
+	if (w->group)
+		atomic_fetch_sub(&w->group->looping, 1);
 }
 
 /* ---- start and stop ---- */
@@ -274,6 +294,8 @@ static uint32_t table_size(const struct worker *w, unsigned nworkers)
 		                  ? ops_proto[ops_mode_proto(l->mode)]->records
 		                  : 2);
 	}
+	if (w->id == 0 && w->cfg->admin_enabled)
+		n += w->cfg->admin.max_connections;
 	return n > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)n;
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+#include "core/loop/lstat.h"
 #include "core/loop/bufq.h"
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
@@ -66,6 +67,8 @@ static int l4_connect(struct worker *w, struct conn *c)
 			break;
 	}
 	WSTAT_INC(w, no_backend);
+	if (!c->ntried)
+		LSTAT_INC(&ls->st->rejected[LSTAT_REJ_NO_BACKEND]);
 	ring_close(w, c);
 	return -1;
 }

@@ -161,6 +161,14 @@ class Ringlb(Proc):
     """build/ringlb on a config text, waited on until ready."""
 
     def __init__(self, config, args=(), env=None, ready=True, timeout=30):
+        # The admin endpoint's default (127.0.0.1:9090) would collide between
+        # tests run at once: unless the test chose, it gets a loopback
+        # address of its own. self.admin is where it listens.
+        env = dict(env or {})
+        if ("admin:" not in config and "RINGLB_ADMIN_BIND" not in env
+                and "RINGLB_ADMIN_BIND" not in os.environ):
+            env["RINGLB_ADMIN_BIND"] = loopback() + ":9090"
+        self.admin = env.get("RINGLB_ADMIN_BIND") or os.environ.get("RINGLB_ADMIN_BIND")
         self.dir = tmpdir()
         self.config_path = os.path.join(self.dir, "ringlb.yaml")
         with open(self.config_path, "w") as f:

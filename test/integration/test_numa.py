@@ -69,10 +69,12 @@ def expected_placement(chosen, nodes):
     return sorted(((c,) + nodes[c] for c in chosen), key=lambda w: (w[1], w[0]))
 
 
-def start(steering="hash", args=("--cpus", "0-1"), fake="2"):
+def start(steering="hash", args=("--cpus", "0-1"), fake="2", admin=True):
     addr = lib.loopback()
     e = lib.echo(addr + ":7001")
-    env = {"RINGLB_NUMA_FAKE": fake} if fake else None
+    env = {"RINGLB_NUMA_FAKE": fake} if fake else {}
+    if not admin:
+        env["RINGLB_ADMIN_ENABLED"] = "false"
     r = lib.Ringlb(CONFIG.format(addr=addr, steering=steering), args=list(args), env=env)
     return addr, e, r
 
@@ -187,7 +189,9 @@ def test_each_pool_and_connection_table_is_bound_to_its_memory_node():
     a mapping of its own (nodemem's guard pages), bound to the memory node
     the placement names, its resident pages on that node."""
     need_two_cpus()
-    addr, e, r = start()
+    # The admin endpoint's records make worker 0's table larger than the
+    # others': off here, so that every table has the size computed below.
+    addr, e, r = start(admin=False)
     want_mem = sorted({w[3] for w in placement(r)})
     nworkers = len(placement(r))
     rc, d = lib.l4client(addr + ":7000", 100, 64 << 10, "echo")
