@@ -86,7 +86,7 @@ static char *config_one_line(char *line)
 
 void config__err(struct cfg_errors *e, const char *where, const char *path, const char *fmt, ...)
 {
-	char msg[768], *line;
+	char msg[1024], *line;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -104,7 +104,7 @@ void config__err(struct cfg_errors *e, const char *where, const char *path, cons
 
 void config__warn(struct cfg_errors *e, const char *fmt, ...)
 {
-	char msg[768], *line;
+	char msg[1024], *line;
 	va_list ap;
 
 	va_start(ap, fmt);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/logfmt.h"
 #include "config/schema.h"
 #include "config/value.h"
 
@@ -31,6 +32,9 @@ static const char *const level_names[] = {"error", "warning", "info", "debug", N
 static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 static const char *const verify_client_names[] = {"none", "optional", "required", NULL};
 static const char *const verify_peer_names[] = {"peer", "none", NULL};
+static const char *const facility_names[] = {"local0", "local1", "local2", "local3",
+                                             "local4", "local5", "local6", "local7",
+                                             "user",   "daemon", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -193,6 +197,14 @@ static const struct key listener_keys[] = {
     {"tls.sni_cache_size", COUNT(1, 10000000), .off = LS(sni_cache_size), .def = "1000",
      .doc = "certificate contexts of tls.certificates kept loaded (LRU; also bounded by "
             "memory_limits.cache_memory)"},
+    {"access_log.path", .type = KT_LOGDEST, .off = L(access_log.path),
+     .doc = "tcp, http: access log destination: a file (appended, reopened on SIGUSR2), "
+            "stderr, syslog (/dev/log) or syslog:SOCKET; unset = no access log"},
+    {"access_log.format", .type = KT_LOGFMT, .off = L(access_log.format), .def = "text",
+     .doc = "text (the default line, see the README), json (one object per line) or a "
+            "template of %{field} names and text (%% is a %)"},
+    {"access_log.facility", ENUM(facility_names, "syslog facility"), .off = L(access_log.facility),
+     .def = "local0", .doc = "syslog: local0..local7, user or daemon (severity info)"},
 };
 const struct schema_list schema_listeners = {
     "listener",
@@ -303,6 +315,10 @@ const struct key schema_top[] = {
      .doc = "admin endpoint address (/metrics, /stats, /reload)"},
     {"logging.level", ENUM(level_names, "log level"), .off = C(log_level), .def = "info",
      .alias = "LOG_LEVEL", .cli = "--log-level", .doc = "error, warning, info or debug"},
+    {"logging.access_log_buffer", SIZE(64 * KB, 1 * GB), .off = C(access_log_buffer),
+     .def = "256KB",
+     .doc = "each worker's access log ring (fixed, at start); a record that finds it full is "
+            "dropped and counted (log_dropped)"},
     {"listeners", .type = KT_LIST, .list = &schema_listeners, .doc = "the listeners, at least one"},
     {"pools", .type = KT_LIST, .list = &schema_pools, .doc = "backend pools"},
     BUFCLASS("small_buffers", BUF_SMALL, "1000", "10000", "1.5"),
@@ -413,6 +429,14 @@ static bool schema_is_sni(const char *s)
 	return strncmp(s, "*.", 2) != 0 && schema_is_host(s) && inet_pton(AF_INET, s, &a) != 1;
 }
 
+/* A file path, "stderr", "syslog" or "syslog:/absolute/socket/path". */
+static bool schema_is_logdest(const char *s)
+{
+	if (strncmp(s, "syslog:", 7) == 0)
+		return s[7] == '/' && strlen(s + 7) < 108; /* sun_path */
+	return *s;
+}
+
 /* An HTTP header name: a token. */
 static bool schema_is_hash(const char *s)
 {
@@ -450,6 +474,14 @@ static bool schema_text_ok(const struct key *k, const char *text)
 		return schema_is_hash(text);
 	case KT_SNI:
 		return schema_is_sni(text);
+	case KT_LOGDEST:
+		return schema_is_logdest(text);
+	case KT_LOGFMT: {
+		struct logfmt f;
+		char why[128];
+
+		return logfmt_compile(text, &f, why, sizeof(why)) == 0;
+	}
 	case KT_CIPHERS:
 		return *text && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                             "0123456789-_:+!@=.,") == strlen(text);
@@ -720,6 +752,16 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 	case KT_SNI:
 		snprintf(buf, len, "a host name like api.example.com, no wildcard or address");
 		break;
+	case KT_LOGDEST:
+		snprintf(buf, len, "a file path, stderr, syslog or syslog:/SOCKET/PATH");
+		break;
+	case KT_LOGFMT: {
+		char names[400];
+
+		logfmt_field_list(names, sizeof(names));
+		snprintf(buf, len, "text, json or a template of %%{field} names: %s", names);
+		break;
+	}
 	case KT_STRING:
 		snprintf(buf, len, "a string");
 		break;
@@ -732,23 +774,47 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 static const char *schema_noun(const struct key *k)
 {
 	static const char *const nouns[] = {
-	    [KT_COUNT] = "a count",        [KT_WORKERS] = "a count",
-	    [KT_U64] = "a count",          [KT_SIZE] = "a size",
-	    [KT_DURATION] = "a duration",  [KT_RATIO] = "a number",
-	    [KT_GROWTH] = "a number",      [KT_ADDR] = "an address",
-	    [KT_NAME] = "a name",          [KT_STRING] = "a string",
-	    [KT_PATH] = "a file path",     [KT_HOST] = "a host",
-	    [KT_PREFIX] = "a path prefix", [KT_HASH] = "a hash key",
-	    [KT_LIST_TEXT] = "a list",     [KT_LIST] = "a list",
-	    [KT_BOOL] = "a boolean",       [KT_CIPHERS] = "a cipher list",
-	    [KT_SNI] = "a server name",    [KT_STRLIST] = "a list of protocol names",
+	    [KT_COUNT] = "a count",
+	    [KT_WORKERS] = "a count",
+	    [KT_U64] = "a count",
+	    [KT_SIZE] = "a size",
+	    [KT_DURATION] = "a duration",
+	    [KT_RATIO] = "a number",
+	    [KT_GROWTH] = "a number",
+	    [KT_ADDR] = "an address",
+	    [KT_NAME] = "a name",
+	    [KT_STRING] = "a string",
+	    [KT_PATH] = "a file path",
+	    [KT_HOST] = "a host",
+	    [KT_PREFIX] = "a path prefix",
+	    [KT_HASH] = "a hash key",
+	    [KT_LIST_TEXT] = "a list",
+	    [KT_LIST] = "a list",
+	    [KT_BOOL] = "a boolean",
+	    [KT_CIPHERS] = "a cipher list",
+	    [KT_SNI] = "a server name",
+	    [KT_STRLIST] = "a list of protocol names",
+	    [KT_LOGDEST] = "a log destination",
+	    [KT_LOGFMT] = "a log format",
 	};
 	return nouns[k->type];
 }
 
+/* "unknown field %{x} in "..." (expected ...)" */
+static void schema_explain_logfmt(const char *all, const char *cut, const char *exp, char *buf,
+                                  size_t len)
+{
+	struct logfmt f;
+	char why[128];
+
+	if (logfmt_compile(all, &f, why, sizeof(why)) == 0)
+		snprintf(why, sizeof(why), "not a log format");
+	snprintf(buf, len, "%s in \"%s\" (expected %s)", why, cut, exp);
+}
+
 void schema_explain(const struct key *k, const char *text, int err, char *buf, size_t len)
 {
-	char exp[160], cut[VALUE_CUT_BUF];
+	char exp[600], cut[VALUE_CUT_BUF];
 	const char *all = text;
 
 	text = value_cut(text, cut);
@@ -758,6 +824,8 @@ void schema_explain(const struct key *k, const char *text, int err, char *buf, s
 	else if (k->type == KT_ENUM)
 		snprintf(buf, len, "\"%s\" is not %s %s (expected %s)", text,
 		         strchr("aeiou", k->noun[0]) ? "an" : "a", k->noun, exp);
+	else if (k->type == KT_LOGFMT)
+		schema_explain_logfmt(all, text, exp, buf, len);
 	else if (k->type == KT_DURATION && strspn(all, "0123456789") == strlen(all) && *all)
 		snprintf(buf, len, "\"%s\" has no unit (expected a duration like 30s or 250ms)",
 		         text);

@@ -38,6 +38,8 @@ enum key_type {
 	KT_LIST_TEXT, /* char *: a CPU or node list, kept as written */
 	KT_CIPHERS,   /* char *: a cipher list like "A:B:!C", kept as written */
 	KT_SNI,       /* char *: a server name: a host name, no wildcard, no address */
+	KT_LOGDEST,   /* char *: access log destination: a file, stderr, syslog[:SOCKET] */
+	KT_LOGFMT,    /* char *: access log format: text, json or a %{field} template */
 };
 
 #define K_REQ    0x1 /* required in its mapping */

@@ -17,6 +17,7 @@
 #include "config/cli.h"
 #include "config/config.h"
 #include "config/publish.h"
+#include "core/alog/alog.h"
 #include "core/mem/acct.h"
 #include "core/http/http.h"
 #include "core/proto/l4.h"
@@ -67,6 +68,13 @@ static int build(struct config *cfg, struct acct *acct)
 		return -1;
 	}
 	ret = certs_build(cfg, acct, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
+		return -1;
+	}
+	/* Access logs: opened now (a file that cannot be is a config error);
+	 * --check (no accountant) only checks they could be. */
+	ret = snapshot_alog_build(cfg, !acct, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
 		return -1;
@@ -185,6 +193,7 @@ static int start_workers(struct ctl *ctl)
 		w->real_node = ctl->place.w[i].real_node;
 		w->cfg = ctl->cfg;
 		w->acct = ctl->acct;
+		w->alog = alog_ring(i, &w->st.log_dropped, &w->st.log_unwritten);
 		w->pool = node_pool(ctl, w->real_node);
 		/* splitmix64: distinct, reproducible streams per worker */
 		w->rng = seed + 0x9e3779b97f4a7c15ull * (i + 1);
@@ -258,6 +267,7 @@ static int setup_signals(struct ctl *ctl)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* Blocked before any thread starts, so workers inherit the mask and
 	 * every signal arrives on the control thread's signalfd. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -348,6 +358,8 @@ static void control_loop(struct ctl *ctl)
 				stats_log_snapshot(&src);
 			if (si.ssi_signo == SIGHUP)
 				reload(ctl);
+			if (si.ssi_signo == SIGUSR2)
+				alog_reopen(); /* logrotate's postrotate */
 		}
 		now = clock_ms();
 		if (now >= next_adjust) {
@@ -371,6 +383,7 @@ static void teardown(struct ctl *ctl)
 
 	uint64_t in_use = 0;
 
+	alog_stop(); /* if run() returned early; nothing when already stopped */
 	free(ctl->g.w);
 	/* Every worker has flushed its cache and given its buffers back:
 	 * whatever is still handed out now was leaked. */
@@ -442,6 +455,11 @@ static int run(struct ctl *ctl)
 	}
 	ctl->cfg->generation = 1;
 	publish_set(ctl->cfg); /* the control thread's reference is the publication's */
+	ret = alog_start(ctl->place.nworkers, ctl->cfg->access_log_buffer);
+	if (ret < 0) {
+		log_err("access log: %s", strerror(-ret));
+		return 1;
+	}
 	if (start_workers(ctl) < 0)
 		return 1;
 	place_log(&ctl->place, &ctl->topo);
@@ -456,6 +474,7 @@ static int run(struct ctl *ctl)
 	control_loop(ctl);
 	worker_group_stop(&ctl->g, &ctl->ring);
 	worker_group_join(&ctl->g);
+	alog_stop(); /* every line the workers made is written: the summary counts */
 	{
 		struct stats_src src = {
 		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,

@@ -41,6 +41,11 @@ void http__ctx_put(struct worker *w, struct conn *c)
 
 	if (!x)
 		return;
+	if (x->lg.on) { /* the connection ends under a request */
+		if (x->state != HS_TUNNEL)
+			http__log_cause(c, w->stopping ? 'K' : 'P');
+		http__log_end(w, c, x->resp_head ? x->resp.status : 0);
+	}
 	http__unpark(w, x);
 	if (x->rhead) {
 		h1_msg_wipe(&x->req, x->rhead);

@@ -35,11 +35,13 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 	if (k < 0) {
 		if (own)
 			pool_put(w->pc, buf, off + n);
+		http__log_cause(c, 'S');
 		pump_close_pair(w, c);
 		return;
 	}
 	if (k) {
 		x->sent_any = true;
+		http__log_bytes(c, 0, (uint64_t)k);
 		if (!http__forward(w, c, buf, off, (uint32_t)k, off + n, own)) {
 			pump_close_pair(w, c);
 			return;
@@ -77,6 +79,8 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 	}
 	x->state = HS_TUNNEL;
 	x->resp_head = x->sent_any = true;
+	x->lg.t_resp = w->now;
+	http__log_bytes(c, 0, (uint64_t)n);
 	x->keep_alive = x->up_keep = false;
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0 ||
 	    !http__forward(w, c, x->shead, hlen, x->slen - hlen, 0, false) ||
@@ -147,6 +151,8 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		return;
 	}
 	x->sent_any = true;
+	x->lg.t_resp = w->now;
+	http__log_bytes(c, 0, (uint64_t)n);
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0) {
 		pump_close_pair(w, c);
 		return;
@@ -162,6 +168,7 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	struct http_ctx *x = hx_of(c);
 	struct wlistener *ls = ring_listener(w, c);
 
+	http__log_end(w, c, x->resp.status);
 	c->peer = u->peer = CONN_NONE;
 	upstream_lb_end(w, u);
 	/* The upstream's keep-alive is its own: a client that closes does
@@ -224,10 +231,12 @@ void http__up_data(struct worker *w, struct conn *u, char *buf, uint32_t res)
 		int r = ok ? h1_parse(&x->sp, x->shead, x->slen, &x->resp) : -502;
 
 		pool_put(w->pc, buf, res);
-		if (r > 0)
+		if (r > 0) {
 			resp_head(w, c, u, (uint32_t)r);
-		else if (r < 0)
+		} else if (r < 0) {
+			http__log_cause(c, 'P');
 			http__req_fail(w, c, 502);
+		}
 	}
 }
 
@@ -249,6 +258,7 @@ void http__up_eof(struct worker *w, struct conn *u)
 		response_done(w, c, u, false);
 		return;
 	}
+	http__log_cause(c, 'S');
 	http__req_fail(w, c, 502);
 }
 
@@ -259,6 +269,7 @@ void http__up_error(struct worker *w, struct conn *u, int err)
 	struct conn *c = ring_peer(w, u);
 	struct http_ctx *x = c ? hx_of(c) : NULL;
 
+	http__log_cause(c, 'S');
 	if (!x || x->state == HS_TUNNEL) {
 		pump_close_pair(w, u);
 		return;
@@ -289,6 +300,8 @@ void http__up_connected(struct worker *w, struct conn *u, int res)
 			ring_close(w, u);
 			return;
 		}
+		if (hx_of(c) && hx_of(c)->lg.on)
+			hx_of(c)->lg.t_conn = w->now;
 		xprt_read(w, u);
 		xprt_flush(w, u);
 		return;
