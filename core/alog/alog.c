@@ -83,6 +83,7 @@ static struct {
 	pthread_t thread;
 	bool running;
 	_Atomic bool stopping;
+	uint64_t stop_at;        /* set before <stopping>: a blocked destination is given up then */
 	_Atomic unsigned reopen; /* asked for (SIGUSR2) */
 	unsigned reopen_done;
 	struct dest *dirty; /* the log thread's: destinations with bytes in obuf */
@@ -353,16 +354,31 @@ void alog_sink_free(struct alog_sink *s)
 
 /* ---- the log thread: writing ---- */
 
-/* The records of <d>'s buffer are lost: counted as unwritten per ring. */
-static void dest_discard(struct dest *d)
+/* The records of <d>'s buffer but the first <written> are lost: counted as
+ * unwritten, per ring (the rings' records interleave in the buffer, so the
+ * written ones are taken from the first rings: the total is exact). */
+static void dest_discard(struct dest *d, uint64_t written)
 {
 	for (unsigned i = 0; i < alog.nrings; i++) {
-		if (d->pending[i])
-			count(alog.rings[i].unwritten, d->pending[i]);
+		uint64_t w = written < d->pending[i] ? written : d->pending[i];
+
+		written -= w;
+		if (d->pending[i] > w)
+			count(alog.rings[i].unwritten, d->pending[i] - w);
 		d->pending[i] = 0;
 	}
 	d->olen = 0;
 	d->nmsg = 0;
+}
+
+/* Whole lines in the first <n> bytes of <d>'s buffer. */
+static uint64_t lines_in(const struct dest *d, size_t n)
+{
+	uint64_t k = 0;
+
+	for (const char *p = d->obuf, *e = d->obuf + n; (p = memchr(p, '\n', e - p)); p++)
+		k++;
+	return k;
 }
 
 static void dest_written(struct dest *d)
@@ -373,21 +389,22 @@ static void dest_written(struct dest *d)
 	d->warned = false;
 }
 
-static void dest_fail(struct dest *d, int err)
+/* Gives up <d>'s buffer after <written> of its records went out. */
+static void dest_fail(struct dest *d, int err, uint64_t written)
 {
 	if (!d->warned)
 		log_warn("access log %s: %s (lines are dropped and counted in log_unwritten)",
 		         d->path, strerror(err));
 	d->warned = true;
-	dest_discard(d);
+	dest_discard(d, written);
 }
 
 /* Waits for <d>'s fd to take more; false when giving up (at exit). */
-static bool dest_wait(struct dest *d, uint64_t deadline)
+static bool dest_wait(struct dest *d)
 {
 	struct pollfd pfd = {.fd = d->fd, .events = POLLOUT};
 
-	if (atomic_load(&alog.stopping) && clock_ms() >= deadline)
+	if (atomic_load(&alog.stopping) && clock_ms() >= alog.stop_at)
 		return false;
 	poll(&pfd, 1, 100);
 	return true;
@@ -396,7 +413,7 @@ static bool dest_wait(struct dest *d, uint64_t deadline)
 /* Files and stderr: the buffer in as few writes as the fd takes. stderr
  * gets pieces of whole lines of at most PIPE_BUF bytes, so that the
  * control thread's own lines never land inside one. */
-static void flush_stream(struct dest *d, uint64_t deadline)
+static void flush_stream(struct dest *d)
 {
 	size_t off = 0;
 
@@ -415,12 +432,12 @@ static void flush_stream(struct dest *d, uint64_t deadline)
 		} else if (w < 0 && errno == EINTR) {
 			continue;
 		} else if (w < 0 && errno == EAGAIN) {
-			if (!dest_wait(d, deadline)) {
-				dest_fail(d, EAGAIN);
+			if (!dest_wait(d)) {
+				dest_fail(d, EAGAIN, lines_in(d, off));
 				return;
 			}
 		} else {
-			dest_fail(d, w < 0 ? errno : EIO);
+			dest_fail(d, w < 0 ? errno : EIO, lines_in(d, off));
 			return;
 		}
 	}
@@ -428,7 +445,7 @@ static void flush_stream(struct dest *d, uint64_t deadline)
 }
 
 /* syslog: one datagram per line, ALOG_MSGS per system call. */
-static void flush_syslog(struct dest *d, uint64_t deadline)
+static void flush_syslog(struct dest *d)
 {
 	struct mmsghdr mm[ALOG_MSGS];
 	struct iovec iov[ALOG_MSGS];
@@ -436,13 +453,13 @@ static void flush_syslog(struct dest *d, uint64_t deadline)
 
 	if (d->fd < 0) {
 		if (clock_ms() < d->retry_ms) {
-			dest_discard(d);
+			dest_discard(d, 0);
 			return;
 		}
 		d->fd = dest_connect(d);
 		if (d->fd < 0) {
 			d->retry_ms = clock_ms() + ALOG_RETRY_MS;
-			dest_fail(d, -d->fd);
+			dest_fail(d, -d->fd, 0);
 			d->fd = -1;
 			return;
 		}
@@ -463,8 +480,8 @@ static void flush_syslog(struct dest *d, uint64_t deadline)
 		} else if (n < 0 && errno == EINTR) {
 			continue;
 		} else if (n < 0 && errno == EAGAIN) {
-			if (!dest_wait(d, deadline)) {
-				dest_fail(d, EAGAIN);
+			if (!dest_wait(d)) {
+				dest_fail(d, EAGAIN, done);
 				return;
 			}
 		} else {
@@ -473,33 +490,33 @@ static void flush_syslog(struct dest *d, uint64_t deadline)
 			close(d->fd); /* the daemon went away: reconnect later */
 			d->fd = -1;
 			d->retry_ms = clock_ms() + ALOG_RETRY_MS;
-			dest_fail(d, err);
+			dest_fail(d, err, done);
 			return;
 		}
 	}
 	dest_written(d);
 }
 
-static void flush(struct dest *d, uint64_t deadline)
+static void flush(struct dest *d)
 {
 	if (!d->olen)
 		return;
 	if (d->kind == DEST_SYSLOG)
-		flush_syslog(d, deadline);
+		flush_syslog(d);
 	else if (d->fd >= 0)
-		flush_stream(d, deadline);
+		flush_stream(d);
 	else
-		dest_discard(d);
+		dest_discard(d, 0);
 }
 
-static void flush_dirty(uint64_t deadline)
+static void flush_dirty(void)
 {
 	while (alog.dirty) {
 		struct dest *d = alog.dirty;
 
 		alog.dirty = d->next_dirty;
 		d->dirty = false;
-		flush(d, deadline);
+		flush(d);
 	}
 }
 
@@ -517,7 +534,7 @@ static size_t syslog_head(char *out, int pri, int64_t wall_ms)
 }
 
 /* Formats record <r> of ring <ri> into its destination's buffer. */
-static void consume(const struct alog_rec *r, unsigned ri, int64_t wall_off, uint64_t deadline)
+static void consume(const struct alog_rec *r, unsigned ri, int64_t wall_off)
 {
 	struct alog_sink *s = r->sink;
 	struct dest *d = s->dest;
@@ -525,7 +542,7 @@ static void consume(const struct alog_rec *r, unsigned ri, int64_t wall_off, uin
 	size_t n = 0;
 
 	if (ALOG_OBUF - d->olen < AFMT_MAX + 128 || d->nmsg == ALOG_MSGS)
-		flush(d, deadline);
+		flush(d);
 	if (d->kind == DEST_SYSLOG)
 		n = syslog_head(d->obuf + d->olen, s->pri, wall);
 	n += afmt_record(&s->fmt, r, s->listener, wall, d->obuf + d->olen + n, AFMT_MAX);
@@ -554,7 +571,7 @@ static int64_t wall_offset(void)
 }
 
 /* Consumes everything committed in ring <ri>; true if there was any. */
-static bool drain(unsigned ri, int64_t wall_off, uint64_t deadline)
+static bool drain(unsigned ri, int64_t wall_off)
 {
 	struct alog_ring *r = &alog.rings[ri];
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -568,7 +585,7 @@ static bool drain(unsigned ri, int64_t wall_off, uint64_t deadline)
 		const struct alog_rec *rec = (const void *)(r->buf + (head & (r->size - 1)));
 
 		if (rec->kind != ALOG_PAD)
-			consume(rec, ri, wall_off, deadline);
+			consume(rec, ri, wall_off);
 		head += rec->len;
 		if (++k % 64 == 0) /* room for the worker as we go */
 			atomic_store_explicit(&r->head, head, memory_order_release);
@@ -606,7 +623,7 @@ static void reopen_all(void)
 	log_info("access log reopened");
 }
 
-static void pass(uint64_t deadline)
+static void pass(void)
 {
 	struct alog_sink *retired, *next;
 	int64_t off = wall_offset();
@@ -619,11 +636,11 @@ static void pass(uint64_t deadline)
 	for (bool more = true; more;) {
 		more = false;
 		for (unsigned i = 0; i < alog.nrings; i++)
-			more |= drain(i, off, deadline);
+			more |= drain(i, off);
 		if (atomic_load(&alog.stopping))
 			more = false; /* no producer is left: one round was all */
 	}
-	flush_dirty(deadline);
+	flush_dirty();
 	if (want != alog.reopen_done) {
 		alog.reopen_done = want;
 		reopen_all();
@@ -644,7 +661,7 @@ static void *alog_main(void *arg)
 		uint64_t v;
 		unsigned nsinks;
 
-		pass(stop ? clock_ms() + ALOG_STOP_MS : UINT64_MAX);
+		pass();
 		if (stop)
 			break;
 		pthread_mutex_lock(&alog.lock);
@@ -713,6 +730,7 @@ void alog_stop(void)
 	uint64_t one = 1;
 
 	if (alog.running) {
+		alog.stop_at = clock_ms() + ALOG_STOP_MS;
 		atomic_store(&alog.stopping, true);
 		if (write(alog.efd, &one, sizeof(one)) < 0)
 			log_debug("alog: wake-up: %s", strerror(errno));

@@ -136,12 +136,16 @@ static void log_end(struct worker *w, struct conn *c)
 }
 
 /* Spliced bytes are counted by the pump in bytes_in only: what a call that
- * reads <reader> added there since <before> is that direction's. */
+ * reads <reader> added there since <before> is that direction's. The pump
+ * may call back into l4_resume() from l4_drained(): only the outermost
+ * call counts (<nested>). */
+static __thread unsigned nested;
+
 static void log_spliced(struct worker *w, struct l4_log *g, bool from_client, uint64_t before)
 {
 	uint64_t n = WSTAT_GET(w, bytes_in) - before;
 
-	if (!g)
+	if (!g || nested)
 		return;
 	if (from_client)
 		g->bytes_in += n;
@@ -292,7 +296,9 @@ static void l4_polled(struct worker *w, struct conn *c, uint8_t op, int res)
 	struct l4_log *g = log_of(w, c);
 	uint64_t before = WSTAT_GET(w, bytes_in);
 
+	nested++;
 	pump_polled(w, c, op, res);
+	nested--;
 	if (reader)
 		log_spliced(w, g, reader->proto == l4_client_id, before);
 }
@@ -303,7 +309,9 @@ static void l4_drained(struct worker *w, struct conn *c)
 	struct l4_log *g = log_of(w, c);
 	uint64_t before = WSTAT_GET(w, bytes_in);
 
+	nested++;
 	pump_drained(w, c);
+	nested--;
 	if (reader)
 		log_spliced(w, g, reader->proto == l4_client_id, before);
 }
@@ -313,7 +321,9 @@ static void l4_resume(struct worker *w, struct conn *c)
 	struct l4_log *g = log_of(w, c);
 	uint64_t before = WSTAT_GET(w, bytes_in);
 
+	nested++;
 	pump_resume(w, c);
+	nested--;
 	log_spliced(w, g, c->proto == l4_client_id, before);
 }
 
@@ -389,10 +399,10 @@ static const struct proto_ops l4_upstream = {
     .data = l4_data,
     .eof = pump_eof,
     .error = l4_error,
-    .drained = pump_drained,
+    .drained = l4_drained,
     .connected = l4_connected,
-    .polled = pump_polled,
-    .resume = pump_resume,
+    .polled = l4_polled,
+    .resume = l4_resume,
     .abort = pump_close_pair,
     .release = l4_up_release,
 };
