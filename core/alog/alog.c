@@ -149,9 +149,15 @@ int alog_emit(struct alog_ring *r, const struct alog_rec *hdr, const struct alog
 		memcpy(p, s[i].s, s[i].n);
 		p += s[i].n;
 	}
-	atomic_store_explicit(&r->tail, tail + pad + need, memory_order_release);
-	if (tail + pad + need - r->head_seen > r->size / 2)
-		kick(r);
+	tail += pad + need;
+	atomic_store_explicit(&r->tail, tail, memory_order_release);
+	/* Half full by the head last seen: look again before waking the log
+	 * thread, which may have drained it meanwhile. */
+	if (tail - r->head_seen > r->size / 2) {
+		r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+		if (tail - r->head_seen > r->size / 2)
+			kick(r);
+	}
 	return 0;
 }
 
@@ -633,13 +639,13 @@ static void pass(void)
 	retired = alog.retired;
 	alog.retired = NULL;
 	pthread_mutex_unlock(&alog.lock);
-	for (bool more = true; more;) {
-		more = false;
-		for (unsigned i = 0; i < alog.nrings; i++)
-			more |= drain(i, off);
-		if (atomic_load(&alog.stopping))
-			more = false; /* no producer is left: one round was all */
-	}
+	/* Each ring once, up to its tail now: records that come meanwhile
+	 * wait for the next pass (a worker that fills half its ring wakes
+	 * the thread early), so under load the thread wakes every
+	 * ALOG_WAIT_MS and writes big batches instead of spinning on one
+	 * record at a time. At exit no producer is left: one round is all. */
+	for (unsigned i = 0; i < alog.nrings; i++)
+		drain(i, off);
 	flush_dirty();
 	if (want != alog.reopen_done) {
 		alog.reopen_done = want;
