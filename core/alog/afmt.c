@@ -22,7 +22,7 @@ struct out {
 	bool json;
 };
 
-static void put(struct out *o, const char *s, size_t n)
+static inline void put(struct out *o, const char *s, size_t n)
 {
 	if (n > o->cap - o->n)
 		n = o->cap - o->n;
@@ -30,7 +30,7 @@ static void put(struct out *o, const char *s, size_t n)
 	o->n += n;
 }
 
-static void put_c(struct out *o, char ch)
+static inline void put_c(struct out *o, char ch)
 {
 	if (o->n < o->cap)
 		o->p[o->n++] = ch;
@@ -65,26 +65,43 @@ static void put_hex(struct out *o, const char *pre, unsigned char ch)
 	put_c(o, hx[ch & 15]);
 }
 
-/* A string's bytes, escaped for the format (no quotes). */
+/* Whether a byte is written as it is, bit 0 for text ('!'..'~' but '"'
+ * and '\\'), bit 1 for JSON (' '..'~' but '"' and '\\'). */
+#define PL_T(c) ((c) > 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
+#define PL(c)   (PL_T(c) | ((PL_T(c) || (c) == ' ') << 1))
+#define PL4(c)  PL(c), PL(c + 1), PL(c + 2), PL(c + 3)
+#define PL16(c) PL4(c), PL4(c + 4), PL4(c + 8), PL4(c + 12)
+#define PL64(c) PL16(c), PL16(c + 16), PL16(c + 32), PL16(c + 48)
+static const unsigned char plain_tab[256] = {PL64(0), PL64(64)}; /* from 0x80 on: 0 */
+
+static inline bool plain(unsigned char ch, bool json)
+{
+	return plain_tab[ch] >> json & 1;
+}
+
+/* A string's bytes, escaped for the format (no quotes): runs of plain
+ * bytes are copied at once. */
 static void put_esc(struct out *o, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
+	size_t i = 0;
 
-		if (o->json) {
-			if (ch == '"' || ch == '\\') {
-				put_c(o, '\\');
-				put_c(o, (char)ch);
-			} else if (ch < 0x20 || ch >= 0x7f) {
-				put_hex(o, "\\u00", ch);
-			} else {
-				put_c(o, (char)ch);
-			}
-		} else if (ch <= 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
-			put_hex(o, "\\x", ch);
-		} else {
+	while (i < n) {
+		size_t j = i;
+		unsigned char ch;
+
+		while (j < n && plain((unsigned char)s[j], o->json))
+			j++;
+		put(o, s + i, j - i);
+		if (j == n)
+			return;
+		ch = (unsigned char)s[j];
+		if (o->json && (ch == '"' || ch == '\\')) {
+			put_c(o, '\\');
 			put_c(o, (char)ch);
+		} else {
+			put_hex(o, o->json ? "\\u00" : "\\x", ch);
 		}
+		i = j + 1;
 	}
 }
 
@@ -133,7 +150,8 @@ static void put_addr(struct out *o, const struct alog_addr *a, bool port)
 {
 	char b[INET6_ADDRSTRLEN];
 
-	if (!a->family || !inet_ntop(a->family, a->a, b, sizeof(b))) {
+	/* IPv4 by hand: glibc's inet_ntop() goes through sprintf() */
+	if (a->family != AF_INET && (!a->family || !inet_ntop(a->family, a->a, b, sizeof(b)))) {
 		put_none(o);
 		return;
 	}
@@ -141,7 +159,15 @@ static void put_addr(struct out *o, const struct alog_addr *a, bool port)
 		put_c(o, '"');
 	if (port && a->family == AF_INET6)
 		put_c(o, '[');
-	put(o, b, strlen(b));
+	if (a->family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				put_c(o, '.');
+			put_u64(o, a->a[i]);
+		}
+	} else {
+		put(o, b, strlen(b));
+	}
 	if (port) {
 		put(o, a->family == AF_INET6 ? "]:" : ":", a->family == AF_INET6 ? 2 : 1);
 		put_u64(o, a->port);
