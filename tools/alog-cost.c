@@ -36,7 +36,7 @@ static double cpu_ns(clockid_t c)
 static void record(struct alog_rec *r, struct alog_str *s, struct alog_sink *sink)
 {
 	static const char method[] = "GET", target[] = "/index.html?q=1", pool[] = "app",
-	                  backend[] = "127.0.0.1:8081";
+			  backend[] = "127.0.0.1:8081";
 
 	memset(r, 0, sizeof(*r));
 	r->kind = ALOG_HTTP;

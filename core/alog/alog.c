@@ -120,6 +120,8 @@ int alog_emit(struct alog_ring *r, const struct alog_rec *hdr, const struct alog
 	struct alog_rec *rec;
 	char *p;
 
+	if (!r)
+		return -ENOBUFS;
 	for (unsigned i = 0; i < ALOG_NSTR; i++)
 		need += s[i].n;
 	need = align8(need);

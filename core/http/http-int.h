@@ -80,7 +80,8 @@ struct http_ctx {
 	uint64_t lbkey; /* its maglev key: the head it came from is gone by a retry */
 	char ip[INET6_ADDRSTRLEN];
 	struct alog_addr peer; /* the client's address, binary (with <ip>) */
-	struct http_log lg;
+	bool lg_used;          /* <lg> was written to: zeroed when given back */
+	struct http_log lg;    /* last: a context that never logs is zeroed up to it */
 };
 
 _Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");

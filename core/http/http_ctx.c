@@ -58,7 +58,9 @@ void http__ctx_put(struct worker *w, struct conn *c)
 	if (x->shead)
 		pool_put(w->pc, x->shead, x->scap);
 	c->pctx = NULL;
-	pool_put(w->pc, x, sizeof(*x));
+	/* what was written: the log fields only if some request was logged */
+	pool_put(w->pc, x,
+	         x->lg_used ? sizeof(*x) : offsetof(struct http_ctx, lg) + sizeof(x->lg.on));
 }
 
 /* Appends <n> bytes to a head buffer, growing it by class; false when it

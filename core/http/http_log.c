@@ -25,6 +25,7 @@ void http__log_begin(struct worker *w, struct conn *c)
 	g->on = ring_listener(w, c)->alog != NULL;
 	if (!g->on)
 		return;
+	x->lg_used = true;
 	g->cause = '-';
 	g->minor = 1;
 	g->mlen = 0;

@@ -79,7 +79,8 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 	}
 	x->state = HS_TUNNEL;
 	x->resp_head = x->sent_any = true;
-	x->lg.t_resp = w->now;
+	if (x->lg.on)
+		x->lg.t_resp = w->now;
 	http__log_bytes(c, 0, (uint64_t)n);
 	x->keep_alive = x->up_keep = false;
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0 ||
@@ -151,7 +152,8 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		return;
 	}
 	x->sent_any = true;
-	x->lg.t_resp = w->now;
+	if (x->lg.on)
+		x->lg.t_resp = w->now;
 	http__log_bytes(c, 0, (uint64_t)n);
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0) {
 		pump_close_pair(w, c);
