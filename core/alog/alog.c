@@ -148,7 +148,8 @@ int alog_emit(struct alog_ring *r, const struct alog_rec *hdr, const struct alog
 	p = rec->str;
 	for (unsigned i = 0; i < ALOG_NSTR; i++) {
 		rec->slen[i] = (uint16_t)s[i].n;
-		memcpy(p, s[i].s, s[i].n);
+		if (s[i].n)
+			memcpy(p, s[i].s, s[i].n);
 		p += s[i].n;
 	}
 	tail += pad + need;

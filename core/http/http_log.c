@@ -36,7 +36,8 @@ void http__log_begin(struct worker *w, struct conn *c)
 	g->bytes_in = g->bytes_out = 0;
 	g->tls = (uint8_t)tls_xprt_info(c, &sni);
 	g->snilen = sni ? (uint8_t)strnlen(sni, sizeof(g->sni)) : 0;
-	memcpy(g->sni, sni, g->snilen);
+	if (g->snilen)
+		memcpy(g->sni, sni, g->snilen);
 	x->pi = -1; /* routed at the end of the head */
 }
 

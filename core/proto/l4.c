@@ -79,7 +79,8 @@ static void log_start(struct worker *w, struct conn *c)
 	g->cause = '-';
 	g->tls = (uint8_t)tls_xprt_info(c, &sni);
 	g->snilen = sni ? (uint8_t)strnlen(sni, sizeof(g->sni)) : 0;
-	memcpy(g->sni, sni, g->snilen);
+	if (g->snilen)
+		memcpy(g->sni, sni, g->snilen);
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;

@@ -52,7 +52,8 @@ static const struct alog_rec *flat(struct alog_rec *r, const struct alog_str *s)
 	*f = *r;
 	for (unsigned i = 0; i < ALOG_NSTR; i++) {
 		f->slen[i] = (uint16_t)s[i].n;
-		memcpy(p, s[i].s, s[i].n);
+		if (s[i].n)
+			memcpy(p, s[i].s, s[i].n);
 		p += s[i].n;
 	}
 	return f;
@@ -107,8 +108,9 @@ START_TEST(the_default_text_line)
 
 	http_rec(&r, s, "/", 1);
 	fmt("text", flat(&r, s));
-	ck_assert_str_eq(out, "2025-12-06T22:58:57.123Z 10.0.0.254:5678 web app - \"GET / HTTP/1.1\" "
-	                      "200 78 131 1/2/-/4 -- - -");
+	ck_assert_str_eq(out,
+	                 "2025-12-06T22:58:57.123Z 10.0.0.254:5678 web app - \"GET / HTTP/1.1\" "
+	                 "200 78 131 1/2/-/4 -- - -");
 }
 END_TEST
 
@@ -195,8 +197,8 @@ static unsigned take(char *buf, size_t len)
 
 		ck_assert_uint_eq(r->len % 8, 0);
 		if (r->kind != ALOG_PAD) {
-			o += snprintf(buf + o, len - o, "%s%.*s", n ? "," : "", r->slen[ALOG_S_TARGET],
-			              r->str + r->slen[ALOG_S_METHOD]);
+			o += snprintf(buf + o, len - o, "%s%.*s", n ? "," : "",
+			              r->slen[ALOG_S_TARGET], r->str + r->slen[ALOG_S_METHOD]);
 			n++;
 		}
 		head += r->len;
