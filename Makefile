@@ -158,7 +158,7 @@ FUZZ_NAMES  := $(sort $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_
 FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 # The h1 harnesses #include core/parse/h1.c themselves; the config ones link config/.
 FUZZ_CONFIG := config/config.c config/env.c config/print.c config/schema.c config/value.c \
-	       config/yaml.c config/pem.c
+	       config/yaml.c config/pem.c config/logfmt.c
 FUZZ_LINK_config := $(FUZZ_CONFIG)
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ_LINK_values := $(FUZZ_CONFIG)

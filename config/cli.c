@@ -272,6 +272,11 @@ static void cli_summary_listener(const struct config *c, const struct cfg_listen
 	if (l->tls.enabled)
 		fprintf(out, ", tls %u %s", 1 + l->tls.ncertificates,
 		        cli_plural(1 + l->tls.ncertificates, "certificate", "certificates"));
+	if (l->access_log.path && l->mode != LMODE_STATIC)
+		fprintf(out, ", access log %s (%s)", l->access_log.path,
+		        !l->access_log.format || !strcmp(l->access_log.format, "text") ? "text"
+		        : !strcmp(l->access_log.format, "json")                        ? "json"
+		                                                : "template");
 	fprintf(out, ", max_connections %u\n", l->max_connections);
 }
 

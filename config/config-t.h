@@ -76,7 +76,7 @@ struct cfg_keysrc {
  * them), for the line each key was written on (key_line[], 0 = not in the
  * file), which --print-config shows. */
 #define CFG_ROUTE_KEYS    4
-#define CFG_LISTENER_KEYS 48
+#define CFG_LISTENER_KEYS 56
 #define CFG_CERT_KEYS     2
 #define CFG_BACKEND_KEYS  4
 #define CFG_POOL_KEYS     40
@@ -193,6 +193,17 @@ struct cfg_error_page {
 	size_t len;
 };
 
+/* listeners[].access_log: off while <path> is NULL. */
+struct cfg_access_log {
+	char *path;   /* a file, "stderr", "syslog" or "syslog:SOCKET" */
+	char *format; /* "text", "json" or a template (config/logfmt.h) */
+	int facility; /* syslog: index into CFG_LOG_FACILITIES */
+};
+
+/* syslog facilities an access log may use, in the order of the enum's
+ * names, with their codes (RFC 5424 6.2.1). */
+#define CFG_LOG_FACILITIES 16, 17, 18, 19, 20, 21, 22, 23, 1, 3
+
 struct cfg_listener {
 	char *name;
 	struct cfg_addr bind;
@@ -215,6 +226,7 @@ struct cfg_listener {
 	struct cfg_error_page error_pages[CFG_NERROR_PAGES]; /* http */
 	char *via; /* http: "Via: 1.1 <via>" upstream; NULL = none */
 	struct cfg_tls tls;
+	struct cfg_access_log access_log;
 	int line;
 	uint64_t keys_set; /* bit i: row i of the listener table was in the file */
 	uint32_t key_line[CFG_LISTENER_KEYS];
@@ -366,6 +378,7 @@ struct config {
 	 * validation from admin_bind, with fixed limits; not in listeners[]). */
 	struct cfg_listener admin;
 	enum log_level log_level;
+	uint64_t access_log_buffer; /* bytes of each worker's access log ring */
 
 	struct cfg_listener *listeners;
 	unsigned nlisteners;

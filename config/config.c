@@ -90,7 +90,7 @@ static char *config_one_line(char *line)
 
 void config__err(struct cfg_errors *e, const char *where, const char *path, const char *fmt, ...)
 {
-	char msg[768], *line;
+	char msg[1024], *line;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -108,7 +108,7 @@ void config__err(struct cfg_errors *e, const char *where, const char *path, cons
 
 void config__warn(struct cfg_errors *e, const char *fmt, ...)
 {
-	char msg[768], *line;
+	char msg[1024], *line;
 	va_list ap;
 
 	va_start(ap, fmt);

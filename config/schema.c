@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/logfmt.h"
 #include "config/schema.h"
 #include "config/value.h"
 
@@ -37,6 +38,9 @@ static const char *const verify_peer_names[] = {"peer", "none", NULL};
 static const char *const check_type_names[] = {"tcp", "http", NULL};
 static const char *const method_names[] = {"GET", "HEAD", "OPTIONS", NULL};
 static const char *const dns_type_names[] = {"A", "AAAA", "SRV", NULL};
+static const char *const facility_names[] = {"local0", "local1", "local2", "local3",
+                                             "local4", "local5", "local6", "local7",
+                                             "user",   "daemon", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -204,6 +208,14 @@ static const struct key listener_keys[] = {
     {"tls.sni_cache_size", COUNT(1, 10000000), .off = LS(sni_cache_size), .def = "1000",
      .doc = "certificate contexts of tls.certificates kept loaded (LRU; also bounded by "
             "memory_limits.cache_memory)"},
+    {"access_log.path", .type = KT_LOGDEST, .off = L(access_log.path),
+     .doc = "tcp, http: access log destination: a file (appended, reopened on SIGUSR2), "
+            "stderr, syslog (/dev/log) or syslog:SOCKET; unset = no access log"},
+    {"access_log.format", .type = KT_LOGFMT, .off = L(access_log.format), .def = "text",
+     .doc = "text (the default line, see the README), json (one object per line) or a "
+            "template of %{field} names and text (%% is a %)"},
+    {"access_log.facility", ENUM(facility_names, "syslog facility"), .off = L(access_log.facility),
+     .def = "local0", .doc = "syslog: local0..local7, user or daemon (severity info)"},
 };
 const struct schema_list schema_listeners = {
     "listener",
@@ -370,6 +382,10 @@ const struct key schema_top[] = {
             "Bearer TOKEN); unset = none"},
     {"logging.level", ENUM(level_names, "log level"), .off = C(log_level), .def = "info",
      .alias = "LOG_LEVEL", .cli = "--log-level", .doc = "error, warning, info or debug"},
+    {"logging.access_log_buffer", SIZE(64 * KB, 1 * GB), .off = C(access_log_buffer),
+     .def = "256KB",
+     .doc = "each worker's access log ring (fixed, at start); a record that finds it full is "
+            "dropped and counted (log_dropped)"},
     {"listeners", .type = KT_LIST, .list = &schema_listeners, .doc = "the listeners, at least one"},
     {"pools", .type = KT_LIST, .list = &schema_pools, .doc = "backend pools"},
     BUFCLASS("small_buffers", BUF_SMALL, "1000", "10000", "1.5"),
@@ -515,6 +531,14 @@ static bool schema_is_dns(const char *s)
 	return label > 0;
 }
 
+/* A file path, "stderr", "syslog" or "syslog:/absolute/socket/path". */
+static bool schema_is_logdest(const char *s)
+{
+	if (strncmp(s, "syslog:", 7) == 0)
+		return s[7] == '/' && strlen(s + 7) < 108; /* sun_path */
+	return *s;
+}
+
 /* An HTTP header name: a token. */
 static bool schema_is_hash(const char *s)
 {
@@ -560,6 +584,14 @@ static bool schema_text_ok(const struct key *k, const char *text)
 		return value_statuses(text, NULL, NULL) > 0;
 	case KT_DNS:
 		return schema_is_dns(text);
+	case KT_LOGDEST:
+		return schema_is_logdest(text);
+	case KT_LOGFMT: {
+		struct logfmt f;
+		char why[128];
+
+		return logfmt_compile(text, &f, why, sizeof(why)) == 0;
+	}
 	case KT_CIPHERS:
 		return *text && strspn(text, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		                             "0123456789-_:+!@=.,") == strlen(text);
@@ -852,6 +884,16 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 	case KT_DNS:
 		snprintf(buf, len, "a DNS name like web.service.consul or _http._tcp.web");
 		break;
+	case KT_LOGDEST:
+		snprintf(buf, len, "a file path, stderr, syslog or syslog:/SOCKET/PATH");
+		break;
+	case KT_LOGFMT: {
+		char names[400];
+
+		logfmt_field_list(names, sizeof(names));
+		snprintf(buf, len, "text, json or a template of %%{field} names: %s", names);
+		break;
+	}
 	case KT_STRING:
 		snprintf(buf, len, "a string");
 		break;
@@ -899,13 +941,27 @@ static const char *schema_noun(const struct key *k)
 	    [KT_STATUSES] = "a status list",
 	    [KT_DNS] = "a DNS name",
 	    [KT_ADDRLIST] = "a list of addresses",
+	    [KT_LOGDEST] = "a log destination",
+	    [KT_LOGFMT] = "a log format",
 	};
 	return nouns[k->type];
 }
 
+/* "unknown field %{x} in "..." (expected ...)" */
+static void schema_explain_logfmt(const char *all, const char *cut, const char *exp, char *buf,
+                                  size_t len)
+{
+	struct logfmt f;
+	char why[128];
+
+	if (logfmt_compile(all, &f, why, sizeof(why)) == 0)
+		snprintf(why, sizeof(why), "not a log format");
+	snprintf(buf, len, "%s in \"%s\" (expected %s)", why, cut, exp);
+}
+
 void schema_explain(const struct key *k, const char *text, int err, char *buf, size_t len)
 {
-	char exp[160], cut[VALUE_CUT_BUF];
+	char exp[600], cut[VALUE_CUT_BUF];
 	const char *all = text;
 
 	text = value_cut(text, cut);
@@ -915,6 +971,8 @@ void schema_explain(const struct key *k, const char *text, int err, char *buf, s
 	else if (k->type == KT_ENUM)
 		snprintf(buf, len, "\"%s\" is not %s %s (expected %s)", text,
 		         strchr("aeiou", k->noun[0]) ? "an" : "a", k->noun, exp);
+	else if (k->type == KT_LOGFMT)
+		schema_explain_logfmt(all, text, exp, buf, len);
 	else if (k->type == KT_DURATION && strspn(all, "0123456789") == strlen(all) && *all)
 		snprintf(buf, len, "\"%s\" has no unit (expected a duration like 30s or 250ms)",
 		         text);

@@ -43,6 +43,8 @@ enum key_type {
 	KT_AUTHORITY, /* char *: a Host header value: host or host:port, visible ASCII */
 	KT_STATUSES,  /* char *: HTTP statuses like "200-399" or "200,204,300-399" */
 	KT_DNS,       /* char *: a DNS name to resolve: labels of letters, digits, '-', '_' */
+	KT_LOGDEST,   /* char *: access log destination: a file, stderr, syslog[:SOCKET] */
+	KT_LOGFMT,    /* char *: access log format: text, json or a %{field} template */
 };
 
 #define K_REQ    0x1 /* required in its mapping */

@@ -199,7 +199,7 @@ static void load_mark_set(struct load *l, struct load_elem *el, unsigned i, yaml
 static int load_scalar(struct load *l, yaml_node_t *v, const struct key *k, void *base,
                        const char *path)
 {
-	char msg[400];
+	char msg[900];
 	int ret;
 
 	if (v->type != YAML_SCALAR_NODE) {
@@ -532,6 +532,9 @@ static void load_static(struct load *l, struct cfg_listener *ls, struct load_ele
 
 	load_unused(l, el, epath, ls, "pool", "tcp and http");
 	load_unused(l, el, epath, ls, "routes", "http");
+	load_unused(l, el, epath, ls, "access_log.path", "tcp and http");
+	load_unused(l, el, epath, ls, "access_log.format", "tcp and http");
+	load_unused(l, el, epath, ls, "access_log.facility", "tcp and http");
 	if (!load_has(&schema_listeners, el, "file", &m)) {
 		if (!body)
 			load_err(

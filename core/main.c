@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "config/publish.h"
 #include "core/admin/admin.h"
+#include "core/alog/alog.h"
 #include "core/mem/acct.h"
 #include "core/health/health.h"
 #include "core/http/http.h"
@@ -75,6 +76,13 @@ static int build(struct config *cfg, struct acct *acct)
 		return -1;
 	}
 	ret = certs_build(cfg, acct, err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
+		return -1;
+	}
+	/* Access logs: opened now (a file that cannot be is a config error);
+	 * --check (no accountant) only checks they could be. */
+	ret = snapshot_alog_build(cfg, !acct, err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
 		return -1;
@@ -196,6 +204,7 @@ static int start_workers(struct ctl *ctl)
 		w->real_node = ctl->place.w[i].real_node;
 		w->cfg = ctl->cfg;
 		w->acct = ctl->acct;
+		w->alog = alog_ring(i, &w->st.log_dropped, &w->st.log_unwritten);
 		w->pool = node_pool(ctl, w->real_node);
 		/* splitmix64: distinct, reproducible streams per worker */
 		w->rng = seed + 0x9e3779b97f4a7c15ull * (i + 1);
@@ -269,6 +278,7 @@ static int setup_signals(struct ctl *ctl)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* Blocked before any thread starts, so workers inherit the mask and
 	 * every signal arrives on the control thread's signalfd. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
@@ -318,11 +328,17 @@ static void commit(struct ctl *ctl, struct config *cfg, const char *what)
 static void discovered(struct ctl *ctl)
 {
 	struct config *cfg = disc_derive(ctl->cfg);
+	char err[512];
+	int ret;
 
 	if (!cfg)
 		return;
-	if (snapshot_build_derived(cfg) < 0) {
-		log_err("discovery: %s: the running config stays", strerror(ENOMEM));
+	ret = snapshot_build_derived(cfg);
+	if (ret == 0) /* the same access logs, opened again, as a reload does */
+		ret = snapshot_alog_build(cfg, false, err, sizeof(err));
+	if (ret < 0) {
+		log_err("discovery: %s: the running config stays",
+		        ret == -EINVAL ? err : strerror(-ret));
 		snapshot_put(cfg);
 		return;
 	}
@@ -476,6 +492,8 @@ static void control_loop(struct ctl *ctl)
 		}
 		if (sig == SIGUSR1)
 			stats_log_snapshot(&src);
+		if (sig == SIGUSR2)
+			alog_reopen(); /* logrotate's postrotate */
 		if (sig == SIGHUP) {
 			uint64_t failed = ctl->reloads_failed;
 
@@ -509,6 +527,7 @@ static void teardown(struct ctl *ctl)
 
 	uint64_t in_use = 0;
 
+	alog_stop(); /* if run() returned early; nothing when already stopped */
 	free(ctl->g.w);
 	disc_stop();
 	lstat_free_all();
@@ -587,6 +606,11 @@ static int run(struct ctl *ctl)
 	ctl->cfg->generation = 1;
 	publish_set(ctl->cfg); /* the control thread's reference is the publication's */
 	lstat_init(ctl->place.nworkers);
+	ret = alog_start(ctl->place.nworkers, ctl->cfg->access_log_buffer);
+	if (ret < 0) {
+		log_err("access log: %s", strerror(-ret));
+		return 1;
+	}
 	if (start_workers(ctl) < 0)
 		return 1;
 	place_log(&ctl->place, &ctl->topo);
@@ -622,6 +646,7 @@ static int run(struct ctl *ctl)
 	ctl->health = NULL;
 	worker_group_stop(&ctl->g, &ctl->ring);
 	worker_group_join(&ctl->g);
+	alog_stop(); /* every line the workers made is written: the summary counts */
 	{
 		struct stats_src src = {
 		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,

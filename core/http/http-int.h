@@ -7,6 +7,7 @@
  *	http_req.c    the client side: requests read, routed and sent up
  *	http_resp.c   the upstream side: responses read and sent back,
  *	              keep-alive reuse, Upgrade tunnels
+ *	http_log.c    the access log line of each request
  *
  * A client connection (protocol http) holds no buffer and no context while
  * it waits for a request; <pctx> is its struct http_ctx while a request is
@@ -20,6 +21,7 @@
 
 #include <arpa/inet.h>
 
+#include "core/alog/alog-t.h"
 #include "core/parse/h1-t.h"
 #include "core/loop/ops-t.h"
 #include "core/mem/pool.h"
@@ -37,6 +39,26 @@ enum http_state {
 	HS_BODY,   /* request sent upstream (its body may still stream) */
 	HS_ERROR,  /* an error page is queued: close once it is sent */
 	HS_TUNNEL, /* upgraded: bytes both ways */
+};
+
+/* A request's access log fields (http_log.c), kept while it is in
+ * progress on a listener with an access log. Times are w->now (ms). */
+struct http_log {
+	bool on;    /* a request in progress, not logged yet */
+	char cause; /* '-', or HAProxy's first letter: C S c s P R K */
+	uint8_t minor;
+	uint8_t mlen;
+	uint16_t tlen;
+	uint8_t tls, snilen;      /* TLS version and SNI, taken at the start (the session
+	                      * may be gone by the end) */
+	int16_t backend;          /* in the request's pool (ctx.pi), -1: none */
+	uint64_t t_start, t_head; /* first byte of the head, its end (0: not yet) */
+	uint64_t t_up, t_conn;    /* connect started, done (both set at once on reuse) */
+	uint64_t t_resp;          /* the response head */
+	uint64_t bytes_in, bytes_out;
+	char method[ALOG_METHOD_MAX];
+	char target[ALOG_TARGET_MAX];
+	char sni[255];
 };
 
 /* The cold part of a client connection, attached while a request is in
@@ -58,6 +80,9 @@ struct http_ctx {
 	int16_t pi;     /* the request's pool (route()), -1: none; kept for retries */
 	uint64_t lbkey; /* its maglev key: the head it came from is gone by a retry */
 	char ip[INET6_ADDRSTRLEN];
+	struct alog_addr peer; /* the client's address, binary (with <ip>) */
+	bool lg_used;          /* <lg> was written to: zeroed when given back */
+	struct http_log lg;    /* last: a context that never logs is zeroed up to it */
 };
 
 _Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");
@@ -141,6 +166,38 @@ void http__req_fail(struct worker *w, struct conn *c, int st);
 /* Finds an upstream for <c>'s request: an idle one, or a new connection.
  * Returns it, or NULL after answering the client (502/503). */
 struct conn *http__upstream_for(struct worker *w, struct conn *c);
+
+/* http_log.c */
+/* A request head starts on <c>: its log fields begin (when its listener
+ * logs). */
+void http__log_begin(struct worker *w, struct conn *c);
+/* The head of <c>'s request is complete (<hlen> bytes): its method, target
+ * and version are kept. */
+void http__log_head(struct worker *w, struct conn *c, uint32_t hlen);
+/* Writes the line of <c>'s request, answered with <status> (0: none), if
+ * it has not been; then nothing more is logged for it. */
+void http__log_end(struct worker *w, struct conn *c, int status);
+
+/* Sets why <c>'s request ends (HAProxy's first letter), unless a reason
+ * was already given. */
+static inline void http__log_cause(struct conn *c, char cause)
+{
+	struct http_ctx *x = c ? hx_of(c) : NULL;
+
+	if (x && x->lg.on && x->lg.cause == '-')
+		x->lg.cause = cause;
+}
+
+/* Adds to <c>'s request's byte counts. */
+static inline void http__log_bytes(struct conn *c, uint64_t in, uint64_t out)
+{
+	struct http_ctx *x = hx_of(c);
+
+	if (x && x->lg.on) {
+		x->lg.bytes_in += in;
+		x->lg.bytes_out += out;
+	}
+}
 
 /* http_resp.c */
 void http__up_data(struct worker *w, struct conn *u, char *buf, uint32_t len);

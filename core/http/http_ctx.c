@@ -41,6 +41,11 @@ void http__ctx_put(struct worker *w, struct conn *c)
 
 	if (!x)
 		return;
+	if (x->lg.on) { /* the connection ends under a request */
+		if (x->state != HS_TUNNEL)
+			http__log_cause(c, w->stopping ? 'K' : 'P');
+		http__log_end(w, c, x->resp_head ? x->resp.status : 0);
+	}
 	http__unpark(w, x);
 	if (x->rhead) {
 		h1_msg_wipe(&x->req, x->rhead);
@@ -53,7 +58,9 @@ void http__ctx_put(struct worker *w, struct conn *c)
 	if (x->shead)
 		pool_put(w->pc, x->shead, x->scap);
 	c->pctx = NULL;
-	pool_put(w->pc, x, sizeof(*x));
+	/* what was written: the log fields only if some request was logged */
+	pool_put(w->pc, x,
+	         x->lg_used ? sizeof(*x) : offsetof(struct http_ctx, lg) + sizeof(x->lg.on));
 }
 
 /* Appends <n> bytes to a head buffer, growing it by class; false when it

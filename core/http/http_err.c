@@ -89,6 +89,23 @@ static char *error_build(struct worker *w, int st, const struct cfg_error_page *
 /* Queues the page for <st> on <c> (the listener's file from error_pages:,
  * copied from its mapping, else the built-in text) and closes once it is
  * sent. */
+/* The access log's cause of an error answer no caller explained: the
+ * request was refused (P), timed out (c, s) or found no backend (S). */
+static char error_cause(int st)
+{
+	switch (st) {
+	case 408:
+		return 'c';
+	case 502:
+	case 503:
+		return 'S';
+	case 504:
+		return 's';
+	default:
+		return 'P';
+	}
+}
+
 void http__error(struct worker *w, struct conn *c, int st)
 {
 	struct http_ctx *x = hx_of(c);
@@ -118,6 +135,9 @@ void http__error(struct worker *w, struct conn *c, int st)
 		return;
 	}
 	xprt_flush(w, c);
+	http__log_cause(c, error_cause(st));
+	http__log_bytes(c, 0, (uint64_t)n + (pg ? pg->len - sent : 0));
+	http__log_end(w, c, st);
 }
 
 /* Critical pressure at accept: the 503 of the Contracts, then close,

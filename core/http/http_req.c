@@ -73,6 +73,7 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 		http__req_fail(w, c, 431);
 		return false;
 	}
+	http__log_bytes(c, (uint64_t)k, 0);
 	if (u && k) {
 		if (!http__forward(w, u, buf, off, (uint32_t)k, off + n, own)) {
 			http__req_fail(w, c, 503);
@@ -125,6 +126,7 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	int n, cls, pi;
 
 	WSTAT_INC(w, http_requests);
+	http__log_head(w, c, hlen);
 	c->ntried = 0;
 	x->req_done = x->resp_head = x->sent_any = false;
 	x->keep_alive = !(x->req.flags & H1_F_CLOSE) && !w->stopping;
@@ -140,12 +142,14 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 		return;
 	if (acct_level(w->acct) == ACCT_CRITICAL) {
 		WSTAT_INC(w, rejected);
+		http__log_cause(c, 'R');
 		http__error(w, c, 503);
 		return;
 	}
 	cls = pool_class_of(hlen + 512);
 	hb = cls < 0 ? NULL : pool_get(w->pc, cls);
 	if (!hb) {
+		http__log_cause(c, cls < 0 ? 'P' : 'R');
 		http__error(w, c, cls < 0 ? 431 : 503);
 		return;
 	}
@@ -230,6 +234,7 @@ void http__head_begin(struct worker *w, struct conn *c)
 	x->head_start = w->now;
 	x->t0_us = clock_us();
 	timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.header);
+	http__log_begin(w, c);
 }
 
 void http__client_resume(struct worker *w, struct conn *c)
@@ -241,6 +246,21 @@ void http__client_resume(struct worker *w, struct conn *c)
 	if (x && (x->state == HS_ERROR || (x->state == HS_BODY && x->req_done)))
 		return;
 	xprt_read(w, c);
+}
+
+/* The access log's backend and connect times: a reused connection took
+ * no time; a retry on another backend counts from the first attempt. */
+static void log_picked(struct worker *w, struct conn *c, int b, bool reused)
+{
+	struct http_log *g = &hx_of(c)->lg;
+
+	if (!g->on)
+		return;
+	g->backend = (int16_t)b;
+	if (reused)
+		g->t_up = g->t_conn = w->now;
+	else if (!g->t_up)
+		g->t_up = w->now;
 }
 
 struct conn *http__upstream_for(struct worker *w, struct conn *c)
@@ -259,11 +279,14 @@ struct conn *http__upstream_for(struct worker *w, struct conn *c)
 		u = upstream_idle_take(w, c, pi, b);
 		if (u) {
 			WSTAT_INC(w, http_reused);
+			log_picked(w, c, b, true);
 			return u;
 		}
 		u = upstream_open(w, ls, pi, c, b, (uint8_t)http__up_id, &err);
-		if (u)
+		if (u) {
+			log_picked(w, c, b, false);
 			return u;
+		}
 		if (err == -ENOSPC)
 			break;
 	}
@@ -272,18 +295,28 @@ struct conn *http__upstream_for(struct worker *w, struct conn *c)
 	return NULL;
 }
 
-/* The client's address, for X-Forwarded-For and maglev. */
+/* The client's address, for X-Forwarded-For, maglev and the access log. */
 static void client_ip(struct conn *c, struct http_ctx *x)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 
-	if (!x->ip[0] && getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
-		inet_ntop(ss.ss_family,
-		          ss.ss_family == AF_INET
-		              ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
-		              : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
-		          x->ip, sizeof(x->ip));
+	if (x->ip[0] || getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	inet_ntop(ss.ss_family,
+	          ss.ss_family == AF_INET ? (const void *)&s4->sin_addr
+	                                  : (const void *)&s6->sin6_addr,
+	          x->ip, sizeof(x->ip));
+	x->peer.family = ss.ss_family;
+	if (ss.ss_family == AF_INET) {
+		x->peer.port = ntohs(s4->sin_port);
+		memcpy(x->peer.a, &s4->sin_addr, 4);
+	} else {
+		x->peer.port = ntohs(s6->sin6_port);
+		memcpy(x->peer.a, &s6->sin6_addr, 16);
+	}
 }
 
 void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res)
@@ -338,11 +371,13 @@ void http__client_eof(struct worker *w, struct conn *c)
 		x->keep_alive = false; /* half-close after a request: answer it */
 		return;
 	}
+	http__log_cause(c, 'C');
 	pump_close_pair(w, c);
 }
 
 void http__client_error(struct worker *w, struct conn *c, int err)
 {
+	http__log_cause(c, 'C');
 	pump_close_pair(w, c);
 }
 
@@ -386,6 +421,7 @@ static void client_timer(struct timer *t, void *arg)
 
 		due = last + to->server;
 		if (w->now >= due) {
+			http__log_cause(c, 's');
 			http__req_fail(w, c, 504);
 			return;
 		}
@@ -399,6 +435,7 @@ static void client_timer(struct timer *t, void *arg)
 			lim = to->idle;
 		due = last + lim;
 		if (w->now >= due) {
+			http__log_cause(c, 'c');
 			pump_close_pair(w, c);
 			return;
 		}

@@ -37,11 +37,13 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 	if (k < 0) {
 		if (own)
 			pool_put(w->pc, buf, off + n);
+		http__log_cause(c, 'S');
 		pump_close_pair(w, c);
 		return;
 	}
 	if (k) {
 		x->sent_any = true;
+		http__log_bytes(c, 0, (uint64_t)k);
 		if (!http__forward(w, c, buf, off, (uint32_t)k, off + n, own)) {
 			pump_close_pair(w, c);
 			return;
@@ -81,6 +83,9 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 	lstat_code(ring_listener(w, c)->st->http, 101);
 	upstream_count_status(w, u, 101);
 	x->resp_head = x->sent_any = true;
+	if (x->lg.on)
+		x->lg.t_resp = w->now;
+	http__log_bytes(c, 0, (uint64_t)n);
 	x->keep_alive = x->up_keep = false;
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0 ||
 	    !http__forward(w, c, x->shead, hlen, x->slen - hlen, 0, false) ||
@@ -155,6 +160,9 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		return;
 	}
 	x->sent_any = true;
+	if (x->lg.on)
+		x->lg.t_resp = w->now;
+	http__log_bytes(c, 0, (uint64_t)n);
 	if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0) {
 		pump_close_pair(w, c);
 		return;
@@ -173,6 +181,7 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	lstat_code(ls->st->http, x->resp.status);
 	lstat_hist_add(&ls->st->dur, clock_us() - x->t0_us);
 	upstream_count_status(w, u, x->resp.status);
+	http__log_end(w, c, x->resp.status);
 	c->peer = u->peer = CONN_NONE;
 	upstream_lb_end(w, u);
 	/* The upstream's keep-alive is its own: a client that closes does
@@ -235,10 +244,12 @@ void http__up_data(struct worker *w, struct conn *u, char *buf, uint32_t res)
 		int r = ok ? h1_parse(&x->sp, x->shead, x->slen, &x->resp) : -502;
 
 		pool_put(w->pc, buf, res);
-		if (r > 0)
+		if (r > 0) {
 			resp_head(w, c, u, (uint32_t)r);
-		else if (r < 0)
+		} else if (r < 0) {
+			http__log_cause(c, 'P');
 			http__req_fail(w, c, 502);
+		}
 	}
 }
 
@@ -260,6 +271,7 @@ void http__up_eof(struct worker *w, struct conn *u)
 		response_done(w, c, u, false);
 		return;
 	}
+	http__log_cause(c, 'S');
 	http__req_fail(w, c, 502);
 }
 
@@ -272,6 +284,7 @@ void http__up_error(struct worker *w, struct conn *u, int err)
 
 	if (err == -ECONNRESET)
 		upstream_passive_fail(w, u);
+	http__log_cause(c, 'S');
 	if (!x || x->state == HS_TUNNEL) {
 		pump_close_pair(w, u);
 		return;
@@ -302,6 +315,8 @@ void http__up_connected(struct worker *w, struct conn *u, int res)
 			ring_close(w, u);
 			return;
 		}
+		if (hx_of(c) && hx_of(c)->lg.on)
+			hx_of(c)->lg.t_conn = w->now;
 		xprt_read(w, u);
 		xprt_flush(w, u);
 		return;

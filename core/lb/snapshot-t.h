@@ -18,7 +18,11 @@ struct snapshot_tls {
 	char *alpn;          /* what ctx offers, ','-separated */
 };
 
+struct alog_sink;
+
 struct snapshot_rt {
+	/* access logs (snapshot_alog_build()): per listener, NULL = none */
+	struct alog_sink **alog;
 	/* TLS (certs_build()): per listener and per pool, NULL until built */
 	struct snapshot_certs *certs;
 	struct snapshot_tls *tls_ls;

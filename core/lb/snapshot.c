@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <stdio.h>
+
 #include "config/config.h"
+#include "core/alog/alog.h"
 #include "core/lb/backend.h"
 #include "core/lb/certs.h"
 #include "core/lb/lb.h"
@@ -33,6 +36,9 @@ static void snapshot_release(struct config *cfg)
 	if (!rt)
 		return;
 	certs_free(rt->certs);
+	for (unsigned i = 0; rt->alog && i < rt->nls; i++)
+		alog_sink_free(rt->alog[i]);
+	free(rt->alog);
 	for (unsigned i = 0; i < rt->npools; i++)
 		lb_free(rt->lb[i]);
 	free(rt);
@@ -101,6 +107,35 @@ int snapshot_build_derived(struct config *cfg)
 	rt->tls_ls = base->tls_ls;
 	rt->tls_pool = base->tls_pool;
 	rt->nls = base->nls;
+	return 0;
+}
+
+int snapshot_alog_build(struct config *cfg, bool dry, char *err, size_t len)
+{
+	struct snapshot_rt *rt = cfg->runtime;
+	char why[300];
+
+	if (!rt)
+		return -EINVAL;
+	rt->alog = calloc(cfg->nlisteners ? cfg->nlisteners : 1, sizeof(*rt->alog));
+	if (!rt->alog)
+		return -ENOMEM;
+	rt->nls = cfg->nlisteners;
+	for (unsigned i = 0; i < cfg->nlisteners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		if (!l->access_log.path || l->mode == LMODE_STATIC)
+			continue;
+		rt->alog[i] = alog_sink_new(l->name, &l->access_log, dry, why, sizeof(why));
+		if (!rt->alog[i]) {
+			snprintf(
+			    err, len,
+			    "%s:%d:1: listeners[%u].access_log.path: %s (expected a writable file, "
+			    "stderr, syslog or syslog:SOCKET)",
+			    cfg->path ? cfg->path : "<built-in>", l->line, i, why);
+			return -EINVAL;
+		}
+	}
 	return 0;
 }
 

@@ -23,6 +23,19 @@ int snapshot_build(struct config *cfg);
  * Returns 0, -ENOMEM, or -EINVAL when <cfg> is not derived from a built
  * snapshot. */
 int snapshot_build_derived(struct config *cfg);
+/* Builds the access log sink of every listener of <cfg> that has one
+ * (after snapshot_build()); <dry>: only check the destinations (--check).
+ * Returns 0, -ENOMEM, or -EINVAL with the config error line in <err>. */
+int snapshot_alog_build(struct config *cfg, bool dry, char *err, size_t len);
+
+/* The access log sink of listener <ls>, NULL when it logs nothing. */
+static inline struct alog_sink *snapshot_alog(const struct config *cfg, unsigned ls)
+{
+	const struct snapshot_rt *rt = cfg->runtime;
+
+	return rt && rt->alog && ls < cfg->nlisteners ? rt->alog[ls] : NULL;
+}
+
 /* Takes a reference to <cfg>. */
 void snapshot_get(struct config *cfg);
 

@@ -16,6 +16,7 @@
 
 #include "core/mem/acct.h"
 #include "core/base/macros.h"
+#include "core/lb/snapshot.h"
 #include "core/loop/gen.h"
 #include "core/loop/listen.h"
 #include "core/loop/lstat.h"
@@ -423,6 +424,7 @@ struct wlistener *listen_new(struct worker *w, struct wgen *g, const struct cfg_
 	ls->xprt = l->tls.enabled ? ops_tls_xprt() : ops_default_xprt();
 	ls->max_active = (l->max_connections + nworkers - 1) / nworkers;
 	ls->st = lstat_listener(l->name, w->id);
+	ls->alog = snapshot_alog(g->cfg, (unsigned)(l - g->cfg->listeners));
 	g->refs++;
 	w->ls[i] = ls;
 	return ls;

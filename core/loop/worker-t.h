@@ -40,7 +40,9 @@ enum worker_msg {
 };
 
 /* Counters of one worker: written by the worker alone (relaxed stores),
- * read by the control thread for snapshots and the exit summary. */
+ * read by the control thread for snapshots and the exit summary; one
+ * exception, log_unwritten (access log records of this worker that the log
+ * thread could not write), is written by the log thread alone. */
 /* clang-format 14 does not settle on a layout for this list. */
 /* clang-format off */
 #define WORKER_STATS(X)                                                                            \
@@ -48,7 +50,8 @@ enum worker_msg {
 	X(connect_timeout) X(no_backend) X(bytes_in) X(bytes_out) X(splice_bytes) X(splices)       \
 	X(buffer_waits) X(buffer_fails) X(static_requests) X(idle_timeouts) X(aborts)             \
 	X(pipe_exhausted) X(table_full) X(stale_cqes) X(http_requests) X(http_errors)     \
-	X(http_reused) X(tls_handshakes) X(tls_resumed) X(tls_failed) X(tls_timeouts)
+	X(http_reused) X(tls_handshakes) X(tls_resumed) X(tls_failed) X(tls_timeouts)      \
+	X(log_dropped) X(log_unwritten)
 /* clang-format on */
 
 struct worker_stats {
@@ -75,6 +78,8 @@ enum accept_mode {
  * reference per worker, not per connection) while a listener of that
  * generation lives, and holds the worker's balancing cursors for its pools. */
 struct upstream_idle;
+struct alog_sink;
+struct alog_ring;
 
 struct wgen {
 	struct config *cfg;
@@ -104,11 +109,12 @@ struct wlistener {
 	const struct cfg_listener *cfg;
 	struct timer defer_tm;
 	struct __kernel_timespec connect_ts;
-	uint8_t proto;      /* the protocol its connections run (ops.h) */
-	uint8_t xprt;       /* the transport they use */
-	bool serves_stop;   /* keeps accepting while the worker drains (set by prepare()) */
-	void *pctx;         /* the protocol's own state for this listener (prepare()) */
-	struct lstat_w *st; /* this worker's counters of the listener's name (lstat.h) */
+	uint8_t proto;          /* the protocol its connections run (ops.h) */
+	uint8_t xprt;           /* the transport they use */
+	bool serves_stop;       /* keeps accepting while the worker drains (set by prepare()) */
+	void *pctx;             /* the protocol's own state for this listener (prepare()) */
+	struct alog_sink *alog; /* its access log (the generation's), NULL = none */
+	struct lstat_w *st;     /* this worker's counters of the listener's name (lstat.h) */
 };
 
 struct worker {
@@ -160,6 +166,8 @@ struct worker {
 	/* splice pipes */
 	struct pipe_pair *pipe_free;
 	uint32_t pipes, pipes_max;
+
+	struct alog_ring *alog; /* this worker's access log ring */
 
 	uint64_t rng;
 	uint64_t now;

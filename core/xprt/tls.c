@@ -546,6 +546,17 @@ static void tls_release(struct worker *w, struct conn *c)
 	acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
 }
 
+unsigned tls_xprt_info(const struct conn *c, const char **sni)
+{
+	const struct txc *x = c->xprt == ops_tls_xprt() ? txc_of(c) : NULL;
+
+	*sni = NULL;
+	if (!x || !x->t || !x->open)
+		return 0;
+	*sni = tls_conn_sni(x->t);
+	return tls_conn_version(x->t);
+}
+
 const struct xprt_ops tls_xprt = {
     .name = "tls",
     .can_splice = false,
