@@ -108,7 +108,13 @@ static void log_backends(const struct stats_src *s)
 static void log_tls(const struct stats_src *s)
 {
 	struct tls_ticket_stats tk;
+	struct tls_pool_stats ps;
 
+	tls_session_pool_stats(&ps);
+	if (ps.pooled)
+		log_info("stats tls sessions pooled=%llu reused=%llu idle=%llu",
+		         (unsigned long long)ps.pooled, (unsigned long long)ps.reused,
+		         (unsigned long long)ps.idle);
 	tls_ticket_stats(&tk);
 	if (tk.generation)
 		log_info(

@@ -249,7 +249,9 @@ static int conn_error(struct tls_conn *t, int r)
 /* Creates t->ssl from <w>. */
 static int conn_new_ssl(struct tls_conn *t, WOLFSSL_CTX *w)
 {
+	tls__session_alloc_next(true); /* wolfSSL_new()'s first block is the WOLFSSL */
 	t->ssl = wolfSSL_new(w);
+	tls__session_alloc_next(false);
 	if (!t->ssl)
 		return conn_fail(t, TLS_R_NOMEM, MEMORY_E);
 	wolfSSL_SSLSetIORecv(t->ssl, tls__io_recv);
@@ -304,7 +306,9 @@ void tls_conn_free(struct tls_conn *t)
 {
 	if (!t)
 		return;
+	tls__session_free_next(t->ssl); /* wolfSSL_free()'s last block */
 	wolfSSL_free(t->ssl);
+	tls__session_free_next(NULL);
 	tls_ctx_free(t->ctx);
 	tls__free(t->hello);
 	tls__free(t->sni);

@@ -5,11 +5,22 @@
  * header aside), so the figure tracks the process's memory and needs no
  * size header in front of each block.
  *
+ * Session objects (the memory profile's SslContextPool): the block of each
+ * WOLFSSL, the first wolfSSL_new() allocates and the last wolfSSL_free()
+ * frees, comes from a pool of the calling thread (a worker's) and goes back
+ * to it, wiped, up to TLS_SESSION_POOL_MAX blocks; the rest are freed. The
+ * callers mark those two calls (tls__session_alloc_next(),
+ * tls__session_free_next()); every other block is malloc's. A pooled block
+ * is not held by any connection, so it is not counted in the ssl figure
+ * while it waits; the pool's own counters say what it holds.
+ *
  * Thread safety: the counters are relaxed atomics; any thread may allocate.
+ * Each thread's pool is its own; a thread's exit frees its pool.
  */
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +28,96 @@
 
 static _Atomic uint64_t mem_held, mem_peak, mem_allocs, mem_releases;
 static __thread int64_t mem_thread;
+
+/* A block waiting in a thread's session pool. */
+struct mem_block {
+	struct mem_block *next;
+};
+
+static struct {
+	pthread_key_t key; /* its destructor frees an exiting thread's pool */
+	pthread_once_t once;
+	_Atomic uint64_t reused, pooled, freed, idle; /* blocks, all threads */
+} sess = {.once = PTHREAD_ONCE_INIT};
+
+static __thread struct mem_block *sess_head; /* this thread's pool */
+static __thread unsigned sess_n;
+static __thread bool sess_take;          /* the next tls__malloc() is a WOLFSSL */
+static __thread const void *sess_victim; /* the WOLFSSL being freed */
+
+void tls_session_pool_drain(void)
+{
+	struct mem_block *b;
+
+	while ((b = sess_head)) {
+		sess_head = b->next;
+		sess_n--;
+		atomic_fetch_sub_explicit(&sess.idle, 1, memory_order_relaxed);
+		free(b);
+	}
+}
+
+static void sess_thread_exit(void *arg)
+{
+	(void)arg;
+	tls_session_pool_drain();
+}
+
+static void sess_key_init(void)
+{
+	pthread_key_create(&sess.key, sess_thread_exit);
+}
+
+void tls__session_alloc_next(bool on)
+{
+	sess_take = on;
+}
+
+void tls__session_free_next(const void *ssl)
+{
+	sess_victim = ssl;
+}
+
+/* The pool's block for a WOLFSSL of <n> bytes, or NULL. */
+static void *sess_get(size_t n)
+{
+	struct mem_block *b = sess_head;
+
+	if (!b || malloc_usable_size(b) < n)
+		return NULL;
+	sess_head = b->next;
+	sess_n--;
+	atomic_fetch_sub_explicit(&sess.idle, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sess.reused, 1, memory_order_relaxed);
+	return b;
+}
+
+/* Keeps <p>, a WOLFSSL's block, in this thread's pool, wiped (it held key
+ * material). Returns false when the pool is full. */
+static bool sess_put(void *p)
+{
+	struct mem_block *b = p;
+
+	if (sess_n >= TLS_SESSION_POOL_MAX)
+		return false;
+	pthread_once(&sess.once, sess_key_init);
+	if (!sess_head)
+		pthread_setspecific(sess.key, &sess); /* non-NULL: the destructor runs */
+	explicit_bzero(p, malloc_usable_size(p));
+	b->next = sess_head;
+	sess_head = b;
+	sess_n++;
+	atomic_fetch_add_explicit(&sess.idle, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sess.pooled, 1, memory_order_relaxed);
+	return true;
+}
+
+void tls_session_pool_stats(struct tls_pool_stats *st)
+{
+	st->reused = atomic_load_explicit(&sess.reused, memory_order_relaxed);
+	st->pooled = atomic_load_explicit(&sess.pooled, memory_order_relaxed);
+	st->idle = atomic_load_explicit(&sess.idle, memory_order_relaxed);
+}
 
 int64_t tls_mem_thread(void)
 {
@@ -55,7 +156,14 @@ static void mem_uncharge(void *p)
 
 void *tls__malloc(size_t n)
 {
-	void *p = malloc(n);
+	void *p = NULL;
+
+	if (sess_take) {
+		sess_take = false;
+		p = sess_get(n);
+	}
+	if (!p)
+		p = malloc(n);
 
 	mem_charge(p);
 	return p;
@@ -72,6 +180,11 @@ void *tls__calloc(size_t n)
 void tls__free(void *p)
 {
 	mem_uncharge(p);
+	if (p && p == sess_victim) {
+		sess_victim = NULL;
+		if (sess_put(p))
+			return;
+	}
 	free(p);
 }
 

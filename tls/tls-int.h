@@ -71,6 +71,16 @@ void *tls__calloc(size_t n);
 void *tls__realloc(void *p, size_t n);
 void tls__free(void *p);
 
+/* <on>: marks the next tls__malloc() of this thread as the block of a
+ * WOLFSSL (call it right before wolfSSL_new(), and with false right after):
+ * it comes from the thread's session pool when the pool has one. */
+void tls__session_alloc_next(bool on);
+
+/* Marks <ssl> as the block the next wolfSSL_free() of this thread ends
+ * with: it goes back to the thread's session pool, wiped (NULL after the
+ * call). */
+void tls__session_free_next(const void *ssl);
+
 /* Moves this thread's figure (tls_mem_thread()) by <n>: what a call made on
  * the thread's behalf but charges elsewhere (an SNI store's load). */
 void tls__mem_thread_add(int64_t n);

@@ -92,6 +92,15 @@ struct tls_ticket_stats {
 	uint64_t failures;   /* rotations that found no randomness (tried again later) */
 };
 
+/* Session objects (WOLFSSL blocks) a thread keeps for reuse, at most. */
+#define TLS_SESSION_POOL_MAX 64
+
+struct tls_pool_stats {
+	uint64_t reused; /* WOLFSSL blocks taken from a pool instead of malloc */
+	uint64_t pooled; /* blocks given back to a pool instead of free */
+	uint64_t idle;   /* blocks waiting in the pools now, all threads */
+};
+
 struct tls_mem_stats {
 	uint64_t held; /* bytes currently held, malloc_usable_size() of each block */
 	uint64_t peak;

@@ -183,6 +183,13 @@ void tls_ticket_deinit(void);
 /* Copies the counters of every allocation wolfSSL and tls/ made. */
 void tls_mem_stats(struct tls_mem_stats *st);
 
+/* The session pools' counters (tls/mem.c), all threads. */
+void tls_session_pool_stats(struct tls_pool_stats *st);
+
+/* Frees the calling thread's pooled session objects (a thread's exit does
+ * it too). */
+void tls_session_pool_drain(void);
+
 /* Bytes tls/ allocated on the calling thread minus those it freed there:
  * the difference around a call is what the call allocated (a connection's
  * share for the accountant's ssl component). */

@@ -274,6 +274,37 @@ START_TEST(a_tls13_handshake_completes_and_data_flows_both_ways)
 }
 END_TEST
 
+/* A thread's WOLFSSL blocks come back from its session pool: the second
+ * pair of sessions reuses the first pair's, wiped, and nothing is held but
+ * what the pool keeps (not counted as held) until it is drained. */
+START_TEST(session_objects_are_pooled_per_thread_and_reused)
+{
+	struct tls_ctx_opts so = {0}, co = {0};
+	struct tls_ctx *sc = server_ctx(&so, false), *cc = client_ctx(&co);
+	struct tls_pool_stats a, b, c;
+	struct pair p;
+
+	tls_session_pool_drain();
+	tls_session_pool_stats(&a);
+	for (int i = 0; i < 3; i++) {
+		pair_open(&p, cc, sc, "localhost");
+		ck_assert_int_eq(pair_handshake(&p), 0);
+		exchange_both_ways(&p);
+		pair_close(&p);
+	}
+	tls_session_pool_stats(&b);
+	ck_assert_uint_eq(b.pooled - a.pooled, 6); /* two sessions a pair */
+	ck_assert_uint_eq(b.reused - a.reused, 4); /* the second and third pairs */
+	ck_assert_uint_eq(b.idle - a.idle, 2);
+	ck_assert_uint_gt(tls_mem_held(), 0); /* the contexts */
+	tls_session_pool_drain();
+	tls_session_pool_stats(&c);
+	ck_assert_uint_eq(c.idle, a.idle);
+	tls_ctx_free(sc);
+	tls_ctx_free(cc);
+}
+END_TEST
+
 START_TEST(a_tls12_handshake_completes_and_data_flows_both_ways)
 {
 	struct tls_ctx_opts so = {0}, co = {.max_version = 12};
@@ -1575,6 +1606,7 @@ static Suite *tls_suite(void)
 	TCase *tx;
 
 	tcase_add_test(th, a_tls13_handshake_completes_and_data_flows_both_ways);
+	tcase_add_test(th, session_objects_are_pooled_per_thread_and_reused);
 	tcase_add_test(th, a_tls12_handshake_completes_and_data_flows_both_ways);
 	tcase_add_test(th, a_large_write_arrives_whole_in_several_records);
 	tcase_add_test(th, alpn_http11_is_negotiated);
