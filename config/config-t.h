@@ -74,7 +74,7 @@ struct cfg_keysrc {
  * them), for the line each key was written on (key_line[], 0 = not in the
  * file), which --print-config shows. */
 #define CFG_ROUTE_KEYS    4
-#define CFG_LISTENER_KEYS 48
+#define CFG_LISTENER_KEYS 56
 #define CFG_CERT_KEYS     2
 #define CFG_BACKEND_KEYS  4
 #define CFG_POOL_KEYS     16
@@ -190,6 +190,28 @@ struct cfg_error_page {
 	size_t len;
 };
 
+/* listeners[].proxy_protocol */
+enum cfg_pp_accept {
+	CFG_PP_NONE,   /* no PROXY header is read */
+	CFG_PP_ACCEPT, /* every connection starts with a v1 or v2 header (required) */
+};
+
+/* pools[].proxy_protocol */
+enum cfg_pp_send {
+	CFG_PP_SEND_NONE,
+	CFG_PP_SEND_V1,
+	CFG_PP_SEND_V2,
+};
+
+/* One network of listeners[].proxy_protocol_trusted, parsed at load. */
+struct cfg_cidr {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t bits;   /* prefix length */
+	uint8_t addr[16];
+};
+
+#define CFG_PP_TRUSTED_MAX 32 /* networks in one proxy_protocol_trusted */
+
 struct cfg_listener {
 	char *name;
 	struct cfg_addr bind;
@@ -212,6 +234,10 @@ struct cfg_listener {
 	struct cfg_error_page error_pages[CFG_NERROR_PAGES]; /* http */
 	char *via; /* http: "Via: 1.1 <via>" upstream; NULL = none */
 	struct cfg_tls tls;
+	enum cfg_pp_accept proxy_protocol;
+	struct cfg_strlist proxy_protocol_trusted;      /* as written */
+	struct cfg_cidr pp_trusted[CFG_PP_TRUSTED_MAX]; /* derived: the networks parsed */
+	unsigned npp_trusted;
 	int line;
 	uint64_t keys_set; /* bit i: row i of the listener table was in the file */
 	uint32_t key_line[CFG_LISTENER_KEYS];
@@ -239,6 +265,7 @@ struct cfg_pool {
 	unsigned nbackends;
 	struct cfg_health health;
 	struct cfg_pool_tls tls;
+	enum cfg_pp_send proxy_protocol; /* header sent first on each new upstream connection */
 	struct {
 		uint32_t max_idle; /* http: idle upstreams per worker and backend */
 		uint64_t timeout;  /* http: ms an idle upstream is kept */

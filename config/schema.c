@@ -15,6 +15,8 @@ _Static_assert(sizeof(enum cfg_algo) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_tls_version) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_verify_client) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_verify_peer) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_pp_accept) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_pp_send) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
@@ -31,6 +33,8 @@ static const char *const level_names[] = {"error", "warning", "info", "debug", N
 static const char *const tls_version_names[] = {"1.2", "1.3", NULL};
 static const char *const verify_client_names[] = {"none", "optional", "required", NULL};
 static const char *const verify_peer_names[] = {"peer", "none", NULL};
+static const char *const pp_accept_names[] = {"none", "accept", NULL};
+static const char *const pp_send_names[] = {"none", "v1", "v2", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -193,6 +197,13 @@ static const struct key listener_keys[] = {
     {"tls.sni_cache_size", COUNT(1, 10000000), .off = LS(sni_cache_size), .def = "1000",
      .doc = "certificate contexts of tls.certificates kept loaded (LRU; also bounded by "
             "memory_limits.cache_memory)"},
+    {"proxy_protocol", ENUM(pp_accept_names, "PROXY protocol mode"), .off = L(proxy_protocol),
+     .def = "none",
+     .doc = "tcp, http: accept = every connection starts with a PROXY protocol header (v1 or "
+            "v2, detected), read before TLS; its addresses are the client's from then on"},
+    {"proxy_protocol_trusted", .type = KT_STRLIST, .off = L(proxy_protocol_trusted),
+     .doc = "with proxy_protocol accept, required: the networks (CIDR, IPv4 or IPv6, e.g. "
+            "10.0.0.0/8, ::1/128) allowed to send the header; others are closed"},
 };
 const struct schema_list schema_listeners = {
     "listener",
@@ -262,6 +273,11 @@ static const struct key pool_keys[] = {
      .doc = "upstream TLS: client certificate presented to backends, PEM; with tls.key"},
     {"tls.key", .type = KT_PATH, .off = P(tls.key),
      .doc = "upstream TLS: the client certificate's private key, PEM, unencrypted"},
+    {"proxy_protocol", ENUM(pp_send_names, "PROXY protocol version"), .off = P(proxy_protocol),
+     .def = "none",
+     .doc = "tcp, http: v1 or v2 = a PROXY protocol header with the client's addresses is the "
+            "first thing sent on each new upstream connection (before TLS); http: an idle "
+            "connection is reused only for the same client IP"},
 };
 const struct schema_list schema_pools = {
     "pool",

@@ -22,6 +22,7 @@
 #include "core/loop/listen.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/proto/pump.h"
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
@@ -270,12 +271,11 @@ struct conn *http__upstream_for(struct worker *w, struct conn *c)
 }
 
 /* The client's address, for X-Forwarded-For and maglev. */
-static void client_ip(struct conn *c, struct http_ctx *x)
+static void client_ip(struct worker *w, struct conn *c, struct http_ctx *x)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 
-	if (!x->ip[0] && getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0)
+	if (!x->ip[0] && proxyp_client(w, c, &ss) == 0) /* a PROXY header's, else the peer */
 		inet_ntop(ss.ss_family,
 		          ss.ss_family == AF_INET
 		              ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
@@ -299,7 +299,7 @@ void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res
 		return;
 	}
 	if (x->state == HS_IDLE) {
-		client_ip(c, x);
+		client_ip(w, c, x);
 		http__head_begin(w, c);
 	}
 	if (x->state == HS_BODY && !x->req_done) {

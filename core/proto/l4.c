@@ -17,6 +17,7 @@
 #include "core/loop/listen.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/mem/pool.h"
 #include "core/proto/pump.h"
 #include "core/loop/ring.h"
@@ -39,12 +40,11 @@ static bool spliceable(const struct conn *x, const struct conn *p)
 
 /* ---- connect ---- */
 
-static uint64_t client_key(struct conn *c)
+static uint64_t client_key(struct worker *w, struct conn *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+	if (proxyp_client(w, c, &ss) < 0)
 		return 0;
 	if (ss.ss_family == AF_INET)
 		return lb_hash(&((struct sockaddr_in *)&ss)->sin_addr, 4);
@@ -57,7 +57,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = ring_listener(w, c);
 	int pi = ls->cfg->pool_idx, b, err;
-	uint64_t key = upstream_hashed(ls, pi) ? client_key(c) : 0;
+	uint64_t key = upstream_hashed(ls, pi) ? client_key(w, c) : 0;
 
 	while ((b = upstream_pick(w, ls, pi, c, key)) >= 0) {
 		if (upstream_open(w, ls, pi, c, b, (uint8_t)l4_up_id, &err))
