@@ -201,7 +201,8 @@ static const struct key listener_keys[] = {
      .def = "none",
      .doc = "tcp, http: accept = every connection starts with a PROXY protocol header (v1 or "
             "v2, detected), read before TLS; its addresses are the client's from then on"},
-    {"proxy_protocol_trusted", .type = KT_STRLIST, .off = L(proxy_protocol_trusted),
+    {"proxy_protocol_trusted", .type = KT_STRLIST, .noun = "networks like [10.0.0.0/8, ::1/128]",
+     .off = L(proxy_protocol_trusted),
      .doc = "with proxy_protocol accept, required: the networks (CIDR, IPv4 or IPv6, e.g. "
             "10.0.0.0/8, ::1/128) allowed to send the header; others are closed"},
 };
@@ -728,7 +729,10 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 		snprintf(buf, len, "true or false");
 		break;
 	case KT_STRLIST:
-		snprintf(buf, len, "a list of protocol names like [http/1.1]");
+		if (k->noun)
+			snprintf(buf, len, "a list of %s", k->noun);
+		else
+			snprintf(buf, len, "a list of protocol names like [http/1.1]");
 		break;
 	case KT_CIPHERS:
 		snprintf(buf, len, "a cipher list of names joined by ':'");

@@ -194,11 +194,11 @@ static void pp_drop_buf(struct worker *w, struct conn *c)
 static void pp_fail(struct worker *w, struct conn *c, int why)
 {
 	static __thread struct log_ratelimit rl;
-	const char *what = why == PROXY_EBIG  ? "oversized"
-	                   : why == -EPIPE    ? "truncated"
+	const char *what = why == PROXY_EBIG   ? "oversized"
+	                   : why == -EPIPE     ? "truncated"
 	                   : why == -ETIMEDOUT ? "not complete in time"
-	                   : why == -EACCES   ? "from an untrusted source"
-	                                      : "malformed";
+	                   : why == -EACCES    ? "from an untrusted source"
+	                                       : "malformed";
 
 	switch (why) {
 	case PROXY_EBIG:

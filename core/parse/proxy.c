@@ -120,8 +120,6 @@ static int v1_parse(const uint8_t *b, size_t len, struct proxy_addr *o)
 	if (len > sig && !v1_word_prefix(b + sig, len - sig))
 		return PROXY_EBAD;
 	for (size_t i = 0; i < len; i++) {
-		if (i >= PROXY_V1_MAX - 1)
-			return PROXY_EBIG; /* no room left for CR LF */
 		if (b[i] == '\r') {
 			int ret;
 
@@ -137,6 +135,8 @@ static int v1_parse(const uint8_t *b, size_t len, struct proxy_addr *o)
 		}
 		if (b[i] < 0x20 || b[i] > 0x7e)
 			return PROXY_EBAD;
+		if (i >= PROXY_V1_MAX - 2)
+			return PROXY_EBIG; /* the CR LF can no longer end the line in time */
 	}
 	return PROXY_MORE;
 }
