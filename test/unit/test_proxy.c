@@ -292,9 +292,10 @@ END_TEST
 
 START_TEST(built_headers_parse_back)
 {
-	static const char *const ips[][2] = {{"10.9.8.7", "127.0.0.1"},
-	                                     {"2001:db8:1:2:3:4:5:6", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
-	                                     {"::1", "::"}};
+	static const char *const ips[][2] = {
+	    {"10.9.8.7", "127.0.0.1"},
+	    {"2001:db8:1:2:3:4:5:6", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+	    {"::1", "::"}};
 	uint8_t out[PROXY_BUILD_MAX];
 	struct proxy_addr a, b;
 
@@ -326,7 +327,8 @@ START_TEST(built_headers_parse_back)
 	inet_pton(AF_INET, "1.2.3.4", a.src);
 	inet_pton(AF_INET, "5.6.7.8", a.dst);
 	a.sport = 1000, a.dport = 80;
-	ck_assert_uint_eq(proxy_build(1, &a, out), strlen("PROXY TCP4 1.2.3.4 5.6.7.8 1000 80\r\n"));
+	ck_assert_uint_eq(proxy_build(1, &a, out),
+	                  strlen("PROXY TCP4 1.2.3.4 5.6.7.8 1000 80\r\n"));
 	ck_assert_int_eq(memcmp(out, "PROXY TCP4 1.2.3.4 5.6.7.8 1000 80\r\n", 36), 0);
 }
 END_TEST
