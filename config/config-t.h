@@ -203,6 +203,27 @@ struct cfg_access_log {
 /* syslog facilities an access log may use, in the order of the enum's
  * names, with their codes (RFC 5424 6.2.1). */
 #define CFG_LOG_FACILITIES 16, 17, 18, 19, 20, 21, 22, 23, 1, 3
+/* listeners[].proxy_protocol */
+enum cfg_pp_accept {
+	CFG_PP_NONE,   /* no PROXY header is read */
+	CFG_PP_ACCEPT, /* every connection starts with a v1 or v2 header (required) */
+};
+
+/* pools[].proxy_protocol */
+enum cfg_pp_send {
+	CFG_PP_SEND_NONE,
+	CFG_PP_SEND_V1,
+	CFG_PP_SEND_V2,
+};
+
+/* One network of listeners[].proxy_protocol_trusted, parsed at load. */
+struct cfg_cidr {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t bits;   /* prefix length */
+	uint8_t addr[16];
+};
+
+#define CFG_PP_TRUSTED_MAX 32 /* networks in one proxy_protocol_trusted */
 
 struct cfg_listener {
 	char *name;
@@ -227,6 +248,10 @@ struct cfg_listener {
 	char *via; /* http: "Via: 1.1 <via>" upstream; NULL = none */
 	struct cfg_tls tls;
 	struct cfg_access_log access_log;
+	enum cfg_pp_accept proxy_protocol;
+	struct cfg_strlist proxy_protocol_trusted;      /* as written */
+	struct cfg_cidr pp_trusted[CFG_PP_TRUSTED_MAX]; /* derived: the networks parsed */
+	unsigned npp_trusted;
 	int line;
 	uint64_t keys_set; /* bit i: row i of the listener table was in the file */
 	uint32_t key_line[CFG_LISTENER_KEYS];
@@ -309,6 +334,7 @@ struct cfg_pool {
 	struct cfg_health health;
 	struct cfg_pool_tls tls;
 	struct cfg_discovery discovery;
+	enum cfg_pp_send proxy_protocol; /* header sent first on each new upstream connection */
 	struct {
 		uint32_t max_idle; /* http: idle upstreams per worker and backend */
 		uint64_t timeout;  /* http: ms an idle upstream is kept */

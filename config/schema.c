@@ -19,6 +19,8 @@ _Static_assert(sizeof(enum cfg_verify_peer) == sizeof(int), "KT_ENUM stores an i
 _Static_assert(sizeof(enum cfg_check_type) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_check_method) == sizeof(int), "KT_ENUM stores an int");
 _Static_assert(sizeof(enum cfg_dns_type) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_pp_accept) == sizeof(int), "KT_ENUM stores an int");
+_Static_assert(sizeof(enum cfg_pp_send) == sizeof(int), "KT_ENUM stores an int");
 
 #define KB   (1ull << 10)
 #define MB   (1ull << 20)
@@ -41,6 +43,8 @@ static const char *const dns_type_names[] = {"A", "AAAA", "SRV", NULL};
 static const char *const facility_names[] = {"local0", "local1", "local2", "local3",
                                              "local4", "local5", "local6", "local7",
                                              "user",   "daemon", NULL};
+static const char *const pp_accept_names[] = {"none", "accept", NULL};
+static const char *const pp_send_names[] = {"none", "v1", "v2", NULL};
 const char *const schema_algo_names[] = {
     "round_robin", "weighted_round_robin", "least_conn", "p2c", "maglev", NULL,
 };
@@ -216,6 +220,14 @@ static const struct key listener_keys[] = {
             "template of %{field} names and text (%% is a %)"},
     {"access_log.facility", ENUM(facility_names, "syslog facility"), .off = L(access_log.facility),
      .def = "local0", .doc = "syslog: local0..local7, user or daemon (severity info)"},
+    {"proxy_protocol", ENUM(pp_accept_names, "PROXY protocol mode"), .off = L(proxy_protocol),
+     .def = "none",
+     .doc = "tcp, http: accept = every connection starts with a PROXY protocol header (v1 or "
+            "v2, detected), read before TLS; its addresses are the client's from then on"},
+    {"proxy_protocol_trusted", .type = KT_STRLIST, .noun = "networks like [10.0.0.0/8, ::1/128]",
+     .off = L(proxy_protocol_trusted),
+     .doc = "with proxy_protocol accept, required: the networks (CIDR, IPv4 or IPv6, e.g. "
+            "10.0.0.0/8, ::1/128) allowed to send the header; others are closed"},
 };
 const struct schema_list schema_listeners = {
     "listener",
@@ -330,6 +342,11 @@ static const struct key pool_keys[] = {
     {"discovery.interval", DUR(1 * SEC, 1 * DAYS), .off = P(discovery.interval), .def = "30s",
      .doc = "the name is asked again after min(interval, the answer's TTL), at least 1s "
             "apart; a failing one is retried after 1s, 2s, 4s... up to interval"},
+    {"proxy_protocol", ENUM(pp_send_names, "PROXY protocol version"), .off = P(proxy_protocol),
+     .def = "none",
+     .doc = "tcp, http: v1 or v2 = a PROXY protocol header with the client's addresses is the "
+            "first thing sent on each new upstream connection (before TLS); http: an idle "
+            "connection is reused only for the same client IP"},
 };
 const struct schema_list schema_pools = {
     "pool",
@@ -869,7 +886,10 @@ void schema_expect(const struct key *k, char *buf, size_t len)
 		snprintf(buf, len, "true or false");
 		break;
 	case KT_STRLIST:
-		snprintf(buf, len, "a list of protocol names like [http/1.1]");
+		if (k->noun)
+			snprintf(buf, len, "a list of %s", k->noun);
+		else
+			snprintf(buf, len, "a list of protocol names like [http/1.1]");
 		break;
 	case KT_ADDRLIST:
 		snprintf(buf, len,

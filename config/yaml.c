@@ -6,6 +6,7 @@
  * reports them all, sorted in file order. The parser and document are
  * deleted on every path.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -865,6 +866,97 @@ static void load_listener_dups(struct load *l, unsigned i, struct load_elem *el,
 	}
 }
 
+/* One network "ADDR/BITS" (or a bare address: all its bits). */
+static bool load_cidr(const char *text, struct cfg_cidr *c)
+{
+	char ip[INET6_ADDRSTRLEN];
+	const char *slash = strchr(text, '/');
+	size_t n = slash ? (size_t)(slash - text) : strlen(text);
+	unsigned bits = 0, max;
+
+	if (n == 0 || n >= sizeof(ip))
+		return false;
+	memcpy(ip, text, n);
+	ip[n] = 0;
+	memset(c, 0, sizeof(*c));
+	if (inet_pton(AF_INET, ip, c->addr) == 1)
+		c->family = AF_INET;
+	else if (inet_pton(AF_INET6, ip, c->addr) == 1)
+		c->family = AF_INET6;
+	else
+		return false;
+	max = c->family == AF_INET ? 32 : 128;
+	if (!slash) {
+		c->bits = (uint8_t)max;
+		return true;
+	}
+	if (!slash[1] || strlen(slash + 1) > 3)
+		return false;
+	for (const char *p = slash + 1; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		bits = bits * 10 + (unsigned)(*p - '0');
+	}
+	if (bits > max)
+		return false;
+	c->bits = (uint8_t)bits;
+	/* Host bits set ("10.1.2.3/8") are cleared: the network is meant. */
+	for (unsigned b = bits; b < max; b++)
+		c->addr[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+	return true;
+}
+
+/* proxy_protocol accept needs the trusted networks; they mean nothing
+ * without it. */
+static void load_proxy_protocol(struct load *l, struct cfg_listener *ls, struct load_elem *el,
+                                const char *epath)
+{
+	const struct cfg_strlist *t = &ls->proxy_protocol_trusted;
+	char path[LOAD_PATH], cut[VALUE_CUT_BUF];
+	bool has_t;
+	yaml_mark_t m;
+
+	if (ls->mode == LMODE_STATIC) {
+		load_unused(l, el, epath, ls, "proxy_protocol", "tcp and http");
+		load_unused(l, el, epath, ls, "proxy_protocol_trusted", "tcp and http");
+		return;
+	}
+	has_t = load_has(&schema_listeners, el, "proxy_protocol_trusted", &m);
+	load_path(path, sizeof(path), "%s.proxy_protocol_trusted", epath);
+	if (ls->proxy_protocol != CFG_PP_ACCEPT) {
+		if (has_t)
+			load_err(
+			    l, m, path,
+			    "set without proxy_protocol: accept (expected the trusted networks "
+			    "only on a listener that accepts the header)");
+		return;
+	}
+	if (!has_t || t->n == 0) {
+		if (!has_t)
+			load_has(&schema_listeners, el, "proxy_protocol", &m);
+		load_err(l, m, path,
+		         "%s (expected the networks allowed to send a PROXY header, e.g. "
+		         "[10.0.0.0/8]; 0.0.0.0/0 and ::/0 trust everyone)",
+		         has_t ? "empty" : "missing with proxy_protocol: accept");
+		return;
+	}
+	if (t->n > CFG_PP_TRUSTED_MAX) {
+		load_err(l, m, path, "%u networks (expected at most %d)", t->n, CFG_PP_TRUSTED_MAX);
+		return;
+	}
+	ls->npp_trusted = 0;
+	for (unsigned i = 0; i < t->n; i++) {
+		if (!load_cidr(t->v[i], &ls->pp_trusted[ls->npp_trusted]))
+			load_err(
+			    l, m, path,
+			    "\"%s\" is not a network (expected ADDRESS/BITS, e.g. 192.168.0.0/16 "
+			    "or fd00::/8)",
+			    value_cut(t->v[i], cut));
+		else
+			ls->npp_trusted++;
+	}
+}
+
 static void load_listener(struct load *l, unsigned i, struct load_elem *el, const char *epath)
 {
 	struct cfg_listener *ls = &l->c->listeners[i];
@@ -875,6 +967,7 @@ static void load_listener(struct load *l, unsigned i, struct load_elem *el, cons
 	if (!load_has(&schema_listeners, el, "mode", NULL))
 		return; /* missing or refused: its rules would only repeat that */
 	load_tls(l, ls, el, epath);
+	load_proxy_protocol(l, ls, el, epath);
 	if (ls->mode != LMODE_HTTP)
 		load_http_only(l, el, epath, ls);
 	if (ls->mode == LMODE_STATIC) {

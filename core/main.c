@@ -27,6 +27,7 @@
 #include "core/base/log.h"
 #include "core/loop/lstat.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/mem/pool.h"
 #include "core/xprt/raw.h"
 #include "core/xprt/tls.h"
@@ -675,7 +676,8 @@ static int register_ops(void)
 		return ret;
 	ops_tls_xprt_set(ret);
 	if ((ret = l4_register()) < 0 || (ret = http_register()) < 0 ||
-	    (ret = static_register()) < 0 || (ret = admin_register()) < 0)
+	    (ret = static_register()) < 0 || (ret = admin_register()) < 0 ||
+	    (ret = proxyp_register()) < 0)
 		return ret;
 	return 0;
 }

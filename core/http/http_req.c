@@ -24,6 +24,7 @@
 #include "core/loop/listen.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/proto/pump.h"
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
@@ -295,15 +296,15 @@ struct conn *http__upstream_for(struct worker *w, struct conn *c)
 	return NULL;
 }
 
-/* The client's address, for X-Forwarded-For, maglev and the access log. */
-static void client_ip(struct conn *c, struct http_ctx *x)
+/* The client's address (a PROXY header's, else the peer's), for
+ * X-Forwarded-For, maglev and the access log. */
+static void client_ip(struct worker *w, struct conn *c, struct http_ctx *x)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
 	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 
-	if (x->ip[0] || getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+	if (x->ip[0] || proxyp_client(w, c, &ss) < 0)
 		return;
 	inet_ntop(ss.ss_family,
 	          ss.ss_family == AF_INET ? (const void *)&s4->sin_addr
@@ -335,7 +336,7 @@ void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res
 		return;
 	}
 	if (x->state == HS_IDLE) {
-		client_ip(c, x);
+		client_ip(w, c, x);
 		http__head_begin(w, c);
 	}
 	if (x->state == HS_BODY && !x->req_done) {

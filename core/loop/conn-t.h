@@ -40,11 +40,13 @@ struct acct;
 #define CONN_F_IDLE     (1u << 15) /* upstream: in the worker's idle list (upstream.c) */
 #define CONN_F_LBACTIVE (1u << 16) /* upstream: counted active by its balancer */
 #define CONN_F_LOWAT    (1u << 17) /* splice: SO_RCVLOWAT raised, polls carry a wait */
+#define CONN_F_PROXIED                                                                             \
+	(1u << 18) /* proxyp.c: client: addresses from a PROXY header; upstream: a header sent */
 /* Flags of the protocol's own: each protocol names them in its file. */
-#define CONN_F_P0       (1u << 24)
-#define CONN_F_P1       (1u << 25)
-#define CONN_F_P2       (1u << 26)
-#define CONN_F_P3       (1u << 27)
+#define CONN_F_P0 (1u << 24)
+#define CONN_F_P1 (1u << 25)
+#define CONN_F_P2 (1u << 26)
+#define CONN_F_P3 (1u << 27)
 
 /* A chunk of bytes waiting to be written: [off, len) of <data>. */
 struct buf {

@@ -22,6 +22,7 @@
 #include "core/loop/lstat.h"
 #include "core/base/log.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
 
@@ -344,7 +345,9 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	LSTAT_INC(&ls->st->accepted);
 	LSTAT_INC(&ls->st->active);
 	c = listen_conn(w, ls, res);
-	if (c)
+	if (c && proxyp_accepts(ls))
+		proxyp_start(w, c); /* the PROXY header first, then the transport's accept() */
+	else if (c)
 		ops_xprt[c->xprt]->accept(w, c); /* then the protocol's accept() */
 	if (ls->active >= ls->max_active)
 		cancel_accept(w, ls);

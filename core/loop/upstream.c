@@ -11,6 +11,7 @@
 #include "core/base/macros.h"
 #include "core/loop/lstat.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
 #include "core/loop/upstream.h"
@@ -126,6 +127,14 @@ struct conn *upstream_open(struct worker *w, struct wlistener *ls, int pi, struc
 	c->peer = ring_slot(w, u);
 	u->pword = (uint32_t)clock_us(); /* until connected: its start (connect histogram) */
 	lb_conn_start(lb_of(ls, pi), b);
+	/* The PROXY header is the first thing queued, so it is the first
+	 * thing sent (before a TLS ClientHello); sent once connected. Without
+	 * memory for it the pair is closed (u's release closes c). */
+	if (pool->proxy_protocol != CFG_PP_SEND_NONE &&
+	    proxyp_upstream(w, c, u, pool->proxy_protocol == CFG_PP_SEND_V1 ? 1 : 2) < 0) {
+		ring_close(w, u);
+		return u;
+	}
 	start_connect(w, ls, u, be);
 	return u;
 }
@@ -166,6 +175,8 @@ bool upstream_connected(struct worker *w, struct conn *u, int res)
 		u->flags |= CONN_F_CONNECTED;
 		if (ls->cfg->mode == LMODE_TCP) /* http: the answer's status decides */
 			upstream_passive_ok(w, u);
+		if (u->flags & CONN_F_PROXIED)
+			ring_send(w, u); /* the PROXY header, even if the client says nothing */
 		return true;
 	}
 	WSTAT_INC(w, connect_fail);
@@ -292,12 +303,19 @@ struct conn *upstream_idle_take(struct worker *w, struct conn *c, int pi, int b)
 {
 	struct wlistener *ls = ring_listener(w, c);
 	uint32_t *pp = idle_list(ls, pi, b);
+	bool pp_send = pool_of(ls, pi)->proxy_protocol != CFG_PP_SEND_NONE;
+	struct proxy_addr a;
 
+	/* An upstream that was sent a PROXY header speaks for that client's
+	 * address: it carries requests of the same client address only. */
+	if (pp_send && (*pp == CONN_NONE || proxyp_addrs(w, c, &a) < 0))
+		return NULL;
 	while (*pp != CONN_NONE) {
 		struct conn *u = &w->ct.c[*pp];
 
 		if (u->listener == c->listener && u->backend == b && u->pool == pi &&
-		    !(u->flags & CONN_F_CLOSING)) { /* a closing one is unlinked at release */
+		    !(u->flags & CONN_F_CLOSING) && /* a closing one is unlinked at release */
+		    (!pp_send || proxyp_reusable(w, &a, u))) {
 			idle_unlink_at(w, pp, u);
 			timer_cancel(w->tw, &u->tm); /* the client's timer covers it now */
 			u->peer = ring_slot(w, c);

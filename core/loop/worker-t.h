@@ -51,7 +51,8 @@ enum worker_msg {
 	X(buffer_waits) X(buffer_fails) X(static_requests) X(idle_timeouts) X(aborts)             \
 	X(pipe_exhausted) X(table_full) X(stale_cqes) X(http_requests) X(http_errors)     \
 	X(http_reused) X(tls_handshakes) X(tls_resumed) X(tls_failed) X(tls_timeouts)      \
-	X(log_dropped) X(log_unwritten)
+	X(log_dropped) X(log_unwritten) X(proxy_ok) X(proxy_local) X(proxy_untrusted)     \
+	X(proxy_bad) X(proxy_oversized) X(proxy_truncated) X(proxy_timeouts) X(proxy_sent)
 /* clang-format on */
 
 struct worker_stats {

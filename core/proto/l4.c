@@ -24,6 +24,7 @@
 #include "core/loop/listen.h"
 #include "core/base/macros.h"
 #include "core/loop/ops.h"
+#include "core/loop/proxyp.h"
 #include "core/mem/pool.h"
 #include "core/proto/pump.h"
 #include "core/loop/ring.h"
@@ -67,7 +68,6 @@ static void log_cause(struct worker *w, struct conn *x, char cause)
 static void log_start(struct worker *w, struct conn *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 	struct l4_log *g;
 	const char *sni;
 
@@ -82,7 +82,7 @@ static void log_start(struct worker *w, struct conn *c)
 	g->snilen = sni ? (uint8_t)strnlen(sni, sizeof(g->sni)) : 0;
 	if (g->snilen)
 		memcpy(g->sni, sni, g->snilen);
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+	if (proxyp_client(w, c, &ss) == 0) { /* a PROXY header's, else the peer's */
 		const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
 
@@ -167,12 +167,11 @@ static bool spliceable(const struct conn *x, const struct conn *p)
 
 /* ---- connect ---- */
 
-static uint64_t client_key(struct conn *c)
+static uint64_t client_key(struct worker *w, struct conn *c)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
 
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+	if (proxyp_client(w, c, &ss) < 0)
 		return 0;
 	if (ss.ss_family == AF_INET)
 		return lb_hash(&((struct sockaddr_in *)&ss)->sin_addr, 4);
@@ -185,7 +184,7 @@ static int l4_connect(struct worker *w, struct conn *c)
 {
 	struct wlistener *ls = ring_listener(w, c);
 	int pi = ls->cfg->pool_idx, b, err;
-	uint64_t key = upstream_hashed(ls, pi) ? client_key(c) : 0;
+	uint64_t key = upstream_hashed(ls, pi) ? client_key(w, c) : 0;
 
 	while ((b = upstream_pick(w, ls, pi, c, key)) >= 0) {
 		if (upstream_open(w, ls, pi, c, b, (uint8_t)l4_up_id, &err)) {

@@ -198,11 +198,28 @@ def values_seeds():
     return {name: bytes([mode]) + text for name, (mode, text) in VALUES.items()}
 
 
+def proxy_seeds():
+    sig = b"\r\n\r\n\0\r\nQUIT\n"
+    v6 = bytes([0x20, 1, 0x0d, 0xb8] + [0] * 11 + [7]) + bytes([0] * 15 + [1])
+    return {
+        "v1-tcp4": b"PROXY TCP4 192.168.1.7 10.0.0.1 56324 443\r\nGET / HTTP/1.1\r\n\r\n",
+        "v1-tcp6": b"PROXY TCP6 2001:db8::1 ::1 65535 80\r\n",
+        "v1-unknown": b"PROXY UNKNOWN\r\n",
+        "v2-inet": sig + bytes([0x21, 0x11, 0, 12, 10, 1, 2, 3, 192, 168, 0, 1, 0x1f, 0x90, 1,
+                                0xbb]) + b"GET /",
+        "v2-inet6": sig + bytes([0x21, 0x21, 0, 36]) + v6 + bytes([0xff, 0xff, 0, 0x50]),
+        "v2-local": sig + bytes([0x20, 0, 0, 0]),
+        "v2-tlvs": sig + bytes([0x21, 0x11, 0, 23, 10, 1, 2, 3, 192, 168, 0, 1, 0x1f, 0x90, 1,
+                                0xbb, 1, 0, 2]) + b"h2" + bytes([4, 0, 1, 0]),
+    }
+
+
 # Kept whatever the merge says: the cases a corpus must show by name.
 PINNED = {
     "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
     "resp": ["head-cl", "head-chunked", "100-continue", "204", "304", "200-chunked",
              "200-close-delimited"],
+    "proxy": ["v1-tcp4", "v1-tcp6", "v1-unknown", "v2-inet", "v2-inet6", "v2-local", "v2-tlvs"],
     "config": ["ringlb", "depth-65", "flow-style", "static-file", "validate_many",
                "thresholds_out_of_order", "component_above_total", "initial_above_max_count"],
 }
@@ -213,6 +230,7 @@ HARNESSES = {
     "chunked": chunked_seeds,
     "config": config_seeds,
     "values": values_seeds,
+    "proxy": proxy_seeds,
 }
 
 

@@ -1088,8 +1088,8 @@ START_TEST(the_check_summary_counts_listeners_pools_and_backends)
 	ck_assert_ptr_nonnull(strstr(s, "listener edge: http 127.0.0.1:8088 -> pool web, 2 routes, "
 	                                "access log stderr (text), max_connections 10000\n"));
 	ck_assert_ptr_nonnull(strstr(s, "pool db: maglev, 2 backends\n"));
-	ck_assert_ptr_nonnull(strstr(s, "\nconfig/examples/ringlb.yaml: ok: 4 listeners, 6 pools, "
-	                                "10 backends, workers auto\n"));
+	ck_assert_ptr_nonnull(strstr(s, "\nconfig/examples/ringlb.yaml: ok: 5 listeners, 7 pools, "
+	                                "11 backends, workers auto\n"));
 	ck_assert_ptr_nonnull(strstr(s, "pool registry: maglev, backends from DNS SRV "
 	                                "_http._tcp.api.service.consul\n"));
 	free(s);
