@@ -279,6 +279,90 @@ def run_case(path):
         be.close()
 
 
+def test_a_1xx_storm_to_a_client_that_does_not_read_pauses_the_upstream():
+    # Interim answers of ~30 KB each, 17 of them (~510 KB), to a client that
+    # reads nothing: ringlb queues at most max_buffer_size (64 KB) for the
+    # client and stops reading the backend, so the backend's writes block
+    # long before the storm is out. Before, every 1xx was read and queued.
+    import select
+    addr = lib.loopback()
+    be = RawBackend(addr, 7101)
+    r = lib.Ringlb(config(addr, ["max_field_size: 32KB", "max_head_size: 64KB"],
+                          ["max_buffer_size: 64KB", "socket_sndbuf: 16KB",
+                           "socket_rcvbuf: 16KB"]))
+    try:
+        cl = Client(addr)
+        cl.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        cl.s.sendall(b"GET /storm HTTP/1.1\r\nHost: a\r\n\r\n")
+        be.expect(0, decode("GET /storm HTTP/1.1\\r\\nHost: a\\r\\n{fwd}"
+                            "Connection: keep-alive\\r\\n\\r\\n", addr))
+        one = b"HTTP/1.1 103 Early Hints\r\nLink: " + b"x" * 30000 + b"\r\n\r\n"
+        storm = one * 17
+        up = be.conn(0)[0]
+        up.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        pushed = 0
+        while pushed < len(storm):
+            _, wr, _ = select.select([], [up], [], 2 * lib.SLOW)
+            if not wr:
+                break  # not written to for 2 s: ringlb stopped reading
+            try:
+                pushed += up.send(storm[pushed:pushed + 65536], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                pass
+        print("storm: the backend wrote %d of %d bytes before it blocked" % (pushed, len(storm)), flush=True)
+        check(pushed < 400000, "the backend wrote %d of %d storm bytes to a client that "
+              "reads nothing" % (pushed, len(storm)))
+        # The client reads now: the 16 interim answers in order, then the
+        # 17th ends the request with a 502.
+        t = threading.Thread(target=up.sendall, args=(storm[pushed:],), daemon=True)
+        t.start()
+        want = b"HTTP/1.1 103 Early Hints\r\nLink: " + b"x" * 30000 + b"\r\n\r\n"
+        for i in range(16):
+            got = cl.take(len(want))
+            check(got == want, "interim answer %d: %r" % (i, got[:100]))
+        head, _ = cl.response()
+        check(head.startswith(b"HTTP/1.1 502 "), "after 16 interim answers: %r" % head[:200])
+        be.closed(0)
+        cl.s.close()
+        r.finish()
+    finally:
+        be.close()
+
+
+def test_connections_that_cannot_get_a_buffer_still_get_an_answer():
+    # The small class (request contexts, head buffers, error pages) held
+    # by clients that sent half a head: each next client still gets an
+    # answer (a 503 without a body when not even its page has a buffer),
+    # never a close without one.
+    addr = lib.loopback()
+    be = RawBackend(addr, 7101)
+    cfg = config(addr) + ("buffer_pools:\n  small_buffers: { initial_count: 8, max_count: 8 }\n")
+    r = lib.Ringlb(cfg)
+    held, answers = [], []
+    try:
+        for i in range(4):  # a context and a head buffer each: the class is spent
+            c = Client(addr)
+            c.s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Half: ")
+            held.append(c)
+            r.stats()  # ringlb has read it: the stats line comes after
+        for i in range(4):
+            c = Client(addr)
+            held.append(c)
+            c.s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            try:
+                head, _ = c.response()
+            except (lib.TestFailure, OSError) as e:
+                raise lib.TestFailure("client %d: no answer (%s)" % (i, e))
+            answers.append(head)
+        check(all(a.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in a for a in answers),
+              "answers with the small class spent: %r" % answers)
+        for c in held:
+            c.s.close()
+        r.finish()
+    finally:
+        be.close()
+
+
 def _make(path):
     return lambda: run_case(path)
 
