@@ -63,7 +63,7 @@ struct r_head {
 	size_t reason, reason_len;
 	struct r_field f[REF_MAX_HDRS];
 	unsigned nf;
-	bool has_cl, te, chunked_last, chunked_seen, chunked_twice, close, keep_alive;
+	bool has_cl, te, te_other, chunked_last, chunked_seen, chunked_twice, close, keep_alive;
 	uint64_t cl;
 	int body;
 	uint32_t flags;
@@ -138,6 +138,7 @@ static void r_te_one(void *arg, const uint8_t *t, size_t n)
 		h->chunked_seen = h->chunked_last = true;
 	} else {
 		h->chunked_last = false;
+		h->te_other = true;
 	}
 }
 
@@ -347,7 +348,7 @@ static int r_framing(struct r_head *h, bool head_req)
 	else
 		h->body = h->has_cl ? H1_BODY_LENGTH : H1_BODY_CLOSE;
 	h->flags = (h->has_cl ? H1_F_HAS_CL : 0) | (head_req ? H1_F_HEAD_REQ : 0) |
-	           (h->status == 101 ? H1_F_UPGRADE : 0) |
+	           (h->te_other ? H1_F_TE_OTHER : 0) | (h->status == 101 ? H1_F_UPGRADE : 0) |
 	           (h->close || (h->minor == 0 && !h->keep_alive) ? H1_F_CLOSE : 0);
 	return 0;
 }
