@@ -239,6 +239,8 @@ struct cfg_listener {
 	uint32_t backlog;
 	uint64_t max_body_size;      /* http: 0 = unlimited */
 	uint32_t keepalive_requests; /* http: requests per client connection; 0 = no limit */
+	uint64_t max_field_size;     /* http: one field line, and the request line (431, 414) */
+	uint64_t max_head_size;      /* http: a whole head (431; 502 on a response head) */
 	struct cfg_timeouts timeouts;
 	char *body; /* static: fixed body ... */
 	size_t body_len;

@@ -129,6 +129,12 @@ static const struct key listener_keys[] = {
     {"keepalive_requests", COUNT(0, 4000000000u), .off = L(keepalive_requests), .def = "1000",
      .doc = "http: requests one client connection carries, the last answered with "
             "Connection: close; 0 = no limit"},
+    {"max_field_size", SIZE(256, 1 * MB), .off = L(max_field_size), .def = "8KB",
+     .doc = "http: one header field line (name, colon, value) and the request line; past it "
+            "a request gets 431 (414 for the request line), a response head 502"},
+    {"max_head_size", SIZE(1 * KB, 16 * MB), .off = L(max_head_size), .def = "64KB",
+     .doc = "http: a whole request head (431 past it) or response head (502); a head must "
+            "also fit memory_tuning.max_buffer_size"},
     {"timeouts.connect", DUR(1, 365 * DAYS), .off = LT(connect), .def = "5s",
      .doc = "to connect to a backend"},
     {"timeouts.header", DUR(1, 365 * DAYS), .off = LT(header), .def = "10s",

@@ -30,6 +30,7 @@
 #define HTTP_PIPELINE_MAX (16u << 10) /* pipelined bytes read ahead of the request in flight */
 #define HTTP_PARK_MS      50  /* a keep-alive client keeps its ctx this long after a response */
 #define HTTP_PARK_MAX     256 /* parked contexts per worker */
+#define HTTP_INTERIM_MAX  16  /* 1xx answers per request; past it the upstream closes, 502 */
 
 #define HC_F_FIRST CONN_F_P0 /* client: no request yet (timeouts.header runs) */
 
@@ -75,10 +76,12 @@ struct http_ctx {
 	uint64_t t0_us;      /* the same in µs, for the request duration histogram */
 	uint8_t state;
 	bool req_done, resp_head, keep_alive, sent_any;
-	bool up_keep;   /* the backend keeps its connection open after this response */
-	bool parked;    /* HS_IDLE with the context kept (counted in http_worker.nparked) */
-	int16_t pi;     /* the request's pool (route()), -1: none; kept for retries */
-	uint64_t lbkey; /* its maglev key: the head it came from is gone by a retry */
+	bool up_keep;     /* the backend keeps its connection open after this response */
+	bool parked;      /* HS_IDLE with the context kept (counted in http_worker.nparked) */
+	bool dechunk;     /* the response's chunked body goes to an HTTP/1.0 client unframed */
+	uint8_t ninterim; /* 1xx answers to this request so far */
+	int16_t pi;       /* the request's pool (route()), -1: none; kept for retries */
+	uint64_t lbkey;   /* its maglev key: the head it came from is gone by a retry */
 	char ip[INET6_ADDRSTRLEN];
 	struct alog_addr peer; /* the client's address, binary (with <ip>) */
 	bool lg_used;          /* <lg> was written to: zeroed when given back */
@@ -131,6 +134,9 @@ bool http__head_append(struct worker *w, char **buf, uint32_t *len, uint32_t *ca
 bool http__forward(struct worker *w, struct conn *to, char *buf, uint32_t off, uint32_t k,
                    uint32_t written, bool own);
 uint64_t http__maxbuf(struct worker *w);
+/* The parser's limits for <c>'s listener: max_field_size, max_head_size
+ * (within max_buffer_size), the request line within max_field_size. */
+void http__limits(struct worker *w, struct conn *c, struct h1_limits *lim);
 
 /* http_err.c */
 /* Queues the page for <st> on <c> (the listener's file from error_pages:,

@@ -8,6 +8,7 @@
 #include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/loop/ops.h"
+#include "core/loop/ring.h"
 #include "core/base/timer.h"
 
 int http__client_id, http__up_id;
@@ -123,6 +124,18 @@ bool http__forward(struct worker *w, struct conn *to, char *buf, uint32_t off, u
 uint64_t http__maxbuf(struct worker *w)
 {
 	return w->cfg->memory_tuning.max_buffer_size;
+}
+
+void http__limits(struct worker *w, struct conn *c, struct h1_limits *lim)
+{
+	const struct cfg_listener *l = ring_listener(w, c)->cfg;
+	uint64_t head = http__maxbuf(w) < l->max_head_size ? http__maxbuf(w) : l->max_head_size;
+	uint64_t field = l->max_field_size < head ? l->max_field_size : head;
+
+	lim->max_head = head > UINT32_MAX ? UINT32_MAX : (uint32_t)head;
+	lim->max_field = (uint32_t)field;
+	lim->max_line = (uint32_t)field;
+	lim->max_hdrs = H1_DEF_MAX_HDRS;
 }
 
 bool http__park(struct worker *w, struct conn *c)

@@ -86,6 +86,34 @@ static char *error_build(struct worker *w, int st, const struct cfg_error_page *
 	return b;
 }
 
+/* The answer for <st> when no buffer is to be had for a page (a size
+ * class exhausted): a head with no body, never written to, queued by
+ * reference. */
+#define BARE(st, text, extra)                                                                      \
+	case st:                                                                                   \
+		return "HTTP/1.1 " #st " " text                                                    \
+		       "\r\nServer: ringlb\r\nContent-Length: 0\r\n" extra                         \
+		       "Connection: close\r\n\r\n"
+
+static const char *bare_page(int st)
+{
+	switch (st) {
+		BARE(400, "Bad Request", "");
+		BARE(408, "Request Timeout", "");
+		BARE(413, "Content Too Large", "");
+		BARE(414, "URI Too Long", "");
+		BARE(431, "Request Header Fields Too Large", "");
+		BARE(501, "Not Implemented", "");
+		BARE(502, "Bad Gateway", "");
+		BARE(504, "Gateway Timeout", "");
+		BARE(500, "Internal Server Error", "");
+		BARE(505, "HTTP Version Not Supported", "");
+	default:
+		return "HTTP/1.1 503 Service Unavailable\r\nServer: ringlb\r\nContent-Length: 0\r\n"
+		       "Retry-After: 1\r\nConnection: close\r\n\r\n";
+	}
+}
+
 /* Queues the page for <st> on <c> (the listener's file from error_pages:,
  * copied from its mapping, else the built-in text) and closes once it is
  * sent. */
@@ -122,12 +150,18 @@ void http__error(struct worker *w, struct conn *c, int st)
 		x->state = HS_ERROR;
 	}
 	b = error_build(w, st, pg, &n, &sent);
-	if (!b) {
-		ring_close(w, c);
-		return;
-	}
 	xprt_stop_read(w, c);
 	c->flags |= CONN_F_CLOSE_AFTER;
+	if (!b) {
+		/* Out of buffers: still an answer, not a silent close. */
+		const char *bare = bare_page(st);
+
+		if (xprt_queue_ref(w, c, bare, (uint32_t)strlen(bare), false) < 0)
+			ring_close(w, c);
+		else
+			xprt_flush(w, c);
+		return;
+	}
 	if (xprt_queue(w, c, b, (uint32_t)n, (uint32_t)n) < 0 ||
 	    (pg && !http__forward(w, c, pg->data, (uint32_t)sent, (uint32_t)(pg->len - sent), 0,
 	                          false))) {

@@ -48,6 +48,22 @@ void http__req_fail(struct worker *w, struct conn *c, int st)
 		http__error(w, c, st);
 }
 
+/* Keeps the bytes of <buf> [off+k, off+n), past the body, in rhead: the
+ * next request. False after answering 431 (<buf> given back if ours). */
+static bool req_keep_rest(struct worker *w, struct conn *c, char *buf, uint32_t off, uint32_t n,
+                          int64_t k, bool own)
+{
+	struct http_ctx *x = hx_of(c);
+
+	if ((uint64_t)k == n || http__head_append(w, &x->rhead, &x->rlen, &x->rcap, buf + off + k,
+	                                          n - (uint32_t)k, http__maxbuf(w)))
+		return true;
+	if (own)
+		pool_put(w->pc, buf, off + n);
+	http__req_fail(w, c, 431);
+	return false;
+}
+
 /* Feeds request body bytes [off, off+n) of <buf> (<own>: a received
  * buffer, ours to queue or give back). Bytes past the body are the next
  * request: kept in rhead. Returns false after an error answer. */
@@ -67,13 +83,13 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 		http__req_fail(w, c, k < 0 ? 400 : 413);
 		return false;
 	}
-	if ((uint64_t)k < n && !http__head_append(w, &x->rhead, &x->rlen, &x->rcap, buf + off + k,
-	                                          n - (uint32_t)k, http__maxbuf(w))) {
-		if (own)
-			pool_put(w->pc, buf, off + n);
-		http__req_fail(w, c, 431);
+	/* Bytes past the body are the next request, kept in rhead. A received
+	 * buffer (<own>) is kept from before its body part is queued (a
+	 * transport may give a queued buffer back at once); bytes that came
+	 * with the head are in rhead itself, where keeping the rest moves it
+	 * over the body: those go (copied) first. */
+	if (own && !req_keep_rest(w, c, buf, off, n, k, true))
 		return false;
-	}
 	http__log_bytes(c, (uint64_t)k, 0);
 	if (u && k) {
 		if (!http__forward(w, u, buf, off, (uint32_t)k, off + n, own)) {
@@ -86,6 +102,8 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	} else if (own) {
 		pool_put(w->pc, buf, off + n);
 	}
+	if (!own && !req_keep_rest(w, c, buf, off, n, k, false))
+		return false;
 	if (own && u && k && off)
 		pool_put(w->pc, buf, off + n);
 	if (done)
@@ -120,6 +138,7 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	struct http_ctx *x = hx_of(c);
 	const struct cfg_listener *l = ring_listener(w, c)->cfg;
 	uint32_t rest = x->rlen - hlen;
+	struct h1_limits lim;
 	struct cfg_pool *pool;
 	struct conn *u;
 	uint64_t to;
@@ -176,9 +195,12 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	}
 	if (u->flags & CONN_F_CONNECTED)
 		xprt_flush(w, u);
-	h1_parser_init(&x->sp, true, NULL);
+	http__limits(w, c, &lim);
+	h1_parser_init(&x->sp, true, &lim);
 	if (x->req.is_head)
 		x->sp.flags |= H1_F_HEAD_REQ;
+	x->ninterim = 0;
+	x->dechunk = false;
 	h1_msg_release(&x->resp); /* a parked context's last response may have spilled */
 	memset(&x->resp, 0, sizeof(x->resp));
 	x->slen = 0;
@@ -213,6 +235,12 @@ void http__client_parse(struct worker *w, struct conn *c)
 		http__error(w, c, -r);
 		return;
 	}
+	/* A reverse proxy does not tunnel CONNECT: 501 (no Allow list to
+	 * offer for a backend's resource, as a 405 would need). */
+	if (x->req.is_connect) {
+		http__error(w, c, 501);
+		return;
+	}
 	dispatch_request(w, c, (uint32_t)r);
 }
 
@@ -221,11 +249,9 @@ void http__head_begin(struct worker *w, struct conn *c)
 {
 	struct http_ctx *x = hx_of(c);
 	struct wlistener *ls = ring_listener(w, c);
-	uint64_t max = http__maxbuf(w);
-	struct h1_limits lim = {.max_head = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max,
-	                        .max_hdrs = H1_DEF_MAX_HDRS};
+	struct h1_limits lim;
 
-	lim.max_line = lim.max_head < H1_DEF_MAX_LINE ? lim.max_head : H1_DEF_MAX_LINE;
+	http__limits(w, c, &lim);
 	http__unpark(w, x);
 	c->flags &= ~HC_F_FIRST;
 	h1_msg_release(&x->req);

@@ -32,8 +32,17 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 {
 	struct http_ctx *x = hx_of(c);
 	bool done = false;
-	int64_t k = h1_body_feed(&x->sb, buf + off, n, &done);
+	size_t fwd;
+	int64_t k;
 
+	/* <buf> is ours either way (a received buffer, or shead): a chunked
+	 * body for an HTTP/1.0 client loses its framing in place. */
+	if (x->dechunk) {
+		k = h1_body_dechunk(&x->sb, buf + off, n, &done, &fwd);
+	} else {
+		k = h1_body_feed(&x->sb, buf + off, n, &done);
+		fwd = k < 0 ? 0 : (size_t)k;
+	}
 	if (k < 0) {
 		if (own)
 			pool_put(w->pc, buf, off + n);
@@ -41,10 +50,10 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 		pump_close_pair(w, c);
 		return;
 	}
-	if (k) {
+	if (fwd) {
 		x->sent_any = true;
-		http__log_bytes(c, 0, (uint64_t)k);
-		if (!http__forward(w, c, buf, off, (uint32_t)k, off + n, own)) {
+		http__log_bytes(c, 0, fwd);
+		if (!http__forward(w, c, buf, off, (uint32_t)fwd, off + n, own)) {
 			pump_close_pair(w, c);
 			return;
 		}
@@ -100,6 +109,54 @@ static void tunnel_start(struct worker *w, struct conn *c, struct conn *u, uint3
 		http__client_resume(w, c);
 }
 
+static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t hlen);
+
+/* A 1xx head (not 101) in shead: sent on to an HTTP/1.1 client (none to
+ * an HTTP/1.0 one, RFC 9110 15.2), then the next head is read. Interim
+ * answers count against HTTP_INTERIM_MAX per request and against the
+ * client's max_buffer_size like any data: the upstream is not read while
+ * the client has that much queued. */
+static void interim(struct worker *w, struct conn *c, struct conn *u, uint32_t hlen)
+{
+	struct http_ctx *x = hx_of(c);
+	uint32_t rest = x->slen - hlen, fl = x->sp.flags & H1_F_HEAD_REQ;
+	struct h1_limits lim;
+	int cls, n, r;
+	char *hb;
+
+	if (++x->ninterim > HTTP_INTERIM_MAX) {
+		http__req_fail(w, c, 502);
+		return;
+	}
+	if (x->req.minor) {
+		cls = pool_class_of(hlen + 256) < 0 ? BUF_GIANT : pool_class_of(hlen + 256);
+		hb = pool_get(w->pc, cls);
+		n = hb ? h1_build_response(&x->resp, true, hb, pool_class_size(cls)) : -ENOSPC;
+		if (n < 0 || xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) < 0) {
+			if (hb && n < 0)
+				pool_put(w->pc, hb, pool_class_size(cls));
+			http__req_fail(w, c, 502);
+			return;
+		}
+		xprt_flush(w, c);
+		pump_pause_if_full(w, u, c);
+	}
+	h1_msg_release(&x->resp);
+	memmove(x->shead, x->shead + hlen, rest);
+	x->slen = rest;
+	http__limits(w, c, &lim);
+	h1_parser_init(&x->sp, true, &lim);
+	x->sp.flags |= fl;
+	memset(&x->resp, 0, sizeof(x->resp));
+	if (!rest)
+		return;
+	r = h1_parse(&x->sp, x->shead, x->slen, &x->resp);
+	if (r > 0)
+		resp_head(w, c, u, (uint32_t)r);
+	else if (r < 0)
+		http__req_fail(w, c, 502);
+}
+
 /* A complete response head in shead. */
 static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t hlen)
 {
@@ -117,34 +174,22 @@ static void resp_head(struct worker *w, struct conn *c, struct conn *u, uint32_t
 		return;
 	}
 	if (x->resp.status < 200) {
-		/* 1xx: forward, then read the next head. */
-		uint32_t fl = x->sp.flags & H1_F_HEAD_REQ;
-
-		int k = pool_class_of(hlen + 256) < 0 ? BUF_GIANT : pool_class_of(hlen + 256);
-
-		hb = pool_get(w->pc, k);
-		n = hb ? h1_build_response(&x->resp, true, hb, pool_class_size(k)) : -ENOSPC;
-		if (n > 0) {
-			if (xprt_queue(w, c, hb, (uint32_t)n, (uint32_t)n) == 0)
-				xprt_flush(w, c);
-		} else if (hb) {
-			pool_put(w->pc, hb, pool_class_size(k)); /* a 1xx head too big: dropped */
-		}
-		h1_msg_release(&x->resp);
-		memmove(x->shead, x->shead + hlen, rest);
-		x->slen = rest;
-		h1_parser_init(&x->sp, true, NULL);
-		x->sp.flags |= fl;
-		memset(&x->resp, 0, sizeof(x->resp));
-		if (rest) {
-			int r = h1_parse(&x->sp, x->shead, x->slen, &x->resp);
-
-			if (r > 0)
-				resp_head(w, c, u, (uint32_t)r);
-			else if (r < 0)
-				pump_close_pair(w, c);
-		}
+		interim(w, c, u, hlen);
 		return;
+	}
+	/* An HTTP/1.0 client is never sent Transfer-Encoding (RFC 9112 6.1):
+	 * a chunked body reaches it without its framing, close-delimited; a
+	 * coding other than chunked could not be undone for it. */
+	if (!x->req.minor && (x->resp.flags & H1_F_TE_OTHER) && x->resp.body != H1_BODY_NONE) {
+		http__req_fail(w, c, 502);
+		return;
+	}
+	if (!x->req.minor) {
+		for (int t = -1; (t = h1_msg_find(&x->resp, H1_H_TRANSFER_ENCODING, t + 1)) >= 0;)
+			x->resp.hdrs[t].hop = 1;
+		x->dechunk = x->resp.body == H1_BODY_CHUNKED;
+		if (x->dechunk)
+			x->keep_alive = false;
 	}
 	x->resp_head = true;
 	x->up_keep = !(x->resp.flags & H1_F_CLOSE) && x->resp.body != H1_BODY_CLOSE;

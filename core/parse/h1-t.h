@@ -68,6 +68,9 @@ enum h1_body {
 #define H1_F_HAS_CL                                                                                \
 	0x10 /* a Content-Length was received: content_length holds it (even when
                             * body is NONE: a 304 or the answer to a HEAD) */
+#define H1_F_TE_OTHER                                                                              \
+	0x20 /* Transfer-Encoding names a coding other than chunked (a response
+                            * then is close-delimited, or chunked over that coding) */
 
 struct h1_msg {
 	/* request */
@@ -95,14 +98,17 @@ struct h1_msg {
 
 /* A field at 0 takes the default below. */
 struct h1_limits {
-	uint32_t max_line; /* request line without its CRLF (414 past it) */
-	uint32_t max_head; /* whole head with its final CRLF CRLF (431 past it) */
-	uint32_t max_hdrs; /* header field lines (431 past it) */
+	uint32_t max_line;  /* request line without its CRLF (414 past it) */
+	uint32_t max_head;  /* whole head with its final CRLF CRLF (431 past it) */
+	uint32_t max_hdrs;  /* header field lines (431 past it) */
+	uint32_t max_field; /* one field line, name to the end of its value (OWS included),
+	                     * CRLF excluded; and a status line (431 past it); 0 = max_head */
 };
 
-#define H1_DEF_MAX_LINE 8192u
-#define H1_DEF_MAX_HEAD 65536u
-#define H1_DEF_MAX_HDRS 100u
+#define H1_DEF_MAX_LINE  8192u
+#define H1_DEF_MAX_HEAD  65536u
+#define H1_DEF_MAX_HDRS  100u
+#define H1_DEF_MAX_FIELD 8192u /* what the proxy's listeners default to (max_field_size) */
 
 #define H1_CL_MAX        (UINT64_C(1) << 62) /* largest Content-Length */
 #define H1_CHUNK_MAX     (UINT64_C(1) << 62) /* largest chunk size */

@@ -297,6 +297,8 @@ void h1_parser_init(struct h1_parser *p, bool response, const struct h1_limits *
 		p->lim.max_head = H1_DEF_MAX_HEAD;
 	if (!p->lim.max_hdrs)
 		p->lim.max_hdrs = H1_DEF_MAX_HDRS;
+	if (!p->lim.max_field)
+		p->lim.max_field = p->lim.max_head;
 	if (p->lim.max_head > INT_MAX) /* the head length is returned as an int */
 		p->lim.max_head = INT_MAX;
 }
@@ -619,6 +621,8 @@ static int h1__framing(const struct h1_parser *p, struct h1_msg *m)
 		m->flags |= H1_F_HAS_CL;
 		m->content_length = p->cl;
 	}
+	if (f & H1__P_TE_OTHER)
+		m->flags |= H1_F_TE_OTHER;
 	if (!(f & H1__P_TE)) {
 		m->body = f & H1__P_CL ? H1_BODY_LENGTH : H1_BODY_NONE;
 		return 0;
@@ -667,7 +671,9 @@ static int h1__req_done(const struct h1_parser *p, struct h1_msg *m)
 		return -400;
 	if (m->minor == 1 && (p->pflags & H1__P_EXPECT))
 		m->flags |= H1_F_CONTINUE;
-	if ((p->pflags & upg) == upg)
+	/* An HTTP/1.0 request's Upgrade is ignored (RFC 9110 7.8): it stays
+	 * hop-by-hop, and a 101 to it is no answer to anything. */
+	if (m->minor == 1 && (p->pflags & upg) == upg)
 		m->flags |= H1_F_UPGRADE;
 	return 0;
 }
@@ -855,6 +861,8 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			break;
 		case S_R_REASON:
 			i = h1__span_value(buf, i, end);
+			if (i - p->line > p->lim.max_field)
+				return -431;
 			if (i == end)
 				break;
 			if (buf[i] != '\r')
@@ -883,6 +891,8 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			break;
 		case S_NAME:
 			i = h1__span(buf, i, end, C_T);
+			if (i - p->line > p->lim.max_field)
+				return -431;
 			if (i == end)
 				break;
 			if (buf[i] != ':')
@@ -892,12 +902,16 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			break;
 		case S_OWS:
 			i = h1__span(buf, i, end, C_W);
+			if (i - p->line > p->lim.max_field)
+				return -431;
 			p->mark = i;
 			if (i < end)
 				p->state = S_VALUE;
 			break;
 		case S_VALUE:
 			i = h1__span_value(buf, i, end);
+			if (i - p->line > p->lim.max_field)
+				return -431;
 			if (i == end)
 				break;
 			if (buf[i] != '\r')
@@ -1123,6 +1137,31 @@ static int64_t h1__chunked(struct h1_body_state *b, const char *buf, size_t len,
 	return b->state == B_ERROR ? -400 : i;
 }
 
+int64_t h1_body_dechunk(struct h1_body_state *b, char *buf, size_t len, bool *done, size_t *out)
+{
+	size_t o = 0;
+	int64_t i = 0, j;
+
+	while ((size_t)i < len && b->state < B_DONE) {
+		bool data = b->state == B_DATA;
+
+		j = b->state < B_TRL ? h1__chunk_step(b, buf, i, len)
+		                     : h1__trl_step(b, buf, i, len);
+		if (j < 0) {
+			b->state = B_ERROR;
+			break;
+		}
+		if (data) {
+			memmove(buf + o, buf + i, (size_t)(j - i));
+			o += (size_t)(j - i);
+		}
+		i = j;
+	}
+	*done = b->state == B_DONE;
+	*out = o;
+	return b->state == B_ERROR ? -400 : i;
+}
+
 int64_t h1_body_feed(struct h1_body_state *b, const char *buf, size_t len, bool *done)
 {
 	uint64_t n;
@@ -1317,7 +1356,10 @@ int h1_build_request(const struct h1_msg *m, const char *client_ip, const char *
 int h1_build_response(const struct h1_msg *m, bool keep_alive, char *out, size_t cap)
 {
 	struct h1_out o = {out, cap, false};
-	bool cl = m->status < 200 || m->status == 204; /* never a Content-Length */
+	/* Neither a Content-Length nor a Transfer-Encoding on 1xx and 204
+	 * (RFC 9112 6.1, RFC 9110 8.6): they have no body, whatever the
+	 * backend said. */
+	bool bodyless = m->status < 200 || m->status == 204, cl = bodyless;
 	char st[5] = {' ', '0' + m->status / 100 % 10, '0' + m->status / 10 % 10,
 	              '0' + m->status % 10, ' '};
 	uint32_t i;
@@ -1329,7 +1371,7 @@ int h1_build_response(const struct h1_msg *m, bool keep_alive, char *out, size_t
 	for (i = 0; i < m->nhdrs; i++) {
 		const struct h1_hdr *h = &m->hdrs[i];
 
-		if (h->hop)
+		if (h->hop || (bodyless && h->id == H1_H_TRANSFER_ENCODING))
 			continue;
 		if (h->id != H1_H_CONTENT_LENGTH)
 			h1__put_hdr(&o, h);
@@ -1339,6 +1381,8 @@ int h1_build_response(const struct h1_msg *m, bool keep_alive, char *out, size_t
 	}
 	if (m->flags & H1_F_UPGRADE)
 		H1__PUTS(&o, "Connection: upgrade\r\n\r\n");
+	else if (m->status < 200) /* an interim answer says nothing of the connection */
+		H1__PUTS(&o, "\r\n");
 	else if (keep_alive)
 		H1__PUTS(&o, "Connection: keep-alive\r\n\r\n");
 	else

@@ -83,6 +83,11 @@ void h1_body_init(struct h1_body_state *b, const struct h1_msg *m);
  * (EOF ends it); a NONE body is done at once. After -400, every call returns -400. */
 int64_t h1_body_feed(struct h1_body_state *b, const char *buf, size_t len, bool *done);
 
+/* h1_body_feed() for a CHUNKED body whose payload is sent on without its framing: the same
+ * return and *done, and the payload bytes of what was consumed (chunk data only: sizes,
+ * extensions, CRLFs and trailer fields dropped) are moved down to buf[0..*out), in place. */
+int64_t h1_body_dechunk(struct h1_body_state *b, char *buf, size_t len, bool *done, size_t *out);
+
 /* Builds the request head to send upstream into out[0..cap): request line as received (method,
  * target and HTTP/1.<minor> kept), every header except hop-by-hop ones (Connection and the names
  * it lists, Keep-Alive, TE, Trailer, Upgrade unless upgrading, Proxy-Connection), X-Forwarded-For
@@ -97,9 +102,10 @@ int h1_build_request(const struct h1_msg *m, const char *client_ip, const char *
                      const char *via, char *out, size_t cap);
 
 /* The same for a response going to the client: status line as received, hop-by-hop removed,
- * Content-Length normalised to one (dropped on 1xx and 204), "Connection: keep-alive" or
- * "Connection: close" as <keep_alive> says ("Connection: upgrade" + Upgrade on a 101). A
- * CLOSE-delimited body needs keep_alive false. Returns the length or -ENOSPC. */
+ * Content-Length normalised to one (Content-Length and Transfer-Encoding dropped on 1xx and
+ * 204), "Connection: keep-alive" or "Connection: close" as <keep_alive> says ("Connection:
+ * upgrade" + Upgrade on a 101, no Connection field on other 1xx). A CLOSE-delimited body
+ * needs keep_alive false. Returns the length or -ENOSPC. */
 int h1_build_response(const struct h1_msg *m, bool keep_alive, char *out, size_t cap);
 
 /* Response heads that never have a body: HEAD requests, 1xx, 204, 304 (h1_msg.body = NONE then). */

@@ -1070,7 +1070,7 @@ def test_declined_upgrade_is_a_normal_response_on_a_kept_connection():
 
 def smuggle_cases():
     cases = [("inline-%d" % i, st, data) for i, (st, data) in enumerate(SMUGGLE_INLINE)]
-    for path in sorted(glob.glob(os.path.join(SMUGGLE_DIR, "*"))):
+    for path in sorted(glob.glob(os.path.join(SMUGGLE_DIR, "*.txt"))):
         m = re.match(r"(\d{3})-", os.path.basename(path))
         if not m:
             continue

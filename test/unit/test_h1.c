@@ -1796,6 +1796,162 @@ START_TEST(every_smuggling_case_gets_its_status)
 }
 END_TEST
 
+/* --- Issue 15: field size, HTTP/1.0, de-chunking, bodiless answers --- */
+
+/* A request with one field "X-A: " + <n> - 5 'a's: a field line of <n>. */
+static int field_of(size_t n, bool response, uint32_t max_field, size_t split)
+{
+	struct h1_limits lim = {.max_field = max_field};
+	const char *start = response ? "HTTP/1.1 200 OK\r\n" : "GET / HTTP/1.1\r\nHost: a\r\n";
+	size_t sl = strlen(start), len = sl + n + 4 + (response ? 19 : 0);
+	char *b = malloc(len);
+	struct h1_parser p;
+	struct h1_msg m;
+	int r = 0;
+
+	memcpy(b, start, sl);
+	memcpy(b + sl, "X-A: ", 5);
+	memset(b + sl + 5, 'a', n - 5);
+	memcpy(b + sl + n, response ? "\r\nContent-Length: 0\r\n\r\n" : "\r\n\r\n",
+	       response ? 23 : 4);
+	h1_parser_init(&p, response, &lim);
+	if (split && split < len)
+		r = h1_parse(&p, b, split, &m);
+	if (r >= 0)
+		r = h1_parse(&p, b, len, &m);
+	h1_msg_release(&m);
+	free(b);
+	return r;
+}
+
+START_TEST(a_field_line_of_max_field_passes_and_one_more_is_431)
+{
+	for (size_t split = 0; split < 1100; split += 37) {
+		ck_assert_int_gt(field_of(1024, false, 1024, split), 0);
+		ck_assert_int_eq(field_of(1025, false, 1024, split), -431);
+		ck_assert_int_gt(field_of(1024, true, 1024, split), 0);
+		ck_assert_int_eq(field_of(1025, true, 1024, split), -431);
+	}
+	ck_assert_int_eq(field_of(70000, false, H1_DEF_MAX_FIELD, 0), -431);
+	ck_assert_int_gt(field_of(30000, false, 0, 0), 0); /* 0: only the head's bound */
+}
+END_TEST
+
+START_TEST(a_long_name_or_status_line_is_431_before_its_end)
+{
+	struct h1_limits lim = {.max_field = 64};
+	char b[256];
+
+	snprintf(b, sizeof(b), "GET / HTTP/1.1\r\nHost: a\r\nX-%070d", 0);
+	ck_assert_int_eq(parse_lim(false, &lim, b, strlen(b), &msg), -431);
+	snprintf(b, sizeof(b), "HTTP/1.1 200 %070d", 0);
+	ck_assert_int_eq(parse_lim(true, &lim, b, strlen(b), &msg), -431);
+	snprintf(b, sizeof(b), "GET / HTTP/1.1\r\nHost: a\r\nX-A:%070d", 0);
+	ck_assert_int_eq(parse_lim(false, &lim, b, strlen(b), &msg), -431);
+}
+END_TEST
+
+START_TEST(an_http10_upgrade_is_ignored_and_stays_hop_by_hop)
+{
+
+	ck_assert_int_gt(
+	    req("GET /ws HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n"), 0);
+	ck_assert(!(msg.flags & H1_F_UPGRADE));
+	ck_assert_int_gt(h1_build_request(&msg, NULL, NULL, NULL, out, sizeof(out)), 0);
+	ck_assert_ptr_null(strstr(out, "Upgrade"));
+	ck_assert_int_gt(req("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	                     "Upgrade: websocket\r\n\r\n"),
+	                 0);
+	ck_assert(msg.flags & H1_F_UPGRADE);
+}
+END_TEST
+
+START_TEST(a_response_coding_other_than_chunked_is_flagged)
+{
+	ck_assert_int_gt(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n"), 0);
+	ck_assert(msg.flags & H1_F_TE_OTHER);
+	ck_assert_int_eq(msg.body, H1_BODY_CLOSE);
+	ck_assert_int_gt(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 0);
+	ck_assert(msg.flags & H1_F_TE_OTHER);
+	ck_assert_int_eq(msg.body, H1_BODY_CHUNKED);
+	ck_assert_int_gt(resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"), 0);
+	ck_assert(!(msg.flags & H1_F_TE_OTHER));
+}
+END_TEST
+
+START_TEST(dechunking_keeps_the_payload_only_at_any_split)
+{
+	static const char body[] = "3\r\nabc\r\n2;e=\"x\"\r\nde\r\n10\r\n0123456789abcdef\r\n"
+				   "0\r\nX-T: 1\r\n\r\nNEXT";
+	const size_t n = sizeof(body) - 1, blen = n - 4;
+
+	for (size_t split = 0; split <= blen; split++) {
+		struct h1_body_state b;
+		struct h1_msg m = {.body = H1_BODY_CHUNKED};
+		char *copy = dup_n(body, n), got[64];
+		size_t o1 = 0, o2 = 0;
+		bool done = false;
+		int64_t k1, k2;
+
+		h1_body_init(&b, &m);
+		k1 = h1_body_dechunk(&b, copy, split, &done, &o1);
+		ck_assert_int_eq(k1, (int64_t)split);
+		memcpy(got, copy, o1);
+		k2 = h1_body_dechunk(&b, copy + split, n - split, &done, &o2);
+		ck_assert_int_eq((size_t)k2, blen - split);
+		ck_assert(done);
+		memcpy(got + o1, copy + split, o2);
+		ck_assert_uint_eq(o1 + o2, 21);
+		ck_assert(!memcmp(got, "abcde0123456789abcdef", 21));
+	}
+}
+END_TEST
+
+START_TEST(bodiless_answers_go_without_framing_and_1xx_without_connection)
+{
+	int n;
+
+	ck_assert_int_gt(
+	    resp("HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\nX: 1\r\n\r\n"), 0);
+	n = h1_build_response(&msg, true, out, sizeof(out));
+	ck_assert_int_gt(n, 0);
+	out[n] = 0;
+	ck_assert_str_eq(out, "HTTP/1.1 204 No Content\r\nX: 1\r\nConnection: keep-alive\r\n\r\n");
+	ck_assert_int_gt(resp("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"), 0);
+	n = h1_build_response(&msg, true, out, sizeof(out));
+	ck_assert_int_gt(n, 0);
+	out[n] = 0;
+	ck_assert_str_eq(out, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n");
+	ck_assert_int_gt(resp("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n"),
+	                 0);
+	n = h1_build_response(&msg, true, out, sizeof(out));
+	out[n] = 0;
+	ck_assert_ptr_nonnull(strstr(out, "Transfer-Encoding: chunked\r\n"));
+}
+END_TEST
+
+START_TEST(connection_naming_framing_fields_never_drops_them)
+{
+	int n;
+
+	ck_assert_int_gt(req("POST / HTTP/1.1\r\nHost: a\r\nConnection: content-length, host, x\r\n"
+	                     "X: 1\r\nContent-Length: 2\r\n\r\n"),
+	                 0);
+	n = h1_build_request(&msg, NULL, NULL, NULL, out, sizeof(out));
+	ck_assert_int_gt(n, 0);
+	out[n] = 0;
+	ck_assert_str_eq(out, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+	                      "Connection: keep-alive\r\n\r\n");
+	ck_assert_int_gt(resp("HTTP/1.1 200 OK\r\nConnection: Transfer-Encoding\r\n"
+	                      "Transfer-Encoding: chunked\r\n\r\n"),
+	                 0);
+	n = h1_build_response(&msg, true, out, sizeof(out));
+	out[n] = 0;
+	ck_assert_str_eq(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+	                      "Connection: keep-alive\r\n\r\n");
+}
+END_TEST
+
 static TCase *tcase(const char *name, int timeout)
 {
 	return ck_tcase(name, timeout, setup, teardown);
@@ -1839,6 +1995,16 @@ static Suite *h1_suite(void)
 	TCase *ti = tcase("incremental", 60), *tb = tcase("body", 30), *tw = tcase("build", 10);
 	TCase *tx = tcase("smuggling", 60);
 
+	TCase *t15 = tcase("issue15", 30);
+
+	tcase_add_test(t15, a_field_line_of_max_field_passes_and_one_more_is_431);
+	tcase_add_test(t15, a_long_name_or_status_line_is_431_before_its_end);
+	tcase_add_test(t15, an_http10_upgrade_is_ignored_and_stays_hop_by_hop);
+	tcase_add_test(t15, a_response_coding_other_than_chunked_is_flagged);
+	tcase_add_test(t15, dechunking_keeps_the_payload_only_at_any_split);
+	tcase_add_test(t15, bodiless_answers_go_without_framing_and_1xx_without_connection);
+	tcase_add_test(t15, connection_naming_framing_fields_never_drops_them);
+	suite_add_tcase(s, t15);
 	tcase_add_test(tl, character_classes_match_their_rfc_definitions);
 	tcase_add_test(tl, a_simple_get_parses_into_slices_of_the_buffer);
 	tcase_add_test(tl, an_incomplete_head_asks_for_more);
