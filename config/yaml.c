@@ -143,6 +143,29 @@ static void load_join(char *dst, size_t len, const char *a, const char *b)
 static void load_map(struct load *l, yaml_node_t *map, const struct key *keys, unsigned n,
                      void *base, const char *tprefix, const char *epath, struct load_elem *el);
 
+/* <key> as an error line shows an unknown one: as written when it looks
+ * like a key name (letters, digits, '_', '-'), else in double quotes with
+ * '"' and '\\' escaped, so that a key like " (expected x" cannot pass for
+ * a part of the line's format. */
+static const char *load_key_shown(const char *key, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (*key &&
+	    strspn(key, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") ==
+	        strlen(key))
+		return key;
+	buf[o++] = '"';
+	for (; *key && o + 4 < len; key++) {
+		if (*key == '"' || *key == '\\')
+			buf[o++] = '\\';
+		buf[o++] = *key;
+	}
+	buf[o++] = '"';
+	buf[o] = 0;
+	return buf;
+}
+
 /* The keys that may follow <tprefix> ("" or "timeouts.") in <keys>:
  * "a, b, c". */
 static void load_known(const struct key *keys, unsigned n, const char *tprefix, char *buf,
@@ -307,6 +330,10 @@ static void load_pair(struct load *l, yaml_node_t *kn, yaml_node_t *v, const str
 	} else if (k) {
 		load_nofile(l, kn, k, keys == schema_top ? k - keys : -1, path);
 	} else {
+		char shown[LOAD_PATH];
+
+		load_join(path, sizeof(path), epath,
+		          load_key_shown(load_text(kn), shown, sizeof(shown)));
 		load_known(keys, n, tprefix, known, sizeof(known));
 		load_err(l, kn->start_mark, path, "unknown key (expected one of: %s)", known);
 	}
