@@ -402,23 +402,9 @@ static void reload(struct ctl *ctl)
 #define CTL_UD_SIGNAL 0x1ull
 #define CTL_UD_DISC   0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
 
-/* Arms a one-shot poll of discovery's fd on the control ring, if it has one. */
-static void arm_disc_poll(struct ctl *ctl)
-{
-	struct io_uring_sqe *sqe;
-
-	if (disc_fd() < 0)
-		return;
-	sqe = io_uring_get_sqe(&ctl->ring);
-	if (!sqe) {
-		io_uring_submit(&ctl->ring);
-		sqe = io_uring_get_sqe(&ctl->ring);
-	}
-	io_uring_prep_poll_add(sqe, disc_fd(), POLLIN);
-	io_uring_sqe_set_data64(sqe, CTL_UD_DISC);
-}
-
-static void arm_signal_read(struct ctl *ctl)
+/* An SQE of the control ring, submitting what is queued first when the
+ * ring is full. */
+static struct io_uring_sqe *ctl_sqe(struct ctl *ctl)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctl->ring);
 
@@ -426,6 +412,25 @@ static void arm_signal_read(struct ctl *ctl)
 		io_uring_submit(&ctl->ring);
 		sqe = io_uring_get_sqe(&ctl->ring);
 	}
+	return sqe;
+}
+
+/* Arms a one-shot poll of discovery's fd on the control ring, if it has one. */
+static void arm_disc_poll(struct ctl *ctl)
+{
+	struct io_uring_sqe *sqe;
+
+	if (disc_fd() < 0)
+		return;
+	sqe = ctl_sqe(ctl);
+	io_uring_prep_poll_add(sqe, disc_fd(), POLLIN);
+	io_uring_sqe_set_data64(sqe, CTL_UD_DISC);
+}
+
+static void arm_signal_read(struct ctl *ctl)
+{
+	struct io_uring_sqe *sqe = ctl_sqe(ctl);
+
 	io_uring_prep_read(sqe, ctl->sfd, &ctl->si, sizeof(ctl->si), 0);
 	io_uring_sqe_set_data64(sqe, CTL_UD_SIGNAL);
 }
