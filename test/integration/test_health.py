@@ -84,6 +84,7 @@ class Loop:
         self.addr = addr
         self.served = {}
         self.fails = []
+        self.l4_lost = []  # (start, end) of each l4 request that got nothing
         self.n = 0
         self.stop_ = False
         self.t = threading.Thread(target=self.run, daemon=True)
@@ -97,9 +98,11 @@ class Loop:
                     self.fails.append("http %d" % st)
                 else:
                     self.served[body.strip()] = self.served.get(body.strip(), 0) + 1
+                t0 = time.monotonic()
                 body = l4_get(self.addr)
                 if not body:
                     self.fails.append("l4 empty")
+                    self.l4_lost.append((t0, time.monotonic()))
                 self.n += 2
             except Exception as e:  # noqa: BLE001
                 self.fails.append(repr(e))
@@ -151,6 +154,7 @@ def test_active_http_check_follows_a_backend_killed_and_restarted():
     start = r.count()
     t_kill = time.monotonic()
     bb.stop()
+    t_gone = time.monotonic()
     _, i = r.wait_line(r"^ringlb: backend pool=app addr=%s up->down reason=check-refused$" %
                        re.escape(b_addr), 15, start)
     t_down = time.monotonic() - t_kill
@@ -181,7 +185,14 @@ def test_active_http_check_follows_a_backend_killed_and_restarted():
         time.sleep(0.05)
     check(loop.snapshot().get(b"s-b", 0) > before.get(b"s-b", 0), "traffic did not come back")
     loop.stop()
-    check(not loop.fails, "%d failed requests of %d: %s" % (len(loop.fails), loop.n, loop.fails[:5]))
+    # A TCP stream the dying backend had accepted (connected, then closed by
+    # its exit) cannot be retried by a proxy that has forwarded its bytes:
+    # an l4 request in flight while bb stopped may be lost, no other.
+    lost_at_kill = [t for t in loop.l4_lost if t[0] <= t_gone and t[1] >= t_kill]
+    fails = list(loop.fails)
+    for _ in lost_at_kill[:1]:
+        fails.remove("l4 empty")
+    check(not fails, "%d failed requests of %d: %s" % (len(fails), loop.n, fails[:5]))
     check(loop.n > 50, "only %d requests ran" % loop.n)
     # Each change logged exactly once, the other backend never.
     lines = state_lines(r, b_addr)
