@@ -34,7 +34,7 @@ void http__log_begin(struct worker *w, struct conn *c)
 	g->t_start = w->now;
 	g->t_head = g->t_up = g->t_conn = g->t_resp = 0;
 	g->bytes_in = g->bytes_out = 0;
-	g->tls = (uint8_t)tls_xprt_info(c, &sni);
+	g->tls = (uint8_t)tls_xprt_info(w, c, &sni);
 	g->snilen = sni ? (uint8_t)strnlen(sni, sizeof(g->sni)) : 0;
 	if (g->snilen)
 		memcpy(g->sni, sni, g->snilen);

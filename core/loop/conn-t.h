@@ -89,12 +89,8 @@ struct conn {
 	uint32_t rx_bytes;  /* bytes read from this socket, saturating (splice auto) */
 	uint32_t out_bytes; /* bytes queued in <out> */
 	uint64_t last_ms;   /* last activity, for the idle timer */
-	struct bufq out;    /* to write to this socket */
-	union {             /* the transport's: */
-		struct pipe_pair
-		    *pipe;  /* raw: splice pipe of bytes read from this socket (pump.c) */
-		void *xctx; /* tls: the session (core/xprt/tls.c) */
-	};
+	struct bufq out;    /* to write to this socket (the transport's own state, a TLS
+	                     * session or a splice pipe, is beside the table: conn_xctx()) */
 	union {
 		void *pctx;         /* the protocol's context, attached on demand */
 		uint32_t idle_next; /* upstream.c: idle-list link (an idle upstream has no
@@ -113,6 +109,7 @@ struct conn_table {
 	uint32_t free_head; /* LIFO: recently used slots stay warm in cache */
 	uint32_t fresh;     /* slots from here on were never used */
 	size_t bytes;       /* charged to ACCT_CONN */
+	void **xctx; /* per slot: its transport's state (conn_xctx()); NULL until first set */
 	int node;
 	struct acct *acct;
 };

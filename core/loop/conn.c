@@ -34,9 +34,34 @@ void conn_table_deinit(struct conn_table *t)
 {
 	if (!t->c)
 		return;
+	if (t->xctx) {
+		nodemem_free(t->xctx, (size_t)t->size * sizeof(*t->xctx));
+		acct_release(t->acct, ACCT_CONN, t->node, (size_t)t->size * sizeof(*t->xctx));
+		t->xctx = NULL;
+	}
 	nodemem_free(t->c, t->bytes);
 	acct_release(t->acct, ACCT_CONN, t->node, t->bytes);
 	t->c = NULL;
+}
+
+int conn_xctx_set(struct conn_table *t, const struct conn *c, void *x)
+{
+	size_t bytes = (size_t)t->size * sizeof(*t->xctx);
+
+	if (!t->xctx) {
+		if (!x)
+			return 0;
+		/* Zero pages: only the slots TLS connections use become resident. */
+		if (acct_charge(t->acct, ACCT_CONN, t->node, bytes) < 0)
+			return -ENOBUFS;
+		t->xctx = nodemem_alloc(bytes, t->node);
+		if (!t->xctx) {
+			acct_release(t->acct, ACCT_CONN, t->node, bytes);
+			return -ENOMEM;
+		}
+	}
+	t->xctx[conn_slot(t, c)] = x;
+	return 0;
 }
 
 struct conn *conn_get(struct conn_table *t)
@@ -54,6 +79,8 @@ struct conn *conn_get(struct conn_table *t)
 	}
 	gen = c->gen + 1;
 	memset(c, 0, sizeof(*c));
+	if (t->xctx)
+		t->xctx[conn_slot(t, c)] = NULL;
 	c->gen = gen;
 	c->fd = -1;
 	c->peer = CONN_NONE;

@@ -26,6 +26,14 @@ struct conn *conn_get(struct conn_table *t);
  * completed and its buffers must be gone. */
 void conn_put(struct conn_table *t, struct conn *c);
 
+/* The transport state of <c> (TLS: its session), kept beside the table
+ * rather than in every record: an array of one pointer per slot, mapped at
+ * the first conn_xctx_set() of a worker whose transports need one, so a
+ * record stays as small as plain TCP needs. */
+static inline void *conn_xctx(const struct conn_table *t, const struct conn *c);
+/* Sets it; 0, or -ENOBUFS/-ENOMEM when the array could not be had. */
+int conn_xctx_set(struct conn_table *t, const struct conn *c, void *x);
+
 static inline uint32_t conn_slot(const struct conn_table *t, const struct conn *c)
 {
 	return (uint32_t)(c - t->c);
@@ -34,6 +42,11 @@ static inline uint32_t conn_slot(const struct conn_table *t, const struct conn *
 static inline struct conn *conn_at(struct conn_table *t, uint32_t slot)
 {
 	return slot < t->size ? &t->c[slot] : NULL;
+}
+
+static inline void *conn_xctx(const struct conn_table *t, const struct conn *c)
+{
+	return t->xctx ? t->xctx[conn_slot(t, c)] : NULL;
 }
 
 /* The other side of <c>, or NULL. */

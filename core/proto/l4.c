@@ -78,7 +78,7 @@ static void log_start(struct worker *w, struct conn *c)
 	g->t_start = w->now;
 	g->pool = g->backend = -1;
 	g->cause = '-';
-	g->tls = (uint8_t)tls_xprt_info(c, &sni);
+	g->tls = (uint8_t)tls_xprt_info(w, c, &sni);
 	g->snilen = sni ? (uint8_t)strnlen(sni, sizeof(g->sni)) : 0;
 	if (g->snilen)
 		memcpy(g->sni, sni, g->snilen);
@@ -352,9 +352,8 @@ static void l4_timer(struct timer *t, void *arg)
 		last = p->last_ms;
 	/* A transfer in progress (bytes waiting either way) is held to the
 	 * client/server inactivity timeouts, a quiet session to idle. */
-	if (c->out_bytes || (p && p->out_bytes) ||
-	    ((c->flags & CONN_F_SPLICE) && c->pipe && c->pipe->bytes) ||
-	    (p && (p->flags & CONN_F_SPLICE) && p->pipe && p->pipe->bytes))
+	if (c->out_bytes || (p && p->out_bytes) || pump_pipe_bytes(w, c) ||
+	    (p && pump_pipe_bytes(w, p)))
 		limit = to->client < to->server ? to->client : to->server;
 	if (w->now >= last + limit) {
 		WSTAT_INC(w, idle_timeouts);

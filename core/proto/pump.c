@@ -126,8 +126,7 @@ void pump_eof(struct worker *w, struct conn *x)
 		return;
 	/* Every byte read from <x> must be written first, from the queue or
 	 * (splice) from its pipe. */
-	if (p->out.head || (p->flags & CONN_F_SEND) ||
-	    ((x->flags & CONN_F_SPLICE) && x->pipe && x->pipe->bytes))
+	if (p->out.head || (p->flags & CONN_F_SEND) || pump_pipe_bytes(w, x))
 		return;
 	if (xprt_shut_write(w, p) < 0) {
 		WSTAT_INC(w, aborts);
@@ -139,11 +138,27 @@ void pump_eof(struct worker *w, struct conn *x)
 		proto_abort(w, x); /* both directions are done: close the pair */
 }
 
+/* A splicing connection's pipe: the raw transport's state of the slot,
+ * beside the table rather than in every record (conn_xctx()). */
+static struct pipe_pair *pipe_of(struct worker *w, const struct conn *c)
+{
+	return (c->flags & CONN_F_SPLICE) ? conn_xctx(&w->ct, c) : NULL;
+}
+
+bool pump_pipe_bytes(struct worker *w, const struct conn *c)
+{
+	const struct pipe_pair *pp = pipe_of(w, c);
+
+	return pp && pp->bytes;
+}
+
 void pump_release(struct worker *w, struct conn *c)
 {
-	if ((c->flags & CONN_F_SPLICE) && c->pipe) {
-		bufq_pipe_put(w, c->pipe);
-		c->pipe = NULL;
+	struct pipe_pair *pp = pipe_of(w, c);
+
+	if (pp) {
+		bufq_pipe_put(w, pp);
+		conn_xctx_set(&w->ct, c, NULL);
 	}
 }
 
@@ -225,9 +240,14 @@ void pump_splice(struct worker *w, struct conn *x)
 
 	if (!p || (x->flags & (CONN_F_CLOSING | CONN_F_POLL_IN)) || (p->flags & CONN_F_SEND))
 		return;
-	if (!x->pipe) {
-		x->pipe = bufq_pipe_get(w);
-		if (!x->pipe) {
+	pp = pipe_of(w, x);
+	if (!pp) {
+		pp = bufq_pipe_get(w);
+		if (pp && conn_xctx_set(&w->ct, x, pp) < 0) {
+			bufq_pipe_put(w, pp);
+			pp = NULL;
+		}
+		if (!pp) {
 			/* No pipe left: this direction stays on buffers. */
 			WSTAT_INC(w, pipe_exhausted);
 			x->flags = (x->flags & ~CONN_F_SPLICE) | CONN_F_NOSPLICE;
@@ -235,7 +255,6 @@ void pump_splice(struct worker *w, struct conn *x)
 			return;
 		}
 	}
-	pp = x->pipe;
 	splice_lowat(x);
 	for (;;) {
 		if (!splice_out(w, x, p, pp))

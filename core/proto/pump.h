@@ -39,6 +39,8 @@ void pump_pause_if_full(struct worker *w, struct conn *x, struct conn *p);
 void pump_unpause(struct worker *w, struct conn *x, struct conn *p);
 /* Tears down <x> and its peer. */
 void pump_close_pair(struct worker *w, struct conn *x);
+/* Whether <c> splices and bytes read from it wait in its pipe. */
+bool pump_pipe_bytes(struct worker *w, const struct conn *c);
 /* Gives back <c>'s pipe (release). */
 void pump_release(struct worker *w, struct conn *c);
 

@@ -36,7 +36,7 @@
 
 #define TXC_COST (sizeof(struct txc) + 16) /* charged to ACCT_SSL with the allocator's header */
 
-/* A connection's TLS state (conn.xctx). */
+/* A connection's TLS state (conn_xctx()). */
 struct txc {
 	struct tls_conn *t;
 	struct bufq plain;    /* upstream: plaintext queued before the handshake ended */
@@ -52,9 +52,9 @@ struct txc {
  * into tx_out() on the thread that called it. */
 static __thread struct worker *cur_w;
 
-static struct txc *txc_of(const struct conn *c)
+static struct txc *txc_of(const struct worker *w, const struct conn *c)
 {
-	return c->xctx;
+	return conn_xctx(&w->ct, c);
 }
 
 /* What tls/ allocated (or freed) on this thread since <before>, charged to
@@ -63,7 +63,7 @@ static struct txc *txc_of(const struct conn *c)
  * what one call took. */
 static void settle(struct worker *w, struct conn *c, int64_t before)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 	int64_t d = tls_mem_thread() - before;
 
 	if (d > 0) {
@@ -94,7 +94,7 @@ static int tx_out(void *arg, const char *data, size_t len)
 static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
 {
 	static __thread struct log_ratelimit rl;
-	enum tls_reason r = tls_conn_reason(txc_of(c)->t);
+	enum tls_reason r = tls_conn_reason(txc_of(w, c)->t);
 
 	if (in_handshake)
 		WSTAT_INC(w, tls_failed);
@@ -124,7 +124,7 @@ static void tls_hs_timer(struct timer *tm, void *arg)
 	struct worker *w = arg;
 	struct conn *c = container_of(tm, struct conn, tm);
 
-	tls_conn_fail(txc_of(c)->t, TLS_R_TIMEOUT);
+	tls_conn_fail(txc_of(w, c)->t, TLS_R_TIMEOUT);
 	WSTAT_INC(w, tls_timeouts);
 	count_failure(w, c, true);
 	ring_close(w, c);
@@ -132,7 +132,7 @@ static void tls_hs_timer(struct timer *tm, void *arg)
 
 /* A session of <ctx> for <c> (<sni>: the name a client side sends), its
  * record and what wolfSSL allocated charged to ssl. False when memory or
- * the limit refused it: what was taken is in c->xctx, for tls_release(). */
+ * the limit refused it: what was taken is <c>'s conn_xctx(), for tls_release(). */
 static bool txc_new(struct worker *w, struct conn *c, struct tls_ctx *ctx, const char *sni)
 {
 	struct txc *x;
@@ -145,7 +145,11 @@ static bool txc_new(struct worker *w, struct conn *c, struct tls_ctx *ctx, const
 		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
 		return false;
 	}
-	c->xctx = x;
+	if (conn_xctx_set(&w->ct, c, x) < 0) {
+		free(x);
+		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
+		return false;
+	}
 	cur_w = w;
 	before = tls_mem_thread();
 	x->t = tls_conn_new(ctx, sni, tx_out, c);
@@ -182,7 +186,7 @@ static void tls_accept(struct worker *w, struct conn *c)
  * is encrypted now, and the protocol hears of its connect. */
 static void up_open(struct worker *w, struct conn *u)
 {
-	struct txc *x = txc_of(u);
+	struct txc *x = txc_of(w, u);
 	struct buf *b;
 
 	u->out_bytes -= x->plain_bytes;
@@ -201,7 +205,7 @@ static void up_open(struct worker *w, struct conn *u)
  * failed, with what it queued back on the record for another backend. */
 static void up_failed(struct worker *w, struct conn *u)
 {
-	struct txc *x = txc_of(u);
+	struct txc *x = txc_of(w, u);
 
 	bufq_drop(w, u); /* records for this backend only */
 	u->out = x->plain;
@@ -228,7 +232,7 @@ static void tls_connected(struct worker *w, struct conn *u, int res)
 		proto_of(u)->connected(w, u, -ENOMEM);
 		return;
 	}
-	x = txc_of(u);
+	x = txc_of(w, u);
 	/* What the protocol queued so far is plaintext: held until the
 	 * handshake is done, still counted in out_bytes (backpressure). */
 	x->plain = u->out;
@@ -242,7 +246,7 @@ static void tls_connected(struct worker *w, struct conn *u, int res)
  * needs more, -1 when it failed (the connection is closing). */
 static int handshake(struct worker *w, struct conn *c)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 	int64_t before = tls_mem_thread();
 	int r = tls_conn_handshake(x->t);
 
@@ -285,7 +289,7 @@ static int handshake(struct worker *w, struct conn *c)
  * connection is torn down or failed. */
 static bool deliver(struct worker *w, struct conn *c)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 	const struct proto_ops *p = proto_of(c);
 
 	while (!(c->flags & (CONN_F_CLOSING | CONN_F_RD_EOF))) {
@@ -347,7 +351,7 @@ static void tls_stop_read(struct worker *w, struct conn *c)
 
 static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flags)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 	bool more = flags & IORING_CQE_F_MORE;
 
 	cur_w = w;
@@ -410,17 +414,17 @@ static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len,
 	int64_t before = tls_mem_thread();
 	ssize_t n;
 
-	if (!txc_of(c) || !txc_of(c)->open) {
+	if (!txc_of(w, c) || !txc_of(w, c)->open) {
 		/* an upstream before its handshake: plaintext, held */
-		if (txc_of(c)) {
+		if (txc_of(w, c)) {
 			struct bufq q = c->out;
 			uint32_t qb = c->out_bytes;
 			int ret;
 
-			c->out = txc_of(c)->plain;
+			c->out = txc_of(w, c)->plain;
 			ret = bufq_queue(w, c, data, len, used);
-			txc_of(c)->plain = c->out;
-			txc_of(c)->plain_bytes += len;
+			txc_of(w, c)->plain = c->out;
+			txc_of(w, c)->plain_bytes += len;
 			c->out = q;
 			c->out_bytes = qb + len;
 			return ret;
@@ -428,10 +432,10 @@ static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len,
 		return bufq_queue(w, c, data, len, used);
 	}
 	cur_w = w;
-	n = tls_conn_write(txc_of(c)->t, data, len);
+	n = tls_conn_write(txc_of(w, c)->t, data, len);
 	settle(w, c, before);
 	pool_put(w->pc, data, used);
-	return n < 0 || txc_of(c)->over ? -ENOMEM : 0;
+	return n < 0 || txc_of(w, c)->over ? -ENOMEM : 0;
 }
 
 static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
@@ -441,7 +445,7 @@ static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uin
 	ssize_t n;
 	char *copy;
 
-	if (!txc_of(c) || !txc_of(c)->open) { /* an upstream before its handshake */
+	if (!txc_of(w, c) || !txc_of(w, c)->open) { /* an upstream before its handshake */
 		while (len) {
 			uint32_t k = len < POOL_LARGE ? len : POOL_LARGE;
 
@@ -457,9 +461,9 @@ static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uin
 		return 0;
 	}
 	cur_w = w;
-	n = tls_conn_write(txc_of(c)->t, data, len);
+	n = tls_conn_write(txc_of(w, c)->t, data, len);
 	settle(w, c, before);
-	return n < 0 || txc_of(c)->over ? -ENOMEM : 0;
+	return n < 0 || txc_of(w, c)->over ? -ENOMEM : 0;
 }
 
 static void tls_flush(struct worker *w, struct conn *c)
@@ -469,7 +473,7 @@ static void tls_flush(struct worker *w, struct conn *c)
 
 static void notify(struct worker *w, struct conn *c)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 
 	if (x->notified)
 		return;
@@ -484,7 +488,7 @@ static void notify(struct worker *w, struct conn *c)
 
 static void tls_on_sent(struct worker *w, struct conn *c, int res)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 
 	c->flags &= ~CONN_F_SEND;
 	if (res < 0) {
@@ -515,7 +519,7 @@ static void tls_on_sent(struct worker *w, struct conn *c, int res)
 
 static int tls_shut_write(struct worker *w, struct conn *c)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 
 	notify(w, c);
 	if (ring_sending(c)) {
@@ -534,7 +538,7 @@ static int tls_write_now(int fd, const struct iovec *iov, int n)
 
 static void tls_release(struct worker *w, struct conn *c)
 {
-	struct txc *x = txc_of(c);
+	struct txc *x = txc_of(w, c);
 
 	if (!x)
 		return;
@@ -542,13 +546,13 @@ static void tls_release(struct worker *w, struct conn *c)
 	tls_conn_free(x->t); /* NULL when the session was refused */
 	acct_release(w->acct, ACCT_SSL, w->real_node, x->charged); /* all of it: freed */
 	free(x);
-	c->xctx = NULL;
+	conn_xctx_set(&w->ct, c, NULL);
 	acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
 }
 
-unsigned tls_xprt_info(const struct conn *c, const char **sni)
+unsigned tls_xprt_info(const struct worker *w, const struct conn *c, const char **sni)
 {
-	const struct txc *x = c->xprt == ops_tls_xprt() ? txc_of(c) : NULL;
+	const struct txc *x = c->xprt == ops_tls_xprt() ? txc_of(w, c) : NULL;
 
 	*sni = NULL;
 	if (!x || !x->t || !x->open)

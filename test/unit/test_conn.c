@@ -149,6 +149,41 @@ START_TEST(table_is_charged_to_connection_memory_and_refused_past_limit)
 }
 END_TEST
 
+/* A transport's per-slot state (TLS session, splice pipe) lives beside the
+ * table: the record stays at plain TCP's size, the side array costs
+ * nothing until a transport sets a slot, is cleared when a slot is reused
+ * and is given back to the accountant with the table. */
+START_TEST(transport_state_lives_beside_the_table)
+{
+	struct conn_table t;
+	struct acct_stats st;
+	struct conn *a, *b;
+	int x, y;
+
+	ck_assert_uint_le(sizeof(struct conn), 112);
+	ck_assert_int_eq(conn_table_init(&t, 64, -1, acct), 0);
+	a = conn_get(&t);
+	b = conn_get(&t);
+	ck_assert_ptr_null(conn_xctx(&t, a));
+	ck_assert_int_eq(conn_xctx_set(&t, a, NULL), 0); /* clearing maps nothing */
+	acct_snapshot(acct, &st);
+	ck_assert_uint_eq(st.comp[ACCT_CONN].current, 64 * sizeof(struct conn));
+	ck_assert_int_eq(conn_xctx_set(&t, a, &x), 0);
+	ck_assert_int_eq(conn_xctx_set(&t, b, &y), 0);
+	acct_snapshot(acct, &st);
+	ck_assert_uint_eq(st.comp[ACCT_CONN].current, 64 * (sizeof(struct conn) + sizeof(void *)));
+	ck_assert_ptr_eq(conn_xctx(&t, a), &x);
+	ck_assert_ptr_eq(conn_xctx(&t, b), &y);
+	conn_put(&t, a);
+	a = conn_get(&t); /* the same slot, reused: no state of the last user */
+	ck_assert_ptr_null(conn_xctx(&t, a));
+	ck_assert_ptr_eq(conn_xctx(&t, b), &y);
+	conn_table_deinit(&t);
+	acct_snapshot(acct, &st);
+	ck_assert_uint_eq(st.comp[ACCT_CONN].current, 0);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
 	Suite *s = suite_create("conn");
@@ -162,6 +197,7 @@ static Suite *conn_suite(void)
 	tcase_add_test(tc, user_data_round_trips_op_generation_and_slot);
 	tcase_add_test(tc, generation_wraps_within_24_bits);
 	tcase_add_test(tc, table_is_charged_to_connection_memory_and_refused_past_limit);
+	tcase_add_test(tc, transport_state_lives_beside_the_table);
 	suite_add_tcase(s, tc);
 	return s;
 }
