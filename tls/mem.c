@@ -218,6 +218,8 @@ static void lib_init(void)
 	if (wolfSSL_SetAllocators(tls__malloc, tls__free, tls__realloc) != 0 ||
 	    wolfSSL_Init() != WOLFSSL_SUCCESS)
 		lib_ret = -ENOMEM;
+	else
+		lib_ret = tls__x25519_init();
 }
 
 int tls__lib_init(void)

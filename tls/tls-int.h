@@ -89,6 +89,14 @@ void tls__mem_thread_add(int64_t n);
  * bytes from the kernel's CSPRNG into <out>. Returns 0 or RNG_FAILURE_E. */
 int tls__rand_block(unsigned char *out, unsigned int sz);
 
+/* X25519 key shares (tls/x25519.c): the public key of clamped private key
+ * <priv> by the fixed-base Edwards multiplication. init checks it against
+ * wolfSSL's ladder once (fast() says whether it agreed and is used); -EIO
+ * when wolfSSL's own X25519 fails its vector. */
+void tls__x25519_base(unsigned char pub[32], const unsigned char priv[32]);
+int tls__x25519_init(void);
+bool tls__x25519_fast(void);
+
 /* Installs the allocators, checks that randomness can be had and runs
  * wolfSSL_Init() once. Returns 0 or -ENOMEM (-EIO: no randomness). */
 int tls__lib_init(void);

@@ -25,6 +25,10 @@
 /* wolfSSL's random source and its read-ahead buffer. */
 #include "tls/rand.c"
 
+#include <wolfssl/wolfcrypt/curve25519.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/random.h>
+
 /* The most an idle server connection may hold (see the memory TCase):
  * measured 2,544 bytes with TLS 1.3 at the time of writing (the issue's
  * budget for a whole idle TLS connection is 3,800). */
@@ -1530,6 +1534,64 @@ static double now_s(void)
 
 /* CPU per full handshake: both sides run in this process, so the server's
  * share is the time spent in its calls alone. */
+/* tls/x25519.c: key shares' public keys by the fixed-base Edwards
+ * multiplication must equal wolfSSL's ladder for every private key, and
+ * two key pairs made through the wrapped wc_curve25519_make_key() agree on
+ * their shared secret. */
+static void clamp25519(unsigned char k[32])
+{
+	k[0] &= 248;
+	k[31] &= 127;
+	k[31] |= 64;
+}
+
+START_TEST(x25519_fixed_base_public_keys_equal_the_ladder)
+{
+	unsigned char k[32], fast[32], ladder[32];
+
+	ck_assert_int_eq(tls__lib_init(), 0);
+	ck_assert(tls__x25519_fast());
+	for (unsigned i = 0; i < 2000 + 2; i++) {
+		if (i == 0)
+			memset(k, 0, sizeof(k)); /* the smallest clamped scalar, 2^254 */
+		else if (i == 1)
+			memset(k, 0xff, sizeof(k)); /* the largest */
+		else
+			ck_assert_int_eq(tls__rand_block(k, sizeof(k)), 0);
+		clamp25519(k);
+		tls__x25519_base(fast, k);
+		ck_assert_int_eq(wc_curve25519_make_pub(sizeof(ladder), ladder, sizeof(k), k), 0);
+		ck_assert_mem_eq(fast, ladder, sizeof(fast));
+	}
+}
+END_TEST
+
+START_TEST(x25519_key_pairs_made_for_tls_agree_on_a_shared_secret)
+{
+	curve25519_key a, b;
+	unsigned char s1[32], s2[32];
+	word32 n1 = sizeof(s1), n2 = sizeof(s2);
+	WC_RNG rng;
+
+	ck_assert_int_eq(tls__lib_init(), 0);
+	ck_assert_int_eq(wc_InitRng(&rng), 0);
+	for (int i = 0; i < 50; i++) {
+		ck_assert_int_eq(wc_curve25519_init(&a), 0);
+		ck_assert_int_eq(wc_curve25519_init(&b), 0);
+		ck_assert_int_eq(wc_curve25519_make_key(&rng, 32, &a), 0);
+		ck_assert_int_eq(wc_curve25519_make_key(&rng, 32, &b), 0);
+		ck_assert_int_eq(wc_curve25519_shared_secret(&a, &b, s1, &n1), 0);
+		ck_assert_int_eq(wc_curve25519_shared_secret(&b, &a, s2, &n2), 0);
+		ck_assert_uint_eq(n1, 32);
+		ck_assert_mem_eq(s1, s2, 32);
+		wc_curve25519_free(&a);
+		wc_curve25519_free(&b);
+	}
+	ck_assert_int_eq(wc_curve25519_make_key(&rng, 31, &a), ECC_BAD_ARG_E);
+	wc_FreeRng(&rng);
+}
+END_TEST
+
 START_TEST(measure_handshake_cpu)
 {
 	struct tls_ctx_opts so = {.no_tickets = true, .no_session_cache = true}, co = {0};
@@ -1655,6 +1717,8 @@ static Suite *tls_suite(void)
 	suite_add_tcase(s, tk);
 
 	tcase_add_test(tm, random_blocks_are_handed_out_once_and_wiped);
+	tcase_add_test(tm, x25519_fixed_base_public_keys_equal_the_ladder);
+	tcase_add_test(tm, x25519_key_pairs_made_for_tls_agree_on_a_shared_secret);
 	tcase_add_test(tm, every_allocation_is_given_back);
 	tcase_add_test(tm, an_idle_server_connection_holds_little);
 	tcase_add_test(tm, a_connection_without_a_client_hello_holds_only_its_record);
