@@ -62,6 +62,10 @@ static void resp_body(struct worker *w, struct conn *c, struct conn *u, char *bu
 	} else if (own) {
 		pool_put(w->pc, buf, off + n);
 	}
+	/* The last response of a connection that closes: its transport may
+	 * end the stream in the same send (TLS: close_notify with it). */
+	if (done && (!x->keep_alive || !x->req_done))
+		c->flags |= CONN_F_CLOSE_AFTER;
 	xprt_flush(w, c); /* this body part, or the head before it */
 	if (done)
 		response_done(w, c, u, (uint64_t)k == n);

@@ -466,9 +466,18 @@ static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uin
 	return n < 0 || txc_of(w, c)->over ? -ENOMEM : 0;
 }
 
+static void notify(struct worker *w, struct conn *c);
+
 static void tls_flush(struct worker *w, struct conn *c)
 {
-	ring_send(w, c);
+	const struct txc *x = txc_of(w, c);
+
+	/* What is queued is the last: close_notify leaves with it, one send
+	 * (and one segment) fewer per connection that closes. */
+	if ((c->flags & CONN_F_CLOSE_AFTER) && x && x->open && !x->notified)
+		notify(w, c);
+	else
+		ring_send(w, c);
 }
 
 static void notify(struct worker *w, struct conn *c)

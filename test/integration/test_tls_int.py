@@ -1035,5 +1035,51 @@ def test_12_upstream_tls_to_nginx():
     ngx.stop()
 
 
+# ---- 14. the end of a closing connection ----
+
+def read_to_close_notify(s):
+    """Everything <s> (suppress_ragged_eofs=False) receives up to the end;
+    ssl.SSLEOFError when the TCP stream ends without close_notify."""
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return got
+        got += d
+
+
+def test_14_a_closing_connection_ends_with_close_notify_after_its_last_response():
+    """The last response of a connection that closes leaves with close_notify
+    (in the same send since tls_flush() queues it with the response): the
+    client reads the whole response, then a clean end, for a proxied
+    Connection: close, an HTTP/1.0 request, an error answer, and the third
+    request of a keep-alive connection."""
+    addr = lib.loopback()
+    r = start(addr, listener("tls", addr, P_TLS, site_tls()))
+    reqs = [
+        (P_TLS, [b"GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n"], b" 200 ", HELLO.encode()),
+        (P_TLS, [b"GET / HTTP/1.0\r\nHost: site.test\r\n\r\n"], b" 200 ", HELLO.encode()),
+        (P_TLS, [b"GET / HTTP/1.1\r\nHost: site.test\r\n\r\n"] * 2 +
+         [b"GET / HTTP/1.1\r\nHost: site.test\r\nConnection: close\r\n\r\n"], b" 200 ", HELLO.encode()),
+        (P_TLS, [b"GET / HTTP/1.1\r\nHost: site.test\r\nContent-Length: x\r\n\r\n"], b" 400 ", b""),
+    ]
+    for port, sends, status, body in reqs:
+        raw = socket.create_connection((addr, port), timeout=10 * lib.SLOW)
+        s = client_ctx().wrap_socket(raw, server_hostname="site.test", suppress_ragged_eofs=False)
+        try:
+            for q in sends:
+                s.sendall(q)
+            try:
+                got = read_to_close_notify(s)
+            except ssl.SSLEOFError as e:
+                check(False, "port %d %r: the stream ended without close_notify (%s)" % (port, sends[-1], e))
+        finally:
+            s.close()
+        last = got.rsplit(b"HTTP/1.", 1)[-1]
+        check(got.count(b"HTTP/1.") == len(sends) and status in b"HTTP/1." + last[:8] and
+              last.endswith(body), "port %d %r: got %r" % (port, sends[-1], got))
+    done(r)
+
+
 if __name__ == "__main__":
     lib.main(globals(), limit=90)
