@@ -28,15 +28,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/health/health-t.h"
+
 struct config;
 struct health;
 struct io_uring;
 struct io_uring_cqe;
-
-/* user_data of the control ring's operations that belong to health checks
- * carry this in their low 3 bits (the rest is a pointer). */
-#define HEALTH_UD_TAG  0x2ull
-#define HEALTH_UD_MASK 0x7ull
 
 /* A checker that submits on <ring> (the control thread's), drawing its
  * jitter from <seed>. NULL on ENOMEM. */

@@ -37,7 +37,7 @@ START_TEST(waits_stay_within_half_the_jitter_of_the_interval_and_average_it)
 	const int n = 100000;
 
 	for (int i = 0; i < n; i++) {
-		uint64_t w = health__wait(2000, 0.2, health_rand(&h));
+		uint64_t w = health__wait(2000, 0.2, health__rand(&h));
 
 		FAIL_IF(w < 1800 || w > 2200, "wait %llu outside 1800..2200",
 		        (unsigned long long)w);
