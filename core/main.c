@@ -25,6 +25,7 @@
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
 #include "core/base/log.h"
+#include "core/loop/listen.h"
 #include "core/loop/lstat.h"
 #include "core/loop/ops.h"
 #include "core/loop/proxyp.h"
@@ -347,15 +348,62 @@ static void discovered(struct ctl *ctl)
 	health_sync(ctl->health, cfg, clock_ms());
 }
 
-/* SIGHUP: parse, validate, publish. Discovery pools keep their last
- * resolved set. */
+/* Whether <old> has a listener the workers hand over to <l> (name, mode
+ * and address unchanged: wconf.c's find_same()), so <l> binds nothing. */
+static bool kept_listener(const struct config *old, const struct cfg_listener *l)
+{
+	const struct cfg_listener *o;
+
+	for (unsigned i = 0; i <= old->nlisteners; i++) {
+		o = i < old->nlisteners ? &old->listeners[i] : &old->admin;
+		if (i == old->nlisteners && !old->admin_enabled)
+			break;
+		if (o->mode == l->mode && !strcmp(o->name, l->name) && o->bind.len == l->bind.len &&
+		    !memcmp(&o->bind.ss, &l->bind.ss, l->bind.len))
+			return true;
+	}
+	return false;
+}
+
+#define RESERVE_MAX 64 /* listeners a reload adds that are checked (the rest as before) */
+
+/* Binds, without listening, the address of every listener of <cfg> that
+ * the running config does not have, so that a port in use fails the reload
+ * before it is published (the workers would log it and go on without the
+ * listener). The sockets are held in <fds> until the workers have bound
+ * theirs. Returns how many, or -1 with "listener NAME: bind ADDR: WHY" in
+ * <msg>. */
+static int reserve_listeners(const struct config *old, const struct config *cfg, int *fds,
+                             char *msg, size_t len)
+{
+	const struct cfg_listener *l;
+	int n = 0, fd;
+
+	for (unsigned i = 0; i <= cfg->nlisteners && n < RESERVE_MAX; i++) {
+		l = i < cfg->nlisteners ? &cfg->listeners[i] : &cfg->admin;
+		if ((i == cfg->nlisteners && !cfg->admin_enabled) || kept_listener(old, l))
+			continue;
+		fd = listen_reserve(l, msg, len);
+		if (fd < 0) {
+			while (n)
+				close(fds[--n]);
+			return -1;
+		}
+		fds[n++] = fd;
+	}
+	return n;
+}
+
+/* SIGHUP: parse, validate, reserve the new listeners' ports, publish.
+ * Discovery pools keep their last resolved set. */
 static void reload(struct ctl *ctl)
 {
 	uint64_t gen = ctl->cfg->generation + 1;
 	struct config *cfg;
-	char *errs = NULL;
+	char *errs = NULL, why[300] = "";
 	size_t errs_len = 0;
 	FILE *copy = open_memstream(&errs, &errs_len); /* for POST /reload's answer */
+	int held[RESERVE_MAX], nheld = 0;
 
 	admin_reload_begin();
 	cfg = load_config(&ctl->opts, ctl->envp, copy);
@@ -374,12 +422,18 @@ static void reload(struct ctl *ctl)
 			fprintf(copy,
 			        "the config could not be built (its certificates?): see the log\n");
 	}
+	if (cfg && (nheld = reserve_listeners(ctl->cfg, cfg, held, why, sizeof(why))) < 0) {
+		snapshot_put(cfg);
+		cfg = NULL;
+		if (copy)
+			fprintf(copy, "%s\n", why);
+	}
 	if (copy)
 		fclose(copy);
 	if (!cfg) {
 		ctl->reloads_failed++;
-		log_err("reload generation=%llu failed: the running config stays",
-		        (unsigned long long)gen);
+		log_err("reload generation=%llu failed: %s%sthe running config stays",
+		        (unsigned long long)gen, why, why[0] ? ": " : "");
 		log_info("reload generation=%llu failed", (unsigned long long)gen);
 		admin_reload_end(gen, false, errs);
 		free(errs);
@@ -392,6 +446,8 @@ static void reload(struct ctl *ctl)
 	tls_ticket_init(certs_ticket_rotation(cfg));
 	ctl->reloads_ok++;
 	commit(ctl, cfg, "reload");
+	while (nheld) /* every worker has bound its own sockets */
+		close(held[--nheld]);
 	admin_reload_end(gen, true, NULL); /* every worker uses it now */
 	health_sync(ctl->health, cfg, clock_ms());
 	disc_sync(cfg);

@@ -127,22 +127,47 @@ static void listen_defer(const struct cfg_listener *l, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
 }
 
-int listen_open(struct worker *w, struct wlistener *ls)
+/* A new stream socket for <l> with the options every listen socket has,
+ * bound. Returns the descriptor or -errno. */
+static int listen_bind(const struct cfg_listener *l)
 {
-	const struct cfg_listener *l = ls->cfg;
 	int one = 1, fd, ret;
 
 	fd = socket(l->bind.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		goto err;
+		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (l->bind.ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&l->bind.ss, l->bind.len) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int listen_reserve(const struct cfg_listener *l, char *msg, size_t len)
+{
+	int fd = listen_bind(l);
+
+	if (fd < 0)
+		snprintf(msg, len, "listener %s: bind %s: %s", l->name, l->bind.text,
+		         strerror(-fd));
+	return fd;
+}
+
+int listen_open(struct worker *w, struct wlistener *ls)
+{
+	const struct cfg_listener *l = ls->cfg;
+	int fd, ret;
+
+	fd = listen_bind(l);
+	if (fd < 0) {
+		errno = -fd;
 		goto err;
-	if (l->bind.ss.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto err;
-	if (bind(fd, (const struct sockaddr *)&l->bind.ss, l->bind.len) < 0)
-		goto err;
+	}
 	/* Accepted sockets inherit TCP_NODELAY and the buffer sizes from
 	 * here: one setsockopt per listener, none per connection. */
 	ring_sockopts(w, fd);

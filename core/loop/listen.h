@@ -20,6 +20,13 @@ void listen_done(struct worker *w, struct wlistener *ls);
 
 /* Binds a new socket for <ls> (reason in w->start_msg on failure). */
 int listen_open(struct worker *w, struct wlistener *ls);
+/* A socket bound to <l>'s address as listen_open() binds it, but not
+ * listening, so it takes no connection and joins no SO_REUSEPORT group: a
+ * reload holds one for each listener it adds until the workers have bound
+ * theirs, so that a port in use fails the reload before it is published.
+ * Returns the descriptor (the caller closes it), or -errno with
+ * "listener NAME: bind ADDR: WHY" in <msg>. */
+int listen_reserve(const struct cfg_listener *l, char *msg, size_t len);
 /* Prepares <ls> around a socket taken over from an older generation. */
 int listen_adopt(struct worker *w, struct wlistener *ls);
 /* Ends the multishot accept of <ls> (its final completion follows). */
