@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 #include "core/notify.h"
 #include "core/priv.h"
 #include "core/stats.h"
+#include "core/upgrade.h"
 #include "core/disc/disc.h"
 #include "core/base/uring.h"
 #include "core/loop/worker.h"
@@ -63,6 +65,11 @@ struct ctl {
 	char **envp;
 	uint64_t reloads_ok, reloads_failed;
 	bool started; /* ready was logged: the exit memory line is due */
+	/* Binary upgrade (core/upgrade.h). */
+	struct upgrade_srv upg; /* the upgrade socket this process offers (fd -1: none) */
+	int upg_conn;           /* the exchange in progress with the other process, or -1 */
+	int upg_peer;           /* that process's pid */
+	bool handed_over;       /* the new process said go: it serves, this one drains */
 };
 
 /* Builds the runtime of <cfg>: balancers, then TLS contexts (a certificate
@@ -455,8 +462,11 @@ static void reload(struct ctl *ctl)
 
 /* user_data of the signalfd read on the control ring (health checks tag
  * theirs with HEALTH_UD_TAG; MSG_RING and linked timeouts carry 0). */
-#define CTL_UD_SIGNAL 0x1ull
-#define CTL_UD_DISC   0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
+#define CTL_UD_SIGNAL     0x1ull
+#define CTL_UD_DISC       0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
+#define CTL_UD_UPG_ACCEPT 0x4ull /* the poll of the upgrade socket */
+#define CTL_UD_UPG_CONN   0x5ull /* the poll of an upgrade's connection, for its go */
+#define CTL_HANDOVER      (-1)   /* wait_ring(): the new process said go */
 
 /* An SQE of the control ring, submitting what is queued first when the
  * ring is full. */
@@ -481,6 +491,80 @@ static void arm_disc_poll(struct ctl *ctl)
 	sqe = ctl_sqe(ctl);
 	io_uring_prep_poll_add(sqe, disc_fd(), POLLIN);
 	io_uring_sqe_set_data64(sqe, CTL_UD_DISC);
+}
+
+/* A one-shot poll for input on <fd>, tagged <ud>. */
+static void arm_poll(struct ctl *ctl, int fd, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ctl_sqe(ctl);
+
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+/* Offers this process's listening sockets on its upgrade socket, if it
+ * has one (a failure costs the upgrade only: logged, and ringlb runs). */
+static void upg_open(struct ctl *ctl)
+{
+	char path[sizeof(ctl->upg.path)], msg[300];
+
+	if (!upgrade_path(ctl->cfg, ctl->opts.pidfile, path, sizeof(path)))
+		return;
+	if (upgrade_listen(&ctl->upg, path, msg, sizeof(msg)) < 0)
+		log_warn("upgrade: %s: no binary upgrade of this process", msg);
+}
+
+/* Old side: a new process connected to the upgrade socket: it gets the
+ * sockets, then this process serves on until it says go. */
+static void upg_accept(struct ctl *ctl)
+{
+	char msg[300];
+	int fd, pid;
+
+	if (ctl->upg.fd < 0)
+		return; /* closed: the poll's last completion */
+	fd = accept4(ctl->upg.fd, NULL, NULL, SOCK_CLOEXEC);
+	arm_poll(ctl, ctl->upg.fd, CTL_UD_UPG_ACCEPT);
+	if (fd < 0)
+		return;
+	if (ctl->upg_conn >= 0) {
+		log_warn("upgrade: refused a second request while pid=%d's is in progress",
+		         ctl->upg_peer);
+		close(fd);
+		return;
+	}
+	pid = upgrade_offer(fd, msg, sizeof(msg));
+	if (pid < 0) {
+		log_warn("upgrade: %s", msg);
+		close(fd);
+		return;
+	}
+	log_info("upgrade: pid=%d took the listening sockets; serving until it is ready", pid);
+	ctl->upg_conn = fd;
+	ctl->upg_peer = pid;
+	arm_poll(ctl, fd, CTL_UD_UPG_CONN);
+}
+
+/* Old side: input on the upgrade's connection. Returns true on go. */
+static bool upg_input(struct ctl *ctl)
+{
+	int r = upgrade_read_go(ctl->upg_conn);
+
+	if (r == -EAGAIN) {
+		arm_poll(ctl, ctl->upg_conn, CTL_UD_UPG_CONN);
+		return false;
+	}
+	if (r == 1) {
+		upgrade_close(&ctl->upg, false); /* the path becomes the new process's */
+		upgrade_ack(ctl->upg_conn);
+	}
+	close(ctl->upg_conn);
+	ctl->upg_conn = -1;
+	if (r == 1)
+		return true;
+	log_warn("upgrade: pid=%d ended before it was ready (its output says why): still serving",
+	         ctl->upg_peer);
+	return false;
 }
 
 static void arm_signal_read(struct ctl *ctl)
@@ -510,6 +594,11 @@ static int wait_ring(struct ctl *ctl, uint64_t next)
 			arm_signal_read(ctl);
 		} else if (cqe->user_data == CTL_UD_DISC) {
 			arm_disc_poll(ctl); /* disc_process() runs every turn */
+		} else if (cqe->user_data == CTL_UD_UPG_ACCEPT) {
+			upg_accept(ctl);
+		} else if (cqe->user_data == CTL_UD_UPG_CONN) {
+			if (upg_input(ctl))
+				sig = CTL_HANDOVER;
 		} else if ((cqe->user_data & HEALTH_UD_MASK) == HEALTH_UD_TAG) {
 			health_cqe(ctl->health, cqe);
 		}
@@ -531,6 +620,8 @@ static void control_loop(struct ctl *ctl)
 
 	arm_signal_read(ctl);
 	arm_disc_poll(ctl);
+	if (ctl->upg.fd >= 0)
+		arm_poll(ctl, ctl->upg.fd, CTL_UD_UPG_ACCEPT);
 	for (;;) {
 		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
 		struct stats_src src = {
@@ -547,8 +638,18 @@ static void control_loop(struct ctl *ctl)
 		if (disc_next() < next)
 			next = disc_next();
 		sig = wait_ring(ctl, next);
+		if (sig == CTL_HANDOVER) {
+			/* No STOPPING=1: the unit goes on, with the new MAINPID. */
+			log_info(
+			    "upgrade: pid=%d accepts on every socket: this process stops accepting and drains",
+			    ctl->upg_peer);
+			ctl->handed_over = true;
+			worker_group_msg(&ctl->g, &ctl->ring, WMSG_HANDOVER);
+			return;
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("stopping: draining connections");
+			upgrade_close(&ctl->upg, true); /* no upgrade of a process that stops */
 			notify_stopping(ctl->cfg);
 			return;
 		}
@@ -590,6 +691,10 @@ static void teardown(struct ctl *ctl)
 	uint64_t in_use = 0;
 
 	alog_stop(); /* if run() returned early; nothing when already stopped */
+	upgrade_close(&ctl->upg, !ctl->handed_over);
+	if (ctl->upg_conn >= 0)
+		close(ctl->upg_conn); /* the other process learns we are gone */
+	listen_inherit_close();
 	free(ctl->g.w);
 	disc_stop();
 	lstat_free_all();
@@ -626,6 +731,83 @@ static void teardown(struct ctl *ctl)
 		io_uring_queue_exit(&ctl->ring);
 	if (ctl->sfd > 0)
 		close(ctl->sfd);
+}
+
+/* New side: connects to the running process's upgrade socket and takes
+ * its listening sockets for the workers about to start, which open them
+ * without accepting until upg_arm(). 0, or -1 with the reason logged (the
+ * running process is left as it was). */
+static int upg_fetch(struct ctl *ctl)
+{
+	char path[sizeof(ctl->upg.path)], msg[400];
+	struct listen_sock *socks;
+	unsigned n;
+	int pid, ret;
+
+	if (!upgrade_path(ctl->cfg, ctl->opts.pidfile, path, sizeof(path))) {
+		log_err(
+		    "upgrade: no upgrade socket: set upgrade.socket (or --pidfile, or run under "
+		    "systemd's RuntimeDirectory=) as the running process has it");
+		return -1;
+	}
+	pid = upgrade_fetch(path, &ctl->upg_conn, &socks, &n, msg, sizeof(msg));
+	if (pid < 0) {
+		log_err("upgrade: %s; the running process goes on serving", msg);
+		return -1;
+	}
+	ctl->upg_peer = pid;
+	listen_inherit(socks, n);
+	ctl->g.hold = true;
+	log_info("upgrade: received %u listening sockets from pid=%d", n, pid);
+	/* Started from a shell for a process systemd runs: into the unit, so
+	 * that it takes our MAINPID= (before the workers: they follow). */
+	ret = upgrade_join_cgroup(pid, msg, sizeof(msg));
+	if (ret > 0)
+		log_info("upgrade: %s (the cgroup of pid=%d)", msg, pid);
+	else if (ret < 0)
+		log_warn("upgrade: %s: systemd may not take this process as the unit's main one",
+		         msg);
+	return 0;
+}
+
+/* New side: every worker accepts now; closes the sockets none took. */
+static int upg_arm(struct ctl *ctl)
+{
+	uint64_t deadline = clock_ms() + 10000;
+	unsigned i, closed;
+
+	worker_group_msg(&ctl->g, &ctl->ring, WMSG_ARM);
+	for (i = 0; i < ctl->g.n; i++)
+		while (!atomic_load(&ctl->g.w[i].accepting)) {
+			if (clock_ms() > deadline) {
+				log_err(
+				    "upgrade: worker %u does not accept after 10s; the running process goes on serving",
+				    i);
+				return -1;
+			}
+			usleep(1000);
+		}
+	closed = listen_inherit_close();
+	if (closed)
+		log_info(
+		    "upgrade: closed %u received sockets that no listener or worker of this config uses",
+		    closed);
+	return 0;
+}
+
+/* New side: tells the old process to stop accepting and drain, then offers
+ * the upgrade socket itself. */
+static void upg_go(struct ctl *ctl)
+{
+	char msg[300];
+
+	if (upgrade_go(ctl->upg_conn, msg, sizeof(msg)) < 0)
+		log_warn("upgrade: pid=%d: %s", ctl->upg_peer, msg);
+	else
+		log_info("upgrade: pid=%d stops accepting and drains; this process serves",
+		         ctl->upg_peer);
+	ctl->upg_conn = -1;
+	upg_open(ctl);
 }
 
 static int run(struct ctl *ctl)
@@ -673,8 +855,12 @@ static int run(struct ctl *ctl)
 		log_err("access log: %s", strerror(-ret));
 		return 1;
 	}
+	if (ctl->opts.upgrade && upg_fetch(ctl) < 0)
+		return 1;
 	if (start_workers(ctl) < 0)
 		return 1;
+	if (!ctl->opts.upgrade)
+		upg_open(ctl); /* before the drop: its directory may be root's */
 	place_log(&ctl->place, &ctl->topo);
 	/* The pidfile is written before the drop (its directory may be root's);
 	 * the listeners are bound: the user: and group: run the rest. */
@@ -698,11 +884,23 @@ static int run(struct ctl *ctl)
 		worker_group_join(&ctl->g);
 		return 1;
 	}
+	if (ctl->opts.upgrade && upg_arm(ctl) < 0) {
+		health_free(ctl->health);
+		ctl->health = NULL;
+		worker_group_stop(&ctl->g, &ctl->ring);
+		worker_group_join(&ctl->g);
+		return 1;
+	}
 	ctl->started = true;
 	admin_set_source(&(struct admin_src){&ctl->g, ctl->acct, ctl->pool_list, ctl->npools});
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
-	notify_ready(ctl->cfg, ctl->g.n, false);
+	if (ctl->opts.upgrade) {
+		notify_mainpid(ctl->cfg, ctl->g.n); /* before the old one exits */
+		upg_go(ctl);
+	} else {
+		notify_ready(ctl->cfg, ctl->g.n, false);
+	}
 	control_loop(ctl);
 	health_free(ctl->health); /* no check runs while connections drain */
 	ctl->health = NULL;
@@ -718,7 +916,8 @@ static int run(struct ctl *ctl)
 	}
 	/* After a drop to user:, the pidfile's directory must be writable by
 	 * that user for this to work (systemd's RuntimeDirectory=). */
-	if (ctl->opts.pidfile && unlink(ctl->opts.pidfile) < 0 && errno != ENOENT)
+	if (ctl->opts.pidfile && !ctl->handed_over && unlink(ctl->opts.pidfile) < 0 &&
+	    errno != ENOENT)
 		log_warn("pidfile %s: not removed: %s", ctl->opts.pidfile, strerror(errno));
 	return 0;
 }
@@ -754,6 +953,8 @@ int main(int argc, char **argv, char **envp)
 	if (ret)
 		return ret < 0 ? 2 : 0; /* usage error, or --help/--version done */
 	ctl.envp = envp;
+	ctl.upg.fd = -1;
+	ctl.upg_conn = -1;
 	ctl.cfg = load_config(&ctl.opts, envp, NULL);
 	if (!ctl.cfg)
 		return 1;
