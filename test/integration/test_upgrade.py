@@ -333,6 +333,51 @@ class Notify:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def test_a_new_process_that_dies_holding_the_sockets_loses_nothing():
+    """A stand-in for a new binary that crashes before it is ready: it takes
+    every socket (python's recv_fds), holds them without accepting while
+    traffic goes on, and dies. The old process serves every connection,
+    then and after, says what happened, and a real upgrade works next."""
+    import struct
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    sock = os.path.join(d, "upgrade.sock")
+    r = lib.Ringlb(config(addr, sock))
+    url = "%s:%d" % (addr, WEB)
+    start = r.count()
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    c.settimeout(10 * lib.SLOW)
+    c.connect(sock)
+    c.send(b"RLBUPG1\0" + struct.pack("=i", os.getpid()))
+    offer = c.recv(4096)
+    magic, pid, n = struct.unpack_from("=8siI", offer)
+    check(magic == b"RLBUPG1\0" and pid == r.pid, "offer %r" % offer[:16])
+    # 2 workers x (web, l4, s1, s2) + the admin endpoint
+    check(n == 9, "%d sockets offered" % n)
+    fds = []
+    for _ in range(n):
+        _, got, _, _ = socket.recv_fds(c, 512, 1)
+        check(len(got) == 1, "a socket message without its fd")
+        fds += got
+    r.wait_line(r"^ringlb: upgrade: pid=\d+ took the listening sockets; serving until it is "
+                r"ready$", 10, start)
+    for _ in range(50):
+        check(lib.http_get(url)[0] == 200, "request while the sockets are held")
+    for fd in fds:
+        os.close(fd)
+    c.close()
+    r.wait_line(r"^ringlb: warning: upgrade: pid=\d+ ended before it was ready \(its output "
+                r"says why\): still serving$", 10, start)
+    for _ in range(20):
+        check(lib.http_get(url)[0] == 200, "request after the stand-in died")
+    new = upgrade(r)
+    handover(r, new)
+    check_exit(r, 30)
+    check(lib.http_get(url)[0] == 200, "request after the upgrade")
+    new.kill(signal.SIGTERM)
+    check_exit(new, 30)
+
+
 def test_pidfile_and_mainpid_follow_the_new_process():
     addr = lib.loopback()
     d = lib.tmpdir()
