@@ -240,7 +240,7 @@ static int start_workers(struct ctl *ctl)
  * directory overwrite any file), and only into a regular file with no other
  * name, created 0644 or replacing a stale pidfile in place. Anything else
  * there is refused with one line and left as it is. */
-static int write_pidfile(const char *path)
+static int write_pidfile(const char *path, int pid)
 {
 	int fd =
 	    open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
@@ -261,7 +261,7 @@ static int write_pidfile(const char *path)
 		why = S_ISREG(st.st_mode) ? "has other hard links, not written"
 		                          : "is not a regular file, not written";
 	} else {
-		n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+		n = snprintf(buf, sizeof(buf), "%d\n", pid);
 		if (ftruncate(fd, 0) < 0)
 			ret = -errno;
 		else if ((w = write(fd, buf, n)) != n)
@@ -275,6 +275,34 @@ static int write_pidfile(const char *path)
 	if (ret)
 		log_err("pidfile %s: %s", path, why);
 	return ret;
+}
+
+/* Whether <path> still names this process (a process an upgrade started
+ * may have written its own pid there since). */
+static bool pidfile_ours(const char *path)
+{
+	char buf[24] = "";
+	FILE *f = fopen(path, "re");
+	bool ours;
+
+	if (!f)
+		return false;
+	ours = fgets(buf, sizeof(buf), f) && atoi(buf) == getpid();
+	fclose(f);
+	return ours;
+}
+
+/* Start-up failed after the pidfile was written: it names the process
+ * that goes on serving again (the one an upgrade was to replace), or is
+ * removed. */
+static void pidfile_undo(const struct ctl *ctl)
+{
+	if (!ctl->opts.pidfile)
+		return;
+	if (ctl->opts.upgrade)
+		write_pidfile(ctl->opts.pidfile, ctl->upg_peer);
+	else
+		unlink(ctl->opts.pidfile);
 }
 
 static int setup_signals(struct ctl *ctl)
@@ -651,6 +679,11 @@ static void control_loop(struct ctl *ctl)
 			log_info("stopping: draining connections");
 			upgrade_close(&ctl->upg, true); /* no upgrade of a process that stops */
 			notify_stopping(ctl->cfg);
+			/* A new process holds copies of our sockets: stop as in a
+			 * handover, without shutdown(), which would end its
+			 * listening too. */
+			if (ctl->upg_conn >= 0)
+				worker_group_msg(&ctl->g, &ctl->ring, WMSG_HANDOVER);
 			return;
 		}
 		if (sig == SIGUSR1)
@@ -864,10 +897,9 @@ static int run(struct ctl *ctl)
 	place_log(&ctl->place, &ctl->topo);
 	/* The pidfile is written before the drop (its directory may be root's);
 	 * the listeners are bound: the user: and group: run the rest. */
-	ret = ctl->opts.pidfile ? write_pidfile(ctl->opts.pidfile) : 0;
+	ret = ctl->opts.pidfile ? write_pidfile(ctl->opts.pidfile, getpid()) : 0;
 	if (ret == 0 && priv_drop(ctl->cfg) < 0) {
-		if (ctl->opts.pidfile)
-			unlink(ctl->opts.pidfile);
+		pidfile_undo(ctl);
 		ret = -EPERM;
 	}
 	if (ret < 0) {
@@ -878,6 +910,7 @@ static int run(struct ctl *ctl)
 	ctl->health = health_new(&ctl->ring, seed_of(ctl->cfg) ^ 0x6865616c7468ull);
 	if (!ctl->health || health_sync(ctl->health, ctl->cfg, clock_ms()) < 0) {
 		log_err("health checks: %s", strerror(ENOMEM));
+		pidfile_undo(ctl);
 		health_free(ctl->health);
 		ctl->health = NULL;
 		worker_group_stop(&ctl->g, &ctl->ring);
@@ -885,6 +918,7 @@ static int run(struct ctl *ctl)
 		return 1;
 	}
 	if (ctl->opts.upgrade && upg_arm(ctl) < 0) {
+		pidfile_undo(ctl);
 		health_free(ctl->health);
 		ctl->health = NULL;
 		worker_group_stop(&ctl->g, &ctl->ring);
@@ -916,8 +950,8 @@ static int run(struct ctl *ctl)
 	}
 	/* After a drop to user:, the pidfile's directory must be writable by
 	 * that user for this to work (systemd's RuntimeDirectory=). */
-	if (ctl->opts.pidfile && !ctl->handed_over && unlink(ctl->opts.pidfile) < 0 &&
-	    errno != ENOENT)
+	if (ctl->opts.pidfile && !ctl->handed_over && pidfile_ours(ctl->opts.pidfile) &&
+	    unlink(ctl->opts.pidfile) < 0 && errno != ENOENT)
 		log_warn("pidfile %s: not removed: %s", ctl->opts.pidfile, strerror(errno));
 	return 0;
 }

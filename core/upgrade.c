@@ -171,10 +171,8 @@ static int send_sock(int conn, const struct listen_sock *ls)
 	struct upg_sock m = {.worker = ls->worker, .len = ls->len};
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov,
-	                    .msg_iovlen = 1,
-	                    .msg_control = cbuf,
-	                    .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
 
 	memset(cbuf, 0, sizeof(cbuf));
@@ -264,10 +262,8 @@ static int recv_sock(int conn, struct listen_sock *ls)
 	struct upg_sock m;
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {&m, sizeof(m)};
-	struct msghdr mh = {.msg_iov = &iov,
-	                    .msg_iovlen = 1,
-	                    .msg_control = cbuf,
-	                    .msg_controllen = sizeof(cbuf)};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
 	ssize_t r = UPG_RETRY(recvmsg(conn, &mh, MSG_CMSG_CLOEXEC));
 
@@ -288,8 +284,8 @@ static int recv_sock(int conn, struct listen_sock *ls)
 	return 0;
 }
 
-int upgrade_fetch(const char *path, int *conn, struct listen_sock **socks, unsigned *n,
-                  char *msg, size_t len)
+int upgrade_fetch(const char *path, int *conn, struct listen_sock **socks, unsigned *n, char *msg,
+                  size_t len)
 {
 	struct upg_hello h = {.magic = UPG_MAGIC, .pid = getpid()};
 	struct listen_sock *v = NULL;
@@ -397,8 +393,8 @@ int upgrade_join_cgroup(int old_pid, char *msg, size_t len)
 	char theirs[400], ours[400], procs[512], pid[24];
 	int fd, n, ret = 0;
 
-	if (!cgroup_of(old_pid, theirs, sizeof(theirs)) || !cgroup_of(getpid(), ours, sizeof(ours)) ||
-	    !strcmp(theirs, ours))
+	if (!cgroup_of(old_pid, theirs, sizeof(theirs)) ||
+	    !cgroup_of(getpid(), ours, sizeof(ours)) || !strcmp(theirs, ours))
 		return 0;
 	snprintf(procs, sizeof(procs), "/sys/fs/cgroup%s/cgroup.procs", theirs);
 	n = snprintf(pid, sizeof(pid), "%d", (int)getpid());

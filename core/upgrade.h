@@ -64,8 +64,8 @@ void upgrade_ack(int conn);
  * sockets (the caller owns *socks and the fds, and <*conn>). Sets
  * $NOTIFY_SOCKET from the offer when this process has none. Returns the
  * old process's pid or -errno with the reason in <msg>. */
-int upgrade_fetch(const char *path, int *conn, struct listen_sock **socks, unsigned *n,
-                  char *msg, size_t len);
+int upgrade_fetch(const char *path, int *conn, struct listen_sock **socks, unsigned *n, char *msg,
+                  size_t len);
 /* New side: moves this process into <old_pid>'s cgroup (v2) when it is in
  * another one: systemd takes MAINPID= only from a process of the unit.
  * Returns 1 (moved), 0 (nothing to do) or -errno, with what happened in

@@ -338,27 +338,15 @@ def test_a_new_process_that_dies_holding_the_sockets_loses_nothing():
     every socket (python's recv_fds), holds them without accepting while
     traffic goes on, and dies. The old process serves every connection,
     then and after, says what happened, and a real upgrade works next."""
-    import struct
     addr = lib.loopback()
     d = lib.tmpdir()
     sock = os.path.join(d, "upgrade.sock")
     r = lib.Ringlb(config(addr, sock))
     url = "%s:%d" % (addr, WEB)
     start = r.count()
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    c.settimeout(10 * lib.SLOW)
-    c.connect(sock)
-    c.send(b"RLBUPG1\0" + struct.pack("=i", os.getpid()))
-    offer = c.recv(4096)
-    magic, pid, n = struct.unpack_from("=8siI", offer)
-    check(magic == b"RLBUPG1\0" and pid == r.pid, "offer %r" % offer[:16])
+    c, fds = take_sockets(sock, r.pid)
     # 2 workers x (web, l4, s1, s2) + the admin endpoint
-    check(n == 9, "%d sockets offered" % n)
-    fds = []
-    for _ in range(n):
-        _, got, _, _ = socket.recv_fds(c, 512, 1)
-        check(len(got) == 1, "a socket message without its fd")
-        fds += got
+    check(len(fds) == 9, "%d sockets offered" % len(fds))
     r.wait_line(r"^ringlb: upgrade: pid=\d+ took the listening sockets; serving until it is "
                 r"ready$", 10, start)
     for _ in range(50):
@@ -376,6 +364,58 @@ def test_a_new_process_that_dies_holding_the_sockets_loses_nothing():
     check(lib.http_get(url)[0] == 200, "request after the upgrade")
     new.kill(signal.SIGTERM)
     check_exit(new, 30)
+
+
+def take_sockets(sock, expect_pid):
+    """What a new process does first: hello, the offer, every socket."""
+    import struct
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    c.settimeout(10 * lib.SLOW)
+    c.connect(sock)
+    c.send(b"RLBUPG1\0" + struct.pack("=i", os.getpid()))
+    offer = c.recv(4096)
+    magic, pid, n = struct.unpack_from("=8siI", offer)
+    check(magic == b"RLBUPG1\0" and pid == expect_pid, "offer %r" % offer[:16])
+    fds = []
+    for _ in range(n):
+        _, got, _, _ = socket.recv_fds(c, 512, 1)
+        check(len(got) == 1, "a socket message without its fd")
+        fds += got
+    return c, fds
+
+
+def test_a_stop_during_an_upgrade_leaves_the_sockets_listening_for_the_new_process():
+    """SIGTERM to the old process while a new one holds its sockets: it
+    stops without shutdown(), so the sockets go on listening in the new
+    process, and a connection queued after the old one is gone is there
+    for the new one to accept."""
+    addr = lib.loopback()
+    d = lib.tmpdir()
+    sock = os.path.join(d, "upgrade.sock")
+    r = lib.Ringlb(config(addr, sock))
+    c, fds = take_sockets(sock, r.pid)
+    try:
+        r.wait_line(r"^ringlb: upgrade: pid=\d+ took the listening sockets", 10)
+        r.kill(signal.SIGTERM)
+        check_exit(r, 30)
+        web = [socket.socket(fileno=os.dup(fd)) for fd in fds]
+        web = [s for s in web if s.getsockname() == (addr, WEB)]
+        check(len(web) == 2, "%d sockets of web (2 workers)" % len(web))
+        cl = socket.create_connection((addr, WEB), timeout=10 * lib.SLOW)
+        cl.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # through the deferred accept
+        import select
+        ready, _, _ = select.select(web, [], [], 10 * lib.SLOW)
+        check(ready, "the connection is in no accept queue: a socket stopped listening")
+        a, _ = ready[0].accept()
+        check(a.recv(100).startswith(b"GET / "), "the queued connection's request")
+        a.close()
+        cl.close()
+        for s in web:
+            s.close()
+    finally:
+        for fd in fds:
+            os.close(fd)
+        c.close()
 
 
 def test_pidfile_and_mainpid_follow_the_new_process():
