@@ -47,7 +47,7 @@ enum worker_msg {
  * for this long is closed; one that gets a request first is answered with
  * Connection: close, then closed (so a client never sees a keep-alive
  * connection close under the request it just sent). */
-#define WORKER_HANDOVER_IDLE_MS 1000
+#define WORKER_HANDOVER_IDLE_MS 2000
 
 /* Counters of one worker: written by the worker alone (relaxed stores),
  * read by the control thread for snapshots and the exit summary; one
