@@ -31,6 +31,7 @@ enum {
 	OPT_SEED,
 	OPT_CHECK,
 	OPT_PRINT_CONFIG,
+	OPT_UPGRADE,
 };
 
 static const struct option cli_longopts[] = {
@@ -43,6 +44,7 @@ static const struct option cli_longopts[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"check", no_argument, NULL, OPT_CHECK},
     {"print-config", no_argument, NULL, OPT_PRINT_CONFIG},
+    {"upgrade", no_argument, NULL, OPT_UPGRADE},
     {"version", no_argument, NULL, 'V'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -73,6 +75,10 @@ static const char cli_usage[] =
     "      --seed N         PRNG seed for reproducible runs (0 = random)\n"
     "      --check          validate the config, print a summary and exit\n"
     "      --print-config   print every effective key and its source, and exit\n"
+    "      --upgrade        replace the running ringlb (this binary, this config): take its\n"
+    "                       listening sockets from upgrade.socket, start accepting, then\n"
+    "                       tell it to drain and exit; if this one fails to start, the\n"
+    "                       running one goes on serving (exit status 1, the reason on stderr)\n"
     "  -V, --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "\n"
@@ -132,6 +138,9 @@ static int cli_store(int opt, struct cli_opts *o)
 	case OPT_PRINT_CONFIG:
 		o->print_config = true;
 		break;
+	case OPT_UPGRADE:
+		o->upgrade = true;
+		break;
 	case 'V':
 		printf("%s\n", CLI_VERSION);
 		return 1;
@@ -168,6 +177,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o)
 		return cli_usage_err("unexpected argument \"%s\"", argv[optind]);
 	if (o->check && o->print_config)
 		return cli_usage_err("%s and --print-config exclude each other", "--check");
+	if (o->upgrade && (o->check || o->print_config))
+		return cli_usage_err("%s excludes --check and --print-config", "--upgrade");
 	if (o->pidfile && !*o->pidfile)
 		return cli_usage_err("%s needs a file name", "--pidfile");
 	if (o->config && !*o->config)

@@ -21,6 +21,8 @@ struct cli_opts {
 	const char *seed;      /* --seed N */
 	bool check;            /* --check: validate, print a summary, exit */
 	bool print_config;     /* --print-config: print the effective config, exit */
+	bool upgrade;          /* --upgrade: take the listening sockets over from the running
+	                          process (upgrade.socket), then tell it to drain */
 };
 
 /* Parses argv into <o>. Returns 0 to go on, 1 when --help or --version was

@@ -401,7 +401,8 @@ struct config {
 	gid_t gid;
 	struct cfg_addr admin_bind;
 	bool admin_enabled;
-	char *admin_token; /* NULL = none (then admin_bind must be loopback) */
+	char *admin_token;    /* NULL = none (then admin_bind must be loopback) */
+	char *upgrade_socket; /* upgrade.socket as written; NULL = the default, "off" = none */
 	/* The admin endpoint as a listener the core runs (derived by the
 	 * validation from admin_bind, with fixed limits; not in listeners[]). */
 	struct cfg_listener admin;

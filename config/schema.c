@@ -403,6 +403,10 @@ const struct key schema_top[] = {
     {"admin.token", .type = KT_STRING, .flags = K_SECRET, .off = C(admin_token),
      .doc = "bearer token every admin request but GET /health must carry (Authorization: "
             "Bearer TOKEN); unset = none"},
+    {"upgrade.socket", .type = KT_PATH, .off = C(upgrade_socket),
+     .doc = "Unix socket (mode 0600) the running process offers its listening sockets on to "
+            "`ringlb --upgrade`; unset = $RUNTIME_DIRECTORY/upgrade.sock, else beside "
+            "--pidfile (NAME.upgrade.sock), else none; off = none; read at start"},
     {"logging.level", ENUM(level_names, "log level"), .off = C(log_level), .def = "info",
      .alias = "LOG_LEVEL", .cli = "--log-level", .doc = "error, warning, info or debug"},
     {"logging.access_log_buffer", SIZE(64 * KB, 1 * GB), .off = C(access_log_buffer),

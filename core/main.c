@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
 #include "core/base/log.h"
+#include "core/loop/listen.h"
 #include "core/loop/lstat.h"
 #include "core/loop/ops.h"
 #include "core/loop/proxyp.h"
@@ -38,6 +40,7 @@
 #include "core/notify.h"
 #include "core/priv.h"
 #include "core/stats.h"
+#include "core/upgrade.h"
 #include "core/disc/disc.h"
 #include "core/base/uring.h"
 #include "core/loop/worker.h"
@@ -62,6 +65,11 @@ struct ctl {
 	char **envp;
 	uint64_t reloads_ok, reloads_failed;
 	bool started; /* ready was logged: the exit memory line is due */
+	/* Binary upgrade (core/upgrade.h). */
+	struct upgrade_srv upg; /* the upgrade socket this process offers (fd -1: none) */
+	int upg_conn;           /* the exchange in progress with the other process, or -1 */
+	int upg_peer;           /* that process's pid */
+	bool handed_over;       /* the new process said go: it serves, this one drains */
 };
 
 /* Builds the runtime of <cfg>: balancers, then TLS contexts (a certificate
@@ -232,7 +240,7 @@ static int start_workers(struct ctl *ctl)
  * directory overwrite any file), and only into a regular file with no other
  * name, created 0644 or replacing a stale pidfile in place. Anything else
  * there is refused with one line and left as it is. */
-static int write_pidfile(const char *path)
+static int write_pidfile(const char *path, int pid)
 {
 	int fd =
 	    open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
@@ -253,7 +261,7 @@ static int write_pidfile(const char *path)
 		why = S_ISREG(st.st_mode) ? "has other hard links, not written"
 		                          : "is not a regular file, not written";
 	} else {
-		n = snprintf(buf, sizeof(buf), "%d\n", getpid());
+		n = snprintf(buf, sizeof(buf), "%d\n", pid);
 		if (ftruncate(fd, 0) < 0)
 			ret = -errno;
 		else if ((w = write(fd, buf, n)) != n)
@@ -267,6 +275,34 @@ static int write_pidfile(const char *path)
 	if (ret)
 		log_err("pidfile %s: %s", path, why);
 	return ret;
+}
+
+/* Whether <path> still names this process (a process an upgrade started
+ * may have written its own pid there since). */
+static bool pidfile_ours(const char *path)
+{
+	char buf[24] = "";
+	FILE *f = fopen(path, "re");
+	bool ours;
+
+	if (!f)
+		return false;
+	ours = fgets(buf, sizeof(buf), f) && atoi(buf) == getpid();
+	fclose(f);
+	return ours;
+}
+
+/* Start-up failed after the pidfile was written: it names the process
+ * that goes on serving again (the one an upgrade was to replace), or is
+ * removed. */
+static void pidfile_undo(const struct ctl *ctl)
+{
+	if (!ctl->opts.pidfile)
+		return;
+	if (ctl->opts.upgrade)
+		write_pidfile(ctl->opts.pidfile, ctl->upg_peer);
+	else
+		unlink(ctl->opts.pidfile);
 }
 
 static int setup_signals(struct ctl *ctl)
@@ -347,15 +383,62 @@ static void discovered(struct ctl *ctl)
 	health_sync(ctl->health, cfg, clock_ms());
 }
 
-/* SIGHUP: parse, validate, publish. Discovery pools keep their last
- * resolved set. */
+/* Whether <old> has a listener the workers hand over to <l> (name, mode
+ * and address unchanged: wconf.c's find_same()), so <l> binds nothing. */
+static bool kept_listener(const struct config *old, const struct cfg_listener *l)
+{
+	const struct cfg_listener *o;
+
+	for (unsigned i = 0; i <= old->nlisteners; i++) {
+		o = i < old->nlisteners ? &old->listeners[i] : &old->admin;
+		if (i == old->nlisteners && !old->admin_enabled)
+			break;
+		if (o->mode == l->mode && !strcmp(o->name, l->name) && o->bind.len == l->bind.len &&
+		    !memcmp(&o->bind.ss, &l->bind.ss, l->bind.len))
+			return true;
+	}
+	return false;
+}
+
+#define RESERVE_MAX 64 /* listeners a reload adds that are checked (the rest as before) */
+
+/* Binds, without listening, the address of every listener of <cfg> that
+ * the running config does not have, so that a port in use fails the reload
+ * before it is published (the workers would log it and go on without the
+ * listener). The sockets are held in <fds> until the workers have bound
+ * theirs. Returns how many, or -1 with "listener NAME: bind ADDR: WHY" in
+ * <msg>. */
+static int reserve_listeners(const struct config *old, const struct config *cfg, int *fds,
+                             char *msg, size_t len)
+{
+	const struct cfg_listener *l;
+	int n = 0, fd;
+
+	for (unsigned i = 0; i <= cfg->nlisteners && n < RESERVE_MAX; i++) {
+		l = i < cfg->nlisteners ? &cfg->listeners[i] : &cfg->admin;
+		if ((i == cfg->nlisteners && !cfg->admin_enabled) || kept_listener(old, l))
+			continue;
+		fd = listen_reserve(l, msg, len);
+		if (fd < 0) {
+			while (n)
+				close(fds[--n]);
+			return -1;
+		}
+		fds[n++] = fd;
+	}
+	return n;
+}
+
+/* SIGHUP: parse, validate, reserve the new listeners' ports, publish.
+ * Discovery pools keep their last resolved set. */
 static void reload(struct ctl *ctl)
 {
 	uint64_t gen = ctl->cfg->generation + 1;
 	struct config *cfg;
-	char *errs = NULL;
+	char *errs = NULL, why[300] = "";
 	size_t errs_len = 0;
 	FILE *copy = open_memstream(&errs, &errs_len); /* for POST /reload's answer */
+	int held[RESERVE_MAX], nheld = 0;
 
 	admin_reload_begin();
 	cfg = load_config(&ctl->opts, ctl->envp, copy);
@@ -374,12 +457,18 @@ static void reload(struct ctl *ctl)
 			fprintf(copy,
 			        "the config could not be built (its certificates?): see the log\n");
 	}
+	if (cfg && (nheld = reserve_listeners(ctl->cfg, cfg, held, why, sizeof(why))) < 0) {
+		snapshot_put(cfg);
+		cfg = NULL;
+		if (copy)
+			fprintf(copy, "%s\n", why);
+	}
 	if (copy)
 		fclose(copy);
 	if (!cfg) {
 		ctl->reloads_failed++;
-		log_err("reload generation=%llu failed: the running config stays",
-		        (unsigned long long)gen);
+		log_err("reload generation=%llu failed: %s%sthe running config stays",
+		        (unsigned long long)gen, why, why[0] ? ": " : "");
 		log_info("reload generation=%llu failed", (unsigned long long)gen);
 		admin_reload_end(gen, false, errs);
 		free(errs);
@@ -392,6 +481,8 @@ static void reload(struct ctl *ctl)
 	tls_ticket_init(certs_ticket_rotation(cfg));
 	ctl->reloads_ok++;
 	commit(ctl, cfg, "reload");
+	while (nheld) /* every worker has bound its own sockets */
+		close(held[--nheld]);
 	admin_reload_end(gen, true, NULL); /* every worker uses it now */
 	health_sync(ctl->health, cfg, clock_ms());
 	disc_sync(cfg);
@@ -399,8 +490,11 @@ static void reload(struct ctl *ctl)
 
 /* user_data of the signalfd read on the control ring (health checks tag
  * theirs with HEALTH_UD_TAG; MSG_RING and linked timeouts carry 0). */
-#define CTL_UD_SIGNAL 0x1ull
-#define CTL_UD_DISC   0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
+#define CTL_UD_SIGNAL     0x1ull
+#define CTL_UD_DISC       0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
+#define CTL_UD_UPG_ACCEPT 0x4ull /* the poll of the upgrade socket */
+#define CTL_UD_UPG_CONN   0x5ull /* the poll of an upgrade's connection, for its go */
+#define CTL_HANDOVER      (-1)   /* wait_ring(): the new process said go */
 
 /* An SQE of the control ring, submitting what is queued first when the
  * ring is full. */
@@ -425,6 +519,80 @@ static void arm_disc_poll(struct ctl *ctl)
 	sqe = ctl_sqe(ctl);
 	io_uring_prep_poll_add(sqe, disc_fd(), POLLIN);
 	io_uring_sqe_set_data64(sqe, CTL_UD_DISC);
+}
+
+/* A one-shot poll for input on <fd>, tagged <ud>. */
+static void arm_poll(struct ctl *ctl, int fd, uint64_t ud)
+{
+	struct io_uring_sqe *sqe = ctl_sqe(ctl);
+
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+/* Offers this process's listening sockets on its upgrade socket, if it
+ * has one (a failure costs the upgrade only: logged, and ringlb runs). */
+static void upg_open(struct ctl *ctl)
+{
+	char path[sizeof(ctl->upg.path)], msg[300];
+
+	if (!upgrade_path(ctl->cfg, ctl->opts.pidfile, path, sizeof(path)))
+		return;
+	if (upgrade_listen(&ctl->upg, path, msg, sizeof(msg)) < 0)
+		log_warn("upgrade: %s: no binary upgrade of this process", msg);
+}
+
+/* Old side: a new process connected to the upgrade socket: it gets the
+ * sockets, then this process serves on until it says go. */
+static void upg_accept(struct ctl *ctl)
+{
+	char msg[300];
+	int fd, pid;
+
+	if (ctl->upg.fd < 0)
+		return; /* closed: the poll's last completion */
+	fd = accept4(ctl->upg.fd, NULL, NULL, SOCK_CLOEXEC);
+	arm_poll(ctl, ctl->upg.fd, CTL_UD_UPG_ACCEPT);
+	if (fd < 0)
+		return;
+	if (ctl->upg_conn >= 0) {
+		log_warn("upgrade: refused a second request while pid=%d's is in progress",
+		         ctl->upg_peer);
+		close(fd);
+		return;
+	}
+	pid = upgrade_offer(fd, msg, sizeof(msg));
+	if (pid < 0) {
+		log_warn("upgrade: %s", msg);
+		close(fd);
+		return;
+	}
+	log_info("upgrade: pid=%d took the listening sockets; serving until it is ready", pid);
+	ctl->upg_conn = fd;
+	ctl->upg_peer = pid;
+	arm_poll(ctl, fd, CTL_UD_UPG_CONN);
+}
+
+/* Old side: input on the upgrade's connection. Returns true on go. */
+static bool upg_input(struct ctl *ctl)
+{
+	int r = upgrade_read_go(ctl->upg_conn);
+
+	if (r == -EAGAIN) {
+		arm_poll(ctl, ctl->upg_conn, CTL_UD_UPG_CONN);
+		return false;
+	}
+	if (r == 1) {
+		upgrade_close(&ctl->upg, false); /* the path becomes the new process's */
+		upgrade_ack(ctl->upg_conn);
+	}
+	close(ctl->upg_conn);
+	ctl->upg_conn = -1;
+	if (r == 1)
+		return true;
+	log_warn("upgrade: pid=%d ended before it was ready (its output says why): still serving",
+	         ctl->upg_peer);
+	return false;
 }
 
 static void arm_signal_read(struct ctl *ctl)
@@ -454,6 +622,11 @@ static int wait_ring(struct ctl *ctl, uint64_t next)
 			arm_signal_read(ctl);
 		} else if (cqe->user_data == CTL_UD_DISC) {
 			arm_disc_poll(ctl); /* disc_process() runs every turn */
+		} else if (cqe->user_data == CTL_UD_UPG_ACCEPT) {
+			upg_accept(ctl);
+		} else if (cqe->user_data == CTL_UD_UPG_CONN) {
+			if (upg_input(ctl))
+				sig = CTL_HANDOVER;
 		} else if ((cqe->user_data & HEALTH_UD_MASK) == HEALTH_UD_TAG) {
 			health_cqe(ctl->health, cqe);
 		}
@@ -475,6 +648,8 @@ static void control_loop(struct ctl *ctl)
 
 	arm_signal_read(ctl);
 	arm_disc_poll(ctl);
+	if (ctl->upg.fd >= 0)
+		arm_poll(ctl, ctl->upg.fd, CTL_UD_UPG_ACCEPT);
 	for (;;) {
 		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
 		struct stats_src src = {
@@ -491,9 +666,24 @@ static void control_loop(struct ctl *ctl)
 		if (disc_next() < next)
 			next = disc_next();
 		sig = wait_ring(ctl, next);
+		if (sig == CTL_HANDOVER) {
+			/* No STOPPING=1: the unit goes on, with the new MAINPID. */
+			log_info(
+			    "upgrade: pid=%d accepts on every socket: this process stops accepting and drains",
+			    ctl->upg_peer);
+			ctl->handed_over = true;
+			worker_group_msg(&ctl->g, &ctl->ring, WMSG_HANDOVER);
+			return;
+		}
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_info("stopping: draining connections");
+			upgrade_close(&ctl->upg, true); /* no upgrade of a process that stops */
 			notify_stopping(ctl->cfg);
+			/* A new process holds copies of our sockets: stop as in a
+			 * handover, without shutdown(), which would end its
+			 * listening too. */
+			if (ctl->upg_conn >= 0)
+				worker_group_msg(&ctl->g, &ctl->ring, WMSG_HANDOVER);
 			return;
 		}
 		if (sig == SIGUSR1)
@@ -534,6 +724,10 @@ static void teardown(struct ctl *ctl)
 	uint64_t in_use = 0;
 
 	alog_stop(); /* if run() returned early; nothing when already stopped */
+	upgrade_close(&ctl->upg, !ctl->handed_over);
+	if (ctl->upg_conn >= 0)
+		close(ctl->upg_conn); /* the other process learns we are gone */
+	listen_inherit_close();
 	free(ctl->g.w);
 	disc_stop();
 	lstat_free_all();
@@ -570,6 +764,83 @@ static void teardown(struct ctl *ctl)
 		io_uring_queue_exit(&ctl->ring);
 	if (ctl->sfd > 0)
 		close(ctl->sfd);
+}
+
+/* New side: connects to the running process's upgrade socket and takes
+ * its listening sockets for the workers about to start, which open them
+ * without accepting until upg_arm(). 0, or -1 with the reason logged (the
+ * running process is left as it was). */
+static int upg_fetch(struct ctl *ctl)
+{
+	char path[sizeof(ctl->upg.path)], msg[400];
+	struct listen_sock *socks;
+	unsigned n;
+	int pid, ret;
+
+	if (!upgrade_path(ctl->cfg, ctl->opts.pidfile, path, sizeof(path))) {
+		log_err(
+		    "upgrade: no upgrade socket: set upgrade.socket (or --pidfile, or run under "
+		    "systemd's RuntimeDirectory=) as the running process has it");
+		return -1;
+	}
+	pid = upgrade_fetch(path, &ctl->upg_conn, &socks, &n, msg, sizeof(msg));
+	if (pid < 0) {
+		log_err("upgrade: %s; the running process goes on serving", msg);
+		return -1;
+	}
+	ctl->upg_peer = pid;
+	listen_inherit(socks, n);
+	ctl->g.hold = true;
+	log_info("upgrade: received %u listening sockets from pid=%d", n, pid);
+	/* Started from a shell for a process systemd runs: into the unit, so
+	 * that it takes our MAINPID= (before the workers: they follow). */
+	ret = upgrade_join_cgroup(pid, msg, sizeof(msg));
+	if (ret > 0)
+		log_info("upgrade: %s (the cgroup of pid=%d)", msg, pid);
+	else if (ret < 0)
+		log_warn("upgrade: %s: systemd may not take this process as the unit's main one",
+		         msg);
+	return 0;
+}
+
+/* New side: every worker accepts now; closes the sockets none took. */
+static int upg_arm(struct ctl *ctl)
+{
+	uint64_t deadline = clock_ms() + 10000;
+	unsigned i, closed;
+
+	worker_group_msg(&ctl->g, &ctl->ring, WMSG_ARM);
+	for (i = 0; i < ctl->g.n; i++)
+		while (!atomic_load(&ctl->g.w[i].accepting)) {
+			if (clock_ms() > deadline) {
+				log_err(
+				    "upgrade: worker %u does not accept after 10s; the running process goes on serving",
+				    i);
+				return -1;
+			}
+			usleep(1000);
+		}
+	closed = listen_inherit_close();
+	if (closed)
+		log_info(
+		    "upgrade: closed %u received sockets that no listener or worker of this config uses",
+		    closed);
+	return 0;
+}
+
+/* New side: tells the old process to stop accepting and drain, then offers
+ * the upgrade socket itself. */
+static void upg_go(struct ctl *ctl)
+{
+	char msg[300];
+
+	if (upgrade_go(ctl->upg_conn, msg, sizeof(msg)) < 0)
+		log_warn("upgrade: pid=%d: %s", ctl->upg_peer, msg);
+	else
+		log_info("upgrade: pid=%d stops accepting and drains; this process serves",
+		         ctl->upg_peer);
+	ctl->upg_conn = -1;
+	upg_open(ctl);
 }
 
 static int run(struct ctl *ctl)
@@ -617,15 +888,18 @@ static int run(struct ctl *ctl)
 		log_err("access log: %s", strerror(-ret));
 		return 1;
 	}
+	if (ctl->opts.upgrade && upg_fetch(ctl) < 0)
+		return 1;
 	if (start_workers(ctl) < 0)
 		return 1;
+	if (!ctl->opts.upgrade)
+		upg_open(ctl); /* before the drop: its directory may be root's */
 	place_log(&ctl->place, &ctl->topo);
 	/* The pidfile is written before the drop (its directory may be root's);
 	 * the listeners are bound: the user: and group: run the rest. */
-	ret = ctl->opts.pidfile ? write_pidfile(ctl->opts.pidfile) : 0;
+	ret = ctl->opts.pidfile ? write_pidfile(ctl->opts.pidfile, getpid()) : 0;
 	if (ret == 0 && priv_drop(ctl->cfg) < 0) {
-		if (ctl->opts.pidfile)
-			unlink(ctl->opts.pidfile);
+		pidfile_undo(ctl);
 		ret = -EPERM;
 	}
 	if (ret < 0) {
@@ -636,6 +910,15 @@ static int run(struct ctl *ctl)
 	ctl->health = health_new(&ctl->ring, seed_of(ctl->cfg) ^ 0x6865616c7468ull);
 	if (!ctl->health || health_sync(ctl->health, ctl->cfg, clock_ms()) < 0) {
 		log_err("health checks: %s", strerror(ENOMEM));
+		pidfile_undo(ctl);
+		health_free(ctl->health);
+		ctl->health = NULL;
+		worker_group_stop(&ctl->g, &ctl->ring);
+		worker_group_join(&ctl->g);
+		return 1;
+	}
+	if (ctl->opts.upgrade && upg_arm(ctl) < 0) {
+		pidfile_undo(ctl);
 		health_free(ctl->health);
 		ctl->health = NULL;
 		worker_group_stop(&ctl->g, &ctl->ring);
@@ -646,7 +929,12 @@ static int run(struct ctl *ctl)
 	admin_set_source(&(struct admin_src){&ctl->g, ctl->acct, ctl->pool_list, ctl->npools});
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
-	notify_ready(ctl->cfg, ctl->g.n, false);
+	if (ctl->opts.upgrade) {
+		notify_mainpid(ctl->cfg, ctl->g.n); /* before the old one exits */
+		upg_go(ctl);
+	} else {
+		notify_ready(ctl->cfg, ctl->g.n, false);
+	}
 	control_loop(ctl);
 	health_free(ctl->health); /* no check runs while connections drain */
 	ctl->health = NULL;
@@ -662,7 +950,8 @@ static int run(struct ctl *ctl)
 	}
 	/* After a drop to user:, the pidfile's directory must be writable by
 	 * that user for this to work (systemd's RuntimeDirectory=). */
-	if (ctl->opts.pidfile && unlink(ctl->opts.pidfile) < 0 && errno != ENOENT)
+	if (ctl->opts.pidfile && !ctl->handed_over && pidfile_ours(ctl->opts.pidfile) &&
+	    unlink(ctl->opts.pidfile) < 0 && errno != ENOENT)
 		log_warn("pidfile %s: not removed: %s", ctl->opts.pidfile, strerror(errno));
 	return 0;
 }
@@ -698,6 +987,8 @@ int main(int argc, char **argv, char **envp)
 	if (ret)
 		return ret < 0 ? 2 : 0; /* usage error, or --help/--version done */
 	ctl.envp = envp;
+	ctl.upg.fd = -1;
+	ctl.upg_conn = -1;
 	ctl.cfg = load_config(&ctl.opts, envp, NULL);
 	if (!ctl.cfg)
 		return 1;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
@@ -74,5 +75,14 @@ void notify_stopping(const struct config *cfg)
 	         "STOPPING=1\nSTATUS=stopping: draining connections for up to %llums\n"
 	         "EXTEND_TIMEOUT_USEC=%llu",
 	         (unsigned long long)drain, (unsigned long long)(drain + 10000) * 1000);
+	notify_send(msg);
+}
+
+void notify_mainpid(const struct config *cfg, unsigned nworkers)
+{
+	char status[200], msg[320];
+
+	notify_status(cfg, nworkers, status, sizeof(status));
+	snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1\n%s", (int)getpid(), status);
 	notify_send(msg);
 }

@@ -14,6 +14,10 @@
  * <nworkers> workers: after the ready line at start, and after a reload,
  * when <reload_failed> adds that the running config stayed. */
 void notify_ready(const struct config *cfg, unsigned nworkers, bool reload_failed);
+/* MAINPID= this process, READY=1 and STATUS=: a process started by
+ * `ringlb --upgrade` is ready and takes the old one's place (systemd needs
+ * NotifyAccess=all to take it from a process that is not the main one). */
+void notify_mainpid(const struct config *cfg, unsigned nworkers);
 /* RELOADING=1 with MONOTONIC_USEC= (what Type=notify-reload, systemd 253
  * on, asks for; 252 ignores it) and STATUS=: a reload to generation <gen>
  * begins. notify_ready() must follow. */

@@ -138,7 +138,6 @@ void alog__dest_put_locked(struct dest *d)
 	alog__dest_free(d);
 }
 
-
 /* ---- the log thread: writing ---- */
 
 /* The records of <d>'s buffer but the first <written> are lost: counted as
@@ -306,7 +305,6 @@ void alog__flush_dirty(void)
 		alog__flush(d);
 	}
 }
-
 
 /* logrotate moved the files: what was formatted before went to the old
  * one, what comes next goes to the new. */

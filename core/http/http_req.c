@@ -430,6 +430,8 @@ static void client_timer(struct timer *t, void *arg)
 
 	if (!x || x->state == HS_IDLE) {
 		due = c->last_ms + ((c->flags & HC_F_FIRST) ? to->header : to->idle);
+		if (w->handover && due > c->last_ms + WORKER_HANDOVER_IDLE_MS)
+			due = c->last_ms + WORKER_HANDOVER_IDLE_MS;
 		if (w->now >= due) {
 			WSTAT_INC(w, idle_timeouts);
 			ring_close(w, c);
@@ -485,11 +487,19 @@ void http__accept(struct worker *w, struct conn *c)
 	xprt_read(w, c);
 }
 
-/* Shutdown: idle client connections close now, as nginx does. */
+/* Shutdown: idle client connections close now, as nginx does. In a
+ * handover they get WORKER_HANDOVER_IDLE_MS for a next request, answered
+ * with Connection: close (w->stopping): a client that sends one at once, as
+ * a load generator or a busy browser does, sees a clean end after an
+ * answer rather than a close under its request. */
 void http__client_drain(struct worker *w, struct conn *c)
 {
-	if (!hx_of(c) || hx_of(c)->state == HS_IDLE)
+	bool idle = !hx_of(c) || hx_of(c)->state == HS_IDLE;
+
+	if (idle && !w->handover)
 		ring_close(w, c);
+	else if (idle && !(c->flags & CONN_F_CLOSING))
+		timer_arm(w->tw, &c->tm, w->now); /* client_timer() sets the shorter due */
 }
 
 void http__client_release(struct worker *w, struct conn *c)

@@ -264,7 +264,9 @@ static void response_done(struct worker *w, struct conn *c, struct conn *u, bool
 	 * (and those that made one request) hold no buffer. */
 	if (!http__park(w, c)) {
 		http__ctx_put(w, c);
-		timer_arm(w->tw, &c->tm, w->now + ls->cfg->timeouts.idle);
+		timer_arm(w->tw, &c->tm,
+		          w->now +
+		              (w->handover ? WORKER_HANDOVER_IDLE_MS : ls->cfg->timeouts.idle));
 	}
 	http__client_resume(w, c);
 }

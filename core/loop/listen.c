@@ -5,6 +5,8 @@
  * reject), one accept at a time.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -27,6 +29,137 @@
 #include "core/base/timer.h"
 
 #define LISTEN_MAX_SLOTS UINT16_MAX
+
+/* ---- the process's listening sockets, for a binary upgrade ---- */
+
+/* Every listening socket a worker holds (added when bound or inherited,
+ * removed before it is closed), so that the control thread can hand copies
+ * to the process replacing this one; and the sockets this process received
+ * from the one it replaces, until the workers took them. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct listen_sock *reg, *inh;
+static unsigned nreg, reg_cap, ninh;
+
+static void reg_add(const struct worker *w, int fd, const struct cfg_addr *a)
+{
+	pthread_mutex_lock(&reg_lock);
+	if (nreg == reg_cap) {
+		unsigned n = reg_cap ? reg_cap * 2 : 16;
+		struct listen_sock *grown = realloc(reg, n * sizeof(*grown));
+
+		if (!grown) { /* only a later upgrade misses it: bind afresh then */
+			pthread_mutex_unlock(&reg_lock);
+			return;
+		}
+		reg = grown;
+		reg_cap = n;
+	}
+	reg[nreg] = (struct listen_sock){.fd = fd, .worker = w->id, .len = a->len};
+	memcpy(&reg[nreg].ss, &a->ss, a->len);
+	nreg++;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_del(int fd)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < nreg; i++)
+		if (reg[i].fd == fd) {
+			reg[i] = reg[--nreg];
+			break;
+		}
+	if (!nreg) {
+		free(reg);
+		reg = NULL;
+		reg_cap = 0;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static int sock_cmp(const void *a, const void *b)
+{
+	const struct listen_sock *x = a, *y = b;
+
+	return x->worker < y->worker ? -1 : x->worker > y->worker;
+}
+
+int listen_export(struct listen_sock **out)
+{
+	struct listen_sock *v;
+	unsigned i, n = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	v = calloc(nreg ? nreg : 1, sizeof(*v));
+	for (i = 0; v && i < nreg; i++) {
+		v[n] = reg[i];
+		v[n].fd = fcntl(reg[i].fd, F_DUPFD_CLOEXEC, 3);
+		if (v[n].fd < 0) {
+			ret = -errno;
+			break;
+		}
+		n++;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (!v)
+		return -ENOMEM;
+	if (ret < 0) {
+		while (n)
+			close(v[--n].fd);
+		free(v);
+		return ret;
+	}
+	qsort(v, n, sizeof(*v), sock_cmp);
+	*out = v;
+	return (int)n;
+}
+
+void listen_inherit(struct listen_sock *s, unsigned n)
+{
+	pthread_mutex_lock(&reg_lock);
+	inh = s;
+	ninh = n;
+	qsort(inh, ninh, sizeof(*inh), sock_cmp); /* worker order within each address */
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* The socket for the worker of rank <rank> bound to <a>, if the old
+ * process gave one; -1 if not. */
+static int inherit_take(unsigned rank, const struct cfg_addr *a)
+{
+	unsigned i, k = 0;
+	int fd = -1;
+
+	pthread_mutex_lock(&reg_lock);
+	for (i = 0; i < ninh; i++) {
+		if (inh[i].len != a->len || memcmp(&inh[i].ss, &a->ss, a->len))
+			continue;
+		if (k++ == rank) {
+			fd = inh[i].fd;
+			inh[i].fd = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return fd;
+}
+
+unsigned listen_inherit_close(void)
+{
+	unsigned i, n = 0;
+
+	pthread_mutex_lock(&reg_lock);
+	for (i = 0; i < ninh; i++)
+		if (inh[i].fd >= 0) {
+			close(inh[i].fd);
+			n++;
+		}
+	free(inh);
+	inh = NULL;
+	ninh = 0;
+	pthread_mutex_unlock(&reg_lock);
+	return n;
+}
 
 static void listen_defer_fire(struct timer *t, void *arg)
 {
@@ -127,22 +260,51 @@ static void listen_defer(const struct cfg_listener *l, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
 }
 
-int listen_open(struct worker *w, struct wlistener *ls)
+/* A new stream socket for <l> with the options every listen socket has,
+ * bound. Returns the descriptor or -errno. */
+static int listen_bind(const struct cfg_listener *l)
 {
-	const struct cfg_listener *l = ls->cfg;
 	int one = 1, fd, ret;
 
 	fd = socket(l->bind.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		goto err;
+		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+	    (l->bind.ss.ss_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)&l->bind.ss, l->bind.len) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int listen_reserve(const struct cfg_listener *l, char *msg, size_t len)
+{
+	int fd = listen_bind(l);
+
+	if (fd < 0)
+		snprintf(msg, len, "listener %s: bind %s: %s", l->name, l->bind.text,
+		         strerror(-fd));
+	return fd;
+}
+
+int listen_open(struct worker *w, struct wlistener *ls)
+{
+	const struct cfg_listener *l = ls->cfg;
+	int fd, ret;
+	/* Taken over from the process this one replaces: listen() again only
+	 * sets the backlog; the group and its steering program stay. Among a
+	 * process's sockets of one address, the old workers' ranks were
+	 * their ids (workers open one at a time), and so are ours. */
+	bool taken = (fd = inherit_take(w->id, &l->bind)) >= 0;
+
+	if (!taken && (fd = listen_bind(l)) < 0) {
+		errno = -fd;
 		goto err;
-	if (l->bind.ss.ss_family == AF_INET6 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
-		goto err;
-	if (bind(fd, (const struct sockaddr *)&l->bind.ss, l->bind.len) < 0)
-		goto err;
+	}
 	/* Accepted sockets inherit TCP_NODELAY and the buffer sizes from
 	 * here: one setsockopt per listener, none per connection. */
 	ring_sockopts(w, fd);
@@ -150,9 +312,10 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;
+	reg_add(w, fd, &l->bind);
 	/* At start-up the generation being opened is already the worker's
 	 * current one; a reload opens the next one before switching. */
-	listen_steer(w, ls, true, ls->gen == w->gen);
+	listen_steer(w, ls, !taken, ls->gen == w->gen);
 	return listen_prepare(w, ls);
 err:
 	ret = -errno;
@@ -299,10 +462,13 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 			accept_error(w, ls, res);
 		goto rearm;
 	}
-	if (ls->closed || (w->stopping && !ls->serves_stop)) {
+	if ((ls->closed || (w->stopping && !ls->serves_stop)) && !w->handover) {
 		close(res);
 		return;
 	}
+	/* In a handover, a connection our accept took before it ended is
+	 * served (and drained) here: it left the queue the new process
+	 * accepts from, so closing it would lose it. */
 	if (!more && ls->mode == ACCEPT_SINGLE) {
 		/* Decided when the accept was armed; the connection may come
 		 * long after, when the pressure is gone: then it is accepted. */
@@ -376,11 +542,15 @@ void listen_stop(struct worker *w, struct wlistener *ls)
 	timer_cancel(w->tw, &ls->defer_tm);
 	if (ls->fd < 0)
 		return;
+	reg_del(ls->fd);
 	/* Stop listening now, not when the ring gets to the close below: the
 	 * reload's "ok" line follows this call, and a connection after it
 	 * must be refused, not queued on a socket about to go. (Closing the
-	 * descriptor alone would not do: the armed accept holds the file.) */
-	shutdown(ls->fd, SHUT_RDWR);
+	 * descriptor alone would not do: the armed accept holds the file.)
+	 * Not in a handover: the socket is the new process's too, and goes on
+	 * listening there; only our accept on it ends. */
+	if (!w->handover)
+		shutdown(ls->fd, SHUT_RDWR);
 	ring_reserve(w, 2);
 	sqe = ring_sqe(w);
 	io_uring_prep_cancel_fd(sqe, ls->fd, IORING_ASYNC_CANCEL_ALL);
@@ -444,8 +614,10 @@ void listen_free(struct worker *w, struct wlistener *ls)
 		if (w->ls[i] && w->ls[i]->successor == ls->idx)
 			w->ls[i]->successor = ls->successor;
 	timer_cancel(w->tw, &ls->defer_tm);
-	if (ls->fd >= 0)
+	if (ls->fd >= 0) {
+		reg_del(ls->fd);
 		close(ls->fd);
+	}
 	if (p && p->unprepare)
 		p->unprepare(w, ls);
 	w->ls[ls->idx] = NULL;

@@ -151,9 +151,18 @@ int wconf_start(struct worker *w, struct config *cfg, unsigned nworkers)
 	ret = open_listeners(w, w->gen, nworkers, true);
 	if (ret < 0)
 		return ret;
-	arm_generation(w, w->gen);
+	if (!w->group || !w->group->hold)
+		wconf_arm(w);
 	atomic_store(&w->seen_gen, cfg->generation);
 	return 0;
+}
+
+void wconf_arm(struct worker *w)
+{
+	if (w->stopping || atomic_load(&w->accepting))
+		return;
+	arm_generation(w, w->gen);
+	atomic_store(&w->accepting, true);
 }
 
 void wconf_switch(struct worker *w, struct config *cfg)

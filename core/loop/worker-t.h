@@ -37,7 +37,17 @@ enum op {
 enum worker_msg {
 	WMSG_STOP = 1, /* stop accepting, drain, exit */
 	WMSG_RELOAD,   /* a new snapshot is published: switch to it */
+	WMSG_HANDOVER, /* a binary upgrade: stop accepting (the sockets stay open for the
+	                  new process), drain gracefully, exit */
+	WMSG_ARM,      /* start accepting (a process started by an upgrade holds off until
+	                  it is ready) */
 };
+
+/* In a handover, a keep-alive connection that has no request in progress
+ * for this long is closed; one that gets a request first is answered with
+ * Connection: close, then closed (so a client never sees a keep-alive
+ * connection close under the request it just sent). */
+#define WORKER_HANDOVER_IDLE_MS 2000
 
 /* Counters of one worker: written by the worker alone (relaxed stores),
  * read by the control thread for snapshots and the exit summary; one
@@ -173,6 +183,8 @@ struct worker {
 	uint64_t rng;
 	uint64_t now;
 	bool stopping;
+	bool handover;          /* stopping for a binary upgrade (WMSG_HANDOVER) */
+	_Atomic bool accepting; /* its listeners are armed (WMSG_ARM, or at start) */
 	uint64_t drain_deadline;
 	bool done;
 
@@ -193,6 +205,7 @@ struct worker_group {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	unsigned started;         /* workers that finished start-up (ok or not) */
+	bool hold;                /* open the listeners but accept only at WMSG_ARM */
 	_Atomic unsigned looping; /* workers in their event loop */
 };
 

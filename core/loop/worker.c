@@ -63,20 +63,26 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	unsigned i;
 	uint64_t drain = 0;
 
-	if (cmd != WMSG_STOP || w->stopping)
+	if (cmd == WMSG_ARM)
+		wconf_arm(w);
+	if ((cmd != WMSG_STOP && cmd != WMSG_HANDOVER) || w->stopping)
 		return; /* WMSG_RELOAD only wakes the loop, which switches */
 	w->stopping = true;
+	/* A handover stops every accept, the admin endpoint's too: the new
+	 * process answers on the same sockets. */
+	w->handover = cmd == WMSG_HANDOVER;
 	for (i = 0; i < w->nls; i++) {
 		if (!w->ls[i])
 			continue;
-		if (w->ls[i]->serves_stop)
+		if (w->ls[i]->serves_stop && !w->handover)
 			continue; /* it answers that we are stopping (the admin endpoint) */
 		listen_stop(w, w->ls[i]);
 		if (w->ls[i]->cfg->timeouts.drain > drain)
 			drain = w->ls[i]->cfg->timeouts.drain;
 	}
 	w->drain_deadline = w->now + drain;
-	/* Idle keep-alive connections close now, as nginx does. */
+	/* Idle keep-alive connections close now, as nginx does (in a
+	 * handover, after WORKER_HANDOVER_IDLE_MS or their next answer). */
 	for (i = 0; i < w->ct.fresh; i++) {
 		struct conn *c = &w->ct.c[i];
 

@@ -166,6 +166,8 @@ static bool queue_resp(struct worker *w, struct conn *c, unsigned k)
 	const struct static_ls *s = ring_listener(w, c)->pctx;
 	bool body = resp_has_body(s, k);
 
+	if (w->stopping && (k == R_GET || k == R_HEAD))
+		k = k == R_GET ? R_GET_CLOSE : R_HEAD_CLOSE; /* the last answer says so */
 	c->pword++;
 	WSTAT_INC(w, static_requests);
 	if (resp_closes(k))
@@ -303,9 +305,17 @@ static void static_drained(struct worker *w, struct conn *c)
 	c->pword = 0;
 	if (c->flags & CONN_F_CLOSE_AFTER)
 		return; /* the transport closes it */
-	if (w->stopping)
+	if (w->stopping && !w->handover) {
 		ring_close(w, c);
-	else if (!(c->flags & (CONN_F_RECV | CONN_F_BUFWAIT)))
+		return;
+	}
+	/* In a handover, an answer queued before it said keep-alive: the
+	 * client may send its next request now; that one is answered with
+	 * Connection: close, or the connection closes once idle for
+	 * WORKER_HANDOVER_IDLE_MS. */
+	if (w->handover)
+		timer_arm(w->tw, &c->tm, w->now + WORKER_HANDOVER_IDLE_MS);
+	if (!(c->flags & (CONN_F_RECV | CONN_F_BUFWAIT)))
 		xprt_read(w, c);
 }
 
@@ -314,6 +324,9 @@ static void static_timer(struct timer *t, void *arg)
 	struct worker *w = arg;
 	struct conn *c = container_of(t, struct conn, tm);
 	uint64_t limit = ring_listener(w, c)->cfg->timeouts.idle;
+
+	if (w->handover && limit > WORKER_HANDOVER_IDLE_MS)
+		limit = WORKER_HANDOVER_IDLE_MS;
 
 	if (w->now >= c->last_ms + limit) {
 		WSTAT_INC(w, idle_timeouts);
@@ -332,9 +345,16 @@ static void static_accept(struct worker *w, struct conn *c)
 	xprt_read(w, c);
 }
 
+/* Shutdown: an idle connection closes now; in a handover it gets
+ * WORKER_HANDOVER_IDLE_MS for a next request (answered with Connection:
+ * close), as http.c's client side. */
 static void static_drain(struct worker *w, struct conn *c)
 {
-	if (!(c->flags & CONN_F_CLOSING) && !ring_sending(c) && !c->pctx)
+	if ((c->flags & CONN_F_CLOSING) || ring_sending(c) || c->pctx)
+		return;
+	if (w->handover)
+		timer_arm(w->tw, &c->tm, w->now); /* static_timer() sets the shorter due */
+	else
 		ring_close(w, c);
 }
 

@@ -458,5 +458,58 @@ def test_least_conn_counts_survive_a_reload():
     check(s["active"] == 0 and s["connect_fail"] == 0, "summary %s" % s)
 
 
+def post_reload(admin, timeout=70):
+    """POST /reload on the admin endpoint; returns (status, the JSON answer)."""
+    import http.client
+    import json
+    h, port = admin.rsplit(":", 1)
+    c = http.client.HTTPConnection(h, int(port), timeout=timeout * lib.SLOW)
+    try:
+        c.request("POST", "/reload")
+        resp = c.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        c.close()
+
+
+def test_reload_adding_a_listener_on_a_port_in_use_fails_and_keeps_the_old_config():
+    addr = lib.loopback()
+    r = lib.Ringlb(config(addr, "blue"))
+    # Someone else's socket on the port the reload adds a listener on (no
+    # SO_REUSEPORT: ringlb's sockets cannot join it).
+    squat = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squat.bind((addr, S_EXTRA))
+    squat.listen(8)
+    try:
+        r.write_config(config(addr, "green", extra=True))
+        start = r.count()
+        check(r.reload("failed") == 2, "failed reload's generation")
+        r.wait_line(r"^ringlb: error: reload generation=2 failed: listener s-extra: bind "
+                    r"%s:%d: Address already in use: the running config stays$" %
+                    (re.escape(addr), S_EXTRA), 5, start)
+        check(one_get(addr, FRONT) == "s-blue", "the failed reload changed the pool")
+        check(refused(addr, T_EXTRA), "a listener of the failed reload accepts")
+
+        # The admin endpoint's reload fails the same way, with the reason.
+        st, js = post_reload(r.admin)
+        check(st == 422 and js["result"] == "failed" and js["running"] == 1,
+              "POST /reload: %s %s" % (st, js))
+        check(any("listener s-extra: bind %s:%d: Address already in use" % (addr, S_EXTRA) in e
+                  for e in js["errors"]), "POST /reload's errors: %s" % js["errors"])
+        check(one_get(addr, FRONT) == "s-blue" and one_get(addr, BLUE) == "s-blue",
+              "old listeners after the failed POST /reload")
+    finally:
+        squat.close()
+
+    # The port is free again: the same file reloads, every listener serves.
+    check(r.reload("ok") == 2, "reload after freeing the port")
+    check(one_get(addr, S_EXTRA) == "s-extra", "added static listener")
+    check(one_get(addr, T_EXTRA) == "s-green", "added tcp listener")
+    check(one_get(addr, FRONT) == "s-green", "front after the reload")
+    s = r.finish()
+    check(s["reloads_ok"] == 1 and s["reloads_failed"] == 2, "reloads in summary: %s" % s)
+    check_clean(s)
+
+
 if __name__ == "__main__":
     lib.main(globals(), limit=60)
