@@ -188,8 +188,10 @@ def main(argv):
                f"Content-Length: {args.slow_body}\r\n\r\n").encode()
         req += b"x" * min(100, args.slow_body - 1)
 
-    stop = []
+    stop, complete = [], []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    if args.partial:  # before anything is sent: a signal never finds it missing
+        signal.signal(signal.SIGUSR1, lambda *_: complete.append(1))
     sel = selectors.DefaultSelector()
     held, failed, statuses = [], 0, {}
     started, busy = 0, 0
@@ -265,9 +267,6 @@ def main(argv):
     print(f"httphold: holding {len(held)} ok={len(held)} failed={failed} "
           f"status={st or '-'} secs={time.monotonic() - t0:.2f}", flush=True)
 
-    complete = []
-    if args.partial:
-        signal.signal(signal.SIGUSR1, lambda *_: complete.append(1))
     for c in held:
         sel.register(c.sock, selectors.EVENT_READ, c)
     closed = 0

@@ -76,6 +76,7 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	bool done = false;
 	int64_t k = h1_body_feed(&x->rb, buf + off, n, &done);
 
+
 	/* max_body_size counts payload, not chunk framing (as nginx does). */
 	if (k < 0 || (max && x->rb.data > max)) {
 		if (own)
@@ -219,7 +220,14 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	timer_arm(w->tw, &c->tm, w->now + to);
 	memmove(x->rhead, x->rhead + hlen, rest);
 	x->rlen = 0;
-	req_body(w, c, x->rhead, 0, rest, false);
+	if (!req_body(w, c, x->rhead, 0, rest, false) || x->req_done || x->rlen)
+		return;
+	/* A body still to come (large, or slow): the head buffer, empty now,
+	 * is not kept for it (4 KiB per slow upload); bytes past the body
+	 * get a new one. */
+	pool_put(w->pc, x->rhead, x->rcap);
+	x->rhead = NULL;
+	x->rcap = 0;
 }
 
 void http__client_parse(struct worker *w, struct conn *c)

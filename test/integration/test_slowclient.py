@@ -139,10 +139,11 @@ def stats_of(r):
     return mem, pool, slabs, total
 
 
-def wait_for(what, pred, timeout=60):
+def wait_for(what, pred, timeout=120, procs=()):
     deadline = time.monotonic() + timeout * lib.SLOW
     while not pred():
-        check(time.monotonic() < deadline, "%s within %ss" % (what, timeout * lib.SLOW))
+        check(time.monotonic() < deadline, "%s within %ss\n%s" % (
+            what(), timeout * lib.SLOW, "\n".join(p.tail(8) for p in procs)))
         time.sleep(0.2)
 
 
@@ -180,8 +181,8 @@ def test_thousands_of_partial_heads_are_held_and_past_max_count_is_served():
         # every head completed at once; the gate holds the answers until
         # all are in flight
         hold.kill(signal.SIGUSR1)
-        wait_for("%d requests at the backend (%d so far)" % (N, gate.count()),
-                 lambda: gate.count() >= N)
+        wait_for(lambda: "%d requests at the backend (%d came)" % (N, gate.count()),
+                 lambda: gate.count() >= N, procs=(hold, r))
         mem, pool, slabs, total = stats_of(r)
         check(pool["overflow"] > 0 and pool["overflow_gets"] > 0,
               "the small class was not crossed: %s" % pool)
@@ -193,7 +194,8 @@ def test_thousands_of_partial_heads_are_held_and_past_max_count_is_served():
         m, _ = hold.wait_line(r"^httphold: completed ok=(\d+) failed=(\d+) status=(\S+)", 120)
         check(int(m.group(1)) == N and int(m.group(2)) == 0, "answers: %s" % m.group(0))
 
-        wait_for("the connections closed", lambda: stats_of(r)[3]["active"] == 0)
+        wait_for(lambda: "the connections closed", lambda: stats_of(r)[3]["active"] == 0,
+                 procs=(r,))
         mem, pool, slabs, total = stats_of(r)
         check(pool["overflow"] == 0 and pool["overflow_puts"] == pool["overflow_gets"],
               "buffers past max_count not all given back: %s" % pool)
