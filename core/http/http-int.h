@@ -68,6 +68,12 @@ struct http_log {
 	uint64_t t_up, t_conn;    /* connect started, done (both set at once on reuse) */
 	uint64_t t_resp;          /* the response head */
 	uint64_t bytes_in, bytes_out;
+	struct http_log_str *str; /* its strings: an object of the worker's log slab */
+};
+
+/* A logged request's strings, apart from the context so that a listener
+ * without an access log does not carry them (1,295 bytes). */
+struct http_log_str {
 	char method[ALOG_METHOD_MAX];
 	char target[ALOG_TARGET_MAX];
 	char sni[255];
@@ -115,8 +121,9 @@ struct slab;
 
 /* The protocol's per-worker state (w->pstate[http__client_id]). */
 struct http_worker {
-	uint32_t nparked;                      /* keep-alive clients holding their ctx */
-	struct slab *ctx;                      /* request contexts (ACCT_CONN) */
+	uint32_t nparked; /* keep-alive clients holding their ctx */
+	struct slab *ctx; /* request contexts (ACCT_CONN) */
+	struct slab *log; /* access log strings of requests in progress (ACCT_CONN) */
 	struct slab *heads[HTTP_WAIT_CLASSES]; /* waiting heads, 256 B .. 2 KiB (ACCT_BUF) */
 };
 
@@ -230,6 +237,8 @@ void http__log_head(struct worker *w, struct conn *c, uint32_t hlen);
 /* Writes the line of <c>'s request, answered with <status> (0: none), if
  * it has not been; then nothing more is logged for it. */
 void http__log_end(struct worker *w, struct conn *c, int status);
+/* Forgets <x>'s request's log fields without a line (its strings go back). */
+void http__log_drop(struct worker *w, struct http_ctx *x);
 
 /* Sets why <c>'s request ends (HAProxy's first letter), unless a reason
  * was already given. */

@@ -22,6 +22,7 @@ static void http_worker_deinit(struct worker *w)
 	if (!hw)
 		return;
 	slab_free(hw->ctx);
+	slab_free(hw->log);
 	for (int i = 0; i < HTTP_WAIT_CLASSES; i++)
 		slab_free(hw->heads[i]);
 	free(hw);
@@ -39,7 +40,9 @@ static int http_worker_init(struct worker *w)
 		return -ENOMEM;
 	w->pstate[http__client_id] = hw;
 	hw->ctx = slab_new("http_ctx", sizeof(struct http_ctx), ACCT_CONN, w->real_node, w->acct);
-	ok = hw->ctx != NULL;
+	hw->log =
+	    slab_new("http_log", sizeof(struct http_log_str), ACCT_CONN, w->real_node, w->acct);
+	ok = hw->ctx && hw->log;
 	for (int i = 0; i < HTTP_WAIT_CLASSES; i++) {
 		hw->heads[i] = slab_new(head_slab_name[i], HTTP_WAIT_MIN << i, ACCT_BUF,
 		                        w->real_node, w->acct);

@@ -12,8 +12,6 @@
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
 
-int http__client_id, http__up_id;
-
 struct http_ctx *http__ctx_get(struct worker *w, struct conn *c)
 {
 	struct http_ctx *x = hx_of(c);
@@ -48,6 +46,7 @@ void http__ctx_put(struct worker *w, struct conn *c)
 			http__log_cause(c, w->stopping ? 'K' : 'P');
 		http__log_end(w, c, x->resp_head ? x->resp.status : 0);
 	}
+	http__log_drop(w, x);
 	http__unpark(w, x);
 	if (x->rhead) {
 		h1_msg_wipe(&x->req, x->rhead);

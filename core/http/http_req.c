@@ -76,7 +76,6 @@ static bool req_body(struct worker *w, struct conn *c, char *buf, uint32_t off, 
 	bool done = false;
 	int64_t k = h1_body_feed(&x->rb, buf + off, n, &done);
 
-
 	/* max_body_size counts payload, not chunk framing (as nginx does). */
 	if (k < 0 || (max && x->rb.data > max)) {
 		if (own)

@@ -6,7 +6,7 @@
  * it short of its end, at most HTTP_WAIT_MAX bytes long, with nothing else
  * in flight, its bytes move into one object of the worker's head slabs
  * (256 B, 512 B, 1 KiB, 2 KiB: the smallest that holds them) and the
- * context (3 KiB) and its 4 KiB head buffer go back. Bytes that follow
+ * context (2 KiB) and its 4 KiB head buffer go back. Bytes that follow
  * are appended there, the object growing by slab as needed, and scanned:
  * once they hold the end of a head (CR LF CR LF), a bare LF (which the
  * parser refuses) or pass HTTP_WAIT_MAX (or max_head_size), the head goes
@@ -56,7 +56,8 @@ bool http__wait_hold(struct worker *w, struct conn *c)
 	struct http_wait *p;
 	int cls;
 
-	if (!x || x->state != HS_HEAD || ring_peer(w, c) || x->rlen > wait_cap(HTTP_WAIT_CLASSES - 1))
+	if (!x || x->state != HS_HEAD || ring_peer(w, c) ||
+	    x->rlen > wait_cap(HTTP_WAIT_CLASSES - 1))
 		return false;
 	cls = wait_class(x->rlen);
 	p = slab_get(http__worker(w)->heads[cls]);
@@ -67,7 +68,7 @@ bool http__wait_hold(struct worker *w, struct conn *c)
 	p->head_start = x->head_start;
 	p->t0_us = x->t0_us;
 	memcpy(p->data, x->rhead, x->rlen);
-	x->lg.on = false; /* begun again with the head's own start when it goes back */
+	http__log_drop(w, x); /* begun again with the head's own start when it goes back */
 	http__ctx_put(w, c);
 	c->pctx = p;
 	c->flags |= HC_F_WAIT;

@@ -46,7 +46,7 @@ struct slab {
 	struct acct *acct;
 	struct slab_span *partial; /* spans with an object to hand out */
 	struct slab_span *all;
-	uint32_t nempty; /* spans with every object back (kept: at most one) */
+	uint32_t nempty;      /* spans with every object back (kept: at most one) */
 	pthread_mutex_t lock; /* <all>: the owner when it maps or unmaps, the leak check */
 	struct slab *reg_next;
 	/* written by the owner, read by anyone */
@@ -365,14 +365,17 @@ unsigned slab_leak_check_all(uint64_t now_ms, uint64_t threshold_ms)
 		for (struct slab_span *sp = s->all; sp; sp = sp->all_next)
 			for (uint32_t k = 0; k < s->per_span; k++) {
 				struct slab_track *t = &sp->track[k];
-				const char *site = atomic_load_explicit(&t->site, memory_order_acquire);
-				uint64_t since = atomic_load_explicit(&t->since, memory_order_relaxed);
+				const char *site =
+				    atomic_load_explicit(&t->site, memory_order_acquire);
+				uint64_t since =
+				    atomic_load_explicit(&t->since, memory_order_relaxed);
 
 				if (!site || now_ms < since || now_ms - since <= threshold_ms)
 					continue;
 				n++;
 				log_warn("leak check: slab %s %u-byte object held %llu ms, from %s",
-				         s->name, s->size, (unsigned long long)(now_ms - since), site);
+				         s->name, s->size, (unsigned long long)(now_ms - since),
+				         site);
 			}
 		pthread_mutex_unlock(&s->lock);
 	}

@@ -152,7 +152,8 @@ START_TEST(spans_are_charged_to_the_component_and_given_back_when_empty)
 		ck_assert_ptr_nonnull(o[k]);
 		/* objects of one span lie inside its aligned 64 KiB */
 		if (k % per)
-			ck_assert_uint_eq((uintptr_t)o[k] / SLAB_SPAN, (uintptr_t)o[k - 1] / SLAB_SPAN);
+			ck_assert_uint_eq((uintptr_t)o[k] / SLAB_SPAN,
+			                  (uintptr_t)o[k - 1] / SLAB_SPAN);
 	}
 	ck_assert_uint_eq(sstats(s).spans, 4);
 	ck_assert_uint_eq(charged(ACCT_CONN), 4 * SLAB_SPAN);
