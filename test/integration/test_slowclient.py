@@ -7,7 +7,12 @@ Then every head is completed at once against a backend that holds its
 answers until all 3,000 requests are in: 3,000 requests in flight cross
 the small class's max_count (64 here) many times over, and the buffers
 past it come from outside the pool (counted), none is refused, and every
-client gets its 200. Afterwards every counter is back at zero."""
+client gets its 200. Afterwards every counter is back at zero.
+
+And a waiting head is a head like any other: sent a byte at a time or
+grown past the 2 KiB a head may wait in, it is answered; a bare LF gets
+the parser's 400 at once; a head that stops gets its 408 at
+timeouts.header, or the parser's answer for what came."""
 import os
 import re
 import resource
@@ -209,6 +214,107 @@ def test_thousands_of_partial_heads_are_held_and_past_max_count_is_served():
         if hold:
             hold.stop(signal.SIGKILL)
         gate.close()
+
+
+STATIC = """
+workers: 1
+listeners:
+  - name: web
+    bind: {addr}:7000
+    mode: http
+    pool: demo
+    max_connections: 64
+    timeouts: {{ header: {header} }}
+  - name: demo
+    bind: {addr}:7001
+    mode: static
+    body: "hello\\n"
+pools:
+  - name: demo
+    backends:
+      - {{ address: {addr}:7001 }}
+"""
+
+
+def client(addr):
+    return socket.create_connection((addr, 7000), timeout=20 * lib.SLOW)
+
+
+def answer(s):
+    """The status and body of one answer on <s> (Content-Length)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(65536)
+        check(d, "closed before an answer: %r" % buf[:200])
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    m = re.search(rb"\r\ncontent-length: *(\d+)", head, re.I)
+    n = int(m.group(1)) if m else 0
+    while len(body) < n:
+        d = s.recv(65536)
+        check(d, "closed in the body")
+        body += d
+    return int(head.split(b" ", 2)[1]), body
+
+
+def waits(r):
+    return lib.kv([l for l in r.stats() if l.startswith("ringlb: stats total ")][0])[
+        "http_head_waits"]
+
+
+def test_a_head_sent_a_byte_at_a_time_or_growing_past_2_KiB_is_answered_as_any():
+    # Every byte is its own receive: the head waits in a right-sized record
+    # between them, moves up the sizes and past the last one to a context,
+    # and is parsed as a whole: the backend's answer comes back.
+    addr = lib.loopback()
+    r = lib.Ringlb(STATIC.format(addr=addr, header="30s"))
+    head = (b"GET /slow HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer s3cr3t\r\n"
+            b"User-Agent: one-byte-at-a-time\r\n\r\n")
+    s = client(addr)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(len(head)):
+        s.sendall(head[i:i + 1])
+        if i % 16 == 0:
+            time.sleep(0.005)
+    check(answer(s) == (200, b"hello\n"), "byte-at-a-time head")
+    # 3 KiB of headers in 100-byte pieces: 256 B .. 2 KiB, then a context
+    big = b"GET /big HTTP/1.1\r\nHost: a\r\n" + b"".join(
+        b"X-Pad-%02d: %s\r\n" % (i, b"p" * 80) for i in range(34)) + b"\r\n"
+    check(len(big) > 3000, "big head %d" % len(big))
+    for i in range(0, len(big), 100):
+        s.sendall(big[i:i + 100])
+        time.sleep(0.01)
+    check(answer(s) == (200, b"hello\n"), "growing head")
+    check(waits(r) >= 2, "heads waited %d times" % waits(r))  # once each, at least
+    s.close()
+    r.finish()
+
+
+def test_a_waiting_head_gets_the_parsers_answer_early_or_at_its_timeout():
+    addr = lib.loopback()
+    r = lib.Ringlb(STATIC.format(addr=addr, header="1s"))
+    # a bare LF: the parser's 400 at once, not at the timeout
+    s = client(addr)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n")
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    s.sendall(b"X-Bad: 1\nX-More")
+    check(answer(s)[0] == 400, "bare LF in a waiting head")
+    check(time.monotonic() - t0 < 0.9, "400 took %.1fs" % (time.monotonic() - t0))
+    s.close()
+    # nothing more: 408 at timeouts.header from the head's first byte
+    s = client(addr)
+    t0 = time.monotonic()
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Half: ")
+    check(answer(s)[0] == 408, "408 for a head that stopped")
+    check(time.monotonic() - t0 >= 0.9, "408 after %.1fs" % (time.monotonic() - t0))
+    s.close()
+    # a bad request line that waits: the parser's 400 when the time is up
+    s = client(addr)
+    s.sendall(b"G\x01T / HTTP/1.1\r\nHost: a\r\n")
+    check(answer(s)[0] == 400, "the parser's answer at the timeout")
+    s.close()
+    r.finish()
 
 
 if __name__ == "__main__":

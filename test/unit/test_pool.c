@@ -1,6 +1,7 @@
 /* Unit tests for the buffer pools (core/pool.h), written against their
- * contract: the smallest class that holds a size, zeroed buffers, max_count
- * and the accountant's limits refused cleanly, every resident buffer charged
+ * contract: the smallest class that holds a size, zeroed buffers, a class
+ * at max_count handing out buffers from outside the pool (charged, counted,
+ * freed on return) and only the accountant's limits refusing, cleanly, every resident buffer charged
  * to ACCT_BUF exactly, adaptive sizing by growth_factor within
  * initial_count..max_count, cross-node returns, and no buffer handed to two
  * owners at once.
