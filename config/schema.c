@@ -375,7 +375,9 @@ _Static_assert(sizeof(pool_keys) / sizeof(pool_keys[0]) <= CFG_POOL_KEYS, "key_l
 	{"buffer_pools." name ".initial_count", COUNT(0, 10000000), .off = BP(cl, initial_count),  \
 	 .def = ini, .doc = "buffers allocated at start, and the floor when shrinking"},           \
 	    {"buffer_pools." name ".max_count", COUNT(1, 10000000), .off = BP(cl, max_count),      \
-	     .def = max, .doc = "ceiling when growing"},                                           \
+	     .def = max,                                                                           \
+	     .doc = "the most buffers the class keeps and grows to; past it a buffer comes from "  \
+	            "outside the pool and is freed on return (only memory_limits refuse one)"},    \
 	{                                                                                          \
 		"buffer_pools." name ".growth_factor", GROWTH,                                     \
 		    .off = BP(cl, growth_factor), .def = g,                                        \

@@ -31,6 +31,7 @@
 #include "core/loop/ops.h"
 #include "core/loop/proxyp.h"
 #include "core/mem/pool.h"
+#include "core/mem/slab.h"
 #include "core/xprt/raw.h"
 #include "core/xprt/tls.h"
 #include "tls/tls.h"
@@ -710,6 +711,7 @@ static void control_loop(struct ctl *ctl)
 			for (i = 0; i < ctl->npools; i++)
 				admin_note_leaks(
 				    pool_leak_check(ctl->pool_list[i], now, mt->leak_threshold));
+			admin_note_leaks(slab_leak_check_all(now, mt->leak_threshold));
 			next_leak = now + mt->leak_check_interval;
 		}
 		next_ticket = now + tls_ticket_tick(now); /* rotates when due */
@@ -738,9 +740,10 @@ static void teardown(struct ctl *ctl)
 
 		pool_stats(ctl->pool_list[i], &ps);
 		for (unsigned k = 0; k < BUF_NCLASS; k++)
-			in_use += ps.cls[k].in_use;
+			in_use += ps.cls[k].in_use + ps.cls[k].over_in_use;
 		pool_free(ctl->pool_list[i]);
 	}
+	in_use += slab_leaked(); /* objects the workers' slabs had out at their end */
 	if (ctl->cfg)
 		snapshot_put(publish_set(NULL));
 	if (ctl->acct) {

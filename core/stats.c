@@ -6,6 +6,7 @@
 #include "core/lb/lb.h"
 #include "core/base/log.h"
 #include "core/lb/snapshot.h"
+#include "core/mem/slab.h"
 #include "core/stats.h"
 #include "tls/tls.h"
 
@@ -64,16 +65,36 @@ static void log_pools(const struct stats_src *s)
 			const struct pool_class_stats *c = &ps.cls[k];
 
 			log_info(
-			    "stats pool node=%d class=%s count=%llu in_use=%llu standing=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu",
+			    "stats pool node=%d class=%s count=%llu in_use=%llu standing=%llu util=%.3f min=%llu max=%llu gets=%llu puts=%llu fails=%llu grows=%llu shrinks=%llu zeroed=%llu overflow=%llu overflow_peak=%llu overflow_gets=%llu overflow_puts=%llu overflow_fails=%llu",
 			    ps.node, class_name[k], (unsigned long long)c->count,
 			    (unsigned long long)c->in_use, (unsigned long long)c->standing,
 			    c->count ? (double)(c->in_use - c->standing) / c->count : 0.0,
 			    (unsigned long long)c->min_count, (unsigned long long)c->max_count,
 			    (unsigned long long)c->gets, (unsigned long long)c->puts,
 			    (unsigned long long)c->fails, (unsigned long long)c->grows,
-			    (unsigned long long)c->shrinks, (unsigned long long)c->zeroed_bytes);
+			    (unsigned long long)c->shrinks, (unsigned long long)c->zeroed_bytes,
+			    (unsigned long long)c->over_in_use, (unsigned long long)c->over_peak,
+			    (unsigned long long)c->over_gets, (unsigned long long)c->over_puts,
+			    (unsigned long long)c->over_fails);
 		}
 	}
+}
+
+/* The slabs, each kind summed over the workers of a node. */
+static void log_slabs(void)
+{
+	struct slab_stats st[32];
+	unsigned n = slab_stats_sum(st, 32);
+
+	for (unsigned i = 0; i < n; i++)
+		log_info(
+		    "stats slab name=%s node=%d size=%u in_use=%llu peak=%llu spans=%llu bytes=%llu gets=%llu puts=%llu fails=%llu maps=%llu unmaps=%llu zeroed=%llu",
+		    st[i].name, st[i].node, st[i].size, (unsigned long long)st[i].in_use,
+		    (unsigned long long)st[i].peak, (unsigned long long)st[i].spans,
+		    (unsigned long long)st[i].spans * SLAB_SPAN, (unsigned long long)st[i].gets,
+		    (unsigned long long)st[i].puts, (unsigned long long)st[i].fails,
+		    (unsigned long long)st[i].maps, (unsigned long long)st[i].unmaps,
+		    (unsigned long long)st[i].zeroed_bytes);
 }
 
 static void log_backends(const struct stats_src *s)
@@ -155,6 +176,7 @@ void stats_log_snapshot(const struct stats_src *s)
 
 	log_memory(s);
 	log_pools(s);
+	log_slabs();
 	for (i = 0; i < s->g->n; i++) {
 		const struct worker *w = &s->g->w[i];
 

@@ -12,6 +12,13 @@ void *nodemem_alloc(size_t len, int node);
 /* Unmaps an area of nodemem_alloc(<len>) and its guard page. */
 void nodemem_free(void *p, size_t len);
 
+/* Maps <len> bytes (a multiple of <align>) at an address aligned to
+ * <align> (a power of two, at least a page), bound to <node> as
+ * nodemem_alloc() does, with no guard page. NULL on failure (errno set).
+ * Unmapped with nodemem_free_aligned(). */
+void *nodemem_alloc_aligned(size_t len, size_t align, int node);
+void nodemem_free_aligned(void *p, size_t len);
+
 /* Returns the pages of [p, p+len) to the OS; they read as zero afterwards. */
 void nodemem_discard(void *p, size_t len);
 

@@ -10,6 +10,7 @@
 #include "core/loop/worker.h"
 #include "core/mem/acct.h"
 #include "core/mem/pool.h"
+#include "core/mem/slab.h"
 #include "tls/tls.h"
 
 /* ---- JSON ---- */
@@ -90,7 +91,8 @@ static void json_backends(struct sb *b, const struct sums *s)
 		if (bs) {
 			admin__sb_printf(b, ",\"responses\":{");
 			for (unsigned k = 1; k < LSTAT_NCODE; k++)
-				admin__sb_printf(b, "%s\"%s\":%llu", k > 1 ? "," : "", admin__code_name[k],
+				admin__sb_printf(b, "%s\"%s\":%llu", k > 1 ? "," : "",
+				                 admin__code_name[k],
 				                 (unsigned long long)bs->http[k]);
 			admin__sb_printf(b, "},\"connect_seconds\":");
 			json_hist(b, &bs->connect);
@@ -133,15 +135,37 @@ static void json_memory(struct sb *b, const struct admin_src *src)
 			    b,
 			    "%s{\"node\":%d,\"class\":\"%s\",\"count\":%llu,\"in_use\":%llu,"
 			    "\"free\":%llu,\"standing\":%llu,\"min\":%llu,\"max\":%llu,\"gets\":%llu,"
-			    "\"puts\":%llu,\"fails\":%llu,\"grows\":%llu,\"shrinks\":%llu}",
-			    i || k ? "," : "", ps.node, admin__class_name[k], (unsigned long long)c->count,
-			    (unsigned long long)c->in_use,
+			    "\"puts\":%llu,\"fails\":%llu,\"grows\":%llu,\"shrinks\":%llu,"
+			    "\"overflow\":%llu,\"overflow_peak\":%llu,\"overflow_gets\":%llu,"
+			    "\"overflow_puts\":%llu,\"overflow_fails\":%llu}",
+			    i || k ? "," : "", ps.node, admin__class_name[k],
+			    (unsigned long long)c->count, (unsigned long long)c->in_use,
 			    (unsigned long long)(c->count - c->in_use),
 			    (unsigned long long)c->standing, (unsigned long long)c->min_count,
 			    (unsigned long long)c->max_count, (unsigned long long)c->gets,
 			    (unsigned long long)c->puts, (unsigned long long)c->fails,
-			    (unsigned long long)c->grows, (unsigned long long)c->shrinks);
+			    (unsigned long long)c->grows, (unsigned long long)c->shrinks,
+			    (unsigned long long)c->over_in_use, (unsigned long long)c->over_peak,
+			    (unsigned long long)c->over_gets, (unsigned long long)c->over_puts,
+			    (unsigned long long)c->over_fails);
 		}
+	}
+	admin__sb_printf(b, "],\"slabs\":[");
+	{
+		struct slab_stats st[32];
+		unsigned n = slab_stats_sum(st, 32);
+
+		for (unsigned i = 0; i < n; i++)
+			admin__sb_printf(
+			    b,
+			    "%s{\"name\":\"%s\",\"node\":%d,\"size\":%u,\"in_use\":%llu,"
+			    "\"peak\":%llu,\"spans\":%llu,\"gets\":%llu,\"puts\":%llu,"
+			    "\"fails\":%llu,\"maps\":%llu,\"unmaps\":%llu}",
+			    i ? "," : "", st[i].name, st[i].node, st[i].size,
+			    (unsigned long long)st[i].in_use, (unsigned long long)st[i].peak,
+			    (unsigned long long)st[i].spans, (unsigned long long)st[i].gets,
+			    (unsigned long long)st[i].puts, (unsigned long long)st[i].fails,
+			    (unsigned long long)st[i].maps, (unsigned long long)st[i].unmaps);
 	}
 	admin__sb_printf(b, "]");
 }
@@ -158,7 +182,7 @@ static void json_workers(struct sb *b, const struct admin_src *src)
 		admin__sb_printf(b, "%s{\"id\":%u,\"cpu\":%d,\"node\":%d,", i ? "," : "", i, w->cpu,
 		                 w->node);
 #define WJSON(f)                                                                                   \
-	admin__sb_printf(b, "%s\"" #f "\":%llu", sep, (unsigned long long)ADMIN_LOAD(w->st.f));          \
+	admin__sb_printf(b, "%s\"" #f "\":%llu", sep, (unsigned long long)ADMIN_LOAD(w->st.f));    \
 	sep = ",";
 		WORKER_STATS(WJSON)
 #undef WJSON

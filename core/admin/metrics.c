@@ -10,6 +10,7 @@
 #include "core/loop/worker.h"
 #include "core/mem/acct.h"
 #include "core/mem/pool.h"
+#include "core/mem/slab.h"
 #include "tls/tls.h"
 
 /* ---- Prometheus ---- */
@@ -242,6 +243,17 @@ static void prom_pools(struct sb *b, const struct admin_src *src)
 	PCLS("ringlb_pool_shrinks_total", "counter", "Times the class shrank.", c->shrinks)
 	PCLS("ringlb_pool_zeroed_bytes_total", "counter", "Bytes cleared before reuse.",
 	     c->zeroed_bytes)
+	PCLS("ringlb_pool_overflow_buffers", "gauge",
+	     "Buffers out now that a class at its max_count allocated outside its pool.",
+	     c->over_in_use)
+	PCLS("ringlb_pool_overflow_buffers_peak", "gauge",
+	     "The most such buffers out at once since start.", c->over_peak)
+	PCLS("ringlb_pool_overflow_gets_total", "counter",
+	     "Buffers taken past max_count (allocated outside the pool).", c->over_gets)
+	PCLS("ringlb_pool_overflow_puts_total", "counter",
+	     "Buffers from past max_count given back (freed).", c->over_puts)
+	PCLS("ringlb_pool_overflow_fails_total", "counter",
+	     "Takes past max_count the memory limits refused.", c->over_fails)
 #undef PCLS
 	family(b, "ringlb_pool_utilisation_ratio", "gauge",
 	       "Share of a class in use, standby buffers excluded.");
@@ -254,6 +266,32 @@ static void prom_pools(struct sb *b, const struct admin_src *src)
 			    ps[i].node, admin__class_name[k],
 			    c->count ? (double)(c->in_use - c->standing) / c->count : 0.0);
 		}
+}
+
+/* The slabs (core/mem/slab.h), summed over the workers of each node. */
+static void prom_slabs(struct sb *b)
+{
+	struct slab_stats st[32];
+	unsigned n = slab_stats_sum(st, 32), i;
+
+#define SLB(metric, type, help, expr)                                                              \
+	family(b, metric, type, help);                                                             \
+	for (i = 0; i < n; i++)                                                                    \
+		admin__sb_printf(b, "%s{slab=\"%s\",node=\"%d\"} %llu\n", metric, st[i].name,      \
+		                 st[i].node, (unsigned long long)(expr));
+	SLB("ringlb_slab_object_bytes", "gauge", "Bytes per object of a slab.", st[i].size)
+	SLB("ringlb_slab_objects", "gauge", "Objects of a slab handed out now.", st[i].in_use)
+	SLB("ringlb_slab_objects_peak", "gauge",
+	    "The most objects handed out at once (summed over the workers' slabs).", st[i].peak)
+	SLB("ringlb_slab_spans", "gauge", "64 KiB spans mapped (and charged) now.", st[i].spans)
+	SLB("ringlb_slab_gets_total", "counter", "Objects handed out.", st[i].gets)
+	SLB("ringlb_slab_puts_total", "counter", "Objects given back.", st[i].puts)
+	SLB("ringlb_slab_fails_total", "counter", "Gets the memory limits refused.", st[i].fails)
+	SLB("ringlb_slab_span_maps_total", "counter", "Spans mapped.", st[i].maps)
+	SLB("ringlb_slab_span_unmaps_total", "counter", "Spans given back to the OS.", st[i].unmaps)
+	SLB("ringlb_slab_zeroed_bytes_total", "counter", "Bytes cleared on return.",
+	    st[i].zeroed_bytes)
+#undef SLB
 }
 
 static void prom_workers(struct sb *b, const struct admin_src *src)
@@ -304,6 +342,7 @@ void admin__metrics(struct sb *b, const struct worker *w)
 	prom_backends(b, &s);
 	prom_memory(b, src);
 	prom_pools(b, src);
+	prom_slabs(b);
 	prom_workers(b, src);
 	family(b, "ringlb_leak_reports_total", "counter",
 	       "Pooled allocations the leak check reported held past leak_threshold.");

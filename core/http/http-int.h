@@ -8,12 +8,16 @@
  *	http_resp.c   the upstream side: responses read and sent back,
  *	              keep-alive reuse, Upgrade tunnels
  *	http_log.c    the access log line of each request
+ *	http_wait.c   a partial head held, right-sized, while its client
+ *	              waits to send the rest (slow clients)
  *
  * A client connection (protocol http) holds no buffer and no context while
  * it waits for a request; <pctx> is its struct http_ctx while a request is
  * in progress (and for a short park between a busy client's requests),
  * <pword> the requests it made, HC_F_FIRST until its first request head
- * starts. An upstream connection (protocol http-upstream) has no context:
+ * starts. A client whose head stopped short of its end holds, instead of
+ * a context, a struct http_wait in <pctx> (HC_F_WAIT; hx_of() is NULL
+ * then): the bytes so far in one object of 256 B to 2 KiB. An upstream connection (protocol http-upstream) has no context:
  * its client's serves both.
  */
 #ifndef RINGLB_CORE_HTTP_INT_H
@@ -33,6 +37,13 @@
 #define HTTP_INTERIM_MAX  16  /* 1xx answers per request; past it the upstream closes, 502 */
 
 #define HC_F_FIRST CONN_F_P0 /* client: no request yet (timeouts.header runs) */
+#define HC_F_WAIT  CONN_F_P1 /* client: <pctx> is a struct http_wait, not a context */
+
+/* The head slabs' object sizes: a waiting head grows through them, past
+ * the last it goes back to a context and pool buffers. */
+#define HTTP_WAIT_CLASSES 4
+#define HTTP_WAIT_MIN     256u
+#define HTTP_WAIT_MAX     (HTTP_WAIT_MIN << (HTTP_WAIT_CLASSES - 1))
 
 enum http_state {
 	HS_IDLE,   /* no request in progress */
@@ -57,13 +68,19 @@ struct http_log {
 	uint64_t t_up, t_conn;    /* connect started, done (both set at once on reuse) */
 	uint64_t t_resp;          /* the response head */
 	uint64_t bytes_in, bytes_out;
+	struct http_log_str *str; /* its strings: an object of the worker's log slab */
+};
+
+/* A logged request's strings, apart from the context so that a listener
+ * without an access log does not carry them (1,295 bytes). */
+struct http_log_str {
 	char method[ALOG_METHOD_MAX];
 	char target[ALOG_TARGET_MAX];
 	char sni[255];
 };
 
 /* The cold part of a client connection, attached while a request is in
- * progress: exactly one 4 KiB pool buffer. */
+ * progress: one object of the worker's context slab (ACCT_CONN). */
 struct http_ctx {
 	struct h1_parser rp, sp; /* request, response */
 	struct h1_msg req, resp;
@@ -88,18 +105,33 @@ struct http_ctx {
 	struct http_log lg;    /* last: a context that never logs is zeroed up to it */
 };
 
-_Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is one small buffer");
+_Static_assert(sizeof(struct http_ctx) <= POOL_SMALL, "the context is smaller than a small buffer");
+
+/* A request head that stopped short of its end, held while the client
+ * sends the rest: what it holds and no more (http_wait.c). */
+struct http_wait {
+	uint64_t head_start; /* ms: first byte of the head (timeouts.header) */
+	uint64_t t0_us;      /* the same in µs (the duration histogram) */
+	uint32_t len;        /* bytes in <data> */
+	uint8_t cls;         /* its slab: http_worker.heads[cls] */
+	char data[];         /* up to the slab's size */
+};
+
+struct slab;
 
 /* The protocol's per-worker state (w->pstate[http__client_id]). */
 struct http_worker {
 	uint32_t nparked; /* keep-alive clients holding their ctx */
+	struct slab *ctx; /* request contexts (ACCT_CONN) */
+	struct slab *log; /* access log strings of requests in progress (ACCT_CONN) */
+	struct slab *heads[HTTP_WAIT_CLASSES]; /* waiting heads, 256 B .. 2 KiB (ACCT_BUF) */
 };
 
 extern int http__client_id, http__up_id;
 
 static inline struct http_ctx *hx_of(const struct conn *c)
 {
-	return c->pctx;
+	return c->flags & HC_F_WAIT ? NULL : c->pctx;
 }
 
 static inline bool http__is_client(const struct conn *c)
@@ -173,6 +205,28 @@ void http__req_fail(struct worker *w, struct conn *c, int st);
  * Returns it, or NULL after answering the client (502/503). */
 struct conn *http__upstream_for(struct worker *w, struct conn *c);
 
+/* The client's address (a PROXY header's, else the peer's) into <x>, for
+ * X-Forwarded-For, maglev and the access log. */
+void http__client_ip(struct worker *w, struct conn *c, struct http_ctx *x);
+
+/* http_wait.c */
+/* <c>'s head in progress stopped short of its end: when it is small and
+ * nothing else is in flight, its bytes move to a right-sized http_wait
+ * and the context goes back (true). */
+bool http__wait_hold(struct worker *w, struct conn *c);
+/* Bytes for <c>'s waiting head: 0 kept, the head still short of its end;
+ * 1 kept, and the head may be complete (a CR LF CR LF or a bare LF came:
+ * the parser's turn); -1 not kept (the head would pass HTTP_WAIT_MAX or
+ * max_head_size, or no bigger object is to be had): back to a context.
+ * <buf> stays the caller's. */
+int http__wait_data(struct worker *w, struct conn *c, const char *buf, uint32_t n);
+/* Detaches <c>'s waiting head (NULL if it has none); the caller gives it
+ * back with http__wait_put(). */
+struct http_wait *http__wait_take(struct conn *c);
+void http__wait_put(struct worker *w, struct http_wait *p);
+/* The waiting head's deadline (timeouts.header from its first byte). */
+uint64_t http__wait_due(struct worker *w, struct conn *c);
+
 /* http_log.c */
 /* A request head starts on <c>: its log fields begin (when its listener
  * logs). */
@@ -183,6 +237,8 @@ void http__log_head(struct worker *w, struct conn *c, uint32_t hlen);
 /* Writes the line of <c>'s request, answered with <status> (0: none), if
  * it has not been; then nothing more is logged for it. */
 void http__log_end(struct worker *w, struct conn *c, int status);
+/* Forgets <x>'s request's log fields without a line (its strings go back). */
+void http__log_drop(struct worker *w, struct http_ctx *x);
 
 /* Sets why <c>'s request ends (HAProxy's first letter), unless a reason
  * was already given. */

@@ -8,23 +8,51 @@
 
 #include "core/http/http.h"
 #include "core/http/http-int.h"
+#include "core/mem/slab.h"
 #include "core/loop/ops.h"
 #include "core/proto/pump.h"
 
+static const char *const head_slab_name[HTTP_WAIT_CLASSES] = {"http_head_256", "http_head_512",
+                                                              "http_head_1k", "http_head_2k"};
+
+static void http_worker_deinit(struct worker *w)
+{
+	struct http_worker *hw = w->pstate[http__client_id];
+
+	if (!hw)
+		return;
+	slab_free(hw->ctx);
+	slab_free(hw->log);
+	for (int i = 0; i < HTTP_WAIT_CLASSES; i++)
+		slab_free(hw->heads[i]);
+	free(hw);
+	w->pstate[http__client_id] = NULL;
+}
+
+/* The worker's slabs: request contexts (connection memory) and waiting
+ * heads (buffer memory), on its node. */
 static int http_worker_init(struct worker *w)
 {
 	struct http_worker *hw = calloc(1, sizeof(*hw));
+	bool ok;
 
 	if (!hw)
 		return -ENOMEM;
 	w->pstate[http__client_id] = hw;
+	hw->ctx = slab_new("http_ctx", sizeof(struct http_ctx), ACCT_CONN, w->real_node, w->acct);
+	hw->log =
+	    slab_new("http_log", sizeof(struct http_log_str), ACCT_CONN, w->real_node, w->acct);
+	ok = hw->ctx && hw->log;
+	for (int i = 0; i < HTTP_WAIT_CLASSES; i++) {
+		hw->heads[i] = slab_new(head_slab_name[i], HTTP_WAIT_MIN << i, ACCT_BUF,
+		                        w->real_node, w->acct);
+		ok = ok && hw->heads[i];
+	}
+	if (!ok) {
+		http_worker_deinit(w);
+		return -ENOMEM;
+	}
 	return 0;
-}
-
-static void http_worker_deinit(struct worker *w)
-{
-	free(w->pstate[http__client_id]);
-	w->pstate[http__client_id] = NULL;
 }
 
 static const struct proto_ops http_client = {

@@ -5,13 +5,12 @@
 #include <strings.h>
 
 #include "core/mem/acct.h"
+#include "core/mem/slab.h"
 #include "core/parse/h1.h"
 #include "core/http/http-int.h"
 #include "core/loop/ops.h"
 #include "core/loop/ring.h"
 #include "core/base/timer.h"
-
-int http__client_id, http__up_id;
 
 struct http_ctx *http__ctx_get(struct worker *w, struct conn *c)
 {
@@ -19,7 +18,7 @@ struct http_ctx *http__ctx_get(struct worker *w, struct conn *c)
 
 	if (x)
 		return x;
-	x = pool_get(w->pc, BUF_SMALL);
+	x = slab_get(http__worker(w)->ctx);
 	if (!x)
 		return NULL;
 	c->pctx = x;
@@ -47,6 +46,7 @@ void http__ctx_put(struct worker *w, struct conn *c)
 			http__log_cause(c, w->stopping ? 'K' : 'P');
 		http__log_end(w, c, x->resp_head ? x->resp.status : 0);
 	}
+	http__log_drop(w, x);
 	http__unpark(w, x);
 	if (x->rhead) {
 		h1_msg_wipe(&x->req, x->rhead);
@@ -60,7 +60,7 @@ void http__ctx_put(struct worker *w, struct conn *c)
 		pool_put(w->pc, x->shead, x->scap);
 	c->pctx = NULL;
 	/* what was written: the log fields only if some request was logged */
-	pool_put(w->pc, x,
+	slab_put(http__worker(w)->ctx, x,
 	         x->lg_used ? sizeof(*x) : offsetof(struct http_ctx, lg) + sizeof(x->lg.on));
 }
 

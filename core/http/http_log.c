@@ -12,9 +12,14 @@
 #include <string.h>
 
 #include "core/alog/alog.h"
+#include "core/mem/slab.h"
 #include "core/http/http-int.h"
 #include "core/loop/ring.h"
 #include "core/xprt/tls.h"
+
+/* The two protocols' ids (http.c registers them), here at the bottom of
+ * the family: every file of it reaches this one. */
+int http__client_id, http__up_id;
 
 void http__log_begin(struct worker *w, struct conn *c)
 {
@@ -35,9 +40,11 @@ void http__log_begin(struct worker *w, struct conn *c)
 	g->t_head = g->t_up = g->t_conn = g->t_resp = 0;
 	g->bytes_in = g->bytes_out = 0;
 	g->tls = (uint8_t)tls_xprt_info(w, c, &sni);
-	g->snilen = sni ? (uint8_t)strnlen(sni, sizeof(g->sni)) : 0;
+	if (!g->str)
+		g->str = slab_get(http__worker(w)->log); /* NULL: a line without them */
+	g->snilen = sni && g->str ? (uint8_t)strnlen(sni, sizeof(g->str->sni)) : 0;
 	if (g->snilen)
-		memcpy(g->sni, sni, g->snilen);
+		memcpy(g->str->sni, sni, g->snilen);
 	x->pi = -1; /* routed at the end of the head */
 }
 
@@ -51,10 +58,12 @@ void http__log_head(struct worker *w, struct conn *c, uint32_t hlen)
 	g->t_head = w->now;
 	g->bytes_in += hlen;
 	g->minor = x->req.minor;
+	if (!g->str)
+		return;
 	g->mlen = x->req.method.len < ALOG_METHOD_MAX ? x->req.method.len : ALOG_METHOD_MAX;
-	memcpy(g->method, x->req.method.p, g->mlen);
+	memcpy(g->str->method, x->req.method.p, g->mlen);
 	g->tlen = x->req.target.len < ALOG_TARGET_MAX ? x->req.target.len : ALOG_TARGET_MAX;
-	memcpy(g->target, x->req.target.p, g->tlen);
+	memcpy(g->str->target, x->req.target.p, g->tlen);
 }
 
 static char phase_of(const struct http_log *g)
@@ -117,9 +126,24 @@ void http__log_end(struct worker *w, struct conn *c, int status)
 	r.bytes_out = g->bytes_out;
 	r.client = x->peer;
 	r.tls = g->tls;
-	s[ALOG_S_METHOD] = (struct alog_str){g->method, g->mlen};
-	s[ALOG_S_TARGET] = (struct alog_str){g->target, g->tlen};
-	s[ALOG_S_SNI] = (struct alog_str){g->sni, g->snilen};
+	if (g->str) {
+		s[ALOG_S_METHOD] = (struct alog_str){g->str->method, g->mlen};
+		s[ALOG_S_TARGET] = (struct alog_str){g->str->target, g->tlen};
+		s[ALOG_S_SNI] = (struct alog_str){g->str->sni, g->snilen};
+	}
 	names(w, c, s);
 	alog_emit(w->alog, &r, s);
+	http__log_drop(w, x);
+}
+
+void http__log_drop(struct worker *w, struct http_ctx *x)
+{
+	struct http_log *g = &x->lg;
+
+	g->on = false;
+	if (g->str) {
+		/* the target may carry a token: zeroed with the rest */
+		slab_put(http__worker(w)->log, g->str, sizeof(*g->str));
+		g->str = NULL;
+	}
 }

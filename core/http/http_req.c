@@ -219,7 +219,14 @@ static void dispatch_request(struct worker *w, struct conn *c, uint32_t hlen)
 	timer_arm(w->tw, &c->tm, w->now + to);
 	memmove(x->rhead, x->rhead + hlen, rest);
 	x->rlen = 0;
-	req_body(w, c, x->rhead, 0, rest, false);
+	if (!req_body(w, c, x->rhead, 0, rest, false) || x->req_done || x->rlen)
+		return;
+	/* A body still to come (large, or slow): the head buffer, empty now,
+	 * is not kept for it (4 KiB per slow upload); bytes past the body
+	 * get a new one. */
+	pool_put(w->pc, x->rhead, x->rcap);
+	x->rhead = NULL;
+	x->rcap = 0;
 }
 
 void http__client_parse(struct worker *w, struct conn *c)
@@ -228,6 +235,7 @@ void http__client_parse(struct worker *w, struct conn *c)
 	int r = h1_parse(&x->rp, x->rhead, x->rlen, &x->req);
 
 	if (r == 0) {
+		http__wait_hold(w, c); /* a slow client waits right-sized */
 		http__client_resume(w, c);
 		return;
 	}
@@ -247,7 +255,7 @@ void http__client_parse(struct worker *w, struct conn *c)
 /* Starts a new head in <c>'s context. */
 void http__head_begin(struct worker *w, struct conn *c)
 {
-	struct http_ctx *x = hx_of(c);
+	struct http_ctx *x = c->pctx; /* a context: never a waiting head here */
 	struct wlistener *ls = ring_listener(w, c);
 	struct h1_limits lim;
 
@@ -324,7 +332,7 @@ struct conn *http__upstream_for(struct worker *w, struct conn *c)
 
 /* The client's address (a PROXY header's, else the peer's), for
  * X-Forwarded-For, maglev and the access log. */
-static void client_ip(struct worker *w, struct conn *c, struct http_ctx *x)
+void http__client_ip(struct worker *w, struct conn *c, struct http_ctx *x)
 {
 	struct sockaddr_storage ss;
 	const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
@@ -346,6 +354,87 @@ static void client_ip(struct worker *w, struct conn *c, struct http_ctx *x)
 	}
 }
 
+/* A waiting head (http_wait.c) goes back to a context with its bytes,
+ * times and log fields; NULL (nothing held any more) when no context is
+ * to be had. */
+static struct http_ctx *wait_promote(struct worker *w, struct conn *c)
+{
+	struct http_wait *p = http__wait_take(c);
+	const struct cfg_listener *l = ring_listener(w, c)->cfg;
+	struct http_ctx *x;
+
+	if (!p)
+		return hx_of(c);
+	x = http__ctx_get(w, c);
+	if (x) {
+		http__client_ip(w, c, x);
+		http__head_begin(w, c);
+		x->head_start = x->lg.t_start = p->head_start;
+		x->t0_us = p->t0_us;
+		timer_arm(w->tw, &c->tm, p->head_start + l->timeouts.header);
+		if (!http__head_append(w, &x->rhead, &x->rlen, &x->rcap, p->data, p->len,
+		                       UINT32_MAX)) {
+			http__ctx_put(w, c);
+			x = NULL;
+		}
+	}
+	http__wait_put(w, p);
+	return x;
+}
+
+/* The connection ends under a waiting head: with an access log it goes
+ * back to a context first, so its line is written as for any head. */
+static void wait_end(struct worker *w, struct conn *c)
+{
+	if (!(c->flags & HC_F_WAIT))
+		return;
+	if (ring_listener(w, c)->alog)
+		wait_promote(w, c);
+	else
+		http__wait_put(w, http__wait_take(c));
+}
+
+/* timeouts.header passed on a waiting head: the parser's answer for what
+ * came, else 408. */
+static void wait_timeout(struct worker *w, struct conn *c)
+{
+	struct http_ctx *x = wait_promote(w, c);
+	int r;
+
+	if (!x) {
+		ring_close(w, c);
+		return;
+	}
+	r = h1_parse(&x->rp, x->rhead, x->rlen, &x->req);
+	http__error(w, c, r < 0 ? -r : 408);
+}
+
+/* Received bytes for a waiting head: kept there, or (the head may be
+ * complete, or is too big to wait) back to a context and parsed. */
+static void wait_data(struct worker *w, struct conn *c, char *buf, uint32_t res)
+{
+	int r = http__wait_data(w, c, buf, res);
+	struct http_ctx *x;
+
+	if (!r) {
+		pool_put(w->pc, buf, res);
+		http__client_resume(w, c);
+		return;
+	}
+	x = wait_promote(w, c);
+	if (x && r < 0 &&
+	    !http__head_append(w, &x->rhead, &x->rlen, &x->rcap, buf, res, http__maxbuf(w))) {
+		pool_put(w->pc, buf, res);
+		http__error(w, c, x->rlen > x->rp.lim.max_line ? 431 : 414);
+		return;
+	}
+	pool_put(w->pc, buf, res);
+	if (!x)
+		http__error(w, c, 503);
+	else
+		http__client_parse(w, c);
+}
+
 void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res)
 {
 	struct http_ctx *x = hx_of(c);
@@ -355,6 +444,10 @@ void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res
 			pump_close_pair(w, c);
 		return;
 	}
+	if (c->flags & HC_F_WAIT) {
+		wait_data(w, c, buf, res);
+		return;
+	}
 	x = http__ctx_get(w, c);
 	if (!x) {
 		pool_put(w->pc, buf, res);
@@ -362,7 +455,7 @@ void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res
 		return;
 	}
 	if (x->state == HS_IDLE) {
-		client_ip(w, c, x);
+		http__client_ip(w, c, x);
 		http__head_begin(w, c);
 	}
 	if (x->state == HS_BODY && !x->req_done) {
@@ -388,7 +481,10 @@ void http__client_data(struct worker *w, struct conn *c, char *buf, uint32_t res
 
 void http__client_eof(struct worker *w, struct conn *c)
 {
-	struct http_ctx *x = hx_of(c);
+	struct http_ctx *x;
+
+	wait_end(w, c); /* a head cut short: logged as any */
+	x = hx_of(c);
 
 	if (x && x->state == HS_TUNNEL) {
 		pump_eof(w, c);
@@ -404,6 +500,7 @@ void http__client_eof(struct worker *w, struct conn *c)
 
 void http__client_error(struct worker *w, struct conn *c, int err)
 {
+	wait_end(w, c);
 	http__log_cause(c, 'C');
 	pump_close_pair(w, c);
 }
@@ -428,7 +525,13 @@ static void client_timer(struct timer *t, void *arg)
 	struct conn *u = ring_peer(w, c);
 	uint64_t due;
 
-	if (!x || x->state == HS_IDLE) {
+	if (c->flags & HC_F_WAIT) {
+		due = http__wait_due(w, c);
+		if (w->now >= due) {
+			wait_timeout(w, c);
+			return;
+		}
+	} else if (!x || x->state == HS_IDLE) {
 		due = c->last_ms + ((c->flags & HC_F_FIRST) ? to->header : to->idle);
 		if (w->handover && due > c->last_ms + WORKER_HANDOVER_IDLE_MS)
 			due = c->last_ms + WORKER_HANDOVER_IDLE_MS;
@@ -496,6 +599,8 @@ void http__client_drain(struct worker *w, struct conn *c)
 {
 	bool idle = !hx_of(c) || hx_of(c)->state == HS_IDLE;
 
+	if (c->flags & HC_F_WAIT)
+		return; /* a head in progress finishes, as in a context */
 	if (idle && !w->handover)
 		ring_close(w, c);
 	else if (idle && !(c->flags & CONN_F_CLOSING))
@@ -504,5 +609,6 @@ void http__client_drain(struct worker *w, struct conn *c)
 
 void http__client_release(struct worker *w, struct conn *c)
 {
+	wait_end(w, c);
 	http__ctx_put(w, c);
 }

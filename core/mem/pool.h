@@ -33,6 +33,10 @@ struct pool_class_stats {
 	uint64_t min_count, max_count;
 	uint64_t gets, puts, fails, grows, shrinks;
 	uint64_t zeroed_bytes;
+	/* past max_count (pool.c): buffers allocated outside the class, out
+	 * now and at most; taken, returned (freed), refused by the limits */
+	uint64_t over_in_use, over_peak;
+	uint64_t over_gets, over_puts, over_fails;
 };
 
 struct pool_stats {
@@ -63,16 +67,19 @@ void pool_cache_free(struct pool_cache *c);
  * so a ring does not keep its pool grown. */
 void pool_cache_standing(struct pool_cache *c, int cls, int delta);
 
-/* Returns a zeroed buffer of class <cls>, or NULL when the class is at its
- * max_count or the accountant refuses the growth. <site> names the caller
- * for the leak check of debug builds; pool_get() fills it in. */
+/* Returns a zeroed buffer of class <cls>, or NULL when the accountant
+ * refuses it (memory_limits). A class at its max_count hands out a buffer
+ * from outside its area instead (counted in over_*), freed when it comes
+ * back: max_count bounds what a class keeps, not what can be had. <site>
+ * names the caller for the leak check; pool_get() fills it in. */
 void *pool_get_at(struct pool_cache *c, int cls, const char *site);
 #define POOL_STR_(x)     #x
 #define POOL_STR(x)      POOL_STR_(x)
 #define pool_get(c, cls) pool_get_at((c), (cls), __FILE__ ":" POOL_STR(__LINE__))
 
 /* Gives <buf> back; <used> is how far it was written (the high-water mark):
- * that prefix is zeroed now. <buf> may belong to another node's pool. */
+ * that prefix is zeroed now. <buf> may belong to another node's pool; a
+ * buffer from past max_count is freed and uncharged. */
 void pool_put(struct pool_cache *c, void *buf, size_t used);
 
 /* Adaptive sizing, called by the control thread every pool_check_interval:

@@ -329,34 +329,53 @@ def test_a_1xx_storm_to_a_client_that_does_not_read_pauses_the_upstream():
         be.close()
 
 
-def test_connections_that_cannot_get_a_buffer_still_get_an_answer():
-    # The small class (request contexts, head buffers, error pages) held
-    # by clients that sent half a head: each next client still gets an
-    # answer (a 503 without a body when not even its page has a buffer),
-    # never a close without one.
+def test_a_small_class_past_max_count_still_answers_every_client():
+    # max_count bounds what a class keeps, not what can be had (issue 15,
+    # section 2): with the small class at 8 buffers, clients holding half
+    # a head take none of it (they wait in right-sized head records), and
+    # 12 requests in flight at once (a 4 KiB head buffer each) all reach
+    # the backend and get its answer, the ones past max_count with buffers
+    # from outside the pool, counted and given back.
     addr = lib.loopback()
     be = RawBackend(addr, 7101)
     cfg = config(addr) + ("buffer_pools:\n  small_buffers: { initial_count: 8, max_count: 8 }\n")
     r = lib.Ringlb(cfg)
-    held, answers = [], []
+    held, busy = [], []
     try:
-        for i in range(4):  # a context and a head buffer each: the class is spent
+        for i in range(4):
             c = Client(addr)
             c.s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nX-Half: ")
             held.append(c)
             r.stats()  # ringlb has read it: the stats line comes after
-        for i in range(4):
+        for i in range(12):
             c = Client(addr)
-            held.append(c)
-            c.s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-            try:
-                head, _ = c.response()
-            except (lib.TestFailure, OSError) as e:
-                raise lib.TestFailure("client %d: no answer (%s)" % (i, e))
-            answers.append(head)
-        check(all(a.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in a for a in answers),
-              "answers with the small class spent: %r" % answers)
-        for c in held:
+            busy.append(c)
+            c.s.sendall(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
+        for i in range(12):
+            be.conn(i)
+        pool = [lib.kv(l) for l in r.stats() if l.startswith("ringlb: stats pool ") and
+                " class=4KB " in l][0]
+        check(pool["overflow"] > 0 and pool["count"] <= 8 and pool["fails"] == 0,
+              "12 requests in flight, small class of 8: %s" % pool)
+        for i in range(12):
+            be.send(i, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        for i, c in enumerate(busy):
+            head, body = c.response()
+            check(head.startswith(b"HTTP/1.1 200 ") and body == b"ok", "client %d: %r" % (i, head))
+        with be.cond:
+            for rec in be.conns:
+                rec[3] = len(rec[1])
+        for i, c in enumerate(held):
+            c.s.sendall(b"1\r\n\r\n")
+            # a new upstream connection or an idle one reused: whichever got it
+            be._wait(lambda: be.leftovers(), "half head %d forwarded" % i)
+            with be.cond:
+                n = be.leftovers()[0][0]
+                be.conns[n][3] = len(be.conns[n][1])
+            be.send(n, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            head, body = c.response()
+            check(head.startswith(b"HTTP/1.1 200 "), "half head %d completed: %r" % (i, head))
+        for c in held + busy:
             c.s.close()
         r.finish()
     finally:

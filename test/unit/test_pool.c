@@ -1,6 +1,7 @@
 /* Unit tests for the buffer pools (core/pool.h), written against their
- * contract: the smallest class that holds a size, zeroed buffers, max_count
- * and the accountant's limits refused cleanly, every resident buffer charged
+ * contract: the smallest class that holds a size, zeroed buffers, a class
+ * at max_count handing out buffers from outside the pool (charged, counted,
+ * freed on return) and only the accountant's limits refusing, cleanly, every resident buffer charged
  * to ACCT_BUF exactly, adaptive sizing by growth_factor within
  * initial_count..max_count, cross-node returns, and no buffer handed to two
  * owners at once.
@@ -195,6 +196,23 @@ static bool filled(const void *buf, size_t n, unsigned seed)
 		if (b[i] != ((unsigned char)(seed * 31 + i * 7 + 1) | 1))
 			return false;
 	return true;
+}
+
+/* The next get of <cls> from <c> finds the class at max_count: the buffer
+ * comes from outside the pool (counted as overflow, the class not grown);
+ * given back at once, it is freed. */
+static void next_is_past_max(struct pool *p, struct pool_cache *c, int cls)
+{
+	struct pool_stats before = pstats(p), after;
+	void *o = pool_get(c, cls);
+
+	ck_assert_ptr_nonnull(o);
+	after = pstats(p);
+	ck_assert_uint_eq(after.cls[cls].count, before.cls[cls].count);
+	ck_assert_uint_eq(after.cls[cls].over_in_use, before.cls[cls].over_in_use + 1);
+	ck_assert_uint_eq(after.cls[cls].over_gets, before.cls[cls].over_gets + 1);
+	pool_put(c, o, 0);
+	ck_assert_uint_eq(pstats(p).cls[cls].over_in_use, before.cls[cls].over_in_use);
 }
 
 /* ---- classes ---- */
@@ -413,7 +431,7 @@ START_TEST(freeing_a_cache_gives_its_buffers_back_to_the_pool)
 		b[k] = pool_get(c1, 0);
 		ck_assert_ptr_nonnull(b[k]);
 	}
-	ck_assert_ptr_null(pool_get(c1, 0)); /* all 40 out */
+	next_is_past_max(p, c1, 0); /* all 40 out */
 	for (int k = 0; k < 40; k++)
 		pool_put(c1, b[k], 0);
 	drop_cache(c1);
@@ -438,14 +456,14 @@ END_TEST
 
 /* ---- limits ---- */
 
-START_TEST(a_class_at_max_count_fails_cleanly)
+START_TEST(a_class_at_max_count_hands_out_buffers_from_outside_the_pool)
 {
 	struct cfg_buffer_class cfg[BUF_NCLASS];
 	struct pool *p;
 	struct pool_cache *c;
-	void *b[5], *x;
+	void *b[5], *o[3], *x;
 	struct pool_stats st;
-	uint64_t charged;
+	uint64_t charged, allocs;
 
 	cfg_all(cfg, 0, 1, 2.0);
 	cfg[0].initial_count = 2;
@@ -457,30 +475,123 @@ START_TEST(a_class_at_max_count_fails_cleanly)
 		ck_assert_ptr_nonnull(b[k]);
 	}
 	charged = astats().comp[ACCT_BUF].current;
-	ck_assert_ptr_null(pool_get(c, 0));
-	ck_assert_ptr_null(pool_get(c, 0));
+	ck_assert_uint_eq(charged, 5 * class_size[0]);
+	allocs = astats().comp[ACCT_BUF].allocs;
+	/* past max_count: three more, zeroed, each charged, none in the class */
+	for (int k = 0; k < 3; k++) {
+		o[k] = pool_get(c, 0);
+		ck_assert_ptr_nonnull(o[k]);
+		ck_assert(all_zero(o[k], class_size[0]));
+		ck_assert_uint_eq(pool_buf_size(c, o[k]), class_size[0]);
+		fill(o[k], class_size[0], 40 + k);
+	}
 	st = pstats(p);
-	ck_assert_uint_eq(st.cls[0].fails, 2);
 	ck_assert_uint_eq(st.cls[0].count, 5);
 	ck_assert_uint_eq(st.cls[0].in_use, 5);
-	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, charged);
-	ck_assert_uint_eq(charged, 5 * class_size[0]);
-	ck_assert_uint_eq(astats().comp[ACCT_BUF].refused, 0); /* max_count is not the accountant */
+	ck_assert_uint_eq(st.cls[0].max_count, 5);
+	ck_assert_uint_eq(st.cls[0].fails, 0);
+	ck_assert_uint_eq(st.cls[0].over_in_use, 3);
+	ck_assert_uint_eq(st.cls[0].over_peak, 3);
+	ck_assert_uint_eq(st.cls[0].over_gets, 3);
+	ck_assert_uint_eq(st.cls[0].over_puts, 0);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, charged + 3 * class_size[0]);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].allocs, allocs + 3);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].refused, 0);
 
-	/* one back: one more can be had, and it is that one */
+	/* returned: freed and uncharged at once, the class unchanged */
+	pool_put(c, o[1], 100);
+	st = pstats(p);
+	ck_assert_uint_eq(st.cls[0].over_in_use, 2);
+	ck_assert_uint_eq(st.cls[0].over_puts, 1);
+	ck_assert_uint_eq(st.cls[0].count, 5);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, charged + 2 * class_size[0]);
+	ck_assert(filled(o[0], class_size[0], 40)); /* the others are untouched */
+	ck_assert(filled(o[2], class_size[0], 42));
+	pool_put(c, o[0], class_size[0]);
+	pool_put(c, o[2], class_size[0]);
+	st = pstats(p);
+	ck_assert_uint_eq(st.cls[0].over_in_use, 0);
+	ck_assert_uint_eq(st.cls[0].over_peak, 3);
+	ck_assert_uint_eq(st.cls[0].over_puts, 3);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, charged);
+
+	/* one pool buffer back: the next get is that one, not an overflow */
 	pool_put(c, b[3], 10);
 	x = pool_get(c, 0);
 	ck_assert_ptr_eq(x, b[3]);
 	b[3] = x;
+	ck_assert_uint_eq(pstats(p).cls[0].over_gets, 3);
 
 	/* a class with max_count 1 */
 	x = pool_get(c, 3);
 	ck_assert_ptr_nonnull(x);
-	ck_assert_ptr_null(pool_get(c, 3));
-	ck_assert_uint_eq(pstats(p).cls[3].fails, 1);
+	next_is_past_max(p, c, 3);
 	pool_put(c, x, 0);
 	for (int k = 0; k < 5; k++)
 		pool_put(c, b[k], 0);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, resident(p));
+}
+END_TEST
+
+START_TEST(past_max_count_only_the_accountant_refuses)
+{
+	struct cfg_buffer_class cfg[BUF_NCLASS];
+	struct pool *p;
+	struct pool_cache *c;
+	void *b[2], *o;
+	struct acct_stats before;
+	struct pool_stats st;
+
+	cfg_all(cfg, 0, 1, 2.0);
+	cfg[0].initial_count = 2;
+	cfg[0].max_count = 2;
+	set_limits(0, 3 * class_size[0]); /* room for one buffer past max_count */
+	p = mk_pool(-1, cfg);
+	c = mk_cache(p);
+	b[0] = pool_get(c, 0);
+	b[1] = pool_get(c, 0);
+	o = pool_get(c, 0);
+	ck_assert_ptr_nonnull(b[0]);
+	ck_assert_ptr_nonnull(b[1]);
+	ck_assert_ptr_nonnull(o);
+	before = astats();
+	ck_assert_uint_eq(before.comp[ACCT_BUF].current, 3 * class_size[0]);
+	ck_assert_ptr_null(pool_get(c, 0)); /* the limit, not max_count */
+	st = pstats(p);
+	ck_assert_uint_eq(st.cls[0].over_fails, 1);
+	ck_assert_uint_eq(st.cls[0].fails, 1);
+	ck_assert_uint_eq(st.cls[0].over_in_use, 1);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, before.comp[ACCT_BUF].current);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].refused, before.comp[ACCT_BUF].refused + 1);
+	pool_put(c, o, 0);
+	o = pool_get(c, 0); /* room again */
+	ck_assert_ptr_nonnull(o);
+	pool_put(c, o, 0);
+	pool_put(c, b[0], 0);
+	pool_put(c, b[1], 0);
+	ck_assert_uint_eq(pstats(p).cls[0].over_in_use, 0);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, 2 * class_size[0]);
+}
+END_TEST
+
+START_TEST(a_buffer_past_max_count_still_out_at_pool_free_is_uncharged)
+{
+	struct cfg_buffer_class cfg[BUF_NCLASS];
+	struct pool *p;
+	struct pool_cache *c;
+	void *b, *o;
+
+	cfg_all(cfg, 0, 1, 2.0);
+	p = mk_pool(-1, cfg);
+	c = mk_cache(p);
+	b = pool_get(c, 2);
+	o = pool_get(c, 2);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_uint_eq(pstats(p).cls[2].over_in_use, 1);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, 2 * class_size[2]);
+	pool_put(c, b, 0);
+	(void)o; /* leaked on purpose: the teardown's pool_free() must give it back */
 }
 END_TEST
 
@@ -1088,7 +1199,7 @@ START_TEST(a_buffer_from_another_pool_goes_back_to_its_own)
 		ck_assert_ptr_nonnull(x[k]);
 		ck_assert_ptr_ne(x[k], b);
 	}
-	ck_assert_ptr_null(pool_get(c0, 1)); /* p0 is at max: b did not join it */
+	next_is_past_max(p0, c0, 1); /* p0 is at max: b did not join it */
 	for (int k = 0; k < 8; k++)
 		pool_put(c0, x[k], 0);
 	drop_cache(c0);
@@ -1402,7 +1513,9 @@ static Suite *pool_suite(void)
 	tcase_add_test(tg, freeing_a_cache_gives_its_buffers_back_to_the_pool);
 	suite_add_tcase(s, tg);
 
-	tcase_add_test(tl, a_class_at_max_count_fails_cleanly);
+	tcase_add_test(tl, a_class_at_max_count_hands_out_buffers_from_outside_the_pool);
+	tcase_add_test(tl, past_max_count_only_the_accountant_refuses);
+	tcase_add_test(tl, a_buffer_past_max_count_still_out_at_pool_free_is_uncharged);
 	tcase_add_test(tl, a_class_the_accountant_refuses_fails_cleanly_and_charges_nothing);
 	tcase_add_test(tl, the_total_limit_refuses_buffers_too);
 	tcase_add_test(tl, pool_new_fails_when_the_initial_counts_do_not_fit);
