@@ -408,6 +408,7 @@ struct config {
 	struct cfg_listener admin;
 	enum log_level log_level;
 	uint64_t access_log_buffer; /* bytes of each worker's access log ring */
+	uint32_t wake_coalesce_us;  /* worker.c's coalesced waits; 0 = off */
 
 	struct cfg_listener *listeners;
 	unsigned nlisteners;

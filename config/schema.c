@@ -392,6 +392,11 @@ const struct key schema_top[] = {
      .doc = "CPUs to run workers on (\"0-7,16-23\"); unset = all online"},
     {"nodes", .type = KT_LIST_TEXT, .flags = K_NOFILE | K_NOENV, .off = C(nodes), .cli = "--nodes",
      .doc = "NUMA nodes to run workers on (\"0,1\"); unset = all"},
+    {"wake_coalesce_us", COUNT(0, 10000), .off = C(wake_coalesce_us), .def = "50",
+     .doc = "a worker with nothing to do, once a completion has come, sleeps on until 32 have "
+            "or this many microseconds have passed (io_uring min-wait, Linux 6.12+), so its "
+            "peers' packets do not each wake it; 0 = wake at the first completion (also on "
+            "older kernels)"},
     {"user", .type = KT_NAME, .off = C(user),
      .doc = "after binding every listener as root, run as this user (a name from the passwd "
             "database); unset = stay as started"},

@@ -172,6 +172,12 @@ struct worker {
 	uint64_t tick_due; /* ms, CLOCK_MONOTONIC; UINT64_MAX when none is armed */
 	struct __kernel_timespec tick_ts;
 
+	/* Coalesced waits (worker.c, wake_coalesce_us): the kernel has
+	 * io_uring's min-wait and the ring shows pending task work. */
+	bool min_wait;
+	int enter_fd;       /* the ring's fd for io_uring_enter (registered or not) */
+	unsigned enter_reg; /* IORING_ENTER_REGISTERED_RING when enter_fd is registered */
+
 	/* connections waiting for a provided buffer, FIFO by slot */
 	uint32_t wait_head, wait_tail;
 

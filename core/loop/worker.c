@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config/publish.h"
@@ -27,6 +28,11 @@
 #define WORKER_SQ_ENTRIES 1024
 #define WORKER_CQE_BATCH  256
 #define WORKER_MAX_WAIT   1000 /* ms: the longest sleep in the ring */
+#define WORKER_WAKE_BATCH 32   /* completions that end a coalesced wait early */
+
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
 
 /* Every operation of a closing connection has completed: give back what it
  * holds and free its slot. */
@@ -197,6 +203,57 @@ static bool worker_may_leave(struct worker *w)
 	return true;
 }
 
+/* Whether the ring has completions posted, or deferred task work queued
+ * (a peer's packet seen, not yet turned into a completion), or an
+ * overflow to flush. */
+static bool worker_has_work(struct worker *w)
+{
+	return io_uring_cq_ready(&w->ring) || (IO_URING_READ_ONCE(*w->ring.sq.kflags) &
+	                                       (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
+}
+
+/* Submits and sleeps until there is a completion to handle.
+ *
+ * With wake_coalesce_us and the kernel's min-wait, a worker with nothing
+ * pending sleeps until WORKER_WAKE_BATCH completions, or until
+ * wake_coalesce_us have passed with at least one (the first completion
+ * after that much quiet wakes it at once). Until then a peer's packet only
+ * queues the worker's task work: the sender's CPU pays no wake-up of this
+ * one (an IPI, and on a VM an exit), and the worker answers a burst with
+ * one wake-up, so its sends reach the peers in bursts too. A worker with
+ * work pending never sleeps on it: a busy worker waits as before.
+ *
+ * Prepared SQEs go first, on their own: sends complete inline, and their
+ * completions, if left for the sleep, would end it at wake_coalesce_us. */
+static void worker_wait(struct worker *w)
+{
+	struct __kernel_timespec ts = {.tv_sec = WORKER_MAX_WAIT / 1000 + 1};
+	struct io_uring_getevents_arg arg = {0};
+	uint32_t us = w->cfg->wake_coalesce_us;
+
+	if (!us || !w->min_wait || worker_has_work(w)) {
+		io_uring_submit_and_wait(&w->ring, 1);
+		return;
+	}
+	if (io_uring_sq_ready(&w->ring)) {
+		io_uring_submit(&w->ring);
+		return;
+	}
+	/* The timer wheel's tick stays a ring timeout (worker_tick()); this
+	 * timeout, past the longest sleep, only makes the kernel go on
+	 * waiting for one completion once the min-wait is over. */
+	arg.pad = us; /* min_wait_usec: liburing 2.3's header predates it */
+	arg.ts = (uint64_t)(uintptr_t)&ts;
+	if (syscall(__NR_io_uring_enter, w->enter_fd, 0, WORKER_WAKE_BATCH,
+	            IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG | w->enter_reg, &arg,
+	            sizeof(arg)) < 0 &&
+	    errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY) {
+		log_warn("worker %u: coalesced wait: %s: waking at the first completion from now",
+		         w->id, strerror(errno));
+		w->min_wait = false;
+	}
+}
+
 static void worker_loop(struct worker *w)
 {
 	struct io_uring_cqe *cqes[WORKER_CQE_BATCH];
@@ -235,7 +292,7 @@ wait:
 			io_uring_submit_and_get_events(&w->ring); /* timers due: no sleep */
 		} else {
 			worker_tick(w, w->now + (uint64_t)next);
-			io_uring_submit_and_wait(&w->ring, 1);
+			worker_wait(w);
 		}
 		publish_reader_online();
 		w->now = clock_ms();
@@ -268,7 +325,8 @@ static int ring_init(struct worker *w)
 	int ret;
 
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE |
+	          IORING_SETUP_TASKRUN_FLAG;
 	p.cq_entries = WORKER_SQ_ENTRIES * 16;
 	ret = io_uring_queue_init_params(WORKER_SQ_ENTRIES, &w->ring, &p);
 	if (ret == -EINVAL) {
@@ -283,7 +341,19 @@ static int ring_init(struct worker *w)
 		return ret;
 	}
 	w->ring_fd = w->ring.ring_fd;
-	io_uring_register_ring_fd(&w->ring);
+	w->enter_fd = w->ring.ring_fd;
+	w->enter_reg = 0;
+	if (io_uring_register_ring_fd(&w->ring) == 1) {
+		w->enter_fd = w->ring.enter_ring_fd;
+		w->enter_reg = IORING_ENTER_REGISTERED_RING;
+	}
+	/* Coalesced waits need the kernel's min-wait (6.12) and the task
+	 * work flag (set up above, not by the fallback). */
+	w->min_wait =
+	    (p.features & IORING_FEAT_MIN_TIMEOUT) && (p.flags & IORING_SETUP_TASKRUN_FLAG);
+	if (!w->min_wait && w->id == 0 && w->cfg->wake_coalesce_us)
+		log_info(
+		    "wake_coalesce_us: this kernel has no io_uring min-wait (Linux 6.12+): workers wake at the first completion");
 	return 0;
 }
 

@@ -371,7 +371,7 @@ START_TEST(an_unknown_key_is_reported_at_the_key)
 {
 	ck_assert_ptr_null(load(BASE "\nworkerz: 4\n"));
 	EXPECT(
-	    "t.yaml:11:1: workerz: unknown key (expected one of: workers, user, group, admin, upgrade, logging, "
+	    "t.yaml:11:1: workerz: unknown key (expected one of: workers, wake_coalesce_us, user, group, admin, upgrade, logging, "
 	    "listeners, pools, buffer_pools, memory_limits, memory_tuning)");
 }
 END_TEST
@@ -561,7 +561,7 @@ START_TEST(a_control_byte_in_a_key_or_value_is_escaped_in_its_line)
 {
 	ck_assert_ptr_null(load(BASE "\"work\\ters\": 1\nworkers: \"1\\n2\"\n"));
 	EXPECT(
-	    "t.yaml:10:1: \"work\\x09ers\": unknown key (expected one of: workers, user, group, admin, upgrade, logging, "
+	    "t.yaml:10:1: \"work\\x09ers\": unknown key (expected one of: workers, wake_coalesce_us, user, group, admin, upgrade, logging, "
 	    "listeners, pools, buffer_pools, memory_limits, memory_tuning)",
 	    "t.yaml:11:10: workers: \"1\\n2\" is not a count (expected auto or a count in "
 	    "0..4096)");
