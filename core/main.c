@@ -1,5 +1,7 @@
-/* ringlb's control thread: command line, environment and config, io_uring
- * probe, placement, memory, workers, then signals until it is told to stop.
+/* ringlb's start and stop: command line, environment and config, io_uring
+ * probe, placement, memory, workers, the pidfile, the new side of a binary
+ * upgrade; then the control thread's loop (ctl.c) until it is told to
+ * stop, and the teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,71 +51,7 @@
 #include "numa/place.h"
 #include "numa/topo.h"
 
-struct ctl {
-	struct cli_opts opts;
-	struct config *cfg;
-	struct topo topo;
-	struct placement place;
-	struct acct *acct;
-	struct pool *pools[TOPO_MAX_NODES]; /* by real node (or slot 0 when unbound) */
-	struct pool *pool_list[TOPO_MAX_NODES];
-	unsigned npools;
-	struct worker_group g;
-	struct io_uring ring;
-	struct health *health;
-	int sfd;
-	struct signalfd_siginfo si; /* the signalfd read on the ring */
-	char **envp;
-	uint64_t reloads_ok, reloads_failed;
-	bool started; /* ready was logged: the exit memory line is due */
-	/* Binary upgrade (core/upgrade.h). */
-	struct upgrade_srv upg; /* the upgrade socket this process offers (fd -1: none) */
-	int upg_conn;           /* the exchange in progress with the other process, or -1 */
-	int upg_peer;           /* that process's pid */
-	bool handed_over;       /* the new process said go: it serves, this one drains */
-};
-
-/* Builds the runtime of <cfg>: balancers, then TLS contexts (a certificate
- * that does not load is a config error, printed in the errors' format).
- * Returns 0 or -1. */
-static int build(struct config *cfg, struct acct *acct)
-{
-	char err[512];
-	int ret = snapshot_build(cfg);
-
-	if (ret < 0) {
-		log_err("%s", strerror(-ret));
-		return -1;
-	}
-	ret = certs_build(cfg, acct, err, sizeof(err));
-	if (ret < 0) {
-		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
-		return -1;
-	}
-	/* Access logs: opened now (a file that cannot be is a config error);
-	 * --check (no accountant) only checks they could be. */
-	ret = snapshot_alog_build(cfg, !acct, err, sizeof(err));
-	if (ret < 0) {
-		fprintf(stderr, "%s\n", ret == -EINVAL ? err : strerror(-ret));
-		return -1;
-	}
-	return 0;
-}
-
-/* Loads the config; its errors go to stderr, and to <copy> too if set. */
-static struct config *load_config(const struct cli_opts *o, char **envp, FILE *copy)
-{
-	struct cfg_errors errs;
-	struct config *cfg;
-
-	config_errors_init(&errs);
-	cfg = config_build(o, envp, &errs);
-	config_errors_print(&errs, stderr);
-	if (copy)
-		config_errors_print(&errs, copy);
-	config_errors_deinit(&errs);
-	return cfg;
-}
+#include "core/ctl.h"
 
 /* Raises RLIMIT_NOFILE's soft limit to the hard one, and refuses to start
  * if the connection tables cannot fit in it. */
@@ -306,419 +244,6 @@ static void pidfile_undo(const struct ctl *ctl)
 		unlink(ctl->opts.pidfile);
 }
 
-static int setup_signals(struct ctl *ctl)
-{
-	sigset_t set;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	/* Blocked before any thread starts, so workers inherit the mask and
-	 * every signal arrives on the control thread's signalfd. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	ctl->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK); /* read on the ring */
-	return ctl->sfd < 0 ? -errno : 0;
-}
-
-/* Waits until every worker uses generation <gen> (they switch at the top
- * of their next loop turn, woken by WMSG_RELOAD). */
-static bool wait_switched(struct ctl *ctl, uint64_t gen)
-{
-	uint64_t deadline = clock_ms() + 10000;
-	unsigned i;
-
-	for (i = 0; i < ctl->g.n; i++) {
-		while (atomic_load(&ctl->g.w[i].seen_gen) < gen) {
-			if (clock_ms() > deadline)
-				return false;
-			usleep(1000);
-		}
-	}
-	return true;
-}
-
-/* Publishes <cfg>, built, as the next generation, waits until every worker
- * uses it ("<what> generation=G ok"), then drops the old snapshot after a
- * grace period (freed once the last connection using it is gone). */
-static void commit(struct ctl *ctl, struct config *cfg, const char *what)
-{
-	uint64_t gen = ctl->cfg->generation + 1;
-	struct config *old;
-
-	cfg->generation = gen;
-	old = publish_set(cfg);
-	ctl->cfg = cfg;
-	worker_group_msg(&ctl->g, &ctl->ring, WMSG_RELOAD);
-	if (!wait_switched(ctl, gen))
-		log_warn("%s generation=%llu: a worker has not switched after 10s", what,
-		         (unsigned long long)gen);
-	log_info("%s generation=%llu ok", what, (unsigned long long)gen);
-	publish_wait();
-	snapshot_put(old);
-}
-
-/* A discovery answer changed a pool's set: the published snapshot with
- * that pool's backends replaced, published like a reload. */
-static void discovered(struct ctl *ctl)
-{
-	struct config *cfg = disc_derive(ctl->cfg);
-	char err[512];
-	int ret;
-
-	if (!cfg)
-		return;
-	ret = snapshot_build_derived(cfg);
-	if (ret == 0) /* the same access logs, opened again, as a reload does */
-		ret = snapshot_alog_build(cfg, false, err, sizeof(err));
-	if (ret < 0) {
-		log_err("discovery: %s: the running config stays",
-		        ret == -EINVAL ? err : strerror(-ret));
-		snapshot_put(cfg);
-		return;
-	}
-	commit(ctl, cfg, "discovery");
-	health_sync(ctl->health, cfg, clock_ms());
-}
-
-/* Whether <old> has a listener the workers hand over to <l> (name, mode
- * and address unchanged: wconf.c's find_same()), so <l> binds nothing. */
-static bool kept_listener(const struct config *old, const struct cfg_listener *l)
-{
-	const struct cfg_listener *o;
-
-	for (unsigned i = 0; i <= old->nlisteners; i++) {
-		o = i < old->nlisteners ? &old->listeners[i] : &old->admin;
-		if (i == old->nlisteners && !old->admin_enabled)
-			break;
-		if (o->mode == l->mode && !strcmp(o->name, l->name) && o->bind.len == l->bind.len &&
-		    !memcmp(&o->bind.ss, &l->bind.ss, l->bind.len))
-			return true;
-	}
-	return false;
-}
-
-#define RESERVE_MAX 64 /* listeners a reload adds that are checked (the rest as before) */
-
-/* Binds, without listening, the address of every listener of <cfg> that
- * the running config does not have, so that a port in use fails the reload
- * before it is published (the workers would log it and go on without the
- * listener). The sockets are held in <fds> until the workers have bound
- * theirs. Returns how many, or -1 with "listener NAME: bind ADDR: WHY" in
- * <msg>. */
-static int reserve_listeners(const struct config *old, const struct config *cfg, int *fds,
-                             char *msg, size_t len)
-{
-	const struct cfg_listener *l;
-	int n = 0, fd;
-
-	for (unsigned i = 0; i <= cfg->nlisteners && n < RESERVE_MAX; i++) {
-		l = i < cfg->nlisteners ? &cfg->listeners[i] : &cfg->admin;
-		if ((i == cfg->nlisteners && !cfg->admin_enabled) || kept_listener(old, l))
-			continue;
-		fd = listen_reserve(l, msg, len);
-		if (fd < 0) {
-			while (n)
-				close(fds[--n]);
-			return -1;
-		}
-		fds[n++] = fd;
-	}
-	return n;
-}
-
-/* SIGHUP: parse, validate, reserve the new listeners' ports, publish.
- * Discovery pools keep their last resolved set. */
-static void reload(struct ctl *ctl)
-{
-	uint64_t gen = ctl->cfg->generation + 1;
-	struct config *cfg;
-	char *errs = NULL, why[300] = "";
-	size_t errs_len = 0;
-	FILE *copy = open_memstream(&errs, &errs_len); /* for POST /reload's answer */
-	int held[RESERVE_MAX], nheld = 0;
-
-	admin_reload_begin();
-	cfg = load_config(&ctl->opts, ctl->envp, copy);
-	if (cfg && priv_reload_check(ctl->cfg, cfg) < 0) {
-		config_unref(cfg);
-		cfg = NULL;
-		if (copy)
-			fprintf(
-			    copy,
-			    "the new config needs privileges this process dropped: see the log\n");
-	}
-	if (cfg && (disc_fill(cfg) < 0 || build(cfg, ctl->acct) < 0)) {
-		snapshot_put(cfg);
-		cfg = NULL;
-		if (copy)
-			fprintf(copy,
-			        "the config could not be built (its certificates?): see the log\n");
-	}
-	if (cfg && (nheld = reserve_listeners(ctl->cfg, cfg, held, why, sizeof(why))) < 0) {
-		snapshot_put(cfg);
-		cfg = NULL;
-		if (copy)
-			fprintf(copy, "%s\n", why);
-	}
-	if (copy)
-		fclose(copy);
-	if (!cfg) {
-		ctl->reloads_failed++;
-		log_err("reload generation=%llu failed: %s%sthe running config stays",
-		        (unsigned long long)gen, why, why[0] ? ": " : "");
-		log_info("reload generation=%llu failed", (unsigned long long)gen);
-		admin_reload_end(gen, false, errs);
-		free(errs);
-		return;
-	}
-	free(errs);
-	acct_set_limits(ctl->acct, &cfg->memory_limits, &cfg->memory_tuning);
-	/* The ticket keys stay (tickets survive the reload); the interval may
-	 * change. The ring exists since start: this cannot fail. */
-	tls_ticket_init(certs_ticket_rotation(cfg));
-	ctl->reloads_ok++;
-	commit(ctl, cfg, "reload");
-	while (nheld) /* every worker has bound its own sockets */
-		close(held[--nheld]);
-	admin_reload_end(gen, true, NULL); /* every worker uses it now */
-	health_sync(ctl->health, cfg, clock_ms());
-	disc_sync(cfg);
-}
-
-/* user_data of the signalfd read on the control ring (health checks tag
- * theirs with HEALTH_UD_TAG; MSG_RING and linked timeouts carry 0). */
-#define CTL_UD_SIGNAL     0x1ull
-#define CTL_UD_DISC       0x3ull /* the poll of discovery's fd (not HEALTH_UD_TAG) */
-#define CTL_UD_UPG_ACCEPT 0x4ull /* the poll of the upgrade socket */
-#define CTL_UD_UPG_CONN   0x5ull /* the poll of an upgrade's connection, for its go */
-#define CTL_HANDOVER      (-1)   /* wait_ring(): the new process said go */
-
-/* An SQE of the control ring, submitting what is queued first when the
- * ring is full. */
-static struct io_uring_sqe *ctl_sqe(struct ctl *ctl)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctl->ring);
-
-	if (!sqe) {
-		io_uring_submit(&ctl->ring);
-		sqe = io_uring_get_sqe(&ctl->ring);
-	}
-	return sqe;
-}
-
-/* Arms a one-shot poll of discovery's fd on the control ring, if it has one. */
-static void arm_disc_poll(struct ctl *ctl)
-{
-	struct io_uring_sqe *sqe;
-
-	if (disc_fd() < 0)
-		return;
-	sqe = ctl_sqe(ctl);
-	io_uring_prep_poll_add(sqe, disc_fd(), POLLIN);
-	io_uring_sqe_set_data64(sqe, CTL_UD_DISC);
-}
-
-/* A one-shot poll for input on <fd>, tagged <ud>. */
-static void arm_poll(struct ctl *ctl, int fd, uint64_t ud)
-{
-	struct io_uring_sqe *sqe = ctl_sqe(ctl);
-
-	io_uring_prep_poll_add(sqe, fd, POLLIN);
-	io_uring_sqe_set_data64(sqe, ud);
-}
-
-/* Offers this process's listening sockets on its upgrade socket, if it
- * has one (a failure costs the upgrade only: logged, and ringlb runs). */
-static void upg_open(struct ctl *ctl)
-{
-	char path[sizeof(ctl->upg.path)], msg[300];
-
-	if (!upgrade_path(ctl->cfg, ctl->opts.pidfile, path, sizeof(path)))
-		return;
-	if (upgrade_listen(&ctl->upg, path, msg, sizeof(msg)) < 0)
-		log_warn("upgrade: %s: no binary upgrade of this process", msg);
-}
-
-/* Old side: a new process connected to the upgrade socket: it gets the
- * sockets, then this process serves on until it says go. */
-static void upg_accept(struct ctl *ctl)
-{
-	char msg[300];
-	int fd, pid;
-
-	if (ctl->upg.fd < 0)
-		return; /* closed: the poll's last completion */
-	fd = accept4(ctl->upg.fd, NULL, NULL, SOCK_CLOEXEC);
-	arm_poll(ctl, ctl->upg.fd, CTL_UD_UPG_ACCEPT);
-	if (fd < 0)
-		return;
-	if (ctl->upg_conn >= 0) {
-		log_warn("upgrade: refused a second request while pid=%d's is in progress",
-		         ctl->upg_peer);
-		close(fd);
-		return;
-	}
-	pid = upgrade_offer(fd, msg, sizeof(msg));
-	if (pid < 0) {
-		log_warn("upgrade: %s", msg);
-		close(fd);
-		return;
-	}
-	log_info("upgrade: pid=%d took the listening sockets; serving until it is ready", pid);
-	ctl->upg_conn = fd;
-	ctl->upg_peer = pid;
-	arm_poll(ctl, fd, CTL_UD_UPG_CONN);
-}
-
-/* Old side: input on the upgrade's connection. Returns true on go. */
-static bool upg_input(struct ctl *ctl)
-{
-	int r = upgrade_read_go(ctl->upg_conn);
-
-	if (r == -EAGAIN) {
-		arm_poll(ctl, ctl->upg_conn, CTL_UD_UPG_CONN);
-		return false;
-	}
-	if (r == 1) {
-		upgrade_close(&ctl->upg, false); /* the path becomes the new process's */
-		upgrade_ack(ctl->upg_conn);
-	}
-	close(ctl->upg_conn);
-	ctl->upg_conn = -1;
-	if (r == 1)
-		return true;
-	log_warn("upgrade: pid=%d ended before it was ready (its output says why): still serving",
-	         ctl->upg_peer);
-	return false;
-}
-
-static void arm_signal_read(struct ctl *ctl)
-{
-	struct io_uring_sqe *sqe = ctl_sqe(ctl);
-
-	io_uring_prep_read(sqe, ctl->sfd, &ctl->si, sizeof(ctl->si), 0);
-	io_uring_sqe_set_data64(sqe, CTL_UD_SIGNAL);
-}
-
-/* Waits on the control ring until <next> (clock_ms()) for completions,
- * hands health checks theirs, and returns the signal that arrived (0 for
- * none). */
-static int wait_ring(struct ctl *ctl, uint64_t next)
-{
-	uint64_t now = clock_ms(), left = next > now ? next - now : 0;
-	struct __kernel_timespec ts = {.tv_sec = (long long)(left / 1000),
-	                               .tv_nsec = (long long)(left % 1000) * 1000000};
-	struct io_uring_cqe *cqe;
-	int sig = 0;
-
-	io_uring_submit_and_wait_timeout(&ctl->ring, &cqe, 1, &ts, NULL);
-	while (io_uring_peek_cqe(&ctl->ring, &cqe) == 0) {
-		if (cqe->user_data == CTL_UD_SIGNAL) {
-			if (cqe->res == sizeof(ctl->si))
-				sig = (int)ctl->si.ssi_signo;
-			arm_signal_read(ctl);
-		} else if (cqe->user_data == CTL_UD_DISC) {
-			arm_disc_poll(ctl); /* disc_process() runs every turn */
-		} else if (cqe->user_data == CTL_UD_UPG_ACCEPT) {
-			upg_accept(ctl);
-		} else if (cqe->user_data == CTL_UD_UPG_CONN) {
-			if (upg_input(ctl))
-				sig = CTL_HANDOVER;
-		} else if ((cqe->user_data & HEALTH_UD_MASK) == HEALTH_UD_TAG) {
-			health_cqe(ctl->health, cqe);
-		}
-		io_uring_cqe_seen(&ctl->ring, cqe);
-		if (sig)
-			break; /* handled before the next completion */
-	}
-	return sig;
-}
-
-/* The control thread's loop, on its own ring: the signalfd read, health
- * checks, and the periodic work (pool sizes, leak checks, ticket keys). */
-static void control_loop(struct ctl *ctl)
-{
-	uint64_t next_adjust = clock_ms() + ctl->cfg->memory_tuning.pool_check_interval;
-	uint64_t next_leak = clock_ms() + ctl->cfg->memory_tuning.leak_check_interval;
-	uint64_t next_ticket = clock_ms() + tls_ticket_tick(clock_ms()); /* ticket key rotation */
-	uint64_t next_health = health_run(ctl->health, clock_ms());
-
-	arm_signal_read(ctl);
-	arm_disc_poll(ctl);
-	if (ctl->upg.fd >= 0)
-		arm_poll(ctl, ctl->upg.fd, CTL_UD_UPG_ACCEPT);
-	for (;;) {
-		const struct cfg_memory_tuning *mt = &ctl->cfg->memory_tuning;
-		struct stats_src src = {
-		    &ctl->g,     ctl->cfg,        ctl->acct,          ctl->pool_list,
-		    ctl->npools, ctl->reloads_ok, ctl->reloads_failed};
-		uint64_t now, next = next_adjust < next_leak ? next_adjust : next_leak;
-		unsigned i;
-		int sig;
-
-		if (next_ticket < next)
-			next = next_ticket;
-		if (next_health < next)
-			next = next_health;
-		if (disc_next() < next)
-			next = disc_next();
-		sig = wait_ring(ctl, next);
-		if (sig == CTL_HANDOVER) {
-			/* No STOPPING=1: the unit goes on, with the new MAINPID. */
-			log_info(
-			    "upgrade: pid=%d accepts on every socket: this process stops accepting and drains",
-			    ctl->upg_peer);
-			ctl->handed_over = true;
-			worker_group_msg(&ctl->g, &ctl->ring, WMSG_HANDOVER);
-			return;
-		}
-		if (sig == SIGTERM || sig == SIGINT) {
-			log_info("stopping: draining connections");
-			upgrade_close(&ctl->upg, true); /* no upgrade of a process that stops */
-			notify_stopping(ctl->cfg);
-			/* A new process holds copies of our sockets: stop as in a
-			 * handover, without shutdown(), which would end its
-			 * listening too. */
-			if (ctl->upg_conn >= 0)
-				worker_group_msg(&ctl->g, &ctl->ring, WMSG_HANDOVER);
-			return;
-		}
-		if (sig == SIGUSR1)
-			stats_log_snapshot(&src);
-		if (sig == SIGUSR2)
-			alog_reopen(); /* logrotate's postrotate */
-		if (sig == SIGHUP) {
-			uint64_t failed = ctl->reloads_failed;
-
-			notify_reloading(ctl->cfg->generation + 1);
-			reload(ctl);
-			notify_ready(ctl->cfg, ctl->g.n, ctl->reloads_failed != failed);
-		}
-		if (disc_process())
-			discovered(ctl);
-		now = clock_ms();
-		if (now >= next_adjust) {
-			for (i = 0; i < ctl->npools; i++)
-				pool_adjust(ctl->pool_list[i], mt->pool_growth_threshold,
-				            mt->pool_shrink_threshold);
-			next_adjust = now + mt->pool_check_interval;
-		}
-		if (now >= next_leak) {
-			for (i = 0; i < ctl->npools; i++)
-				admin_note_leaks(
-				    pool_leak_check(ctl->pool_list[i], now, mt->leak_threshold));
-			admin_note_leaks(slab_leak_check_all(now, mt->leak_threshold));
-			next_leak = now + mt->leak_check_interval;
-		}
-		next_ticket = now + tls_ticket_tick(now); /* rotates when due */
-		next_health = health_run(ctl->health, now);
-	}
-}
-
 static void teardown(struct ctl *ctl)
 {
 	unsigned i;
@@ -843,7 +368,7 @@ static void upg_go(struct ctl *ctl)
 		log_info("upgrade: pid=%d stops accepting and drains; this process serves",
 		         ctl->upg_peer);
 	ctl->upg_conn = -1;
-	upg_open(ctl);
+	ctl_upg_open(ctl);
 }
 
 static int run(struct ctl *ctl)
@@ -867,7 +392,7 @@ static int run(struct ctl *ctl)
 	 * most, are in the first snapshot; a pool without one starts empty. */
 	if (disc_sync(ctl->cfg) == 0)
 		disc_wait(DISC_START_WAIT_MS);
-	if (disc_fill(ctl->cfg) < 0 || build(ctl->cfg, ctl->acct) < 0)
+	if (disc_fill(ctl->cfg) < 0 || ctl_build(ctl->cfg, ctl->acct) < 0)
 		return 1;
 	ret = tls_ticket_init(certs_ticket_rotation(ctl->cfg));
 	if (ret < 0) {
@@ -879,7 +404,7 @@ static int run(struct ctl *ctl)
 		log_err("control ring: %s", strerror(-ret));
 		return 1;
 	}
-	if (setup_signals(ctl) < 0) {
+	if (ctl_setup_signals(ctl) < 0) {
 		log_err("signalfd: %s", strerror(errno));
 		return 1;
 	}
@@ -896,7 +421,7 @@ static int run(struct ctl *ctl)
 	if (start_workers(ctl) < 0)
 		return 1;
 	if (!ctl->opts.upgrade)
-		upg_open(ctl); /* before the drop: its directory may be root's */
+		ctl_upg_open(ctl); /* before the drop: its directory may be root's */
 	place_log(&ctl->place, &ctl->topo);
 	/* The pidfile is written before the drop (its directory may be root's);
 	 * the listeners are bound: the user: and group: run the rest. */
@@ -938,7 +463,7 @@ static int run(struct ctl *ctl)
 	} else {
 		notify_ready(ctl->cfg, ctl->g.n, false);
 	}
-	control_loop(ctl);
+	ctl_loop(ctl);
 	health_free(ctl->health); /* no check runs while connections drain */
 	ctl->health = NULL;
 	worker_group_stop(&ctl->g, &ctl->ring);
@@ -992,12 +517,12 @@ int main(int argc, char **argv, char **envp)
 	ctl.envp = envp;
 	ctl.upg.fd = -1;
 	ctl.upg_conn = -1;
-	ctl.cfg = load_config(&ctl.opts, envp, NULL);
+	ctl.cfg = ctl_load_config(&ctl.opts, envp, NULL);
 	if (!ctl.cfg)
 		return 1;
 	log_set_level(ctl.cfg->log_level);
 	if (ctl.opts.check) {
-		if (build(ctl.cfg, NULL) < 0) { /* certificates and keys load */
+		if (ctl_build(ctl.cfg, NULL) < 0) { /* certificates and keys load */
 			config_unref(ctl.cfg);
 			return 1;
 		}
