@@ -38,63 +38,16 @@
 #include <pthread.h>
 
 #include "core/base/log.h"
+#include "core/mem/pool-int.h"
 #include "core/mem/pool.h"
 #include "numa/nodemem.h"
 
 #define POOL_NONE      UINT32_MAX
-#define POOL_CACHE_MAX 32
 #define POOL_MAX_POOLS 64
-#define POOL_OVER_NB   1024 /* hash buckets of a pool's overflow table */
 
 static const uint32_t pool_sizes[BUF_NCLASS] = {POOL_SMALL, POOL_MEDIUM, POOL_LARGE, POOL_GIANT};
 /* A cache of 32 giant buffers would pin 8 MiB per worker: fewer for big classes. */
 static const uint32_t pool_cache_cap[BUF_NCLASS] = {32, 32, 8, 4};
-
-/* Written by the worker that holds the buffer, read by the leak check. */
-struct pool_track {
-	_Atomic uint64_t since;   /* ms, when handed out */
-	const char *_Atomic site; /* NULL while in the pool */
-};
-
-/* A buffer past its class's max_count (see the head comment). */
-struct pool_over {
-	struct pool_over *next; /* in its hash bucket */
-	char *buf;
-	uint64_t since;   /* ms, when handed out (the leak check) */
-	const char *site; /* who took it */
-	uint8_t cls;
-};
-
-struct pool_class {
-	char *base;
-	uint32_t size;
-	uint32_t cap;               /* slots reserved: max_count */
-	_Atomic uint32_t *next;     /* link of each slot, in whichever stack holds it */
-	_Atomic uint64_t free_head; /* tag << 32 | index */
-	_Atomic uint64_t spare_head;
-	_Atomic uint32_t count;  /* resident buffers */
-	_Atomic uint32_t nfree;  /* on the free stack */
-	_Atomic uint32_t cached; /* in workers' caches */
-	uint32_t min_count;
-	double growth;
-	_Atomic uint64_t gets, puts, fails, grows, shrinks, zeroed;
-	_Atomic uint64_t over_gets, over_puts, over_fails; /* past max_count */
-	_Atomic uint32_t over_in_use, over_peak;
-#ifdef RINGLB_DEBUG
-	struct pool_track *track;
-#endif
-};
-
-struct pool {
-	int node;
-	struct acct *acct;
-	struct pool_class cls[BUF_NCLASS];
-	pthread_mutex_t caches_lock; /* registration and the control thread's walk */
-	struct pool_cache *caches;
-	pthread_mutex_t over_lock;   /* the overflow table */
-	struct pool_over **over;     /* POOL_OVER_NB buckets, allocated at the first */
-	_Atomic uint32_t over_count; /* overflow buffers out, every class */
-};
 
 struct pool_cache_class {
 	uint32_t n;
@@ -110,8 +63,6 @@ struct pool_cache {
 	 * by the owner only, read by the control thread. */
 	_Atomic uint32_t standing[BUF_NCLASS];
 };
-
-static void pool_over_free_all(struct pool *p);
 
 /* Every pool, so pool_put() finds the owner of a buffer from another node. */
 static struct pool *_Atomic pool_all[POOL_MAX_POOLS];
@@ -267,7 +218,7 @@ void pool_free(struct pool *p)
 		if (pool_all[i] == p)
 			pool_all[i] = NULL;
 	pthread_mutex_unlock(&pool_all_lock);
-	pool_over_free_all(p);
+	pool__over_free_all(p);
 	for (i = 0; i < BUF_NCLASS; i++) {
 		struct pool_class *pc = &p->cls[i];
 		uint32_t count = atomic_load(&pc->count), nfree = atomic_load(&pc->nfree);
@@ -288,82 +239,7 @@ void pool_free(struct pool *p)
 	free(p);
 }
 
-/* ---- past max_count ---- */
-
-static uint32_t pool_over_hash(const void *buf)
-{
-	uintptr_t k = (uintptr_t)buf >> 6;
-
-	return (uint32_t)((k * 0x9e3779b97f4a7c15ull) >> 40) % POOL_OVER_NB;
-}
-
-/* A zeroed buffer of class <cls> from outside the class's area, charged to
- * ACCT_BUF; NULL when the accountant (or the allocator) refuses. */
-static void *pool_over_get(struct pool *p, int cls, const char *site)
-{
-	struct pool_class *pc = &p->cls[cls];
-	struct pool_over *o;
-	uint32_t n, peak;
-
-	if (acct_charge(p->acct, ACCT_BUF, p->node, pc->size) < 0)
-		goto refused;
-	o = calloc(1, sizeof(*o));
-	if (o)
-		o->buf = aligned_alloc(64, pc->size);
-	if (!o || !o->buf) {
-		free(o);
-		acct_release(p->acct, ACCT_BUF, p->node, pc->size);
-		goto refused;
-	}
-	memset(o->buf, 0, pc->size);
-	o->cls = (uint8_t)cls;
-	o->site = site;
-	o->since = clock_ms();
-	pthread_mutex_lock(&p->over_lock);
-	if (!p->over && !(p->over = calloc(POOL_OVER_NB, sizeof(*p->over)))) {
-		pthread_mutex_unlock(&p->over_lock);
-		free(o->buf);
-		free(o);
-		acct_release(p->acct, ACCT_BUF, p->node, pc->size);
-		goto refused;
-	}
-	n = pool_over_hash(o->buf);
-	o->next = p->over[n];
-	p->over[n] = o;
-	pthread_mutex_unlock(&p->over_lock);
-	atomic_fetch_add_explicit(&p->over_count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&pc->over_gets, 1, memory_order_relaxed);
-	n = atomic_fetch_add_explicit(&pc->over_in_use, 1, memory_order_relaxed) + 1;
-	peak = atomic_load_explicit(&pc->over_peak, memory_order_relaxed);
-	while (n > peak &&
-	       !atomic_compare_exchange_weak_explicit(&pc->over_peak, &peak, n,
-	                                              memory_order_relaxed, memory_order_relaxed))
-		;
-	return o->buf;
-refused:
-	atomic_fetch_add_explicit(&pc->over_fails, 1, memory_order_relaxed);
-	return NULL;
-}
-
-/* Takes <buf> out of <p>'s overflow table; NULL if it is not there. */
-static struct pool_over *pool_over_take(struct pool *p, const void *buf)
-{
-	struct pool_over **pp, *o = NULL;
-
-	if (!atomic_load_explicit(&p->over_count, memory_order_relaxed))
-		return NULL;
-	pthread_mutex_lock(&p->over_lock);
-	for (pp = p->over ? &p->over[pool_over_hash(buf)] : NULL; pp && *pp; pp = &(*pp)->next)
-		if ((*pp)->buf == buf) {
-			o = *pp;
-			*pp = o->next;
-			break;
-		}
-	pthread_mutex_unlock(&p->over_lock);
-	if (o)
-		atomic_fetch_sub_explicit(&p->over_count, 1, memory_order_relaxed);
-	return o;
-}
+/* ---- past max_count (pool_over.c), across pools ---- */
 
 /* The class size of overflow buffer <buf> of any pool, 0 if it is none. */
 static size_t pool_over_size(struct pool *own, const void *buf)
@@ -373,63 +249,22 @@ static size_t pool_over_size(struct pool *own, const void *buf)
 	for (int k = -1; k < POOL_MAX_POOLS && !size; k++) {
 		struct pool *p = k < 0 ? own : pool_all[k];
 
-		if (!p || (k >= 0 && p == own) || !atomic_load(&p->over_count))
-			continue;
-		pthread_mutex_lock(&p->over_lock);
-		for (struct pool_over *o = p->over ? p->over[pool_over_hash(buf)] : NULL; o;
-		     o = o->next)
-			if (o->buf == buf)
-				size = p->cls[o->cls].size;
-		pthread_mutex_unlock(&p->over_lock);
+		if (p && (k < 0 || p != own))
+			size = pool__over_size(p, buf);
 	}
 	return size;
 }
 
-/* Gives back overflow buffer <buf> if it is one (true): its written prefix
- * zeroed, then freed and uncharged. */
+/* Gives back overflow buffer <buf> if it is one of any pool (true). */
 static bool pool_over_put(struct pool *own, void *buf, size_t used)
 {
 	for (int k = -1; k < POOL_MAX_POOLS; k++) {
 		struct pool *p = k < 0 ? own : pool_all[k];
-		struct pool_over *o;
-		struct pool_class *pc;
 
-		if (!p || (k >= 0 && p == own) || !(o = pool_over_take(p, buf)))
-			continue;
-		pc = &p->cls[o->cls];
-		if (used > pc->size)
-			used = pc->size;
-		memset(buf, 0, used); /* the heap is shared: nothing of ours stays in it */
-		free(buf);
-		free(o);
-		acct_release(p->acct, ACCT_BUF, p->node, pc->size);
-		atomic_fetch_add_explicit(&pc->over_puts, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&pc->zeroed, used, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&pc->over_in_use, 1, memory_order_relaxed);
-		return true;
+		if (p && (k < 0 || p != own) && pool__over_put(p, buf, used))
+			return true;
 	}
 	return false;
-}
-
-/* Frees what is left in the overflow table at pool_free() (a leak). */
-static void pool_over_free_all(struct pool *p)
-{
-	unsigned left = 0;
-
-	for (uint32_t n = 0; p->over && n < POOL_OVER_NB; n++)
-		while (p->over[n]) {
-			struct pool_over *o = p->over[n];
-
-			p->over[n] = o->next;
-			acct_release(p->acct, ACCT_BUF, p->node, p->cls[o->cls].size);
-			free(o->buf);
-			free(o);
-			left++;
-		}
-	if (left)
-		log_warn("pool: node %d: %u buffers past max_count not returned", p->node, left);
-	free(p->over);
-	p->over = NULL;
 }
 
 /* ---- the per-worker cache ---- */
@@ -546,7 +381,7 @@ void *pool_get_at(struct pool_cache *c, int cls, const char *site)
 		/* No slot left to grow into: the class is at max_count. */
 		if ((uint32_t)atomic_load_explicit(&pc->spare_head, memory_order_acquire) ==
 		    POOL_NONE)
-			o = pool_over_get(c->pool, cls, site);
+			o = pool__over_get(c->pool, cls, site);
 		if (!o)
 			atomic_fetch_add_explicit(&pc->fails, 1, memory_order_relaxed);
 		return o;
@@ -732,18 +567,7 @@ unsigned pool_leak_check(struct pool *p, uint64_t now_ms, uint64_t threshold_ms)
 			         p->node, pc->size, k, (unsigned long long)(now_ms - since), site);
 		}
 	}
-	pthread_mutex_lock(&p->over_lock);
-	for (uint32_t b = 0; p->over && b < POOL_OVER_NB; b++)
-		for (struct pool_over *o = p->over[b]; o; o = o->next) {
-			if (now_ms < o->since || now_ms - o->since <= threshold_ms)
-				continue;
-			n++;
-			log_warn(
-			    "leak check: node %d %u-byte buffer past max_count held %llu ms, from %s",
-			    p->node, p->cls[o->cls].size, (unsigned long long)(now_ms - o->since),
-			    o->site);
-		}
-	pthread_mutex_unlock(&p->over_lock);
+	n += pool__over_leaks(p, now_ms, threshold_ms);
 #else
 	(void)p;
 	(void)now_ms;
