@@ -29,6 +29,7 @@
 #include "core/lb/lb.h"
 #include "core/base/log.h"
 #include "core/loop/listen.h"
+#include "core/loop/lsock.h"
 #include "core/loop/lstat.h"
 #include "core/loop/ops.h"
 #include "core/loop/proxyp.h"
@@ -254,7 +255,7 @@ static void teardown(struct ctl *ctl)
 	upgrade_close(&ctl->upg, !ctl->handed_over);
 	if (ctl->upg_conn >= 0)
 		close(ctl->upg_conn); /* the other process learns we are gone */
-	listen_inherit_close();
+	lsock_inherit_close();
 	free(ctl->g.w);
 	disc_stop();
 	lstat_free_all();
@@ -317,7 +318,7 @@ static int upg_fetch(struct ctl *ctl)
 		return -1;
 	}
 	ctl->upg_peer = pid;
-	listen_inherit(socks, n);
+	lsock_inherit(socks, n);
 	ctl->g.hold = true;
 	log_info("upgrade: received %u listening sockets from pid=%d", n, pid);
 	/* Started from a shell for a process systemd runs: into the unit, so
@@ -348,7 +349,7 @@ static int upg_arm(struct ctl *ctl)
 			}
 			usleep(1000);
 		}
-	closed = listen_inherit_close();
+	closed = lsock_inherit_close();
 	if (closed)
 		log_info(
 		    "upgrade: closed %u received sockets that no listener or worker of this config uses",

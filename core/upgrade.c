@@ -212,7 +212,7 @@ int upgrade_offer(int conn, char *msg, size_t len)
 		         r < 0 ? strerror(errno) : "not an upgrade request");
 		return -EPROTO;
 	}
-	n = listen_export(&socks);
+	n = lsock_export(&socks);
 	if (n < 0) {
 		snprintf(msg, len, "pid=%d: copying the listening sockets: %s", (int)h.pid,
 		         strerror(-n));

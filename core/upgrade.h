@@ -22,7 +22,8 @@
 #include <sys/types.h>
 
 #include "config/config.h"
-#include "core/loop/listen.h"
+#include "core/loop/lsock.h"
+#include "core/loop/lsock.h"
 
 /* The upgrade socket of a process: its listening fd and the path's inode,
  * so that only the process whose socket the path still is removes it. */

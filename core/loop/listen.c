@@ -21,6 +21,7 @@
 #include "core/lb/snapshot.h"
 #include "core/loop/gen.h"
 #include "core/loop/listen.h"
+#include "core/loop/lsock.h"
 #include "core/loop/lstat.h"
 #include "core/base/log.h"
 #include "core/loop/ops.h"
@@ -29,137 +30,6 @@
 #include "core/base/timer.h"
 
 #define LISTEN_MAX_SLOTS UINT16_MAX
-
-/* ---- the process's listening sockets, for a binary upgrade ---- */
-
-/* Every listening socket a worker holds (added when bound or inherited,
- * removed before it is closed), so that the control thread can hand copies
- * to the process replacing this one; and the sockets this process received
- * from the one it replaces, until the workers took them. */
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct listen_sock *reg, *inh;
-static unsigned nreg, reg_cap, ninh;
-
-static void reg_add(const struct worker *w, int fd, const struct cfg_addr *a)
-{
-	pthread_mutex_lock(&reg_lock);
-	if (nreg == reg_cap) {
-		unsigned n = reg_cap ? reg_cap * 2 : 16;
-		struct listen_sock *grown = realloc(reg, n * sizeof(*grown));
-
-		if (!grown) { /* only a later upgrade misses it: bind afresh then */
-			pthread_mutex_unlock(&reg_lock);
-			return;
-		}
-		reg = grown;
-		reg_cap = n;
-	}
-	reg[nreg] = (struct listen_sock){.fd = fd, .worker = w->id, .len = a->len};
-	memcpy(&reg[nreg].ss, &a->ss, a->len);
-	nreg++;
-	pthread_mutex_unlock(&reg_lock);
-}
-
-static void reg_del(int fd)
-{
-	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < nreg; i++)
-		if (reg[i].fd == fd) {
-			reg[i] = reg[--nreg];
-			break;
-		}
-	if (!nreg) {
-		free(reg);
-		reg = NULL;
-		reg_cap = 0;
-	}
-	pthread_mutex_unlock(&reg_lock);
-}
-
-static int sock_cmp(const void *a, const void *b)
-{
-	const struct listen_sock *x = a, *y = b;
-
-	return x->worker < y->worker ? -1 : x->worker > y->worker;
-}
-
-int listen_export(struct listen_sock **out)
-{
-	struct listen_sock *v;
-	unsigned i, n = 0;
-	int ret = 0;
-
-	pthread_mutex_lock(&reg_lock);
-	v = calloc(nreg ? nreg : 1, sizeof(*v));
-	for (i = 0; v && i < nreg; i++) {
-		v[n] = reg[i];
-		v[n].fd = fcntl(reg[i].fd, F_DUPFD_CLOEXEC, 3);
-		if (v[n].fd < 0) {
-			ret = -errno;
-			break;
-		}
-		n++;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	if (!v)
-		return -ENOMEM;
-	if (ret < 0) {
-		while (n)
-			close(v[--n].fd);
-		free(v);
-		return ret;
-	}
-	qsort(v, n, sizeof(*v), sock_cmp);
-	*out = v;
-	return (int)n;
-}
-
-void listen_inherit(struct listen_sock *s, unsigned n)
-{
-	pthread_mutex_lock(&reg_lock);
-	inh = s;
-	ninh = n;
-	qsort(inh, ninh, sizeof(*inh), sock_cmp); /* worker order within each address */
-	pthread_mutex_unlock(&reg_lock);
-}
-
-/* The socket for the worker of rank <rank> bound to <a>, if the old
- * process gave one; -1 if not. */
-static int inherit_take(unsigned rank, const struct cfg_addr *a)
-{
-	unsigned i, k = 0;
-	int fd = -1;
-
-	pthread_mutex_lock(&reg_lock);
-	for (i = 0; i < ninh; i++) {
-		if (inh[i].len != a->len || memcmp(&inh[i].ss, &a->ss, a->len))
-			continue;
-		if (k++ == rank) {
-			fd = inh[i].fd;
-			inh[i].fd = -1;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return fd;
-}
-
-unsigned listen_inherit_close(void)
-{
-	unsigned i, n = 0;
-
-	pthread_mutex_lock(&reg_lock);
-	for (i = 0; i < ninh; i++)
-		if (inh[i].fd >= 0) {
-			close(inh[i].fd);
-			n++;
-		}
-	free(inh);
-	inh = NULL;
-	ninh = 0;
-	pthread_mutex_unlock(&reg_lock);
-	return n;
-}
 
 static void listen_defer_fire(struct timer *t, void *arg)
 {
@@ -299,7 +169,7 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	 * sets the backlog; the group and its steering program stay. Among a
 	 * process's sockets of one address, the old workers' ranks were
 	 * their ids (workers open one at a time), and so are ours. */
-	bool taken = (fd = inherit_take(w->id, &l->bind)) >= 0;
+	bool taken = (fd = lsock_take(w->id, &l->bind)) >= 0;
 
 	if (!taken && (fd = listen_bind(l)) < 0) {
 		errno = -fd;
@@ -312,7 +182,7 @@ int listen_open(struct worker *w, struct wlistener *ls)
 	if (listen(fd, l->backlog ? (int)l->backlog : 1024) < 0)
 		goto err;
 	ls->fd = fd;
-	reg_add(w, fd, &l->bind);
+	lsock_add(w->id, fd, &l->bind);
 	/* At start-up the generation being opened is already the worker's
 	 * current one; a reload opens the next one before switching. */
 	listen_steer(w, ls, !taken, ls->gen == w->gen);
@@ -542,7 +412,7 @@ void listen_stop(struct worker *w, struct wlistener *ls)
 	timer_cancel(w->tw, &ls->defer_tm);
 	if (ls->fd < 0)
 		return;
-	reg_del(ls->fd);
+	lsock_del(ls->fd);
 	/* Stop listening now, not when the ring gets to the close below: the
 	 * reload's "ok" line follows this call, and a connection after it
 	 * must be refused, not queued on a socket about to go. (Closing the
@@ -615,7 +485,7 @@ void listen_free(struct worker *w, struct wlistener *ls)
 			w->ls[i]->successor = ls->successor;
 	timer_cancel(w->tw, &ls->defer_tm);
 	if (ls->fd >= 0) {
-		reg_del(ls->fd);
+		lsock_del(ls->fd);
 		close(ls->fd);
 	}
 	if (p && p->unprepare)

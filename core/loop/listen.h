@@ -15,30 +15,6 @@
  * in a free slot of w->ls; NULL when no slot or memory is left. */
 struct wlistener *listen_new(struct worker *w, struct wgen *g, const struct cfg_listener *l,
                              unsigned nworkers);
-/* A listening socket as a binary upgrade hands it over (core/upgrade.c):
- * the worker that accepts on it (its place in the address's SO_REUSEPORT
- * group) and the address it is bound to. */
-struct listen_sock {
-	int fd;
-	uint32_t worker;
-	struct sockaddr_storage ss;
-	socklen_t len;
-};
-
-/* Copies (dup) of every listening socket of the process, worker by worker,
- * into a new array the caller frees, closing each fd. Returns how many, or
- * -errno. Safe from any thread. */
-int listen_export(struct listen_sock **out);
-/* Hands the sockets <s>[0..n) received from the process being replaced to
- * the workers about to start: the worker of rank i among this process's
- * takes the i-th socket bound to a listener's address, in the old
- * process's worker order, instead of binding one (the same socket: what
- * waits in its accept queue is ours). Takes ownership of the fds. */
-void listen_inherit(struct listen_sock *s, unsigned n);
-/* Closes what listen_inherit() gave that no worker took (listeners the new
- * config lacks, workers beyond this process's count); returns how many. */
-unsigned listen_inherit_close(void);
-
 /* Frees <ls> (its protocol's unprepare(), its socket, its reference). */
 void listen_free(struct worker *w, struct wlistener *ls);
 /* Frees a retired listener once nothing refers to it any more. */
