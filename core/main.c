@@ -24,6 +24,7 @@
 #include "core/http/http.h"
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
+#include "core/base/fault.h"
 #include "core/base/log.h"
 #include "core/loop/lstat.h"
 #include "core/loop/ops.h"
@@ -643,6 +644,7 @@ static int run(struct ctl *ctl)
 		return 1;
 	}
 	ctl->started = true;
+	fault_arm(); /* start-up is done: from here on faults may be injected */
 	admin_set_source(&(struct admin_src){&ctl->g, ctl->acct, ctl->pool_list, ctl->npools});
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
@@ -660,6 +662,7 @@ static int run(struct ctl *ctl)
 
 		stats_log_summary(&src);
 	}
+	fault_log("fault"); /* what was injected, to tell it from real failures */
 	/* After a drop to user:, the pidfile's directory must be writable by
 	 * that user for this to work (systemd's RuntimeDirectory=). */
 	if (ctl->opts.pidfile && unlink(ctl->opts.pidfile) < 0 && errno != ENOENT)
@@ -715,6 +718,16 @@ int main(int argc, char **argv, char **envp)
 		config_print(ctl.cfg, stdout);
 		config_free(ctl.cfg);
 		return 0;
+	}
+	{
+		char err[256];
+
+		if (fault_init(getenv("RINGLB_FAULT"), getenv("RINGLB_FAULT_SEED"), err,
+		               sizeof(err)) < 0) {
+			log_err("%s", err);
+			config_unref(ctl.cfg);
+			return 1;
+		}
 	}
 	ret = register_ops();
 	if (ret < 0) {

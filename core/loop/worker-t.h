@@ -52,7 +52,8 @@ enum worker_msg {
 	X(pipe_exhausted) X(table_full) X(stale_cqes) X(http_requests) X(http_errors)     \
 	X(http_reused) X(tls_handshakes) X(tls_resumed) X(tls_failed) X(tls_timeouts)      \
 	X(log_dropped) X(log_unwritten) X(proxy_ok) X(proxy_local) X(proxy_untrusted)     \
-	X(proxy_bad) X(proxy_oversized) X(proxy_truncated) X(proxy_timeouts) X(proxy_sent)
+	X(proxy_bad) X(proxy_oversized) X(proxy_truncated) X(proxy_timeouts) X(proxy_sent)     \
+	X(accept_errors) X(recv_errors) X(send_errors) X(short_sends) X(sq_full) X(submit_errors)
 /* clang-format on */
 
 struct worker_stats {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config/publish.h"
+#include "core/base/fault.h"
 #include "core/loop/bufq.h"
 #include "core/loop/listen.h"
 #include "core/base/log.h"
@@ -85,14 +86,45 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	}
 }
 
-/* A completion for a live connection. */
-static void on_conn(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags)
+/* Fault injection (fault.h): the completion <op> of <c> turned into the
+ * failure the kernel could have reported, so every transport and protocol
+ * sees a real-looking one. A receive's buffer goes back to the pool; a
+ * multishot receive stays armed (its flags keep F_MORE), as the close that
+ * follows cancels it. Without RINGLB_FAULT this is `return res`. */
+static int fault_cqe(struct worker *w, uint8_t op, int res, uint32_t *flags)
 {
 	switch (op) {
 	case OP_RECV:
+		if (res < 0 || !fault_hit(FAULT_RECV))
+			return res;
+		if (*flags & IORING_CQE_F_BUFFER) {
+			pool_put(w->pc, ring_take_buffer(w, *flags >> IORING_CQE_BUFFER_SHIFT),
+			         (size_t)res);
+			*flags &= ~IORING_CQE_F_BUFFER;
+		}
+		return -ECONNRESET;
+	case OP_SEND:
+		return res >= 0 && fault_hit(FAULT_SEND) ? -EPIPE : res;
+	case OP_CONNECT:
+		return res == 0 && fault_hit(FAULT_CONNECT) ? -ECONNREFUSED : res;
+	default:
+		return res;
+	}
+}
+
+/* A completion for a live connection. */
+static void on_conn(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags)
+{
+	res = fault_cqe(w, op, res, &flags);
+	switch (op) {
+	case OP_RECV:
+		if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
+			WSTAT_INC(w, recv_errors);
 		xprt_of(c)->on_recv(w, c, res, flags);
 		break;
 	case OP_SEND:
+		if (res < 0 && res != -ECANCELED)
+			WSTAT_INC(w, send_errors);
 		xprt_of(c)->on_sent(w, c, res);
 		break;
 	case OP_CONNECT:
@@ -191,6 +223,13 @@ static bool worker_may_leave(struct worker *w)
 	return true;
 }
 
+/* Counts a failed submission of the loop (a signal or a timeout is none). */
+static void submitted(struct worker *w, int ret)
+{
+	if (ret < 0 && ret != -EINTR && ret != -ETIME)
+		WSTAT_INC(w, submit_errors);
+}
+
 static void worker_loop(struct worker *w)
 {
 	struct io_uring_cqe *cqes[WORKER_CQE_BATCH];
@@ -225,11 +264,13 @@ wait:
 		if (next < 0 || next > WORKER_MAX_WAIT)
 			next = WORKER_MAX_WAIT;
 		publish_reader_offline();
-		if (next == 0) {
-			io_uring_submit_and_get_events(&w->ring); /* timers due: no sleep */
+		if (fault_hit(FAULT_SUBMIT)) {
+			WSTAT_INC(w, submit_errors); /* the SQEs stay queued for the next turn */
+		} else if (next == 0) {
+			submitted(w, io_uring_submit_and_get_events(&w->ring)); /* timers due */
 		} else {
 			worker_tick(w, w->now + (uint64_t)next);
-			io_uring_submit_and_wait(&w->ring, 1);
+			submitted(w, io_uring_submit_and_wait(&w->ring, 1));
 		}
 		publish_reader_online();
 		w->now = clock_ms();
