@@ -33,7 +33,10 @@ int ring_submit(struct worker *w)
 
 void ring_reserve(struct worker *w, unsigned n)
 {
-	if (io_uring_sq_space_left(&w->ring) < n)
+	/* Until there is room, as ring_sqe() does: after a failed submit the
+	 * queue is still full, and the chain's second SQE would flush the
+	 * first alone (a connect without its deadline, a lone link timeout). */
+	while (io_uring_sq_space_left(&w->ring) < n)
 		ring_submit(w);
 }
 

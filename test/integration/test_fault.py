@@ -55,10 +55,12 @@ listeners:
   - name: s-a
     bind: {addr}:{sa}
     mode: static
+    max_connections: 512
     body: "hello from s-a\\n"
   - name: s-b
     bind: {addr}:{sb}
     mode: static
+    max_connections: 512
     body: "hello from s-b\\n"
   - name: big
     bind: {addr}:{big}
@@ -68,6 +70,7 @@ listeners:
   - name: s-big
     bind: {addr}:{sbig}
     mode: static
+    max_connections: 512
     file: {bigfile}
 {more_listeners}pools:
   - name: web
