@@ -135,9 +135,8 @@ int acct_charge(struct acct *a, enum acct_comp comp, int node, size_t n)
 	uint64_t cnow, tnow;
 
 	if (fault_hit(FAULT_ALLOC)) {
-		/* refused as the limit would: counted the same way */
+		/* refused as the component's limit would be: counted the same way */
 		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&a->total.refused, 1, memory_order_relaxed);
 		return -ENOMEM;
 	}
 	if (!acct_reserve(c, n, &cnow)) {
