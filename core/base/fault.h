@@ -33,7 +33,7 @@ enum fault_kind {
 	FAULT_SQE,     /* ring_sqe() finds the submission queue full */
 	FAULT_SUBMIT,  /* the worker's io_uring submit fails with -EAGAIN */
 	FAULT_ACCEPT,  /* an accept completes with -EMFILE */
-	FAULT_CONNECT, /* an upstream connect completes with -ECONNREFUSED */
+	FAULT_CONNECT, /* an upstream connect is refused, or (every second fault) times out */
 	FAULT_SEND,    /* a send completes with -EPIPE */
 	FAULT_SHORT,   /* a send is submitted with half its bytes (a short write) */
 	FAULT_RECV,    /* a receive completes with -ECONNRESET */

@@ -90,7 +90,8 @@ static void on_msg(struct worker *w, uint32_t cmd)
  * failure the kernel could have reported, so every transport and protocol
  * sees a real-looking one. A receive's buffer goes back to the pool; a
  * multishot receive stays armed (its flags keep F_MORE), as the close that
- * follows cancels it. Without RINGLB_FAULT this is `return res`. */
+ * follows cancels it. A connect is refused, or (every second fault) timed
+ * out. Without RINGLB_FAULT this is `return res`. */
 static int fault_cqe(struct worker *w, uint8_t op, int res, uint32_t *flags)
 {
 	switch (op) {
@@ -106,7 +107,11 @@ static int fault_cqe(struct worker *w, uint8_t op, int res, uint32_t *flags)
 	case OP_SEND:
 		return res >= 0 && fault_hit(FAULT_SEND) ? -EPIPE : res;
 	case OP_CONNECT:
-		return res == 0 && fault_hit(FAULT_CONNECT) ? -ECONNREFUSED : res;
+		if (res != 0 || !fault_hit(FAULT_CONNECT))
+			return res;
+		/* refused, or every second one timed out: what the linked
+		 * timeout's firing makes of a connect */
+		return fault_injected(FAULT_CONNECT) % 2 ? -ECONNREFUSED : -ECANCELED;
 	default:
 		return res;
 	}

@@ -354,9 +354,9 @@ def test_accept_out_of_descriptors():
                metric="ringlb_worker_accept_errors_total")
 
 
-def test_connect_refused():
+def test_connect_refused_or_timed_out():
     fault_case("connect", "connect=0.05", ["connect_fail"],
-               metric="ringlb_worker_connect_fail_total")
+               metric="ringlb_worker_connect_fail_total", effects=("connect_timeout",))
 
 
 def test_connect_refused_counts_per_backend():
@@ -437,6 +437,10 @@ def test_every_nth_call_is_exact():
     calls, inj = after["calls"], after["injected"]
     print("connect=@10: calls=%d injected=%d ok=%d failed=%d" % (calls, inj, ok, failed))
     check(calls >= 100 and inj == calls // 10, "@10: %d injected of %d calls" % (inj, calls))
+    # every second one is a timeout (the linked timeout's -ECANCELED);
+    # the parity is read after the count, so two workers at once may tip it
+    tmo = after["connect_timeout"] - run.before["connect_timeout"]
+    check(abs(tmo - inj // 2) <= 1, "@10: %d connect timeouts of %d faults" % (tmo, inj))
     check(failed == inj, "@10: %d streams failed, %d connects were refused" % (failed, inj))
     check(after["connect_fail"] - run.before["connect_fail"] >= inj, "connect_fail: %s" % after)
     run.finish()
