@@ -25,9 +25,10 @@
 #include "core/loop/worker.h"
 #include "numa/place.h"
 
-#define WORKER_SQ_ENTRIES 1024
-#define WORKER_CQE_BATCH  256
-#define WORKER_MAX_WAIT   1000 /* ms: the longest sleep in the ring */
+#define WORKER_SQ_ENTRIES  1024
+#define WORKER_CQE_BATCH   256
+#define WORKER_MAX_WAIT    1000 /* ms: the longest sleep in the ring */
+#define WORKER_REFILL_WAIT 10   /* ms: the longest while connections wait for ring buffers */
 
 /* Every operation of a closing connection has completed: give back what it
  * holds and free its slot. */
@@ -268,6 +269,11 @@ wait:
 		next = timer_wheel_next(w->tw, w->now);
 		if (next < 0 || next > WORKER_MAX_WAIT)
 			next = WORKER_MAX_WAIT;
+		/* Connections wait for a buffer the pool refused the ring: no
+		 * completion may come to wake the loop (another worker's puts
+		 * do not), so ring_refill() tries again soon, not in a second. */
+		if (w->nholes && w->wait_head != CONN_NONE && next > WORKER_REFILL_WAIT)
+			next = WORKER_REFILL_WAIT;
 		publish_reader_offline();
 		if (fault_hit(FAULT_SUBMIT)) {
 			WSTAT_INC(w, submit_errors); /* the SQEs stay queued for the next turn */

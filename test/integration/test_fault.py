@@ -408,6 +408,23 @@ def test_pool_faults_on_a_small_receive_ring_make_streams_wait_not_fail():
     run.finish()
 
 
+def test_streams_waiting_for_ring_buffers_resume_without_a_second_of_sleep():
+    # Regression: with the pool refusing most gets, ring slots stay holes
+    # and connections wait for buffers; the worker slept up to 1 s (its
+    # longest wait) before retrying the refill, as no completion came to
+    # wake it: 75 echo streams of 64 KiB took 42 to 145 s. Now the wait is
+    # 10 ms while connections wait: well under a second here.
+    run = Run("pool=0.9")
+    rc, d = lib.l4client("%s:%d" % (run.addr, P_L4), 75, 64 << 10, extra=["--parallel", "16"],
+                         timeout=120)
+    after = run.snapshot()
+    print("pool=0.9: l4 echo %s buffer_waits=%d" % (d, after["buffer_waits"]))
+    check(rc == 0 and d["ok"] == 75, "streams failed: %s" % d)
+    check(after["buffer_waits"] > 0, "no connection waited for a buffer")
+    check(d["secs"] < 25, "75 streams of 64 KiB took %.1fs under pool faults" % d["secs"])
+    run.finish()
+
+
 def test_recv_reset():
     fault_case("recv", "recv=0.02", ["recv_errors"], metric="ringlb_worker_recv_errors_total")
 
