@@ -40,8 +40,11 @@ CFLAGS   := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wno-unused-para
 LDFLAGS  := $(EXTRA_LDFLAGS) -Wl,--wrap=wc_curve25519_make_key
 LDLIBS   := $(WOLFSSL_LIB) $(LIBS_PKG) -lpthread -lm
 
+# The ASan build carries the fault injection hooks (core/base/fault.h), inert
+# unless RINGLB_FAULT is set: `make fault` runs their suite there.
 ifeq ($(SAN),asan)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DRINGLB_DEBUG
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -DRINGLB_DEBUG \
+	   -DRINGLB_FAULT
 LDFLAGS += -fsanitize=address,undefined
 endif
 ifeq ($(SAN),tsan)
@@ -95,7 +98,7 @@ VERSION      := $(shell sed -n 's/^\#define CLI_VERSION "ringlb \(.*\)"$$/\1/p' 
 MAN          := $(BUILD)/ringlb.8
 
 .PHONY: all run test unit asan tsan debug deps format format-check clean distclean help bench \
-	numa-check wolfssl check-layers fuzz fuzz-build install uninstall man deb test-deb
+	numa-check wolfssl check-layers fuzz fuzz-build install uninstall man deb test-deb fault
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS) $(CTOOL_BINS) $(MAN)
 
 # Its own make shares our jobserver (the + line).
@@ -261,6 +264,11 @@ asan: deps
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=tsan OPT=-O1 test
 
+# The fault injection suite (test/integration/test_fault.py and the unit
+# test of core/base/fault.c) on the ASan build, which has the hooks.
+fault: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=asan OPT=-O1 test TESTS="$(or $(TESTS),test_fault)"
+
 debug:
 	@$(MAKE) --no-print-directory BUILD=build/debug DEBUG=1 OPT=-O0 all
 
@@ -298,6 +306,7 @@ help:
 	@echo "make check-layers  module circles and layer violations (run by make test; LAYERS=warn goes on)"
 	@echo "make asan       the test suites under ASan+UBSan (build/asan)"
 	@echo "make tsan       the test suites under TSan (build/tsan)"
+	@echo "make fault      the fault injection suite on the ASan build (RINGLB_FAULT; README: Reliability)"
 	@echo "make debug      -O0 build with leak tracking (build/debug)"
 	@echo "make bench      tools/bench: ringlb beside HAProxy and nginx"
 	@echo "make numa-check run ringlb in the two-node QEMU guest"

@@ -27,6 +27,10 @@ static const struct env_direct {
 } env_direct[] = {
     {"RINGLB_NUMA_FAKE", "numa/fake.c: `=N` splits the online CPUs into N pretend NUMA nodes, "
                          "so multi-node code paths run on a one-node machine"},
+    {"RINGLB_FAULT", "core/base/fault.c: fault injection in a build made with `make fault` "
+                     "(`KIND=RATE` or `KIND=@N`, comma-separated; see the README's Reliability "
+                     "section); a build without the hooks refuses to start with it set"},
+    {"RINGLB_FAULT_SEED", "core/base/fault.c: the seed of the fault injection's draws"},
     {NULL, NULL},
 };
 

@@ -27,6 +27,7 @@
 #include "core/http/http.h"
 #include "core/proto/l4.h"
 #include "core/lb/lb.h"
+#include "core/base/fault.h"
 #include "core/base/log.h"
 #include "core/loop/listen.h"
 #include "core/loop/lsock.h"
@@ -455,6 +456,7 @@ static int run(struct ctl *ctl)
 		return 1;
 	}
 	ctl->started = true;
+	fault_arm(); /* start-up is done: from here on faults may be injected */
 	admin_set_source(&(struct admin_src){&ctl->g, ctl->acct, ctl->pool_list, ctl->npools});
 	log_info("ready pid=%d generation=%llu", getpid(),
 	         (unsigned long long)ctl->cfg->generation);
@@ -477,6 +479,7 @@ static int run(struct ctl *ctl)
 
 		stats_log_summary(&src);
 	}
+	fault_log("fault"); /* what was injected, to tell it from real failures */
 	/* After a drop to user:, the pidfile's directory must be writable by
 	 * that user for this to work (systemd's RuntimeDirectory=). */
 	if (ctl->opts.pidfile && !ctl->handed_over && pidfile_ours(ctl->opts.pidfile) &&
@@ -535,6 +538,16 @@ int main(int argc, char **argv, char **envp)
 		config_print(ctl.cfg, stdout);
 		config_free(ctl.cfg);
 		return 0;
+	}
+	{
+		char err[256];
+
+		if (fault_init(getenv("RINGLB_FAULT"), getenv("RINGLB_FAULT_SEED"), err,
+		               sizeof(err)) < 0) {
+			log_err("%s", err);
+			config_unref(ctl.cfg);
+			return 1;
+		}
 	}
 	ret = register_ops();
 	if (ret < 0) {

@@ -4,6 +4,7 @@
 
 #include "core/lb/backend.h"
 #include "core/lb/lb.h"
+#include "core/base/fault.h"
 #include "core/base/log.h"
 #include "core/lb/snapshot.h"
 #include "core/mem/slab.h"
@@ -171,7 +172,7 @@ static void log_tls(const struct stats_src *s)
 void stats_log_snapshot(const struct stats_src *s)
 {
 	struct worker_stats sum;
-	char line[1024];
+	char line[2048];
 	unsigned i;
 
 	log_memory(s);
@@ -188,6 +189,7 @@ void stats_log_snapshot(const struct stats_src *s)
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));
 	log_info("stats total %s", line);
+	fault_log("stats fault"); /* fault builds with RINGLB_FAULT set only */
 	log_info("stats end");
 }
 
@@ -196,7 +198,7 @@ void stats_log_summary(const struct stats_src *s)
 	struct tls_ticket_stats tk;
 	struct worker_stats sum;
 	struct acct_stats a;
-	char line[1024];
+	char line[2048];
 
 	worker_group_stats(s->g, &sum);
 	stats_format_worker(&sum, line, sizeof(line));

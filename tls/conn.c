@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "core/base/fault.h"
 #include "tls/tls-int.h"
 
 #include <wolfssl/error-ssl.h>
@@ -250,7 +251,7 @@ static int conn_error(struct tls_conn *t, int r)
 static int conn_new_ssl(struct tls_conn *t, WOLFSSL_CTX *w)
 {
 	tls__session_alloc_next(true); /* wolfSSL_new()'s first block is the WOLFSSL */
-	t->ssl = wolfSSL_new(w);
+	t->ssl = fault_hit(FAULT_TLS) ? NULL : wolfSSL_new(w);
 	tls__session_alloc_next(false);
 	if (!t->ssl)
 		return conn_fail(t, TLS_R_NOMEM, MEMORY_E);

@@ -28,7 +28,7 @@ static const char *const log_prefix[] = {
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	char line[1024];
+	char line[4096]; /* the summary names every counter (stats.c) */
 	va_list ap;
 	int n;
 

@@ -196,8 +196,10 @@ void bufq_sent(struct worker *w, struct conn *c, uint32_t res)
 
 		b->off += n;
 		res -= n;
-		if (b->off < b->len)
+		if (b->off < b->len) {
+			WSTAT_INC(w, short_sends); /* the rest goes in the next send */
 			break;
+		}
 		c->out.head = b->next;
 		if (!c->out.head)
 			c->out.tail = NULL;

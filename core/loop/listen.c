@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/mem/acct.h"
+#include "core/base/fault.h"
 #include "core/base/macros.h"
 #include "core/lb/snapshot.h"
 #include "core/loop/gen.h"
@@ -292,6 +293,7 @@ static void accept_error(struct worker *w, struct wlistener *ls, int err)
 {
 	static __thread struct log_ratelimit rl;
 
+	WSTAT_INC(w, accept_errors);
 	if (log_ratelimit(&rl, 5))
 		log_warn("listener %s: accept: %s", ls->cfg->name, strerror(-err));
 	if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
@@ -307,6 +309,14 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 	bool more = flags & IORING_CQE_F_MORE;
 	bool reject = false;
 
+	if (res >= 0 && !ls->retired && fault_hit(FAULT_ACCEPT)) {
+		/* Out of descriptors, as the kernel says it: the connection is
+		 * lost (it was taken already), and a multishot accept ends. */
+		close(res);
+		res = -EMFILE;
+		if (more)
+			cancel_accept(w, ls);
+	}
 	if (!more)
 		ls->armed = false;
 	if (ls->retired) {

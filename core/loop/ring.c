@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/base/fault.h"
 #include "core/loop/bufq.h"
 #include "core/loop/ops.h"
 #include "core/mem/pool.h"
@@ -21,18 +22,47 @@
 #include "core/base/timer.h"
 #include "numa/nodemem.h"
 
+int ring_submit(struct worker *w)
+{
+	int ret = fault_hit(FAULT_SUBMIT) ? -EAGAIN : io_uring_submit(&w->ring);
+
+	if (ret < 0)
+		WSTAT_INC(w, submit_errors);
+	return ret;
+}
+
 void ring_reserve(struct worker *w, unsigned n)
 {
-	if (io_uring_sq_space_left(&w->ring) < n)
-		io_uring_submit(&w->ring);
+	/* Until there is room, as ring_sqe() does: after a failed submit the
+	 * queue is still full, and the chain's second SQE would flush the
+	 * first alone (a connect without its deadline, a lone link timeout). */
+	while (io_uring_sq_space_left(&w->ring) < n)
+		ring_submit(w);
+}
+
+/* Whether the last SQE taken and not yet submitted links to the next: the
+ * SQ must not be flushed between the two (fault injection asks). */
+static bool ring_in_chain(const struct worker *w)
+{
+	const struct io_uring_sq *sq = &w->ring.sq;
+
+	return sq->sqe_tail != sq->sqe_head &&
+	       (sq->sqes[(sq->sqe_tail - 1) & *sq->kring_mask].flags &
+	        (IOSQE_IO_LINK | IOSQE_IO_HARDLINK));
 }
 
 struct io_uring_sqe *ring_sqe(struct worker *w)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	struct io_uring_sqe *sqe = NULL;
 
+	/* An injected full queue takes the path a real one takes; never
+	 * inside a linked chain, which ring_reserve() made room for. */
+	if (ring_in_chain(w) || !fault_hit(FAULT_SQE))
+		sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe)
+		WSTAT_INC(w, sq_full);
 	while (!sqe) {
-		io_uring_submit(&w->ring);
+		ring_submit(w);
 		sqe = io_uring_get_sqe(&w->ring);
 	}
 	return sqe;
@@ -243,11 +273,15 @@ void ring_send(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 	struct buf *b = c->out.head;
+	uint32_t len;
 
 	if (!b || (c->flags & (CONN_F_SEND | CONN_F_CLOSING)))
 		return;
+	len = b->len - b->off;
+	if (len > 1 && fault_hit(FAULT_SHORT))
+		len /= 2; /* a short write: the rest goes in the next send */
 	sqe = ring_sqe(w);
-	io_uring_prep_send(sqe, c->fd, b->data + b->off, b->len - b->off,
+	io_uring_prep_send(sqe, c->fd, b->data + b->off, len,
 	                   MSG_NOSIGNAL | ((b->flags & BUF_F_MORE) ? MSG_MORE : 0));
 	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_SEND));
 	c->flags |= CONN_F_SEND;

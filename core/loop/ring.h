@@ -10,6 +10,9 @@
 
 #define RING_BGID 0 /* the worker's provided buffer group */
 
+/* Submits what is queued; counts a failure (submit_errors). Returns what
+ * io_uring_submit() does (an injected fault: -EAGAIN, nothing sent). */
+int ring_submit(struct worker *w);
 /* Makes room for <n> SQEs, submitting pending ones first if needed, so a
  * linked chain is never split across two submissions (its first request
  * would run unlinked and a lone link timeout fail). */

@@ -63,7 +63,8 @@ enum worker_msg {
 	X(http_reused) X(tls_handshakes) X(tls_resumed) X(tls_failed) X(tls_timeouts)      \
 	X(log_dropped) X(log_unwritten) X(proxy_ok) X(proxy_local) X(proxy_untrusted)     \
 	X(proxy_bad) X(proxy_oversized) X(proxy_truncated) X(proxy_timeouts) X(proxy_sent)     \
-	X(http_head_waits)
+	X(http_head_waits) \
+	X(accept_errors) X(recv_errors) X(send_errors) X(short_sends) X(sq_full) X(submit_errors)
 /* clang-format on */
 
 struct worker_stats {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/publish.h"
+#include "core/base/fault.h"
 #include "core/loop/bufq.h"
 #include "core/loop/listen.h"
 #include "core/base/log.h"
@@ -25,10 +26,11 @@
 #include "core/loop/worker.h"
 #include "numa/place.h"
 
-#define WORKER_SQ_ENTRIES 1024
-#define WORKER_CQE_BATCH  256
-#define WORKER_MAX_WAIT   1000 /* ms: the longest sleep in the ring */
-#define WORKER_WAKE_BATCH 32   /* completions that end a coalesced wait early */
+#define WORKER_SQ_ENTRIES  1024
+#define WORKER_CQE_BATCH   256
+#define WORKER_MAX_WAIT    1000 /* ms: the longest sleep in the ring */
+#define WORKER_REFILL_WAIT 10   /* ms: the longest while connections wait for ring buffers */
+#define WORKER_WAKE_BATCH  32   /* completions that end a coalesced wait early */
 
 #ifndef IORING_FEAT_MIN_TIMEOUT
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
@@ -97,14 +99,50 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	}
 }
 
-/* A completion for a live connection. */
-static void on_conn(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags)
+/* Fault injection (fault.h): the completion <op> of <c> turned into the
+ * failure the kernel could have reported, so every transport and protocol
+ * sees a real-looking one. A receive's buffer goes back to the pool; a
+ * multishot receive stays armed (its flags keep F_MORE), as the close that
+ * follows cancels it. A connect is refused, or (every second fault) timed
+ * out. Without RINGLB_FAULT this is `return res`. */
+static int fault_cqe(struct worker *w, uint8_t op, int res, uint32_t *flags)
 {
 	switch (op) {
 	case OP_RECV:
+		if (res < 0 || !fault_hit(FAULT_RECV))
+			return res;
+		if (*flags & IORING_CQE_F_BUFFER) {
+			pool_put(w->pc, ring_take_buffer(w, *flags >> IORING_CQE_BUFFER_SHIFT),
+			         (size_t)res);
+			*flags &= ~IORING_CQE_F_BUFFER;
+		}
+		return -ECONNRESET;
+	case OP_SEND:
+		return res >= 0 && fault_hit(FAULT_SEND) ? -EPIPE : res;
+	case OP_CONNECT:
+		if (res != 0 || !fault_hit(FAULT_CONNECT))
+			return res;
+		/* refused, or every second one timed out: what the linked
+		 * timeout's firing makes of a connect */
+		return fault_injected(FAULT_CONNECT) % 2 ? -ECONNREFUSED : -ECANCELED;
+	default:
+		return res;
+	}
+}
+
+/* A completion for a live connection. */
+static void on_conn(struct worker *w, struct conn *c, uint8_t op, int res, uint32_t flags)
+{
+	res = fault_cqe(w, op, res, &flags);
+	switch (op) {
+	case OP_RECV:
+		if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
+			WSTAT_INC(w, recv_errors);
 		xprt_of(c)->on_recv(w, c, res, flags);
 		break;
 	case OP_SEND:
+		if (res < 0 && res != -ECANCELED)
+			WSTAT_INC(w, send_errors);
 		xprt_of(c)->on_sent(w, c, res);
 		break;
 	case OP_CONNECT:
@@ -225,20 +263,16 @@ static bool worker_has_work(struct worker *w)
  *
  * Prepared SQEs go first, on their own: sends complete inline, and their
  * completions, if left for the sleep, would end it at wake_coalesce_us. */
-static void worker_wait(struct worker *w)
+static int worker_wait(struct worker *w)
 {
 	struct __kernel_timespec ts = {.tv_sec = WORKER_MAX_WAIT / 1000 + 1};
 	struct io_uring_getevents_arg arg = {0};
 	uint32_t us = w->cfg->wake_coalesce_us;
 
-	if (!us || !w->min_wait || worker_has_work(w)) {
-		io_uring_submit_and_wait(&w->ring, 1);
-		return;
-	}
-	if (io_uring_sq_ready(&w->ring)) {
-		io_uring_submit(&w->ring);
-		return;
-	}
+	if (!us || !w->min_wait || worker_has_work(w))
+		return io_uring_submit_and_wait(&w->ring, 1);
+	if (io_uring_sq_ready(&w->ring))
+		return io_uring_submit(&w->ring);
 	/* The timer wheel's tick stays a ring timeout (worker_tick()); this
 	 * timeout, past the longest sleep, only makes the kernel go on
 	 * waiting for one completion once the min-wait is over. */
@@ -252,6 +286,14 @@ static void worker_wait(struct worker *w)
 		         w->id, strerror(errno));
 		w->min_wait = false;
 	}
+	return 0; /* what failed here is not a submission: the next turn waits plainly */
+}
+
+/* Counts a failed submission of the loop (a signal or a timeout is none). */
+static void submitted(struct worker *w, int ret)
+{
+	if (ret < 0 && ret != -EINTR && ret != -ETIME)
+		WSTAT_INC(w, submit_errors);
 }
 
 static void worker_loop(struct worker *w)
@@ -287,12 +329,19 @@ wait:
 		next = timer_wheel_next(w->tw, w->now);
 		if (next < 0 || next > WORKER_MAX_WAIT)
 			next = WORKER_MAX_WAIT;
+		/* Connections wait for a buffer the pool refused the ring: no
+		 * completion may come to wake the loop (another worker's puts
+		 * do not), so ring_refill() tries again soon, not in a second. */
+		if (w->nholes && w->wait_head != CONN_NONE && next > WORKER_REFILL_WAIT)
+			next = WORKER_REFILL_WAIT;
 		publish_reader_offline();
-		if (next == 0) {
-			io_uring_submit_and_get_events(&w->ring); /* timers due: no sleep */
+		if (fault_hit(FAULT_SUBMIT)) {
+			WSTAT_INC(w, submit_errors); /* the SQEs stay queued for the next turn */
+		} else if (next == 0) {
+			submitted(w, io_uring_submit_and_get_events(&w->ring)); /* timers due */
 		} else {
 			worker_tick(w, w->now + (uint64_t)next);
-			worker_wait(w);
+			submitted(w, worker_wait(w));
 		}
 		publish_reader_online();
 		w->now = clock_ms();

@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
+#include "core/base/fault.h"
 #include "core/mem/acct.h"
 
 struct acct_ctr {
@@ -133,6 +134,11 @@ int acct_charge(struct acct *a, enum acct_comp comp, int node, size_t n)
 	struct acct_ctr *c = &a->comp[comp];
 	uint64_t cnow, tnow;
 
+	if (fault_hit(FAULT_ALLOC)) {
+		/* refused as the component's limit would be: counted the same way */
+		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
+		return -ENOMEM;
+	}
 	if (!acct_reserve(c, n, &cnow)) {
 		atomic_fetch_add_explicit(&c->refused, 1, memory_order_relaxed);
 		return -ENOMEM;

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <pthread.h>
 
+#include "core/base/fault.h"
 #include "core/base/log.h"
 #include "core/mem/pool-int.h"
 #include "core/mem/pool.h"
@@ -375,6 +376,10 @@ void *pool_get_at(struct pool_cache *c, int cls, const char *site)
 		return NULL;
 	pc = &c->pool->cls[cls];
 	cc = &c->cls[cls];
+	if (fault_hit(FAULT_POOL)) {
+		atomic_fetch_add_explicit(&pc->fails, 1, memory_order_relaxed);
+		return NULL;
+	}
 	if (!cc->n && !pool_cache_fill(c->pool, pc, cc, pool_cache_cap[cls] / 2)) {
 		void *o = NULL;
 
