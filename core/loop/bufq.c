@@ -205,6 +205,8 @@ void bufq_sent(struct worker *w, struct conn *c, uint32_t res)
 	}
 }
 
+static void bufq_pipe_trim(struct worker *w);
+
 void bufq_cleanup(struct timer *t, void *arg)
 {
 	struct worker *w = arg;
@@ -217,6 +219,10 @@ void bufq_cleanup(struct timer *t, void *arg)
 		free(b);
 		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
 	}
+	bufq_pipe_trim(w);
+	/* The cache's buffers go back to the node's pool, whose sizing can
+	 * then give them back to the OS. */
+	pool_cache_trim(w->pc);
 	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
 }
 
@@ -241,6 +247,8 @@ struct pipe_pair *bufq_pipe_get(struct worker *w)
 
 	if (pp) {
 		w->pipe_free = pp->next;
+		if (--w->npipe_free < w->pipe_free_low)
+			w->pipe_free_low = w->npipe_free;
 		return pp;
 	}
 	if (w->pipes >= w->pipes_max || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
@@ -271,6 +279,26 @@ void bufq_pipe_put(struct worker *w, struct pipe_pair *pp)
 	}
 	pp->next = w->pipe_free;
 	w->pipe_free = pp;
+	w->npipe_free++;
+}
+
+/* Closes the pooled pipes no splice needed since the last cleanup (the
+ * fewest the pool held meanwhile), so an idle worker keeps none. */
+static void bufq_pipe_trim(struct worker *w)
+{
+	uint32_t n = w->pipe_free_low;
+
+	while (n-- && w->pipe_free) {
+		struct pipe_pair *p = w->pipe_free;
+
+		w->pipe_free = p->next;
+		w->npipe_free--;
+		w->pipes--;
+		close(p->rd);
+		close(p->wr);
+		free(p);
+	}
+	w->pipe_free_low = w->npipe_free;
 }
 
 void bufq_pipe_deinit(struct worker *w)
@@ -279,6 +307,7 @@ void bufq_pipe_deinit(struct worker *w)
 
 	while ((p = w->pipe_free)) {
 		w->pipe_free = p->next;
+		w->npipe_free--;
 		close(p->rd);
 		close(p->wr);
 		free(p);

@@ -38,7 +38,8 @@ void bufq_drop_q(struct worker *w, struct bufq *q);
 void bufq_move(struct conn *to, struct conn *from);
 
 /* Every memory_cleanup_interval: descriptors beyond what the ring needs go
- * back (w->cleanup_tm). */
+ * back, pooled pipes unused since the last run are closed, and the worker's
+ * pool cache is flushed to the node's pool (w->cleanup_tm). */
 void bufq_cleanup(struct timer *t, void *arg);
 /* Frees every free descriptor (worker teardown). */
 void bufq_deinit(struct worker *w);

@@ -167,6 +167,7 @@ struct worker {
 	/* splice pipes */
 	struct pipe_pair *pipe_free;
 	uint32_t pipes, pipes_max;
+	uint32_t npipe_free, pipe_free_low; /* pooled; the fewest since the last cleanup */
 
 	struct alog_ring *alog; /* this worker's access log ring */
 
