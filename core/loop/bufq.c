@@ -62,6 +62,8 @@ static void buf_free(struct worker *w, struct buf *b)
 {
 	if (b->flags & BUF_F_POOL)
 		pool_put(w->pc, b->data, b->used);
+	if (b->flags & BUF_F_OWN)
+		return;
 	if (w->nbuf_free > w->br_n + BUFQ_SLACK) {
 		free(b);
 		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
@@ -150,6 +152,16 @@ int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t 
 	b->data = (char *)data; /* never written: no BUF_F_POOL */
 	b->len = len;
 	b->flags = flags & BUF_F_MORE;
+	append(c, b);
+	return 0;
+}
+
+int bufq_queue_own(struct worker *w, struct conn *c, struct buf *b, const char *data, uint32_t len)
+{
+	memset(b, 0, sizeof(*b));
+	b->data = (char *)data;
+	b->len = len;
+	b->flags = BUF_F_OWN;
 	append(c, b);
 	return 0;
 }

@@ -27,6 +27,11 @@ int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, 
  * <flags> BUF_F_MORE: sent with MSG_MORE. 0 or -ENOMEM. */
 int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
                    uint32_t flags);
+/* Queues <len> bytes at <data> with the descriptor <b>: both are the
+ * caller's, alive and unchanged until sent or dropped, so queueing needs
+ * nothing the accountant could refuse (the admin endpoint answers at the
+ * memory limit). Plain TCP only: it bypasses the transport. Returns 0. */
+int bufq_queue_own(struct worker *w, struct conn *c, struct buf *b, const char *data, uint32_t len);
 /* Accounts <res> bytes sent from the head of <c>'s queue, giving back the
  * buffers that are done. */
 void bufq_sent(struct worker *w, struct conn *c, uint32_t res);

@@ -113,6 +113,7 @@ struct wlistener {
 	uint8_t proto;          /* the protocol its connections run (ops.h) */
 	uint8_t xprt;           /* the transport they use */
 	bool serves_stop;       /* keeps accepting while the worker drains (set by prepare()) */
+	bool unpressured;       /* accepts whatever the memory pressure (set by prepare()) */
 	void *pctx;             /* the protocol's own state for this listener (prepare()) */
 	struct alog_sink *alog; /* its access log (the generation's), NULL = none */
 	struct lstat_w *st;     /* this worker's counters of the listener's name (lstat.h) */
