@@ -343,6 +343,8 @@ memory_tuning:
   socket_rcvbuf: 16KB
   pool_check_interval: 250ms
   memory_cleanup_interval: 1s
+  leak_check_interval: 30s
+  leak_threshold: 60s
 """.format(ip=ip, variant=variant, algo=algo, certs=certs)
 
 
@@ -464,8 +466,8 @@ def classify_exc(e):
         return "reset"  # shutdown() after the peer's reset
     if isinstance(e, (socket.timeout, TimeoutError)):
         return "timeout"
-    if isinstance(e, EOFError):
-        return "closed"
+    if isinstance(e, (EOFError, ssl.SSLEOFError)):
+        return "closed"  # SSLEOFError: the TCP connection ended without close_notify
     if isinstance(e, ssl.SSLError):
         return "tls"
     if isinstance(e, OSError):
@@ -982,6 +984,8 @@ class Run:
         """The memory line of a SIGUSR1 snapshot (the control thread's,
         so it answers while the workers' buffers are exhausted)."""
         start = len(self.ringlb.text())
+        if not self.ringlb.alive():
+            return None
         os.kill(self.ringlb.pid, signal.SIGUSR1)
         try:
             m = self.ringlb.wait_text(r"^ringlb: stats memory (level=.*)$", 10, start)
@@ -995,7 +999,7 @@ class Run:
         t0 = time.monotonic()
         waves = []
         reached = False
-        while time.monotonic() - t0 < limit_secs and not reached:
+        while time.monotonic() - t0 < limit_secs and not reached and self.ringlb.alive():
             if len(waves) < 3 and (not waves or time.monotonic() - waves[-1][1] > 4):
                 argv = [os.path.join(self.build, "test", "tools", "l4client"), "-c", self.ip + ":8090",
                         "-n", "3000", "-b", str(256 << 10), "-m", "hold", "--reset-at-end",
@@ -1039,6 +1043,10 @@ class Run:
         next_reload = start + 3.0
         reload_every = 7.0 if secs >= 60 else 5.0
         while not self.stop.is_set() and time.monotonic() < t_end:
+            if not self.ringlb.alive():
+                self.fail("ringlb exited during the run (rc %s): %s" % (self.ringlb.p.returncode,
+                                                                       self.ringlb.text()[-3000:]))
+                return
             now = time.monotonic()
             if events and now - start >= events[0][0]:
                 _, kind, what = events.pop(0)
@@ -1138,6 +1146,8 @@ class Run:
             log("load for %ds on %s (logs in %s)" % (self.a.secs, self.ip, self.dir))
             self.schedule(self.a.secs)
             self.stop.set()
+            if not self.ringlb.alive():
+                return 1
             for t in self.threads:
                 t.join(120)
                 if t.is_alive():
@@ -1232,9 +1242,9 @@ class Run:
         for bad in ("ERROR: AddressSanitizer", "runtime error:", "WARNING: ThreadSanitizer", "LeakSanitizer"):
             if bad in text:
                 self.fail("sanitizer report in %s" % self.ringlb.logpath)
-        leaks = re.findall(r"^ringlb: leak.*$", text, re.M)
-        if leaks:
-            self.fail("leak reports: %s" % leaks[:3])
+        leaks = re.findall(r"^ringlb: (?:warning: )?leak check.*$", text, re.M)
+        if leaks or st["leak_reports"]:
+            self.fail("leak reports (%d): %s" % (st["leak_reports"], leaks[:3]))
         if st["pressure"]["peak"] < 2:
             self.fail("pressure never reached Critical")
         if not (end["rejected"] or end["deferred"]):
