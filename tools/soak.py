@@ -417,6 +417,10 @@ def judge(book, client, cls, t0, t1, fresh):
             return "backend killed (%s)" % what
         if kind == "pressure" and cls in PRESSURE and (fresh or cls == "http_503"):
             return "memory pressure"
+        if kind == "pressure" and client.startswith("wrk") and cls == "http_502":
+            # The web pool has ringlb's own static listener as a backend:
+            # under Critical it refuses the proxy's upstream connects too.
+            return "memory pressure (the static backend refused the upstream connect)"
         if kind == "pressure" and client.startswith("tls") and cls in TLS_ABORT and book.buffer_fails:
             return "memory pressure, TLS connection aborted without a plaintext buffer (open finding)"
     return None
