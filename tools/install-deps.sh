@@ -7,7 +7,7 @@
 #   tools/install-deps.sh --check  exit 1 (and list them) if any is missing
 set -eu
 
-PKGS="gcc make pkg-config liburing-dev libnuma-dev libwolfssl-dev liburcu-dev
+PKGS="gcc make gnuplot-nox pkg-config liburing-dev libnuma-dev libwolfssl-dev liburcu-dev
 check libyaml-dev libxxhash-dev python3 curl openssl wrk haproxy nginx-light
 libnginx-mod-stream numactl procps iproute2 clang-format libclang-rt-14-dev
 clang autoconf automake libtool dpkg-dev testssl.sh libc-ares-dev libsystemd-dev

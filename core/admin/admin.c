@@ -14,12 +14,14 @@
  * each, and none of it is on the data path.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -29,6 +31,7 @@
 #include "core/base/macros.h"
 #include "core/base/timer.h"
 #include "core/lb/backend.h"
+#include "core/loop/bufq.h"
 #include "core/loop/ops.h"
 #include "core/loop/ring.h"
 #include "core/mem/pool.h"
@@ -43,6 +46,7 @@ struct admin_conn {
 	char *in; /* bytes received, not yet answered */
 	uint32_t len, cap;
 	char *out;          /* the response being sent */
+	struct buf ob;      /* its descriptor in the out queue (bufq_queue_own()) */
 	bool waiting;       /* POST /reload: for the record to reach <target> */
 	bool close;         /* that answer closes the connection */
 	bool head;          /* that request was HEAD */
@@ -163,7 +167,8 @@ static void respond(struct worker *w, struct conn *c, int st, const char *ctype,
 		admin__sb_put(&out, body->p, blen);
 	if (body)
 		free(body->p);
-	if (out.oom || xprt_queue_ref(w, c, out.p, (uint32_t)out.len, false) < 0) {
+	/* The endpoint's own descriptor: a full accountant cannot refuse it. */
+	if (out.oom || bufq_queue_own(w, c, &a->ob, out.p, (uint32_t)out.len) < 0) {
 		free(out.p);
 		ring_close(w, c);
 		return;
@@ -501,7 +506,8 @@ static void process(struct worker *w, struct conn *c)
 		timer_arm(w->tw, &c->tm, w->now + ring_listener(w, c)->cfg->timeouts.idle);
 }
 
-static void admin_data(struct worker *w, struct conn *c, char *buf, uint32_t len)
+/* Takes <len> bytes the client sent (the caller keeps <buf>). */
+static void admin_take(struct worker *w, struct conn *c, const char *buf, uint32_t len)
 {
 	struct admin_conn *a = ac_of(c);
 	uint32_t cap = ADMIN_HEAD_MAX + ADMIN_BODY_MAX;
@@ -511,19 +517,15 @@ static void admin_data(struct worker *w, struct conn *c, char *buf, uint32_t len
 		if (a)
 			a->in = malloc(cap);
 		if (!a || !a->in) {
-			pool_put(w->pc, buf, len);
 			ring_close(w, c);
 			return;
 		}
 		a->cap = cap;
 	}
-	if (c->flags & CONN_F_CLOSE_AFTER) {
-		pool_put(w->pc, buf, len); /* an answer that closes is on its way */
-		return;
-	}
+	if (c->flags & CONN_F_CLOSE_AFTER)
+		return; /* an answer that closes is on its way */
 	if (len > a->cap - a->len) {
 		/* More than a request can hold, before it was answered. */
-		pool_put(w->pc, buf, len);
 		a->len = 0;
 		if (a->out || a->waiting)
 			ring_close(w, c);
@@ -535,8 +537,13 @@ static void admin_data(struct worker *w, struct conn *c, char *buf, uint32_t len
 		timer_arm(w->tw, &c->tm, w->now + ring_listener(w, c)->cfg->timeouts.header);
 	memcpy(a->in + a->len, buf, len);
 	a->len += len;
-	pool_put(w->pc, buf, len);
 	process(w, c);
+}
+
+static void admin_data(struct worker *w, struct conn *c, char *buf, uint32_t len)
+{
+	admin_take(w, c, buf, len);
+	pool_put(w->pc, buf, len);
 }
 
 static void admin_timer(struct timer *t, void *arg)
@@ -613,6 +620,51 @@ static void admin_error(struct worker *w, struct conn *c, int err)
 	ring_close(w, c);
 }
 
+/* The receive ring is dry (under Critical pressure a flood can hold every
+ * buffer for as long as it lasts): the endpoint reads into its own memory
+ * instead of waiting for a pool buffer, so it answers while the proxy is
+ * starved. A poll says when bytes (or the end) are there. */
+static bool admin_nobufs(struct worker *w, struct conn *c)
+{
+	struct io_uring_sqe *sqe = ring_sqe(w);
+
+	io_uring_prep_poll_add(sqe, c->fd, POLLIN | POLLRDHUP);
+	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_POLL_IN));
+	c->inflight++;
+	return true;
+}
+
+static void admin_polled(struct worker *w, struct conn *c, uint8_t op, int res)
+{
+	char tmp[4096];
+	ssize_t n;
+
+	if (op != OP_POLL_IN || (c->flags & CONN_F_CLOSING))
+		return;
+	n = res < 0 ? res : recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+	if (n < 0 && n != res)
+		n = -errno;
+	if (n == -EAGAIN || n == -EINTR) {
+		admin_nobufs(w, c);
+	} else if (n == 0) {
+		admin_eof(w, c);
+	} else if (n < 0) {
+		admin_error(w, c, (int)n);
+	} else {
+		struct admin_conn *a;
+
+		WSTAT_ADD(w, bytes_in, n);
+		admin_take(w, c, tmp, (uint32_t)n);
+		a = ac_of(c);
+		/* As after a receive: read on unless an answer is on its way
+		 * (drained() reads on once it is sent). */
+		if (a && !a->out &&
+		    !(c->flags &
+		      (CONN_F_RECV | CONN_F_BUFWAIT | CONN_F_CLOSING | CONN_F_CLOSE_AFTER)))
+			xprt_read(w, c);
+	}
+}
+
 static void admin_drain(struct worker *w, struct conn *c)
 {
 	struct admin_conn *a = ac_of(c);
@@ -637,6 +689,9 @@ static void admin_release(struct worker *w, struct conn *c)
 static int admin_prepare(struct worker *w, struct wlistener *ls)
 {
 	ls->serves_stop = true; /* /health says 503 while the worker drains */
+	/* Bounded (16 connections) and in memory of its own: the operator's
+	 * view stays open under Critical pressure, when it matters most. */
+	ls->unpressured = true;
 	return 0;
 }
 
@@ -650,6 +705,8 @@ static const struct proto_ops admin_proto = {
     .error = admin_error,
     .drained = admin_drained,
     .resume = admin_resume,
+    .nobufs = admin_nobufs,
+    .polled = admin_polled,
     .drain = admin_drain,
     .abort = ring_close,
     .release = admin_release,

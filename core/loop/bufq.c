@@ -62,6 +62,8 @@ static void buf_free(struct worker *w, struct buf *b)
 {
 	if (b->flags & BUF_F_POOL)
 		pool_put(w->pc, b->data, b->used);
+	if (b->flags & BUF_F_OWN)
+		return;
 	if (w->nbuf_free > w->br_n + BUFQ_SLACK) {
 		free(b);
 		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
@@ -154,6 +156,16 @@ int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t 
 	return 0;
 }
 
+int bufq_queue_own(struct worker *w, struct conn *c, struct buf *b, const char *data, uint32_t len)
+{
+	memset(b, 0, sizeof(*b));
+	b->data = (char *)data;
+	b->len = len;
+	b->flags = BUF_F_OWN;
+	append(c, b);
+	return 0;
+}
+
 void bufq_drop_q(struct worker *w, struct bufq *q)
 {
 	struct buf *b = q->head, *next;
@@ -207,6 +219,8 @@ void bufq_sent(struct worker *w, struct conn *c, uint32_t res)
 	}
 }
 
+static void bufq_pipe_trim(struct worker *w);
+
 void bufq_cleanup(struct timer *t, void *arg)
 {
 	struct worker *w = arg;
@@ -219,6 +233,10 @@ void bufq_cleanup(struct timer *t, void *arg)
 		free(b);
 		acct_release(w->acct, ACCT_BUF, w->real_node, BUFQ_COST);
 	}
+	bufq_pipe_trim(w);
+	/* The cache's buffers go back to the node's pool, whose sizing can
+	 * then give them back to the OS. */
+	pool_cache_trim(w->pc);
 	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
 }
 
@@ -243,6 +261,8 @@ struct pipe_pair *bufq_pipe_get(struct worker *w)
 
 	if (pp) {
 		w->pipe_free = pp->next;
+		if (--w->npipe_free < w->pipe_free_low)
+			w->pipe_free_low = w->npipe_free;
 		return pp;
 	}
 	if (w->pipes >= w->pipes_max || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
@@ -273,6 +293,26 @@ void bufq_pipe_put(struct worker *w, struct pipe_pair *pp)
 	}
 	pp->next = w->pipe_free;
 	w->pipe_free = pp;
+	w->npipe_free++;
+}
+
+/* Closes the pooled pipes no splice needed since the last cleanup (the
+ * fewest the pool held meanwhile), so an idle worker keeps none. */
+static void bufq_pipe_trim(struct worker *w)
+{
+	uint32_t n = w->pipe_free_low;
+
+	while (n-- && w->pipe_free) {
+		struct pipe_pair *p = w->pipe_free;
+
+		w->pipe_free = p->next;
+		w->npipe_free--;
+		w->pipes--;
+		close(p->rd);
+		close(p->wr);
+		free(p);
+	}
+	w->pipe_free_low = w->npipe_free;
 }
 
 void bufq_pipe_deinit(struct worker *w)
@@ -281,6 +321,7 @@ void bufq_pipe_deinit(struct worker *w)
 
 	while ((p = w->pipe_free)) {
 		w->pipe_free = p->next;
+		w->npipe_free--;
 		close(p->rd);
 		close(p->wr);
 		free(p);

@@ -27,6 +27,11 @@ int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, 
  * <flags> BUF_F_MORE: sent with MSG_MORE. 0 or -ENOMEM. */
 int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
                    uint32_t flags);
+/* Queues <len> bytes at <data> with the descriptor <b>: both are the
+ * caller's, alive and unchanged until sent or dropped, so queueing needs
+ * nothing the accountant could refuse (the admin endpoint answers at the
+ * memory limit). Plain TCP only: it bypasses the transport. Returns 0. */
+int bufq_queue_own(struct worker *w, struct conn *c, struct buf *b, const char *data, uint32_t len);
 /* Accounts <res> bytes sent from the head of <c>'s queue, giving back the
  * buffers that are done. */
 void bufq_sent(struct worker *w, struct conn *c, uint32_t res);
@@ -38,7 +43,8 @@ void bufq_drop_q(struct worker *w, struct bufq *q);
 void bufq_move(struct conn *to, struct conn *from);
 
 /* Every memory_cleanup_interval: descriptors beyond what the ring needs go
- * back (w->cleanup_tm). */
+ * back, pooled pipes unused since the last run are closed, and the worker's
+ * pool cache is flushed to the node's pool (w->cleanup_tm). */
 void bufq_cleanup(struct timer *t, void *arg);
 /* Frees every free descriptor (worker teardown). */
 void bufq_deinit(struct worker *w);

@@ -60,6 +60,7 @@ struct buf {
 
 #define BUF_F_POOL 1u /* <data> is a pool buffer to give back */
 #define BUF_F_MORE 2u /* more follows at once: sent with MSG_MORE */
+#define BUF_F_OWN  4u /* the descriptor is its owner's memory (bufq_queue_own()) */
 
 struct bufq {
 	struct buf *head;

@@ -267,7 +267,7 @@ void listen_arm(struct worker *w, struct wlistener *ls)
 		ls->mode = ACCEPT_OFF; /* re-armed when one of ours closes */
 		return;
 	}
-	if (acct_level(w->acct) == ACCT_NORMAL) {
+	if (acct_level(w->acct) == ACCT_NORMAL || ls->unpressured) {
 		arm_accept(w, ls, true);
 		return;
 	}
@@ -354,7 +354,7 @@ void listen_on_accept(struct worker *w, struct wlistener *ls, int res, uint32_t 
 		 * long after, when the pressure is gone: then it is accepted. */
 		reject = ls->reject_next && acct_level(w->acct) != ACCT_NORMAL;
 		ls->reject_next = false;
-	} else if (acct_level(w->acct) != ACCT_NORMAL) {
+	} else if (acct_level(w->acct) != ACCT_NORMAL && !ls->unpressured) {
 		/* Pressure rose while the multishot accept was armed: decide
 		 * this one now and the next ones before accepting them. */
 		enum acct_decision d = acct_decide(w->acct, &w->rng);

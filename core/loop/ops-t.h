@@ -101,6 +101,10 @@ struct proto_ops {
 	/* Reading may go on: called when a read ended without error, or a
 	 * buffer became free for a connection waiting for one. */
 	void (*resume)(struct worker *w, struct conn *c);
+	/* Optional: the receive ring had no buffer for <c>. True when the
+	 * protocol reads the socket itself, into memory of its own; false (or
+	 * no hook) and <c> waits for a pool buffer in the worker's FIFO. */
+	bool (*nobufs)(struct worker *w, struct conn *c);
 	/* The worker is stopping: close <c> if it is idle. Optional. */
 	void (*drain)(struct worker *w, struct conn *c);
 	/* Tears down <c> and whatever it is paired with. */

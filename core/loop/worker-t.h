@@ -125,6 +125,7 @@ struct wlistener {
 	uint8_t proto;          /* the protocol its connections run (ops.h) */
 	uint8_t xprt;           /* the transport they use */
 	bool serves_stop;       /* keeps accepting while the worker drains (set by prepare()) */
+	bool unpressured;       /* accepts whatever the memory pressure (set by prepare()) */
 	void *pctx;             /* the protocol's own state for this listener (prepare()) */
 	struct alog_sink *alog; /* its access log (the generation's), NULL = none */
 	struct lstat_w *st;     /* this worker's counters of the listener's name (lstat.h) */
@@ -185,6 +186,7 @@ struct worker {
 	/* splice pipes */
 	struct pipe_pair *pipe_free;
 	uint32_t pipes, pipes_max;
+	uint32_t npipe_free, pipe_free_low; /* pooled; the fewest since the last cleanup */
 
 	struct alog_ring *alog; /* this worker's access log ring */
 

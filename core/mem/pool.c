@@ -324,6 +324,12 @@ static void pool_cache_drain(struct pool_class *pc, struct pool_cache_class *cc,
 	pool_cache_sync(pc, cc);
 }
 
+void pool_cache_trim(struct pool_cache *c)
+{
+	for (int i = 0; i < BUF_NCLASS; i++)
+		pool_cache_drain(&c->pool->cls[i], &c->cls[i], POOL_CACHE_MAX);
+}
+
 void pool_cache_free(struct pool_cache *c)
 {
 	struct pool_cache **pp;

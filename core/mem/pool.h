@@ -59,6 +59,9 @@ size_t pool_class_size(int cls);
 
 /* A worker's cache in front of <p>. */
 struct pool_cache *pool_cache_new(struct pool *p);
+/* Flushes every buffer of the cache back to its pool (its owner calls it,
+ * when idle memory is given back): the pool's sizing can then shrink. */
+void pool_cache_trim(struct pool_cache *c);
 /* Flushes the cache back to its pool and frees it. */
 void pool_cache_free(struct pool_cache *c);
 

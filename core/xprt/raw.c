@@ -57,7 +57,10 @@ static void raw_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 		p->eof(w, c);
 	} else if (res == -ENOBUFS) {
 		/* The ring ran dry: wait for a buffer, and watch for a reset
-		 * meanwhile (nothing reads the socket). */
+		 * meanwhile (nothing reads the socket), unless the protocol
+		 * reads without one. */
+		if (p->nobufs && p->nobufs(w, c))
+			return;
 		ring_bufwait(w, c);
 		ring_watch(w, c);
 	} else if (res == -ECANCELED) {

@@ -501,6 +501,76 @@ def test_health_says_503_while_draining():
     check(r.wait(60) == 0, "exit status")
 
 
+STARVED = """
+workers: 1
+admin:
+  bind: {addr}:%d
+listeners:
+  - name: flood
+    bind: {addr}:%d
+    mode: tcp
+    pool: sink
+    splice: never
+    max_connections: 5000
+    backlog: 4096
+pools:
+  - name: sink
+    backends: [ {{ address: "{addr}:%d" }} ]
+buffer_pools:
+  small_buffers:  {{ initial_count: 100, max_count: 10000, growth_factor: 1.5 }}
+  medium_buffers: {{ initial_count: 300, max_count: 5000, growth_factor: 1.3 }}
+  large_buffers:  {{ initial_count: 10, max_count: 1000, growth_factor: 1.2 }}
+  giant_buffers:  {{ initial_count: 2, max_count: 100, growth_factor: 1.1 }}
+memory_limits: {{ max_total_memory: 48MB, buffer_pool_memory: 40MB, connection_memory: 8MB, ssl_context_memory: 4MB, cache_memory: 4MB }}
+memory_tuning: {{ socket_sndbuf: 16KB, socket_rcvbuf: 16KB, pool_check_interval: 200ms }}
+""" % (ADMIN, L4, SB)
+
+
+def test_the_endpoint_answers_while_a_flood_holds_every_buffer():
+    # Found by the soak (tools/soak.sh): with every pool buffer held by
+    # connections to a backend that does not read (Critical pressure), the
+    # admin connection's receive waited in the worker's FIFO for a buffer:
+    # a keep-alive /stats took 19.8 s, and new admin connections were
+    # refused with the rest. The endpoint reads into its own memory when
+    # the ring is dry and accepts whatever the pressure.
+    addr = lib.loopback()
+    sink = lib.echo("%s:%d" % (addr, SB), "hold", extra=["--rcvbuf", "4096"])
+    r = lib.Ringlb(STARVED.format(addr=addr), args=["--seed", "7"])
+    keep = http.client.HTTPConnection(addr, ADMIN, timeout=30 * lib.SLOW)
+    keep.request("GET", "/stats")
+    check(keep.getresponse().read(), "no /stats")
+    flood = lib.Proc([os.path.join(lib.TOOLS, "l4client"), "-c", "%s:%d" % (addr, L4), "-n", "3500",
+                      "-b", str(256 << 10), "-m", "hold", "--reset-at-end",
+                      "--timeout", str(120 * lib.SLOW)], name="l4client")
+    deadline = time.monotonic() + 60 * lib.SLOW
+    while True:
+        t = r.stats_total()
+        mem = [lib.kv(l) for l in r.stats() if l.startswith("ringlb: stats memory level=")][0]
+        if mem["level"] == "critical" and t["buffer_waits"] > 0:
+            break
+        check(time.monotonic() < deadline, "no Critical pressure with buffer waits: %s %s" % (mem, t))
+        time.sleep(0.2)
+    time.sleep(1)  # the flood goes on holding everything
+    for k in range(5):
+        t0 = time.monotonic()
+        try:
+            keep.request("GET", "/stats")
+            body = json.loads(keep.getresponse().read())
+        except (OSError, http.client.HTTPException) as e:
+            raise lib.TestFailure("keep-alive /stats %d under Critical pressure: %r\n%s" % (k, e, r.tail()))
+        took = time.monotonic() - t0
+        check(took < 3 * lib.SLOW, "keep-alive /stats took %.1fs under Critical pressure" % took)
+        check(body["pressure"]["name"] == "critical", "pressure %s" % body["pressure"])
+        t0 = time.monotonic()
+        st, _, _ = admin_req(addr, "GET", "/health", timeout=10)
+        took = time.monotonic() - t0
+        check(st == 200 and took < 3 * lib.SLOW, "a new admin connection: %s in %.1fs" % (st, took))
+    keep.close()
+    flood.stop()
+    r.finish()
+    sink.stop()
+
+
 def ctl(*args, env=None):
     e = dict(os.environ)
     e.pop("RINGLB_ADMIN_TOKEN", None)

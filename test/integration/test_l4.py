@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import lib  # noqa: E402
@@ -192,6 +193,36 @@ def test_quiet_spliced_session_is_closed_at_the_idle_timeout():
         check(s["idle_timeouts"] >= 1, "idle_timeouts=%s (%s)" % (s["idle_timeouts"], splice))
         a.stop()
         b.stop()
+
+def fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def test_pooled_splice_pipes_are_closed_once_idle():
+    # Found by the soak (tools/soak.sh): every pipe a splice ever used
+    # stayed open in the worker's pool, so the descriptor count never came
+    # back to idle. The cleanup closes those no splice needed since the
+    # last one.
+    addr = lib.loopback()
+    a = lib.echo(addr + ":7001")
+    b = lib.echo(addr + ":7002")
+    cfg = CONFIG.format(addr=addr, splice="always") + "memory_tuning: { memory_cleanup_interval: 500ms }\n"
+    r = lib.Ringlb(cfg)
+    idle = fds(r.pid)
+    rc, d = lib.l4client(addr + ":7000", 40, 1 << 20, "echo", extra=["--parallel", "40"])
+    check(rc == 0 and d["ok"] == 40, "l4client rc=%s %s" % (rc, d))
+    s = r.stats_total()
+    check(s["splice_bytes"] > 0, "no splice: %s" % s)
+    deadline = time.monotonic() + 20 * lib.SLOW
+    while fds(r.pid) != idle:
+        check(time.monotonic() < deadline, "%d descriptors open, %d when idle: %s" %
+              (fds(r.pid), idle, sorted(os.readlink("/proc/%d/fd/%s" % (r.pid, f))
+                                        for f in os.listdir("/proc/%d/fd" % r.pid))))
+        time.sleep(0.2)
+    r.finish()
+    a.stop()
+    b.stop()
+
 
 if __name__ == "__main__":
     lib.main(globals(), limit=300)

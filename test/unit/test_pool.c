@@ -1117,6 +1117,47 @@ START_TEST(shrink_gives_the_pages_back)
 }
 END_TEST
 
+/* Found by the soak (tools/soak.sh): after load a worker's cache kept up to
+ * 32 free buffers per class, which pool_adjust() cannot shrink, so the
+ * buffer figure never came back to idle. A trimmed cache gives them to the
+ * shared stack, and sizing then takes the class back to its floor. */
+START_TEST(a_trimmed_cache_lets_sizing_shrink_the_class_to_its_floor)
+{
+	struct cfg_buffer_class cfg[BUF_NCLASS];
+	struct pool *p;
+	struct pool_cache *c;
+	void *b[40];
+	struct pool_stats st;
+
+	cfg_all(cfg, 0, 1, 2.0);
+	cfg[0] = (struct cfg_buffer_class){4, 64, 2.0};
+	p = mk_pool(-1, cfg);
+	c = mk_cache(p);
+	for (int k = 0; k < 40; k++) {
+		b[k] = pool_get(c, 0);
+		ck_assert_ptr_nonnull(b[k]);
+	}
+	for (int k = 0; k < 40; k++)
+		pool_put(c, b[k], 0);
+	for (int k = 0; k < 8; k++)
+		pool_adjust(p, 0.8, 0.3);
+	st = pstats(p);
+	ck_assert_uint_eq(st.cls[0].in_use, 0);
+	/* the cache's buffers are beyond the sizing's reach */
+	ck_assert_uint_gt(st.cls[0].count, 4);
+	pool_cache_trim(c);
+	for (int k = 0; k < 8; k++)
+		pool_adjust(p, 0.8, 0.3);
+	st = pstats(p);
+	ck_assert_uint_eq(st.cls[0].count, 4);
+	ck_assert_uint_eq(astats().comp[ACCT_BUF].current, 4 * class_size[0]);
+	/* and the cache still works */
+	b[0] = pool_get(c, 0);
+	ck_assert_ptr_nonnull(b[0]);
+	pool_put(c, b[0], 0);
+}
+END_TEST
+
 START_TEST(standing_buffers_count_as_free_for_sizing)
 {
 	struct cfg_buffer_class cfg[BUF_NCLASS];
@@ -1532,6 +1573,7 @@ static Suite *pool_suite(void)
 	tcase_add_test(tz, adjust_growth_the_accountant_refuses_is_refused_not_forced);
 	tcase_add_test(tz, shrink_gives_the_pages_back);
 	tcase_add_test(tz, standing_buffers_count_as_free_for_sizing);
+	tcase_add_test(tz, a_trimmed_cache_lets_sizing_shrink_the_class_to_its_floor);
 	suite_add_tcase(s, tz);
 
 	tcase_add_test(tn, a_buffer_from_another_pool_goes_back_to_its_own);
