@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs one libFuzzer harness on its committed seeds for SECS seconds.
 #   test/fuzz/run.sh BUILD NAME SECS [CORPUS]
-# NAME is h1, resp, chunked, proxy, config, values, env, admin or tls (the
+# NAME is h1, req, resp, chunked, proxy, config, values, env, admin or tls (the
 # fuzz_ prefix may stay);
 # BUILD is a build folder, relative to the top or absolute. The binary is
 # BUILD/fuzz/fuzz_NAME, the seeds test/fuzz/corpus/NAME/, the dictionary

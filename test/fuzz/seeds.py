@@ -120,6 +120,34 @@ def h1_seeds():
     return s
 
 
+def req_seeds():
+    """fuzz_req: the limits (0 tiny, 1 small, 2 defaults, 3 a field bound
+    of 64), then the request."""
+    s = {}
+    for name, req in list(REQUESTS.items()) + list(smuggle().items()):
+        for lim in range(4):
+            s["%s-%d" % (name, lim)] = bytes([lim]) + req
+    edge = {
+        # the tiny limits: a 24-byte request line, 40-byte fields, 4 of them
+        "line-24": b"GET /" + b"x" * 10 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        "line-25-414": b"GET /" + b"x" * 11 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        "field-40": b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 37 + b"\r\n\r\n",
+        "field-41-431": b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 38 + b"\r\n\r\n",
+        "fields-5-431": b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: 1\r\n" * 4 + b"\r\n",
+        "empty-lines-431": b"\r\n" * 90 + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "host-twice": b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+        "host-empty": b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        "connect-v6": b"CONNECT [::1]:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "connect-body": b"CONNECT a:1 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        "te-501": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "upgrade-http10": b"GET / HTTP/1.0\r\nConnection: upgrade, keep-alive\r\nUpgrade: ws\r\n\r\n",
+        "star-not-options": b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+    }
+    for name, req in edge.items():
+        s[name] = b"\0" + req
+    return s
+
+
 def chunked_seeds():
     s = {name: body for name, body in CHUNKED_BODIES.items()}
     s["long-ext"] = b"1;" + b"e" * 4093 + b"\r\nx\r\n0\r\n\r\n"
@@ -381,6 +409,7 @@ HARNESSES = {
     "h1": h1_seeds,
     "resp": resp_seeds,
     "chunked": chunked_seeds,
+    "req": req_seeds,
     "config": config_seeds,
     "values": values_seeds,
     "proxy": proxy_seeds,
