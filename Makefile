@@ -157,7 +157,7 @@ FUZZ_DIR    := $(BUILD)/fuzz
 FUZZ_SAN    := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -Wshadow \
 	       -Wno-unused-parameter -Wmissing-prototypes -Wstrict-prototypes \
-	       -fno-strict-aliasing -D_GNU_SOURCE -I. -MMD -MP
+	       -fno-strict-aliasing -D_GNU_SOURCE -I. -isystem $(WOLFSSL_DIR)/include -MMD -MP
 FUZZ_NAMES  := $(sort $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c)))
 FUZZ_BINS   := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
 # The h1 harnesses #include core/parse/h1.c themselves; the config ones link config/.
@@ -167,6 +167,12 @@ FUZZ_LINK_config := $(FUZZ_CONFIG)
 FUZZ_LIBS_config := $(shell pkg-config --libs yaml-0.1 2>/dev/null)
 FUZZ_LINK_values := $(FUZZ_CONFIG)
 FUZZ_LIBS_values := $(FUZZ_LIBS_config)
+FUZZ_LINK_env    := $(FUZZ_CONFIG) config/builtin.c
+FUZZ_LIBS_env    := $(FUZZ_LIBS_config)
+FUZZ_LINK_admin  := core/admin/req.c core/parse/h1.c
+# fuzz_tls defines tls__rand_block() itself (a fixed stream) instead of tls/rand.c.
+FUZZ_LINK_tls    := $(filter-out tls/rand.c,$(sort $(wildcard tls/*.c)))
+FUZZ_LIBS_tls    := $(WOLFSSL_LIB) -lpthread -lm
 FUZZ ?=
 SECS ?= 60
 
@@ -182,6 +188,7 @@ $(FUZZ_DIR)/fuzz_$(1): $(FUZZ_DIR)/obj/test/fuzz/fuzz_$(1).o $(FUZZ_LINK_$(1):%.
 	$$(Q)$$(FUZZ_CC) $$(FUZZ_SAN) -o $$@ $$^ $$(FUZZ_LIBS_$(1))
 endef
 $(foreach n,$(FUZZ_NAMES),$(eval $(call FUZZ_RULE,$(n))))
+$(FUZZ_DIR)/obj/test/fuzz/fuzz_tls.o $(FUZZ_LINK_tls:%.c=$(FUZZ_DIR)/obj/%.o): $(WOLFSSL_STAMP)
 
 fuzz-build: $(FUZZ_BINS)
 

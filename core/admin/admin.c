@@ -3,7 +3,9 @@
  * by reference, freed once sent), keep-alive unless the client or an error
  * says otherwise. A request head must fit ADMIN_HEAD_MAX (431), a body
  * ADMIN_BODY_MAX (413, bodies are read and ignored); anything h1_parse()
- * refuses gets its 4xx and the connection closes.
+ * refuses gets its 4xx and the connection closes. What a request asks for
+ * and the bytes of an answer are decided in req.c, without the ring (the
+ * fuzz harness test/fuzz/fuzz_admin.c calls it too); this file does it.
  *
  * Per connection: <pctx> is a struct admin_conn, made at the first byte.
  * While a POST /reload waits, the connection's timer polls the reload
@@ -20,13 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "core/admin/admin.h"
 #include "core/admin/admin-int.h"
+#include "core/admin/req.h"
 #include "core/base/log.h"
 #include "core/base/macros.h"
 #include "core/base/timer.h"
@@ -35,10 +36,7 @@
 #include "core/loop/ops.h"
 #include "core/loop/ring.h"
 #include "core/mem/pool.h"
-#include "core/parse/h1.h"
 
-#define ADMIN_HEAD_MAX   8192u
-#define ADMIN_BODY_MAX   4096u
 #define ADMIN_POLL_MS    20
 #define ADMIN_RELOAD_MAX 60000 /* ms a POST /reload waits for the control thread */
 
@@ -98,46 +96,6 @@ void admin_reload_end(uint64_t gen, bool ok, const char *errors)
 
 /* ---- answers ---- */
 
-static const char *reason_of(int st)
-{
-	switch (st) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 401:
-		return "Unauthorized";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 408:
-		return "Request Timeout";
-	case 411:
-		return "Length Required";
-	case 413:
-		return "Content Too Large";
-	case 414:
-		return "URI Too Long";
-	case 422:
-		return "Unprocessable Content";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 501:
-		return "Not Implemented";
-	case 503:
-		return "Service Unavailable";
-	case 504:
-		return "Gateway Timeout";
-	case 505:
-		return "HTTP Version Not Supported";
-	default:
-		return "Unknown";
-	}
-}
-
 static struct admin_conn *ac_of(struct conn *c)
 {
 	return c->pctx;
@@ -149,31 +107,24 @@ static void respond(struct worker *w, struct conn *c, int st, const char *ctype,
                     const char *extra)
 {
 	struct admin_conn *a = ac_of(c);
-	struct sb out = {0};
-	size_t blen = body && body->p ? body->len : 0;
+	size_t blen = body && body->p ? body->len : 0, len = 0;
+	char *out;
 
-	if (st >= 400 && st != 401 && st != 404 && st != 405 && st != 422 && st != 503 && st != 504)
+	if (admin_req_closes(st) || w->stopping)
 		a->close = true; /* malformed: 4xx and close */
-	if (w->stopping)
-		a->close = true;
 	atomic_fetch_add_explicit(&admin__count.requests[st / 100 < 6 ? st / 100 : 0], 1,
 	                          memory_order_relaxed);
-	admin__sb_printf(&out,
-	                 "HTTP/1.1 %d %s\r\nServer: ringlb\r\nContent-Type: %s\r\n"
-	                 "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-	                 st, reason_of(st), ctype, blen, extra ? extra : "",
-	                 a->close ? "Connection: close\r\n" : "");
-	if (blen && !a->head)
-		admin__sb_put(&out, body->p, blen);
+	out = admin_req_answer(st, ctype, blen ? body->p : NULL, blen, extra, a->head, a->close,
+	                       &len);
 	if (body)
 		free(body->p);
 	/* The endpoint's own descriptor: a full accountant cannot refuse it. */
-	if (out.oom || bufq_queue_own(w, c, &a->ob, out.p, (uint32_t)out.len) < 0) {
-		free(out.p);
+	if (!out || bufq_queue_own(w, c, &a->ob, out, (uint32_t)len) < 0) {
+		free(out);
 		ring_close(w, c);
 		return;
 	}
-	a->out = out.p;
+	a->out = out;
 	if (a->close) {
 		c->flags |= CONN_F_CLOSE_AFTER;
 		xprt_stop_read(w, c);
@@ -192,114 +143,24 @@ static void respond_text(struct worker *w, struct conn *c, int st, const char *t
 
 /* ---- paths ---- */
 
-/* Whether the request carries the token, compared in constant time: the
- * time depends on the length of what the client sent, never on the token. */
-static bool authorized(const struct config *cfg, const struct h1_msg *m)
-{
-	const char *tok = cfg->admin_token;
-	size_t tlen = tok ? strlen(tok) : 0;
-	int i = h1_msg_find(m, H1_H_AUTHORIZATION, 0);
-	const char *v;
-	size_t n;
-	volatile unsigned char d;
-
-	if (!tok)
-		return true;
-	if (i < 0)
-		return false;
-	v = m->hdrs[i].value.p;
-	n = m->hdrs[i].value.len;
-	if (n < 7 || strncasecmp(v, "Bearer ", 7) != 0)
-		return false;
-	v += 7;
-	n -= 7;
-	while (n && *v == ' ') {
-		v++;
-		n--;
-	}
-	d = tlen != n;
-	for (size_t k = 0; k < n; k++)
-		d |= (unsigned char)v[k] ^ (unsigned char)tok[k % tlen];
-	return d == 0;
-}
-
-static int hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes [s, s + n) into <out> (<cap> bytes); false on a bad
- * escape, a NUL or no room. */
-static bool url_decode(const char *s, size_t n, char *out, size_t cap)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int ch = (unsigned char)s[i];
-
-		if (ch == '%') {
-			int hi, lo;
-
-			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0 ||
-			    (lo = hexval(s[i + 2])) < 0)
-				return false;
-			ch = hi * 16 + lo;
-			i += 2;
-		}
-		if (!ch || o + 1 >= cap)
-			return false;
-		out[o++] = (char)ch;
-	}
-	out[o] = 0;
-	return true;
-}
-
-/* POST /backends/POOL/ADDR/ACTION, <rest> after "/backends/". */
-static void backends_post(struct worker *w, struct conn *c, const char *rest, size_t n)
+/* POST /backends/POOL/ADDR/ACTION, read by admin_req_next() into <r>. */
+static void backend_post(struct worker *w, struct conn *c, const struct admin_req *r)
 {
 	static const char *const actions[] = {"enable", "drain", "disable"};
-	const char *s1 = memchr(rest, '/', n),
-		   *s2 = s1 ? memrchr(s1 + 1, '/', n - (s1 + 1 - rest)) : NULL;
-	char pool[128], addr[128], msg[400];
+	char msg[400];
 	struct sb b = {0};
-	int a = -1, ret;
 
-	if (!s1 || !s2 || s2 == s1 + 1 || s1 == rest) {
-		respond_text(w, c, 404, "not found: POST /backends/POOL/ADDR/drain|disable|enable",
-		             NULL);
-		return;
-	}
-	for (unsigned i = 0; i < 3; i++)
-		if ((size_t)(rest + n - s2 - 1) == strlen(actions[i]) &&
-		    !memcmp(s2 + 1, actions[i], strlen(actions[i])))
-			a = (int)i;
-	if (!url_decode(rest, (size_t)(s1 - rest), pool, sizeof(pool)) ||
-	    !url_decode(s1 + 1, (size_t)(s2 - s1 - 1), addr, sizeof(addr))) {
-		respond_text(w, c, 400, "bad request: bad percent-encoding in the path", NULL);
-		return;
-	}
-	if (a < 0) {
-		respond_text(w, c, 404, "not found: the action is drain, disable or enable", NULL);
-		return;
-	}
-	ret = backend_set_admin(pool, addr, (enum backend_admin)a);
-	if (ret == -ENOENT) {
-		snprintf(msg, sizeof(msg), "not found: no backend %s in pool %s", addr, pool);
+	if (backend_set_admin(r->pool, r->addr, (enum backend_admin)r->action) == -ENOENT) {
+		snprintf(msg, sizeof(msg), "not found: no backend %s in pool %s", r->addr, r->pool);
 		respond_text(w, c, 404, msg, NULL);
 		return;
 	}
-	log_info("admin: backend pool=%s addr=%s %s", pool, addr, actions[a]);
+	log_info("admin: backend pool=%s addr=%s %s", r->pool, r->addr, actions[r->action]);
 	admin__sb_printf(&b, "{\"pool\":");
-	admin__sb_json_str(&b, pool);
+	admin__sb_json_str(&b, r->pool);
 	admin__sb_printf(&b, ",\"backend\":");
-	admin__sb_json_str(&b, addr);
-	admin__sb_printf(&b, ",\"admin\":\"%s\"}\n", actions[a]);
+	admin__sb_json_str(&b, r->addr);
+	admin__sb_printf(&b, ",\"admin\":\"%s\"}\n", actions[r->action]);
 	respond(w, c, 200, "application/json", &b, NULL);
 }
 
@@ -363,85 +224,50 @@ static void config_get(struct worker *w, struct conn *c)
 	respond(w, c, 200, "text/plain; charset=utf-8", &b, NULL);
 }
 
-static bool path_is(const struct h1_str *p, const char *s)
+/* The figures of /metrics or /stats. */
+static void figures(struct worker *w, struct conn *c, bool prom)
 {
-	return p->len == strlen(s) && !memcmp(p->p, s, p->len);
-}
-
-static void route(struct worker *w, struct conn *c, const struct h1_msg *m)
-{
-	static const char unauth[] = "WWW-Authenticate: Bearer realm=\"ringlb\"\r\n";
-	bool get = (m->method.len == 3 && !memcmp(m->method.p, "GET", 3)) || m->is_head;
-	bool post = m->method.len == 4 && !memcmp(m->method.p, "POST", 4);
-	struct h1_str path = m->path;
-	const char *q = memchr(path.p, '?', path.len);
 	struct sb b = {0};
 
-	if (q)
-		path.len = (uint32_t)(q - path.p);
-	if (path_is(&path, "/health") && get) {
-		if (w->stopping)
-			respond_text(w, c, 503, "draining", NULL);
-		else if (!admin__src())
-			respond_text(w, c, 503, "starting", NULL);
-		else
-			respond_text(w, c, 200, "ok", NULL);
+	if (prom)
+		admin__metrics(&b, w);
+	else
+		admin__stats_json(&b, w);
+	if (b.oom) {
+		free(b.p);
+		respond_text(w, c, 500, "out of memory", NULL);
 		return;
 	}
-	if (!authorized(w->cfg, m)) {
-		atomic_fetch_add_explicit(&admin__count.unauthorized, 1, memory_order_relaxed);
-		respond_text(w, c, 401, "unauthorized: Authorization: Bearer TOKEN (admin.token)",
-		             unauth);
-		return;
-	}
-	if (path_is(&path, "/metrics") || path_is(&path, "/stats")) {
-		bool prom = path.len == 8;
+	respond(w, c, 200, prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json",
+	        &b, NULL);
+}
 
-		if (!get) {
-			respond_text(w, c, 405, "method not allowed", "Allow: GET, HEAD\r\n");
-			return;
-		}
-		if (!admin__src()) {
-			respond_text(w, c, 503, "starting", NULL);
-			return;
-		}
-		if (prom)
-			admin__metrics(&b, w);
-		else
-			admin__stats_json(&b, w);
-		if (b.oom) {
-			free(b.p);
-			respond_text(w, c, 500, "out of memory", NULL);
-			return;
-		}
-		respond(w, c, 200,
-		        prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", &b,
-		        NULL);
-		return;
+/* Does what admin_req_next() read. */
+static void route(struct worker *w, struct conn *c, const struct admin_req *r)
+{
+	switch (r->what) {
+	case ADMIN_DO_MORE:
+		break;
+	case ADMIN_DO_TEXT:
+		if (r->unauthorized)
+			atomic_fetch_add_explicit(&admin__count.unauthorized, 1,
+			                          memory_order_relaxed);
+		respond_text(w, c, r->status, r->text, r->extra);
+		break;
+	case ADMIN_DO_METRICS:
+	case ADMIN_DO_STATS:
+		figures(w, c, r->what == ADMIN_DO_METRICS);
+		break;
+	case ADMIN_DO_CONFIG:
+		config_get(w, c);
+		break;
+	case ADMIN_DO_RELOAD:
+		reload_post(w, c);
+		break;
+	case ADMIN_DO_BACKEND:
+		backend_post(w, c, r);
+		break;
 	}
-	if (path_is(&path, "/config")) {
-		if (get)
-			config_get(w, c);
-		else
-			respond_text(w, c, 405, "method not allowed", "Allow: GET, HEAD\r\n");
-		return;
-	}
-	if (path_is(&path, "/reload")) {
-		if (post)
-			reload_post(w, c);
-		else
-			respond_text(w, c, 405, "method not allowed", "Allow: POST\r\n");
-		return;
-	}
-	if (path.len > 10 && !memcmp(path.p, "/backends/", 10)) {
-		if (post)
-			backends_post(w, c, path.p + 10, path.len - 10);
-		else
-			respond_text(w, c, 405, "method not allowed", "Allow: POST\r\n");
-		return;
-	}
-	respond_text(w, c, 404, "not found: /metrics /stats /config /health /reload /backends/",
-	             NULL);
 }
 
 /* ---- the connection ---- */
@@ -456,52 +282,27 @@ static void ac_consume(struct admin_conn *a, uint32_t n)
  * nothing is being answered. */
 static void process(struct worker *w, struct conn *c)
 {
-	const struct h1_limits lim = {.max_head = ADMIN_HEAD_MAX};
 	struct admin_conn *a = ac_of(c);
-	struct h1_parser hp;
-	struct h1_msg m;
-	uint64_t need;
-	int r;
+	struct admin_view v;
+	struct admin_req r;
 
 	if (!a || a->out || a->waiting || !a->len ||
 	    (c->flags & (CONN_F_CLOSE_AFTER | CONN_F_CLOSING)))
 		return;
-	memset(&m, 0, sizeof(m));
-	h1_parser_init(&hp, false, &lim);
-	r = h1_parse(&hp, a->in, a->len, &m);
-	if (r == 0) {
-		h1_msg_release(&m);
-		if (a->len >= ADMIN_HEAD_MAX) {
-			a->len = 0;
-			respond_text(w, c, 431, "request header too large", NULL);
-		}
+	v = (struct admin_view){w->cfg->admin_token, admin__src() != NULL, w->stopping};
+	admin_req_next(a->in, a->len, &v, &r);
+	if (r.what == ADMIN_DO_MORE)
 		return;
-	}
-	if (r < 0) {
-		/* Everything the parser refuses is the client's fault here (an
-		 * HTTP version we do not speak too): a 4xx, then close. */
+	if (r.drop) {
 		a->len = 0;
-		respond_text(w, c, -r < 500 ? -r : 400, "bad request", NULL);
+		a->head = false;
+		route(w, c, &r);
 		return;
 	}
-	need = (uint64_t)r + (m.body == H1_BODY_LENGTH ? m.content_length : 0);
-	if (m.body == H1_BODY_CHUNKED || need > (uint64_t)ADMIN_HEAD_MAX + ADMIN_BODY_MAX) {
-		a->len = 0;
-		h1_msg_release(&m);
-		respond_text(w, c, m.body == H1_BODY_CHUNKED ? 411 : 413,
-		             "request bodies are not read here", NULL);
-		return;
-	}
-	if (a->len < need) {
-		h1_msg_release(&m);
-		return; /* the body is still coming */
-	}
-	a->head = m.is_head;
-	a->close = (m.flags & H1_F_CLOSE) != 0;
-	route(w, c, &m);
-	h1_msg_wipe(&m, a->in); /* the token */
-	h1_msg_release(&m);
-	ac_consume(a, (uint32_t)need);
+	a->head = r.head;
+	a->close = r.close;
+	route(w, c, &r);
+	ac_consume(a, r.used);
 	if (!a->waiting)
 		timer_arm(w->tw, &c->tm, w->now + ring_listener(w, c)->cfg->timeouts.idle);
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs one libFuzzer harness on its committed seeds for SECS seconds.
 #   test/fuzz/run.sh BUILD NAME SECS [CORPUS]
-# NAME is h1, resp, chunked, config, values or proxy (the fuzz_ prefix may stay);
+# NAME is h1, req, resp, chunked, proxy, config, values, env, admin or tls (the
+# fuzz_ prefix may stay);
 # BUILD is a build folder, relative to the top or absolute. The binary is
 # BUILD/fuzz/fuzz_NAME, the seeds test/fuzz/corpus/NAME/, the dictionary
 # test/fuzz/NAME.dict if there is one. Each seed is run once first; then
@@ -34,10 +35,12 @@ if [ ! -d "$seeds" ]; then
 	exit 2
 fi
 # The longest input worth mutating: a head and a body, a config file, a
-# chunked body fed at every split (quadratic), one value.
+# chunked body fed at every split (quadratic), one value; for admin, past
+# its 8 KiB head bound (431).
 case "$name" in
 chunked) max_len=1024 ;;
 values) max_len=512 ;;
+admin) max_len=16384 ;;
 *) max_len=4096 ;;
 esac
 set -- -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \

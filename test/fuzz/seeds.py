@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz harnesses, test/fuzz/corpus/NAME/.
 
-    test/fuzz/seeds.py [BUILD]      (default build; needs make fuzz-build)
+    test/fuzz/seeds.py [BUILD [NAME...]]   (default build, every harness; needs
+                                           make fuzz-build)
 
 Each harness gets candidate inputs written here by hand (request heads from
 test/configs/smuggle/ and test/integration/test_http.py, response heads,
 chunked bodies, configs from config/examples/ and test/configs/bad/, values,
-environments). libFuzzer's -merge=1 then keeps those that add coverage, and
+environments over configs, admin requests), or made (TLS: whole handshakes
+written by fuzz_tls itself with FUZZ_TLS_SEEDS, ClientHellos from Python's
+ssl module). libFuzzer's -merge=1 then keeps those that add coverage, and
 the kept ones are committed under a name that says what they are. Run it
 again after a harness or its input format changes.
 """
@@ -117,6 +120,34 @@ def h1_seeds():
     return s
 
 
+def req_seeds():
+    """fuzz_req: the limits (0 tiny, 1 small, 2 defaults, 3 a field bound
+    of 64), then the request."""
+    s = {}
+    for name, req in list(REQUESTS.items()) + list(smuggle().items()):
+        for lim in range(4):
+            s["%s-%d" % (name, lim)] = bytes([lim]) + req
+    edge = {
+        # the tiny limits: a 24-byte request line, 40-byte fields, 4 of them
+        "line-24": b"GET /" + b"x" * 10 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        "line-25-414": b"GET /" + b"x" * 11 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+        "field-40": b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 37 + b"\r\n\r\n",
+        "field-41-431": b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"v" * 38 + b"\r\n\r\n",
+        "fields-5-431": b"GET / HTTP/1.1\r\nHost: a\r\n" + b"X: 1\r\n" * 4 + b"\r\n",
+        "empty-lines-431": b"\r\n" * 90 + b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        "host-twice": b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+        "host-empty": b"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+        "connect-v6": b"CONNECT [::1]:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "connect-body": b"CONNECT a:1 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
+        "te-501": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "upgrade-http10": b"GET / HTTP/1.0\r\nConnection: upgrade, keep-alive\r\nUpgrade: ws\r\n\r\n",
+        "star-not-options": b"GET * HTTP/1.1\r\nHost: a\r\n\r\n",
+    }
+    for name, req in edge.items():
+        s[name] = b"\0" + req
+    return s
+
+
 def chunked_seeds():
     s = {name: body for name, body in CHUNKED_BODIES.items()}
     s["long-ext"] = b"1;" + b"e" * 4093 + b"\r\nx\r\n0\r\n\r\n"
@@ -214,12 +245,162 @@ def proxy_seeds():
     }
 
 
+# fuzz_admin's first byte: bit 0 a token (fuzz_admin.c's TOKEN), bit 1 ready,
+# bit 2 draining; the second seeds the receive sizes (0: one receive).
+ADMIN_TOKEN, ADMIN_READY, ADMIN_STOPPING = 1, 2, 4
+AUTH = b"Authorization: Bearer s3cr3t-t0ken\r\n"
+
+
+def areq(method, path, extra=b"", body=b""):
+    return b"%s %s HTTP/1.1\r\nHost: a\r\n%s\r\n%s" % (method, path, extra, body)
+
+
+ADMIN = {
+    "metrics": (ADMIN_READY, areq(b"GET", b"/metrics")),
+    "stats-head": (ADMIN_READY, areq(b"HEAD", b"/stats")),
+    "metrics-starting": (0, areq(b"GET", b"/metrics")),
+    "metrics-post-405": (ADMIN_READY, areq(b"POST", b"/metrics")),
+    "config": (ADMIN_READY, areq(b"GET", b"/config?x=1")),
+    "config-put-405": (ADMIN_READY, areq(b"PUT", b"/config")),
+    "health": (ADMIN_READY, areq(b"GET", b"/health")),
+    "health-starting": (0, areq(b"GET", b"/health")),
+    "health-draining": (ADMIN_READY | ADMIN_STOPPING, areq(b"GET", b"/health")),
+    "reload": (ADMIN_READY, areq(b"POST", b"/reload", b"Content-Length: 0\r\n")),
+    "reload-get-405": (ADMIN_READY, areq(b"GET", b"/reload")),
+    "backend-drain": (ADMIN_READY, areq(b"POST", b"/backends/app/127.0.0.1%3A8081/drain")),
+    "backend-enable-token": (ADMIN_READY | ADMIN_TOKEN,
+                             areq(b"POST", b"/backends/a%2Fb/[::1]:80/enable", AUTH)),
+    "backend-bad-verb": (ADMIN_READY, areq(b"POST", b"/backends/app/x/stop")),
+    "backend-bad-escape": (ADMIN_READY, areq(b"POST", b"/backends/app/%4/drain")),
+    "backend-nul": (ADMIN_READY, areq(b"POST", b"/backends/app/%00/disable")),
+    "backend-missing": (ADMIN_READY, areq(b"POST", b"/backends/app//drain")),
+    "backend-long-pool": (ADMIN_READY, areq(b"POST", b"/backends/" + b"p" * 130 + b"/x/drain")),
+    "backend-get-405": (ADMIN_READY, areq(b"GET", b"/backends/app/x/drain")),
+    "token-ok": (ADMIN_READY | ADMIN_TOKEN, areq(b"GET", b"/metrics", AUTH + b"Cookie: c=1\r\n")),
+    "token-spaces-case": (ADMIN_READY | ADMIN_TOKEN,
+                          areq(b"GET", b"/stats", b"Authorization: bearer    s3cr3t-t0ken\r\n")),
+    "token-wrong": (ADMIN_READY | ADMIN_TOKEN,
+                    areq(b"GET", b"/metrics", b"Authorization: Bearer s3cr3t-t0kex\r\n")),
+    "token-missing": (ADMIN_READY | ADMIN_TOKEN, areq(b"GET", b"/config")),
+    "token-basic": (ADMIN_READY | ADMIN_TOKEN,
+                    areq(b"GET", b"/config", b"Authorization: Basic eDp5\r\n")),
+    "not-found": (ADMIN_READY, areq(b"GET", b"/nope")),
+    "pipelined": (ADMIN_READY | 0x100, areq(b"GET", b"/health") + areq(b"HEAD", b"/metrics") +
+                  areq(b"POST", b"/reload", b"Content-Length: 3\r\n", b"abc") +
+                  areq(b"GET", b"/stats", b"Connection: close\r\n") + areq(b"GET", b"/health")),
+    "body-cl": (ADMIN_READY, areq(b"POST", b"/reload", b"Content-Length: 10\r\n", b"0123456789")),
+    "body-chunked-411": (ADMIN_READY, areq(b"POST", b"/reload", b"Transfer-Encoding: chunked\r\n",
+                                           b"0\r\n\r\n")),
+    "body-too-large-413": (ADMIN_READY, areq(b"POST", b"/reload", b"Content-Length: 5000\r\n")),
+    "head-too-large-431": (ADMIN_READY, b"GET /metrics HTTP/1.1\r\nX: " + b"x" * 8300),
+    "fields-431": (ADMIN_READY, b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 1200 + b"\r\n"),
+    "malformed-400": (ADMIN_READY, b"GET /metrics HTTP/1.1\r\nHost a\r\n\r\n"),
+    "version-505": (ADMIN_READY, b"GET /metrics HTTP/1.7\r\n\r\n"),
+    "http10-close": (ADMIN_READY, b"GET /health HTTP/1.0\r\n\r\n"),
+    "absolute-form": (ADMIN_READY, areq(b"GET", b"http://a/metrics")),
+    "draining-closes": (ADMIN_READY | ADMIN_STOPPING, areq(b"GET", b"/metrics") + areq(b"GET", b"/x")),
+}
+
+
+def admin_seeds():
+    return {name: bytes([flags & 0xff, 0x11 if flags & 0x100 else 0]) + req
+            for name, (flags, req) in ADMIN.items()}
+
+
+ENV_YAML = {
+    "example": "config/examples/ringlb.yaml",
+}
+ENVS = {
+    "workers": b"RINGLB_WORKERS=2\nRINGLB_NOPE=1\nRINGLB_NUMA_FAKE=2",
+    "short-and-full": b"RINGLB_WARNING_THRESHOLD=0.9\nRINGLB_MEMORY_TUNING_WARNING_THRESHOLD=0.7",
+    "by-index": b"\x80auto\n\x81 3\n\x88info\n\x90 1GB\n\xa0 0.5\n\xc0 1s\n\xd1x",
+    "cross-key": b"RINGLB_CRITICAL_THRESHOLD=0.5\nRINGLB_WARNING_THRESHOLD=0.9\n"
+                 b"RINGLB_MAX_TOTAL_MEMORY=1MB",
+    "bad-values": b"RINGLB_WORKERS=-1\nRINGLB_LOG_LEVEL=loud\nRINGLB_DEFER_DELAY=10\n"
+                  b"RINGLB_ADMIN_BIND=localhost:9\nRINGLB_MAX_BUFFER_SIZE=1\x01KB",
+    "repeated": b"RINGLB_WORKERS=1\nRINGLB_WORKERS=bad\nRINGLB_WORKERS=3",
+    "long-unknown": b"RINGLB_" + b"X" * 80 + b"\x02=1\nRINGLB_=\nRINGLB_WORKERS\nNOT_OURS=1",
+    "admin-user": b"RINGLB_ADMIN_TOKEN=t\nRINGLB_ADMIN_ENABLED=no\nRINGLB_USER=nobody\n"
+                  b"RINGLB_GROUP=nogroup\nRINGLB_SEED=7",
+}
+
+
+def env_seeds():
+    s = dict(ENVS)
+    for name, path in ENV_YAML.items():
+        with open(os.path.join(TOP, path), "rb") as f:
+            yaml = f.read()
+        for env in ("workers", "cross-key", "bad-values"):
+            s["%s+%s" % (name, env)] = yaml + b"\0" + ENVS[env]
+    s["tiny-yaml+by-index"] = b"workers: 3\nlisteners: []\n\0" + ENVS["by-index"]
+    s["bad-yaml+workers"] = b"workers: [\n\0" + ENVS["workers"]
+    return s
+
+
+def client_hellos():
+    """ClientHellos from Python's ssl (OpenSSL), each alone in one receive."""
+    import ssl
+    out = {}
+    cases = {
+        "hello13-sni": (None, None, "localhost", ["h2", "http/1.1"]),
+        "hello12-rsa-only": (ssl.TLSVersion.TLSv1_2, "ECDHE-RSA-AES256-GCM-SHA384", "example.test",
+                             None),
+        "hello12-ecdsa": (ssl.TLSVersion.TLSv1_2, "ECDHE-ECDSA-AES128-GCM-SHA256", "a.fuzz.test",
+                          ["http/1.1"]),
+        "hello13-alpn-unknown": (None, None, "b.fuzz.test", ["spdy/1"]),
+        "hello13-no-sni": (None, None, None, None),
+    }
+    for name, (maxv, ciphers, sni, alpn) in cases.items():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if maxv:
+            ctx.maximum_version = maxv
+        if ciphers:
+            ctx.set_ciphers(ciphers)
+        if alpn:
+            ctx.set_alpn_protocols(alpn)
+        inc, outg = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, outg, server_hostname=sni)
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        out[name] = b"\0" + outg.read()
+    return out
+
+
+def tls_seeds():
+    """The harness's own whole handshakes (FUZZ_TLS_SEEDS), Python's
+    ClientHellos, the same cut into pieces, and what is not TLS at all."""
+    s = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([os.path.join(TOP, BUILD, "fuzz", "fuzz_tls")], cwd=TOP, check=True,
+                       env=dict(os.environ, FUZZ_TLS_SEEDS=tmp), stdout=subprocess.DEVNULL)
+        for n in sorted(os.listdir(tmp)):
+            with open(os.path.join(tmp, n), "rb") as f:
+                s[n] = f.read()
+    s.update(client_hellos())
+    s["hs13-localhost-h2-pieces"] = b"\x05" + s["hs13-localhost-h2"][1:]
+    s["hs12-rsa-pieces-eof"] = b"\x83" + s["hs12-rsa"][1:]
+    s["hello13-sni-bytewise"] = b"\x01" + s["hello13-sni"][1:]
+    s["hs13-truncated-eof"] = b"\x80" + s["hs13-localhost-h2"][1:200]
+    s["http-request"] = b"\0GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    s["sslv2-hello"] = b"\0\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10" + bytes(range(21)) + \
+        bytes(16)
+    s["alert"] = b"\0\x15\x03\x03\x00\x02\x02\x28"
+    s["empty-record"] = b"\x80\x16\x03\x01\x00\x00"
+    return s
+
+
 # Kept whatever the merge says: the cases a corpus must show by name.
 PINNED = {
     "h1": ["resp-head-cl", "resp-head-chunked", "resp-200-http10-keepalive"],
     "resp": ["head-cl", "head-chunked", "100-continue", "204", "304", "200-chunked",
              "200-close-delimited"],
     "proxy": ["v1-tcp4", "v1-tcp6", "v1-unknown", "v2-inet", "v2-inet6", "v2-local", "v2-tlvs"],
+    "tls": ["hs13-localhost-h2", "hs13-wild-sni", "hs13-chacha-no-sni", "hs13-unknown-sni",
+            "hs12-ecdsa-http11", "hs12-rsa"],
     "config": ["ringlb", "depth-65", "flow-style", "static-file", "validate_many",
                "thresholds_out_of_order", "component_above_total", "initial_above_max_count"],
 }
@@ -228,9 +409,13 @@ HARNESSES = {
     "h1": h1_seeds,
     "resp": resp_seeds,
     "chunked": chunked_seeds,
+    "req": req_seeds,
     "config": config_seeds,
     "values": values_seeds,
     "proxy": proxy_seeds,
+    "admin": admin_seeds,
+    "env": env_seeds,
+    "tls": tls_seeds,
 }
 
 
@@ -249,18 +434,22 @@ def merge(build, name, cands):
                 f.write(data)
         # Every candidate must pass first: a merge goes on past crashes.
         r = subprocess.run([binary, "-artifact_prefix=%s/" % tmp] +
-                           [os.path.join(cdir, n) for n in sorted(os.listdir(cdir))],
+                           [os.path.join(cdir, n) for n in sorted(os.listdir(cdir))], cwd=TOP,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         if r.returncode:
             sys.exit("%s fails on a candidate:\n%s" % (binary, r.stdout.decode()[-3000:]))
         subprocess.run([binary, "-merge=1", "-max_len=65536", "-artifact_prefix=%s/" % tmp,
-                        mdir, cdir], check=True, stdout=subprocess.DEVNULL,
+                        mdir, cdir], check=True, cwd=TOP, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         return sorted(by_hash[h] for h in os.listdir(mdir) if h in by_hash)
 
 
+BUILD = "build"
+
+
 def main():
-    build = sys.argv[1] if len(sys.argv) > 1 else "build"
+    global BUILD
+    build = BUILD = sys.argv[1] if len(sys.argv) > 1 else "build"
     names = sys.argv[2:] or sorted(HARNESSES)
     for name in names:
         cands = HARNESSES[name]()
