@@ -934,6 +934,10 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 			return ret < 0 ? ret : (int)i;
 		}
 	}
+	/* The buffer ended right after a separator of the request line: the
+	 * line may already be past max_line, and no byte is left to say so. */
+	if ((p->state == S_TARGET || p->state == S_VERSION) && i - p->line > p->lim.max_line)
+		return -414;
 	p->pos = i;
 	return 0;
 }

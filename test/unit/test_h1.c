@@ -822,6 +822,25 @@ START_TEST(a_request_line_of_max_line_bytes_passes_and_one_more_is_414)
 }
 END_TEST
 
+/* fuzz_req found it: a buffer ending just after the space that ends the
+ * method or the target answered 0, though the line was already past
+ * max_line (the 414 came only with the next byte). */
+START_TEST(a_request_line_past_max_line_ending_at_a_space_is_414_at_once)
+{
+	struct h1_limits lim = {.max_line = 24, .max_head = 160, .max_hdrs = 4};
+	const char *at_target = "S%T /Proxyio-Connection: ", *at_version = "GET /x HTTP/1.1";
+	char m[64];
+
+	ck_assert_int_eq(parse_lim(false, &lim, at_target, strlen(at_target), &msg), -414);
+	memset(m, 'M', 24);
+	m[24] = ' ';
+	ck_assert_int_eq(parse_lim(false, &lim, m, 25, &msg), -414);
+	/* a space at the bound's last byte is still within it */
+	ck_assert_int_eq(parse_lim(false, &lim, m + 1, 24, &msg), 0);
+	ck_assert_int_eq(parse_lim(false, &lim, at_version, strlen(at_version), &msg), 0);
+}
+END_TEST
+
 /* A request head of exactly <n> bytes (n >= 40): padded by one header. */
 static size_t head_of(char *b, size_t n)
 {
@@ -2055,6 +2074,7 @@ static Suite *h1_suite(void)
 	suite_add_tcase(s, tf);
 
 	tcase_add_test(tm, a_request_line_of_max_line_bytes_passes_and_one_more_is_414);
+	tcase_add_test(tm, a_request_line_past_max_line_ending_at_a_space_is_414_at_once);
 	tcase_add_test(tm, a_head_of_max_head_bytes_passes_and_one_more_is_431);
 	tcase_add_test(tm, max_hdrs_headers_pass_and_one_more_is_431);
 	tcase_add_test(tm, zero_limits_take_the_defaults);
