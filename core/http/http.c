@@ -55,11 +55,23 @@ static int http_worker_init(struct worker *w)
 	return 0;
 }
 
+/* The slabs' spare spans go back while the worker is idle. */
+static void http_trim(struct worker *w)
+{
+	struct http_worker *hw = w->pstate[http__client_id];
+
+	slab_trim(hw->ctx);
+	slab_trim(hw->log);
+	for (int i = 0; i < HTTP_WAIT_CLASSES; i++)
+		slab_trim(hw->heads[i]);
+}
+
 static const struct proto_ops http_client = {
     .name = "http",
     .records = 2,
     .worker_init = http_worker_init,
     .worker_deinit = http_worker_deinit,
+    .trim = http_trim,
     .accept = http__accept,
     .reject = http__reject,
     .data = http__client_data,

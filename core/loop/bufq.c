@@ -221,10 +221,8 @@ void bufq_sent(struct worker *w, struct conn *c, uint32_t res)
 
 static void bufq_pipe_trim(struct worker *w);
 
-void bufq_cleanup(struct timer *t, void *arg)
+void bufq_trim(struct worker *w)
 {
-	struct worker *w = arg;
-
 	while (w->buf_free && w->nbuf_free > w->br_n - w->nholes + 1) {
 		struct buf *b = w->buf_free;
 
@@ -237,7 +235,6 @@ void bufq_cleanup(struct timer *t, void *arg)
 	/* The cache's buffers go back to the node's pool, whose sizing can
 	 * then give them back to the OS. */
 	pool_cache_trim(w->pc);
-	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
 }
 
 void bufq_deinit(struct worker *w)

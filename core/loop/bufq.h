@@ -42,10 +42,10 @@ void bufq_drop_q(struct worker *w, struct bufq *q);
 /* Moves <from>'s queue to <to> (whose queue is empty). */
 void bufq_move(struct conn *to, struct conn *from);
 
-/* Every memory_cleanup_interval: descriptors beyond what the ring needs go
- * back, pooled pipes unused since the last run are closed, and the worker's
- * pool cache is flushed to the node's pool (w->cleanup_tm). */
-void bufq_cleanup(struct timer *t, void *arg);
+/* Every memory_cleanup_interval (worker.c's cleanup): descriptors beyond
+ * what the ring needs go back, pooled pipes unused since the last run are
+ * closed, and the worker's pool cache is flushed to the node's pool. */
+void bufq_trim(struct worker *w);
 /* Frees every free descriptor (worker teardown). */
 void bufq_deinit(struct worker *w);
 

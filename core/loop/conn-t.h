@@ -110,7 +110,8 @@ struct conn_table {
 	uint32_t free_head; /* LIFO: recently used slots stay warm in cache */
 	uint32_t fresh;     /* slots from here on were never used */
 	size_t bytes;       /* charged to ACCT_CONN */
-	void **xctx; /* per slot: its transport's state (conn_xctx()); NULL until first set */
+	void **xctx;    /* per slot: its transport's state (conn_xctx()); NULL until first set */
+	uint32_t nxctx; /* slots with one set */
 	int node;
 	struct acct *acct;
 };

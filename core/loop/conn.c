@@ -30,15 +30,21 @@ int conn_table_init(struct conn_table *t, uint32_t size, int node, struct acct *
 	return 0;
 }
 
+void conn_table_trim(struct conn_table *t)
+{
+	if (!t->xctx || t->nxctx)
+		return;
+	nodemem_free(t->xctx, (size_t)t->size * sizeof(*t->xctx));
+	acct_release(t->acct, ACCT_CONN, t->node, (size_t)t->size * sizeof(*t->xctx));
+	t->xctx = NULL;
+}
+
 void conn_table_deinit(struct conn_table *t)
 {
 	if (!t->c)
 		return;
-	if (t->xctx) {
-		nodemem_free(t->xctx, (size_t)t->size * sizeof(*t->xctx));
-		acct_release(t->acct, ACCT_CONN, t->node, (size_t)t->size * sizeof(*t->xctx));
-		t->xctx = NULL;
-	}
+	t->nxctx = 0;
+	conn_table_trim(t);
 	nodemem_free(t->c, t->bytes);
 	acct_release(t->acct, ACCT_CONN, t->node, t->bytes);
 	t->c = NULL;
@@ -60,7 +66,10 @@ int conn_xctx_set(struct conn_table *t, const struct conn *c, void *x)
 			return -ENOMEM;
 		}
 	}
-	t->xctx[conn_slot(t, c)] = x;
+	void **slot = &t->xctx[conn_slot(t, c)];
+
+	t->nxctx += (x != NULL) - (*slot != NULL);
+	*slot = x;
 	return 0;
 }
 
@@ -79,8 +88,10 @@ struct conn *conn_get(struct conn_table *t)
 	}
 	gen = c->gen + 1;
 	memset(c, 0, sizeof(*c));
-	if (t->xctx)
-		t->xctx[conn_slot(t, c)] = NULL;
+	if (t->xctx && t->xctx[conn_slot(t, c)]) {
+		t->xctx[conn_slot(t, c)] = NULL; /* left by a transport that did not clear it */
+		t->nxctx--;
+	}
 	c->gen = gen;
 	c->fd = -1;
 	c->peer = CONN_NONE;

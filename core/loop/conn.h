@@ -33,6 +33,9 @@ void conn_put(struct conn_table *t, struct conn *c);
 static inline void *conn_xctx(const struct conn_table *t, const struct conn *c);
 /* Sets it; 0, or -ENOBUFS/-ENOMEM when the array could not be had. */
 int conn_xctx_set(struct conn_table *t, const struct conn *c, void *x);
+/* Unmaps the array when no slot has a state set (every
+ * memory_cleanup_interval), so an idle table is back to its records. */
+void conn_table_trim(struct conn_table *t);
 
 static inline uint32_t conn_slot(const struct conn_table *t, const struct conn *c)
 {

@@ -78,6 +78,9 @@ struct proto_ops {
 	/* Per worker: state of the protocol's own (w->pstate[id]). Optional. */
 	int (*worker_init)(struct worker *w);
 	void (*worker_deinit)(struct worker *w);
+	/* Optional, every memory_cleanup_interval: give back what the
+	 * protocol keeps for reuse (its slabs' empty spans). */
+	void (*trim)(struct worker *w);
 	/* Listener side (optional but accept). prepare() may set ls->pctx
 	 * and say why it failed in w->start_msg. */
 	int (*prepare)(struct worker *w, struct wlistener *ls);

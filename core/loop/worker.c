@@ -446,6 +446,22 @@ static void protos_deinit(struct worker *w)
 			ops_proto[i]->worker_deinit(w);
 }
 
+/* Every memory_cleanup_interval, what is kept for reuse goes back: buffer
+ * descriptors, pipes and the pool cache, the table's side array when no
+ * connection uses it, and each protocol's spare memory. An idle worker is
+ * then at the figures it started with. */
+static void worker_cleanup(struct timer *t, void *arg)
+{
+	struct worker *w = arg;
+
+	bufq_trim(w);
+	conn_table_trim(&w->ct);
+	for (unsigned i = 1; i < OPS_MAX && ops_proto[i]; i++)
+		if (ops_proto[i]->trim)
+			ops_proto[i]->trim(w);
+	timer_arm(w->tw, t, w->now + w->cfg->memory_tuning.memory_cleanup_interval);
+}
+
 static int worker_setup(struct worker *w, unsigned nworkers)
 {
 	int ret;
@@ -464,7 +480,7 @@ static int worker_setup(struct worker *w, unsigned nworkers)
 	w->pc = pool_cache_new(w->pool);
 	if (!w->tw || !w->pc)
 		return -ENOMEM;
-	timer_init(&w->cleanup_tm, bufq_cleanup);
+	timer_init(&w->cleanup_tm, worker_cleanup);
 	timer_arm(w->tw, &w->cleanup_tm,
 	          clock_ms() + w->cfg->memory_tuning.memory_cleanup_interval);
 	ret = conn_table_init(&w->ct, table_size(w, nworkers), w->real_node, w->acct);

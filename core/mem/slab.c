@@ -277,6 +277,19 @@ void slab_put(struct slab *s, void *obj, size_t used)
 	}
 }
 
+void slab_trim(struct slab *s)
+{
+	struct slab_span *sp, *next;
+
+	for (sp = s->partial; sp && s->nempty; sp = next) {
+		next = sp->next;
+		if (sp->nfree == s->per_span) {
+			span_unmap(s, sp);
+			s->nempty--;
+		}
+	}
+}
+
 void slab_stats(struct slab *s, struct slab_stats *st)
 {
 	st->name = s->name;

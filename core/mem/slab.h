@@ -63,6 +63,10 @@ void *slab_get_at(struct slab *s, const char *site);
  * written: that prefix is zeroed now. */
 void slab_put(struct slab *s, void *obj, size_t used);
 
+/* Unmaps the empty span a slab keeps for reuse, so an idle slab holds
+ * only spans with objects out (every memory_cleanup_interval). Owner only. */
+void slab_trim(struct slab *s);
+
 /* The object size of <s>. */
 uint32_t slab_size(const struct slab *s);
 

@@ -178,6 +178,21 @@ START_TEST(transport_state_lives_beside_the_table)
 	a = conn_get(&t); /* the same slot, reused: no state of the last user */
 	ck_assert_ptr_null(conn_xctx(&t, a));
 	ck_assert_ptr_eq(conn_xctx(&t, b), &y);
+	conn_table_trim(&t); /* b still has its state: the array stays */
+	ck_assert_ptr_eq(conn_xctx(&t, b), &y);
+	ck_assert_int_eq(conn_xctx_set(&t, b, NULL), 0);
+	conn_table_trim(&t); /* none left: the table is back to its records */
+	acct_snapshot(acct, &st);
+	ck_assert_uint_eq(st.comp[ACCT_CONN].current, 64 * sizeof(struct conn));
+	ck_assert_ptr_null(conn_xctx(&t, a));
+	ck_assert_int_eq(conn_xctx_set(&t, a, &x), 0); /* mapped again on demand */
+	ck_assert_ptr_eq(conn_xctx(&t, a), &x);
+	conn_put(&t, a); /* a state left behind is cleared, and counted, by the next get */
+	a = conn_get(&t);
+	ck_assert_ptr_null(conn_xctx(&t, a));
+	conn_table_trim(&t);
+	acct_snapshot(acct, &st);
+	ck_assert_uint_eq(st.comp[ACCT_CONN].current, 64 * sizeof(struct conn));
 	conn_table_deinit(&t);
 	acct_snapshot(acct, &st);
 	ck_assert_uint_eq(st.comp[ACCT_CONN].current, 0);

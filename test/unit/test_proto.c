@@ -363,7 +363,7 @@ static void setup(void)
 	wk.tw = timer_wheel_new(wk.now);
 	wk.pc = pool_cache_new(pool);
 	ck_assert(wk.tw && wk.pc);
-	timer_init(&wk.cleanup_tm, bufq_cleanup); /* never armed: the wheel never turns */
+	timer_init(&wk.cleanup_tm, worker_cleanup); /* never armed: the wheel never turns */
 	ck_assert_uint_le(table_size(&wk, 1), FX_SLOTS);
 	ck_assert_int_eq(conn_table_init(&wk.ct, table_size(&wk, 1), wk.real_node, fx_acct), 0);
 	wk.wait_head = wk.wait_tail = CONN_NONE;

@@ -172,6 +172,37 @@ START_TEST(spans_are_charged_to_the_component_and_given_back_when_empty)
 }
 END_TEST
 
+/* The cleanup's trim gives the spare back; a span with an object out stays. */
+START_TEST(trim_unmaps_the_spare_span_only)
+{
+	struct slab *s = mk("t", 3264, ACCT_CONN);
+	uint32_t per = sstats(s).per_span;
+	char **o = calloc(per + 1, sizeof(*o));
+
+	for (uint32_t k = 0; k <= per; k++)
+		o[k] = slab_get(s); /* two spans, the second with one object */
+	ck_assert_uint_eq(sstats(s).spans, 2);
+	slab_trim(s); /* nothing is spare */
+	ck_assert_uint_eq(sstats(s).spans, 2);
+	for (uint32_t k = 0; k < per; k++)
+		slab_put(s, o[k], 1); /* the first span empties: kept as the spare */
+	ck_assert_uint_eq(sstats(s).spans, 2);
+	slab_trim(s);
+	ck_assert_uint_eq(sstats(s).spans, 1);
+	ck_assert_uint_eq(charged(ACCT_CONN), SLAB_SPAN);
+	slab_put(s, o[per], 1);
+	ck_assert_uint_eq(sstats(s).spans, 1); /* the last empty span is the spare again */
+	slab_trim(s);
+	ck_assert_uint_eq(sstats(s).spans, 0);
+	ck_assert_uint_eq(charged(ACCT_CONN), 0);
+	o[0] = slab_get(s); /* and a get after a trim maps anew */
+	ck_assert_ptr_nonnull(o[0]);
+	ck_assert_uint_eq(sstats(s).spans, 1);
+	slab_put(s, o[0], 1);
+	free(o);
+}
+END_TEST
+
 START_TEST(random_gets_and_puts_never_hand_one_object_to_two)
 {
 	struct slab *s = mk("t", 512, ACCT_BUF);
@@ -321,6 +352,7 @@ int main(void)
 	tcase_add_test(tc, get_returns_zeroed_distinct_objects_of_the_size);
 	tcase_add_test(tc, a_returned_object_reads_zero_when_handed_out_again);
 	tcase_add_test(tc, spans_are_charged_to_the_component_and_given_back_when_empty);
+	tcase_add_test(tc, trim_unmaps_the_spare_span_only);
 	tcase_add_test(tc, random_gets_and_puts_never_hand_one_object_to_two);
 	tcase_add_test(tc, only_the_accountant_refuses_and_nothing_is_charged_then);
 	tcase_add_test(tc, stats_sum_the_slabs_of_one_name_and_node);
