@@ -162,24 +162,28 @@ static bool cidr_match(const struct cfg_cidr *n, int family, const uint8_t *ip)
 
 /* Whether <c>'s source may send a header. An IPv4-mapped IPv6 peer (a
  * dual-stack socket) is matched as the IPv4 address it is. */
-static bool trusted(const struct cfg_listener *l, int fd)
+/* 1 when the connection's source is in the listener's trusted list, 0
+ * when not, -errno when the peer is gone already (reset before the accept
+ * was seen: no address to judge, nothing to count against the source). */
+static int trusted(const struct cfg_listener *l, int fd)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	uint8_t family, ip[16];
 	uint16_t port;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    !from_sockaddr(&ss, &family, ip, &port))
-		return false;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (!from_sockaddr(&ss, &family, ip, &port))
+		return 0;
 	if (family == AF_INET6 && IN6_IS_ADDR_V4MAPPED((struct in6_addr *)ip)) {
 		memmove(ip, ip + 12, 4);
 		family = AF_INET;
 	}
 	for (unsigned i = 0; i < l->npp_trusted; i++)
 		if (cidr_match(&l->pp_trusted[i], family, ip))
-			return true;
-	return false;
+			return 1;
+	return 0;
 }
 
 static void pp_drop_buf(struct worker *w, struct conn *c)
@@ -331,8 +335,14 @@ void proxyp_start(struct worker *w, struct conn *c)
 		return;
 	}
 	c->proto = proxyp_id;
-	if (!trusted(l, c->fd)) {
+	switch (trusted(l, c->fd)) {
+	case 1:
+		break;
+	case 0:
 		pp_fail(w, c, -EACCES);
+		return;
+	default: /* gone before its header: as if it ended inside it */
+		pp_fail(w, c, -EPIPE);
 		return;
 	}
 	/* The header's time: the listener's header timeout, or its handshake
