@@ -113,9 +113,19 @@ char *ring_take_buffer(struct worker *w, unsigned bid)
 	return buf;
 }
 
+/* The connections waiting for a buffer now. */
+static unsigned bufwait_len(const struct worker *w)
+{
+	unsigned n = 0;
+
+	for (uint32_t s = w->wait_head; s != CONN_NONE; s = w->ct.c[s].wait_next)
+		n++;
+	return n;
+}
+
 void ring_refill(struct worker *w)
 {
-	unsigned refilled = 0;
+	unsigned refilled = 0, waiting;
 
 	while (w->nholes) {
 		char *buf = br_fresh(w);
@@ -127,7 +137,10 @@ void ring_refill(struct worker *w)
 	}
 	if (w->nholes == w->br_n)
 		goto out;
-	while (w->wait_head != CONN_NONE) {
+	/* Each waiter once: a TLS connection that still finds no plaintext
+	 * buffer queues itself again at once (core/xprt/tls.c). */
+	waiting = w->wait_head == CONN_NONE ? 0 : bufwait_len(w);
+	while (waiting-- && w->wait_head != CONN_NONE) {
 		struct conn *c = &w->ct.c[w->wait_head];
 
 		w->wait_head = c->wait_next;

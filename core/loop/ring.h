@@ -28,10 +28,12 @@ void ring_buffers_deinit(struct worker *w);
  * from the pool) and returns it; the caller owns it (pool_put). */
 char *ring_take_buffer(struct worker *w, unsigned bid);
 /* Refills ring slots the pool refused earlier and resumes (protocol
- * resume()) as many waiting connections as there are buffers; then makes
- * the added buffers visible to the kernel. Once per loop turn. */
+ * resume()) as many waiting connections as there are buffers (all of them
+ * when no slot was empty), each at most once; then makes the added buffers
+ * visible to the kernel. Once per loop turn. */
 void ring_refill(struct worker *w);
-/* Puts <c> in the FIFO of connections waiting for a provided buffer. */
+/* Puts <c> in the FIFO of connections waiting for a provided buffer (or,
+ * TLS, a plaintext one); counted in buffer_waits unless it is there. */
 void ring_bufwait(struct worker *w, struct conn *c);
 /* Takes <c> out of that FIFO (it is being released). */
 void ring_bufwait_drop(struct worker *w, struct conn *c);

@@ -329,10 +329,11 @@ wait:
 		next = timer_wheel_next(w->tw, w->now);
 		if (next < 0 || next > WORKER_MAX_WAIT)
 			next = WORKER_MAX_WAIT;
-		/* Connections wait for a buffer the pool refused the ring: no
-		 * completion may come to wake the loop (another worker's puts
-		 * do not), so ring_refill() tries again soon, not in a second. */
-		if (w->nholes && w->wait_head != CONN_NONE && next > WORKER_REFILL_WAIT)
+		/* Connections wait for a buffer the pool refused the ring (or a
+		 * TLS connection its plaintext): no completion may come to wake
+		 * the loop (another worker's puts do not), so ring_refill()
+		 * tries again soon, not in a second. */
+		if (w->wait_head != CONN_NONE && next > WORKER_REFILL_WAIT)
 			next = WORKER_REFILL_WAIT;
 		publish_reader_offline();
 		if (fault_hit(FAULT_SUBMIT)) {

@@ -12,7 +12,15 @@
  * plaintext read into pool buffers of the ring's class and handed to the
  * protocol's data() (as raw hands over what a recv already took, paused or
  * not); a record cut by the buffer's end waits inside the session for the
- * rest, so the buffer goes back at once. shut_write() sends close_notify and shuts the socket's
+ * rest, so the buffer goes back at once. When no plaintext buffer can be
+ * had (the pool at its limit), the connection stalls instead of ending:
+ * the ciphertext not decrypted yet stays with it (txc.held: the received
+ * buffers, in order, and whatever arrives before the receive is cancelled
+ * behind them, the peer's end of stream last), reading stops, and it waits
+ * in the worker's buffer FIFO as a raw connection whose receive found no
+ * buffer does. Its protocol's resume() reads again through tls_read(),
+ * which decrypts what is held first and receives only once it is all
+ * delivered. shut_write() sends close_notify and shuts the socket's
  * write side once it is out; a connection closing after its queue
  * (CONN_F_CLOSE_AFTER) sends close_notify first. No splice: the bytes are
  * not the protocol's.
@@ -46,6 +54,17 @@ struct txc {
 	bool open;            /* the handshake is done: the protocol runs */
 	bool shut;            /* close_notify sent: shut the write side once it is out */
 	bool notified;        /* close_notify queued */
+	bool stalled;         /* no plaintext buffer: what is held is read before any receive */
+	bool held_eof;        /* the peer's end of stream came behind the held bytes */
+	bool draining;        /* drain() runs: a read the protocol asks for meanwhile is its */
+	struct bufq held;     /* stalled: received ciphertext not decrypted yet, in order */
+};
+
+/* What deliver() ended with. */
+enum {
+	DL_DONE,  /* all that was fed is delivered: receive on */
+	DL_GONE,  /* the connection is torn down or failed */
+	DL_NOBUF, /* no plaintext buffer: some of what was fed is left */
 };
 
 /* The worker a session's records are queued by: tls_conn_*() calls back
@@ -285,9 +304,11 @@ static int handshake(struct worker *w, struct conn *c)
 
 /* ---- reading ---- */
 
-/* Hands the protocol the plaintext of what was fed; false once the
- * connection is torn down or failed. */
-static bool deliver(struct worker *w, struct conn *c)
+/* Hands the protocol the plaintext of what was fed: DL_DONE, DL_GONE once
+ * the connection is torn down or failed, DL_NOBUF when no plaintext buffer
+ * could be had (tls_conn_pending_in() is what is left of the fed bytes,
+ * and the session may hold plaintext decrypted already). */
+static int deliver(struct worker *w, struct conn *c)
 {
 	struct txc *x = txc_of(w, c);
 	const struct proto_ops *p = proto_of(c);
@@ -304,13 +325,8 @@ static bool deliver(struct worker *w, struct conn *c)
 			b = pool_get(w->pc, k);
 			cap = pool_class_size(k);
 		}
-		if (!b) {
-			/* No plaintext buffer: the session cannot keep what was
-			 * fed for later, so the connection ends (counted). */
-			WSTAT_INC(w, buffer_fails);
-			p->abort(w, c);
-			return false;
-		}
+		if (!b)
+			return DL_NOBUF; /* the caller keeps what is left, and waits */
 		int64_t before = tls_mem_thread();
 
 		n = tls_conn_read(x->t, b, cap);
@@ -326,7 +342,7 @@ static bool deliver(struct worker *w, struct conn *c)
 		}
 		pool_put(w->pc, b, 0);
 		if (n == -EAGAIN)
-			return true;
+			return DL_DONE;
 		if (n == 0) { /* close_notify */
 			c->flags |= CONN_F_RD_EOF;
 			p->eof(w, c);
@@ -334,14 +350,129 @@ static bool deliver(struct worker *w, struct conn *c)
 			count_failure(w, c, false);
 			p->error(w, c, (int)n);
 		}
-		return false;
+		return DL_GONE;
 	}
-	return false;
+	return DL_GONE;
+}
+
+/* Appends the first <len> bytes of the received buffer <buf> (written up
+ * to <used>) to what <c> holds; the held queue owns <buf> from here (it is
+ * given back on failure). 0 or -ENOMEM: no descriptor could be had, which
+ * the ring sets one aside for per buffer it lends (bufq_spare()). */
+static int hold(struct worker *w, struct conn *c, char *buf, uint32_t len, uint32_t used)
+{
+	struct txc *x = txc_of(w, c);
+	struct bufq q = c->out;
+	uint32_t qb = c->out_bytes;
+	int ret;
+
+	c->out = x->held; /* bufq_queue() appends to the out queue: lend it the held one */
+	ret = bufq_queue(w, c, buf, len, used);
+	x->held = c->out;
+	c->out = q;
+	c->out_bytes = qb;
+	return ret;
+}
+
+/* Without a descriptor to hold ciphertext with, the connection cannot wait
+ * for a buffer: it ends (counted), as a raw one does when its data cannot be
+ * queued. */
+static void hold_failed(struct worker *w, struct conn *c)
+{
+	WSTAT_INC(w, buffer_fails);
+	proto_of(c)->abort(w, c);
+}
+
+/* deliver() found no plaintext buffer for what <buf> (<res> bytes received)
+ * was fed with: the rest of it is held, reading stops, and <c> waits in the
+ * buffer FIFO (counted in buffer_waits) for its protocol's resume(). */
+static void stall(struct worker *w, struct conn *c, char *buf, uint32_t res)
+{
+	struct txc *x = txc_of(w, c);
+	uint32_t left = (uint32_t)tls_conn_pending_in(x->t);
+
+	tls_conn_feed(x->t, NULL, 0);
+	x->stalled = true;
+	if (left) {
+		memmove(buf, buf + res - left, left);
+		if (hold(w, c, buf, left, res) < 0) {
+			hold_failed(w, c);
+			return;
+		}
+	} else {
+		pool_put(w->pc, buf, res); /* all of it is in the session already */
+	}
+	ring_cancel_recv(w, c);
+	ring_bufwait(w, c);
+	ring_watch(w, c); /* a reset while nothing reads still ends it */
+}
+
+/* Gives back the held buffer at the head (its bytes all consumed). */
+static void held_pop(struct worker *w, struct txc *x)
+{
+	struct bufq one = {.head = x->held.head, .tail = x->held.head};
+
+	x->held.head = one.head->next;
+	if (!x->held.head)
+		x->held.tail = NULL;
+	one.head->next = NULL;
+	bufq_drop_q(w, &one);
+}
+
+/* A stalled connection's protocol reads again: what is held is fed, in
+ * order, and delivered, each buffer given back once consumed; then the
+ * end of stream that came behind it, if one did; then the protocol's
+ * resume() receives (unless it holds reading back). Stalls again, where it
+ * stopped, when a plaintext buffer is still missing. */
+static void drain(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(w, c);
+	int r = DL_DONE;
+
+	cur_w = w;
+	x->draining = true;
+	while (x->stalled) {
+		struct buf *b = x->held.head;
+
+		tls_conn_feed(x->t, b ? b->data + b->off : NULL, b ? b->len - b->off : 0);
+		r = deliver(w, c);
+		if (r == DL_NOBUF && b)
+			b->off = b->len - (uint32_t)tls_conn_pending_in(x->t);
+		tls_conn_feed(x->t, NULL, 0);
+		if (r != DL_DONE)
+			break;
+		if (b)
+			held_pop(w, x);
+		x->stalled = x->held.head != NULL;
+	}
+	x->draining = false;
+	if (r == DL_GONE || (c->flags & CONN_F_CLOSING))
+		return; /* tls_release() gives back what is held */
+	if (r == DL_NOBUF) {
+		ring_bufwait(w, c);
+		ring_watch(w, c);
+		return;
+	}
+	if (x->held_eof) {
+		x->held_eof = false;
+		tls_conn_feed_eof(x->t);
+		c->flags |= CONN_F_RD_EOF; /* as tls_on_recv() takes a read of 0 */
+		proto_of(c)->eof(w, c);
+		return;
+	}
+	proto_of(c)->resume(w, c);
 }
 
 static void tls_read(struct worker *w, struct conn *c)
 {
-	ring_recv(w, c);
+	struct txc *x = txc_of(w, c);
+
+	if (x && x->draining)
+		return; /* from the protocol's data(): drain() resumes it after */
+	if (x && x->stalled)
+		drain(w, c);
+	else
+		ring_recv(w, c);
 }
 
 static void tls_stop_read(struct worker *w, struct conn *c)
@@ -359,25 +490,41 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 		c->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
 	if (res > 0) {
 		char *buf = ring_take_buffer(w, flags >> IORING_CQE_BUFFER_SHIFT);
-		bool ok;
+		int r = DL_DONE;
 
 		WSTAT_ADD(w, bytes_in, res);
+		if (x->stalled) {
+			/* Received before the cancel landed: behind what is held. */
+			if (hold(w, c, buf, (uint32_t)res, (uint32_t)res) < 0)
+				hold_failed(w, c);
+			else if (!more)
+				proto_of(c)->resume(w, c); /* nothing else may come to wake it */
+			return;
+		}
 		tls_conn_feed(x->t, buf, (size_t)res);
 		if (x->open) {
-			ok = deliver(w, c);
+			r = deliver(w, c);
 		} else {
 			int h = handshake(w, c);
 
-			ok = h >= 0 && (h == 0 || deliver(w, c));
+			r = h < 0 ? DL_GONE : h == 0 ? DL_DONE : deliver(w, c);
+		}
+		if (r == DL_NOBUF && !(c->flags & CONN_F_CLOSING)) {
+			stall(w, c, buf, (uint32_t)res);
+			return;
 		}
 		tls_conn_feed(x->t, NULL, 0); /* nothing stays lent */
 		pool_put(w->pc, buf, res);
-		if (!ok || more || (c->flags & CONN_F_CLOSING))
+		if (r != DL_DONE || more || (c->flags & CONN_F_CLOSING))
 			return;
 		if (x->open)
 			proto_of(c)->resume(w, c);
 		else
 			ring_recv(w, c);
+		return;
+	}
+	if (res == 0 && x->stalled) {
+		x->held_eof = true; /* delivered after what is held: drain() */
 		return;
 	}
 	if (res == 0) {
@@ -552,7 +699,8 @@ static void tls_release(struct worker *w, struct conn *c)
 	if (!x)
 		return;
 	bufq_drop_q(w, &x->plain);
-	tls_conn_free(x->t); /* NULL when the session was refused */
+	bufq_drop_q(w, &x->held); /* ciphertext a stalled connection still held */
+	tls_conn_free(x->t);      /* NULL when the session was refused */
 	acct_release(w->acct, ACCT_SSL, w->real_node, x->charged); /* all of it: freed */
 	free(x);
 	conn_xctx_set(&w->ct, c, NULL);

@@ -349,6 +349,78 @@ START_TEST(a_large_write_arrives_whole_in_several_records)
 }
 END_TEST
 
+/* Reads into <out> at <*got> until the session wants more, with only
+ * what was fed last; returns the last result (-EAGAIN when all is read). */
+static ssize_t read_fed(struct end *e, char *out, size_t cap, size_t *got)
+{
+	ssize_t n;
+
+	do {
+		n = tls_conn_read(e->t, out + *got, cap - *got < 4096 ? cap - *got : 4096);
+		if (n > 0)
+			*got += (size_t)n;
+	} while (n > 0 && *got < cap);
+	return n;
+}
+
+/* core/xprt/tls.c's stall: reading stops mid-buffer (no plaintext buffer),
+ * the ciphertext still pending is moved into other buffers (held), the
+ * originals are gone, and later the held pieces are fed in order: the
+ * plaintext is whole, what the session had decrypted already first. */
+START_TEST(pending_ciphertext_moved_and_fed_again_later_reads_whole)
+{
+	struct tls_ctx_opts so = {0}, co = {0};
+	struct tls_ctx *sc = server_ctx(&so, false), *cc = client_ctx(&co);
+	size_t len = 100000, got = 0, pend, half, i;
+	char *big = malloc(len), *out = malloc(len + 1), *held_a, *held_b; /* room for no more */
+	struct pair p;
+	ssize_t n;
+
+	for (i = 0; i < len; i++)
+		big[i] = (char)(i * 7 + i / 251);
+	pair_open(&p, cc, sc, "localhost");
+	ck_assert_int_eq(pair_handshake(&p), 0);
+	ck_assert_int_eq(tls_conn_write(p.s.t, big, len), (ssize_t)len);
+	/* One read of 1,000 bytes: a record decrypted, the rest still fed. */
+	tls_conn_feed(p.c.t, p.c.in.buf, p.c.in.len);
+	n = tls_conn_read(p.c.t, out, 1000);
+	ck_assert_int_eq(n, 1000);
+	got = 1000;
+	pend = tls_conn_pending_in(p.c.t);
+	ck_assert_uint_gt(pend, 0);
+	ck_assert_uint_lt(pend, p.c.in.len);
+	/* Held: the pending bytes in two buffers of their own, cut inside a
+	 * record; the received buffer is given back (overwritten here). */
+	half = pend / 2 + 7;
+	held_a = malloc(half);
+	held_b = malloc(pend - half);
+	memcpy(held_a, p.c.in.buf + p.c.in.len - pend, half);
+	memcpy(held_b, p.c.in.buf + p.c.in.len - pend + half, pend - half);
+	tls_conn_feed(p.c.t, NULL, 0);
+	memset(p.c.in.buf, 0xa5, p.c.in.len);
+	/* Nothing fed: what the session decrypted already, then -EAGAIN. */
+	ck_assert_int_eq(read_fed(&p.c, out, len + 1, &got), -EAGAIN);
+	ck_assert_uint_gt(got, 1000);
+	/* Later, the held pieces in order, each consumed whole. */
+	tls_conn_feed(p.c.t, held_a, half);
+	ck_assert_int_eq(read_fed(&p.c, out, len + 1, &got), -EAGAIN);
+	ck_assert_uint_eq(tls_conn_pending_in(p.c.t), 0);
+	tls_conn_feed(p.c.t, held_b, pend - half);
+	ck_assert_int_eq(read_fed(&p.c, out, len + 1, &got), -EAGAIN);
+	ck_assert_uint_eq(tls_conn_pending_in(p.c.t), 0);
+	tls_conn_feed(p.c.t, NULL, 0);
+	ck_assert_uint_eq(got, len);
+	ck_assert(memcmp(out, big, len) == 0);
+	free(held_a);
+	free(held_b);
+	free(big);
+	free(out);
+	pair_close(&p);
+	tls_ctx_free(sc);
+	tls_ctx_free(cc);
+}
+END_TEST
+
 START_TEST(alpn_http11_is_negotiated)
 {
 	struct tls_ctx_opts so = {.alpn = "http/1.1"}, co = {.alpn = "h2,http/1.1"};
@@ -1698,6 +1770,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(th, session_objects_are_pooled_per_thread_and_reused);
 	tcase_add_test(th, a_tls12_handshake_completes_and_data_flows_both_ways);
 	tcase_add_test(th, a_large_write_arrives_whole_in_several_records);
+	tcase_add_test(th, pending_ciphertext_moved_and_fed_again_later_reads_whole);
 	tcase_add_test(th, alpn_http11_is_negotiated);
 	tcase_add_test(th, an_h2_only_client_is_refused_with_no_application_protocol);
 	tcase_add_test(th, a_client_without_alpn_still_connects_to_an_alpn_server);
