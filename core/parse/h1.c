@@ -938,6 +938,9 @@ static int h1__run(struct h1_parser *p, const char *buf, size_t end, struct h1_m
 	 * line may already be past max_line, and no byte is left to say so. */
 	if ((p->state == S_TARGET || p->state == S_VERSION) && i - p->line > p->lim.max_line)
 		return -414;
+	/* The same for a field line ending the buffer at its colon. */
+	if (p->state == S_OWS && i - p->line > p->lim.max_field)
+		return -431;
 	p->pos = i;
 	return 0;
 }

@@ -825,6 +825,24 @@ END_TEST
 /* fuzz_req found it: a buffer ending just after the space that ends the
  * method or the target answered 0, though the line was already past
  * max_line (the 414 came only with the next byte). */
+/* fuzz_req found its twin: a field line past max_field that ends the buffer
+ * at its colon answered 0 (the 431 came with the next byte). */
+START_TEST(a_field_line_past_max_field_ending_at_its_colon_is_431_at_once)
+{
+	struct h1_limits lim = {
+	    .max_line = 100, .max_head = 4096, .max_hdrs = 100, .max_field = 64};
+	char h[128];
+	int n = snprintf(h, sizeof(h), "POST / HTTP/1.1\r\n");
+
+	memset(h + n, 'n', 64);
+	h[n + 64] = ':';
+	ck_assert_int_eq(parse_lim(false, &lim, h, (size_t)n + 65, &msg), -431);
+	/* a colon at the bound's last byte is still within it */
+	h[n + 63] = ':';
+	ck_assert_int_eq(parse_lim(false, &lim, h, (size_t)n + 64, &msg), 0);
+}
+END_TEST
+
 START_TEST(a_request_line_past_max_line_ending_at_a_space_is_414_at_once)
 {
 	struct h1_limits lim = {.max_line = 24, .max_head = 160, .max_hdrs = 4};
@@ -2075,6 +2093,7 @@ static Suite *h1_suite(void)
 
 	tcase_add_test(tm, a_request_line_of_max_line_bytes_passes_and_one_more_is_414);
 	tcase_add_test(tm, a_request_line_past_max_line_ending_at_a_space_is_414_at_once);
+	tcase_add_test(tm, a_field_line_past_max_field_ending_at_its_colon_is_431_at_once);
 	tcase_add_test(tm, a_head_of_max_head_bytes_passes_and_one_more_is_431);
 	tcase_add_test(tm, max_hdrs_headers_pass_and_one_more_is_431);
 	tcase_add_test(tm, zero_limits_take_the_defaults);
