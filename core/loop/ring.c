@@ -113,16 +113,6 @@ char *ring_take_buffer(struct worker *w, unsigned bid)
 	return buf;
 }
 
-/* The connections waiting for a buffer now. */
-static unsigned bufwait_len(const struct worker *w)
-{
-	unsigned n = 0;
-
-	for (uint32_t s = w->wait_head; s != CONN_NONE; s = w->ct.c[s].wait_next)
-		n++;
-	return n;
-}
-
 void ring_refill(struct worker *w)
 {
 	unsigned refilled = 0, waiting;
@@ -139,13 +129,14 @@ void ring_refill(struct worker *w)
 		goto out;
 	/* Each waiter once: a TLS connection that still finds no plaintext
 	 * buffer queues itself again at once (core/xprt/tls.c). */
-	waiting = w->wait_head == CONN_NONE ? 0 : bufwait_len(w);
+	waiting = w->nwait;
 	while (waiting-- && w->wait_head != CONN_NONE) {
 		struct conn *c = &w->ct.c[w->wait_head];
 
 		w->wait_head = c->wait_next;
 		if (w->wait_head == CONN_NONE)
 			w->wait_tail = CONN_NONE;
+		w->nwait--;
 		c->wait_next = CONN_NONE;
 		c->flags &= ~CONN_F_BUFWAIT;
 		if (c->proto == CONN_P_FREE || (c->flags & CONN_F_CLOSING))
@@ -171,6 +162,7 @@ void ring_bufwait(struct worker *w, struct conn *c)
 	else
 		w->ct.c[w->wait_tail].wait_next = slot;
 	w->wait_tail = slot;
+	w->nwait++;
 	WSTAT_INC(w, buffer_waits);
 }
 
@@ -188,6 +180,7 @@ void ring_bufwait_drop(struct worker *w, struct conn *c)
 		*pp = c->wait_next;
 		if (w->wait_tail == slot)
 			w->wait_tail = prev;
+		w->nwait--;
 	}
 	c->flags &= ~CONN_F_BUFWAIT;
 }

@@ -182,6 +182,7 @@ struct worker {
 
 	/* connections waiting for a provided buffer, FIFO by slot */
 	uint32_t wait_head, wait_tail;
+	uint32_t nwait; /* connections on that list */
 
 	/* splice pipes */
 	struct pipe_pair *pipe_free;
