@@ -414,14 +414,21 @@ def test_streams_waiting_for_ring_buffers_resume_without_a_second_of_sleep():
     # longest wait) before retrying the refill, as no completion came to
     # wake it: 75 echo streams of 64 KiB took 42 to 145 s. Now the wait is
     # 10 ms while connections wait: well under a second here.
+    # Whether the ring runs dry depends on how fast the clients send on a
+    # loaded machine: a round where no connection waited proves nothing,
+    # so up to five rounds are run until one has waited.
     run = Run("pool=0.9")
-    rc, d = lib.l4client("%s:%d" % (run.addr, P_L4), 75, 64 << 10, extra=["--parallel", "16"],
-                         timeout=120)
-    after = run.snapshot()
-    print("pool=0.9: l4 echo %s buffer_waits=%d" % (d, after["buffer_waits"]))
-    check(rc == 0 and d["ok"] == 75, "streams failed: %s" % d)
-    check(after["buffer_waits"] > 0, "no connection waited for a buffer")
-    check(d["secs"] < 25, "75 streams of 64 KiB took %.1fs under pool faults" % d["secs"])
+    for rnd in range(5):
+        before = run.snapshot()["buffer_waits"]
+        rc, d = lib.l4client("%s:%d" % (run.addr, P_L4), 75, 64 << 10,
+                             extra=["--parallel", "16"], timeout=120)
+        waits = run.snapshot()["buffer_waits"] - before
+        print("pool=0.9 round %d: l4 echo %s buffer_waits=%d" % (rnd, d, waits))
+        check(rc == 0 and d["ok"] == 75, "streams failed: %s" % d)
+        check(d["secs"] < 25, "75 streams of 64 KiB took %.1fs under pool faults" % d["secs"])
+        if waits > 0:
+            break
+    check(waits > 0, "no connection waited for a buffer in 5 rounds")
     run.finish()
 
 
