@@ -1496,12 +1496,16 @@ static struct tls_sess *racing_handshake(struct tls_sess *sess)
 	return next;
 }
 
+/* Rotations done so far: the resuming threads go on until a few have
+ * happened (a fast machine finishes 40 handshakes within one). */
+static _Atomic unsigned rotations_done;
+
 static void *thread_resumes(void *arg)
 {
 	struct tls_sess *sess = NULL, *next;
 	unsigned i;
 
-	for (i = 0; i < 40; i++) {
+	for (i = 0; i < 4000 && (i < 40 || atomic_load(&rotations_done) < 8); i++) {
 		next = racing_handshake(sess);
 		tls_sess_free(sess);
 		sess = next;
@@ -1527,6 +1531,7 @@ START_TEST(rotating_while_other_threads_resume_is_safe)
 
 	shared_sc = ticket_server();
 	shared_cc = client_ctx(&co);
+	atomic_store(&rotations_done, 0);
 	for (i = 0; i < ARRAY_SIZE(th); i++)
 		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_resumes, NULL), 0);
 	/* Two rotations at a time, every few handshakes: tickets resume, are
@@ -1536,6 +1541,7 @@ START_TEST(rotating_while_other_threads_resume_is_safe)
 			ck_assert_int_eq(tls_ticket_rotate(), 0);
 			ck_assert_int_eq(tls_ticket_rotate(), 0);
 			rotations += 2;
+			atomic_store(&rotations_done, rotations);
 			sleep_ms(2);
 		}
 	}
