@@ -355,23 +355,31 @@ static int deliver(struct worker *w, struct conn *c)
 	return DL_GONE;
 }
 
+/* bufq_queue() onto <q>, a queue of <c>'s other than its out queue (which
+ * bufq_queue() appends to: it is lent <q> for the call), leaving the out
+ * queue and its byte count as they were. */
+static int queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *data, uint32_t len,
+                       uint32_t used)
+{
+	struct bufq out = c->out;
+	uint32_t out_bytes = c->out_bytes;
+	int ret;
+
+	c->out = *q;
+	ret = bufq_queue(w, c, data, len, used);
+	*q = c->out;
+	c->out = out;
+	c->out_bytes = out_bytes;
+	return ret;
+}
+
 /* Appends the first <len> bytes of the received buffer <buf> (written up
  * to <used>) to what <c> holds; the held queue owns <buf> from here (it is
  * given back on failure). 0 or -ENOMEM: no descriptor could be had, which
  * the ring sets one aside for per buffer it lends (bufq_spare()). */
 static int hold(struct worker *w, struct conn *c, char *buf, uint32_t len, uint32_t used)
 {
-	struct txc *x = txc_of(w, c);
-	struct bufq q = c->out;
-	uint32_t qb = c->out_bytes;
-	int ret;
-
-	c->out = x->held; /* bufq_queue() appends to the out queue: lend it the held one */
-	ret = bufq_queue(w, c, buf, len, used);
-	x->held = c->out;
-	c->out = q;
-	c->out_bytes = qb;
-	return ret;
+	return queue_aside(w, c, &txc_of(w, c)->held, buf, len, used);
 }
 
 /* Without a descriptor to hold ciphertext with, the connection cannot wait
@@ -564,16 +572,10 @@ static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len,
 	if (!txc_of(w, c) || !txc_of(w, c)->open) {
 		/* an upstream before its handshake: plaintext, held */
 		if (txc_of(w, c)) {
-			struct bufq q = c->out;
-			uint32_t qb = c->out_bytes;
-			int ret;
+			int ret = queue_aside(w, c, &txc_of(w, c)->plain, data, len, used);
 
-			c->out = txc_of(w, c)->plain;
-			ret = bufq_queue(w, c, data, len, used);
-			txc_of(w, c)->plain = c->out;
 			txc_of(w, c)->plain_bytes += len;
-			c->out = q;
-			c->out_bytes = qb + len;
+			c->out_bytes += len; /* counted as queued for the connection */
 			return ret;
 		}
 		return bufq_queue(w, c, data, len, used);

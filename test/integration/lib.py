@@ -8,7 +8,9 @@ it ends, and the file ends with "N passed, N failed".
 import os
 import random
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -344,3 +346,37 @@ def main(ns, limit=120):
         print("%d skipped" % skipped, flush=True)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
+
+
+class Notify:
+    """The service manager's end of sd_notify (test_systemd, test_upgrade):
+    an AF_UNIX datagram socket on a temporary path; each datagram is one
+    message of KEY=VALUE lines."""
+
+    def __init__(self):
+        self.dir = tmpdir()
+        self.path = os.path.join(self.dir, "notify")
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.s.bind(self.path)
+
+    def recv(self, timeout=20):
+        self.s.settimeout(timeout * SLOW)
+        try:
+            data = self.s.recv(65536).decode()
+        except socket.timeout:
+            raise TestFailure("no sd_notify message within %ss" % (timeout * SLOW))
+        return dict(l.split("=", 1) for l in data.split("\n") if l)
+
+    def none_pending(self):
+        self.s.setblocking(False)
+        try:
+            self.s.recv(65536)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            self.s.setblocking(True)
+
+    def close(self):
+        self.s.close()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 
@@ -36,42 +35,9 @@ pools:
 """
 
 
-class Notify:
-    """The service manager's end: an AF_UNIX datagram socket on a temporary
-    path; each datagram is one message of KEY=VALUE lines."""
-
-    def __init__(self):
-        self.dir = lib.tmpdir()
-        self.path = os.path.join(self.dir, "notify")
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.s.bind(self.path)
-
-    def recv(self, timeout=20):
-        self.s.settimeout(timeout * lib.SLOW)
-        try:
-            data = self.s.recv(65536).decode()
-        except socket.timeout:
-            raise lib.TestFailure("no sd_notify message within %ss" % (timeout * lib.SLOW))
-        return dict(l.split("=", 1) for l in data.split("\n") if l)
-
-    def none_pending(self):
-        self.s.setblocking(False)
-        try:
-            self.s.recv(65536)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            self.s.setblocking(True)
-
-    def close(self):
-        self.s.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def test_ready_reloading_ready_stopping_in_order():
     addr = lib.loopback()
-    n = Notify()
+    n = lib.Notify()
     try:
         r = lib.Ringlb(CONFIG.format(addr=addr), env={"NOTIFY_SOCKET": n.path})
         m = n.recv()

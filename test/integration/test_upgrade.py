@@ -300,39 +300,6 @@ def test_a_new_process_that_cannot_start_leaves_the_old_one_serving():
     check_exit(new, 30)
 
 
-class Notify:
-    """The service manager's end (as test_systemd.py's): an AF_UNIX datagram
-    socket; each datagram is one message of KEY=VALUE lines."""
-
-    def __init__(self):
-        self.dir = lib.tmpdir()
-        self.path = os.path.join(self.dir, "notify")
-        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.s.bind(self.path)
-
-    def recv(self, timeout=20):
-        self.s.settimeout(timeout * lib.SLOW)
-        try:
-            data = self.s.recv(65536).decode()
-        except socket.timeout:
-            raise lib.TestFailure("no sd_notify message within %ss" % (timeout * lib.SLOW))
-        return dict(l.split("=", 1) for l in data.split("\n") if l)
-
-    def none_pending(self):
-        self.s.setblocking(False)
-        try:
-            self.s.recv(65536)
-            return False
-        except BlockingIOError:
-            return True
-        finally:
-            self.s.setblocking(True)
-
-    def close(self):
-        self.s.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def test_a_new_process_that_dies_holding_the_sockets_loses_nothing():
     """A stand-in for a new binary that crashes before it is ready: it takes
     every socket (python's recv_fds), holds them without accepting while
@@ -423,7 +390,7 @@ def test_pidfile_and_mainpid_follow_the_new_process():
     d = lib.tmpdir()
     sock = os.path.join(d, "upgrade.sock")
     pidfile = os.path.join(d, "ringlb.pid")
-    n = Notify()
+    n = lib.Notify()
     try:
         r = lib.Ringlb(config(addr, sock), args=["--pidfile", pidfile],
                        env={"NOTIFY_SOCKET": n.path})
