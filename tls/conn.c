@@ -486,6 +486,23 @@ ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len)
 	return conn_error(t, ret);
 }
 
+/* Without a cipher to ask: a full record, and RFC 8446's bound on its
+ * expansion. */
+#define TLS_RECORD_MAX      16384
+#define TLS_RECORD_OVER_MAX (5 + 256)
+
+size_t tls_conn_out_bound(struct tls_conn *t, size_t len)
+{
+	int frag = t->ssl && tls_conn_is_established(t) ? wolfSSL_GetMaxOutputSize(t->ssl) : -1;
+	int one = frag > 0 ? wolfSSL_GetOutputSize(t->ssl, frag) : -1;
+	size_t over = one > frag ? (size_t)(one - frag) : TLS_RECORD_OVER_MAX;
+
+	if (frag <= 0)
+		frag = TLS_RECORD_MAX;
+	/* + a block: a CBC record's padding depends on its length */
+	return len + (len + (size_t)frag - 1) / (size_t)frag * (over + 16);
+}
+
 int tls_conn_shutdown(struct tls_conn *t)
 {
 	int ret;

@@ -89,6 +89,9 @@ ssize_t tls_conn_read(struct tls_conn *t, void *buf, size_t cap);
  * Returns <len>, -EAGAIN before the handshake is done, or a failure. */
 ssize_t tls_conn_write(struct tls_conn *t, const void *buf, size_t len);
 
+/* At most how many bytes of records tls_conn_write() makes of <len>
+ * bytes, so the caller can reserve the room before it writes. */
+size_t tls_conn_out_bound(struct tls_conn *t, size_t len);
 /* Sends close_notify (once). Returns 0 or a failure. */
 int tls_conn_shutdown(struct tls_conn *t);
 

@@ -398,13 +398,6 @@ class Book:
 # Which client may fail how under which injection. <fresh> says the
 # connection had received nothing yet (a refusal at accept).
 KILL_WEB = {"http_502", "http_503", "http_504", "closed"}
-# An established TLS connection that finds no plaintext buffer waits for
-# one (core/xprt/tls.c), as every established connection does under
-# pressure. The write side does not yet: a record made while the pool
-# refuses buffers fails the write and the connection ends. Against
-# DESIGN.md's "existing connections are never dropped", so the summary
-# names it as its own class, an open finding, rather than a plain pass.
-TLS_WRITE_ABORT = {"closed", "reset"}
 KILL_L4 = {"closed", "reset", "refused", "short"}
 PRESSURE = {"http_503", "closed", "reset", "refused"}
 
@@ -422,8 +415,6 @@ def judge(book, client, cls, t0, t1, fresh):
             # The web pool has ringlb's own static listener as a backend:
             # under Critical it refuses the proxy's upstream connects too.
             return "memory pressure (the static backend refused the upstream connect)"
-        if kind == "pressure" and client.startswith(("tls", "wrk-tls")) and cls in TLS_WRITE_ABORT:
-            return "memory pressure, TLS connection closed with no buffer for its records (open finding)"
     return None
 
 

@@ -111,7 +111,37 @@ int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint3
 	return 0;
 }
 
-int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, int cls)
+int bufq_reserve(struct worker *w, const struct conn *c, size_t len, int cls, struct bufq *rsv)
+{
+	const struct buf *t = c->out.tail;
+	size_t cap = pool_class_size(cls), room = 0;
+
+	if (t && (t->flags & BUF_F_POOL))
+		room = pool_buf_size(w->pc, t->data) - t->len;
+	for (size_t need = len > room ? len - room : 0; need;) {
+		struct buf *b = buf_new(w);
+		char *data = b ? pool_get(w->pc, cls) : NULL;
+
+		if (!data) {
+			if (b)
+				buf_free(w, b);
+			bufq_drop_q(w, rsv);
+			return -ENOMEM;
+		}
+		b->data = data;
+		b->flags = BUF_F_POOL;
+		if (rsv->tail)
+			rsv->tail->next = b;
+		else
+			rsv->head = b;
+		rsv->tail = b;
+		need -= need < cap ? need : cap;
+	}
+	return 0;
+}
+
+int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, int cls,
+                struct bufq *rsv)
 {
 	struct buf *t = c->out.tail;
 	size_t cap = pool_class_size(cls);
@@ -130,13 +160,25 @@ int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, 
 	}
 	while (len) {
 		size_t n = cap < len ? cap : len;
-		char *b = pool_get(w->pc, cls);
+		struct buf *b = rsv ? rsv->head : NULL;
+		char *p;
 
-		if (!b)
-			return -ENOMEM;
-		memcpy(b, data, n);
-		if (bufq_queue(w, c, b, (uint32_t)n, (uint32_t)n) < 0)
-			return -ENOMEM;
+		if (b) { /* reserved: nothing to refuse */
+			rsv->head = b->next;
+			if (!rsv->head)
+				rsv->tail = NULL;
+			b->next = NULL;
+			memcpy(b->data, data, n);
+			b->len = b->used = (uint32_t)n;
+			append(c, b);
+		} else {
+			p = pool_get(w->pc, cls);
+			if (!p)
+				return -ENOMEM;
+			memcpy(p, data, n);
+			if (bufq_queue(w, c, p, (uint32_t)n, (uint32_t)n) < 0)
+				return -ENOMEM;
+		}
 		data += n;
 		len -= n;
 	}

@@ -18,11 +18,19 @@ int bufq_spare(struct worker *w);
  * room left in the last buffer. The queue owns <data> from here (it is
  * given back on failure). Returns 0 or -ENOMEM. */
 int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
+/* Takes, into the detached queue <rsv>, the buffers of class <cls> (with
+ * their descriptors) that appending <len> bytes to <c>'s queue would need
+ * past the room in its last buffer, so the append cannot be refused (a TLS
+ * record, once made, must go out). 0, or -ENOMEM with nothing taken; what
+ * is left after the append goes back with bufq_drop_q(). */
+int bufq_reserve(struct worker *w, const struct conn *c, size_t len, int cls, struct bufq *rsv);
 /* Copies <len> bytes to the end of <c>'s queue: into the room left in its
  * last pool buffer (which may be in flight: the next send takes the rest),
- * then into new buffers of class <cls>, so a run of small writes (TLS
- * records) packs densely. 0 or -ENOMEM (what was copied stays queued). */
-int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, int cls);
+ * then into buffers reserved in <rsv> (NULL: none) and after those new
+ * ones of class <cls>, so a run of small writes (TLS records) packs
+ * densely. 0 or -ENOMEM (what was copied stays queued). */
+int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, int cls,
+                struct bufq *rsv);
 /* Queues a reference to <len> bytes at <data> that outlive the send;
  * <flags> BUF_F_MORE: sent with MSG_MORE. 0 or -ENOMEM. */
 int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,

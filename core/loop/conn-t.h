@@ -42,6 +42,8 @@ struct acct;
 #define CONN_F_LOWAT    (1u << 17) /* splice: SO_RCVLOWAT raised, polls carry a wait */
 #define CONN_F_PROXIED                                                                             \
 	(1u << 18) /* proxyp.c: client: addresses from a PROXY header; upstream: a header sent */
+#define CONN_F_XHELD                                                                               \
+	(1u << 19) /* the transport holds bytes not in the out queue yet (TLS: plaintext) */
 /* Flags of the protocol's own: each protocol names them in its file. */
 #define CONN_F_P0 (1u << 24)
 #define CONN_F_P1 (1u << 25)

@@ -68,6 +68,10 @@ struct xprt_ops {
 	int (*write_now)(int fd, const struct iovec *iov, int n);
 	/* <c> is being released: give back what the transport holds. */
 	void (*release)(struct worker *w, struct conn *c);
+	/* <c> waited in the buffer FIFO (ring_bufwait()) and buffers may be
+	 * had again; NULL: the protocol's resume() (a receive that found no
+	 * buffer). */
+	void (*wake)(struct worker *w, struct conn *c);
 };
 
 struct proto_ops {

@@ -431,7 +431,7 @@ int proxyp_upstream(struct worker *w, struct conn *c, struct conn *u, int versio
 	if (!e)
 		return -ENOMEM;
 	n = proxy_build(version, &a, hdr);
-	if (!n || bufq_append(w, u, (const char *)hdr, n, BUF_SMALL) < 0)
+	if (!n || bufq_append(w, u, (const char *)hdr, n, BUF_SMALL, NULL) < 0)
 		return -ENOMEM;
 	*e = a;
 	u->flags |= CONN_F_PROXIED;

@@ -141,7 +141,10 @@ void ring_refill(struct worker *w)
 		c->flags &= ~CONN_F_BUFWAIT;
 		if (c->proto == CONN_P_FREE || (c->flags & CONN_F_CLOSING))
 			continue;
-		proto_of(c)->resume(w, c);
+		if (xprt_of(c)->wake)
+			xprt_of(c)->wake(w, c);
+		else
+			proto_of(c)->resume(w, c);
 		if (refilled && !--refilled)
 			break;
 	}

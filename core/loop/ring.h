@@ -64,7 +64,7 @@ void ring_sockopts(struct worker *w, int fd);
 /* Whether bytes queued on <c> are still to go out. */
 static inline bool ring_sending(const struct conn *c)
 {
-	return c->out.head || (c->flags & CONN_F_SEND);
+	return c->out.head || (c->flags & (CONN_F_SEND | CONN_F_XHELD));
 }
 
 static inline uint32_t ring_slot(struct worker *w, const struct conn *c)

@@ -109,7 +109,7 @@ void pump_resume(struct worker *w, struct conn *x)
 	if ((x->flags & (CONN_F_CLOSING | CONN_F_RD_EOF | CONN_F_RECV)) || !p)
 		return;
 	if (x->flags & CONN_F_SPLICE) {
-		if (!p->out.head && !(p->flags & CONN_F_SEND) && writable(p))
+		if (!ring_sending(p) && writable(p))
 			pump_splice(w, x);
 		return;
 	}
@@ -126,7 +126,7 @@ void pump_eof(struct worker *w, struct conn *x)
 		return;
 	/* Every byte read from <x> must be written first, from the queue or
 	 * (splice) from its pipe. */
-	if (p->out.head || (p->flags & CONN_F_SEND) || pump_pipe_bytes(w, x))
+	if (ring_sending(p) || pump_pipe_bytes(w, x))
 		return;
 	if (xprt_shut_write(w, p) < 0) {
 		WSTAT_INC(w, aborts);

@@ -2,9 +2,11 @@
  * plaintext to its protocol. wolfSSL never touches the socket (tls/):
  * ciphertext comes from the ring's provided buffers and is lent to the
  * session (tls_conn_feed()); the records it writes are copied into pool
- * buffers and leave through the connection's out queue, one send in flight,
- * as on the raw transport. Nothing blocks: a session that wants more input
- * waits for the next receive.
+ * buffers reserved before each write is encrypted and leave through the
+ * connection's out queue, one send in flight, as on the raw transport; when
+ * the pool refuses the reservation, the plaintext waits (see writing).
+ * Nothing blocks: a session that wants more input waits for the next
+ * receive.
  *
  * A client connection first runs its handshake, held to the listener's
  * timeouts.handshake; then its protocol is accepted (accept()), as on raw.
@@ -47,8 +49,11 @@
 /* A connection's TLS state (conn_xctx()). */
 struct txc {
 	struct tls_conn *t;
-	struct bufq plain;    /* upstream: plaintext queued before the handshake ended */
-	uint32_t plain_bytes; /* its bytes (still counted in the record's out_bytes) */
+	/* Plaintext not made into records yet: an upstream's before its
+	 * handshake ends, and any connection's while the buffers for its
+	 * records cannot be reserved (CONN_F_XHELD while there is some). */
+	struct bufq pend;
+	uint32_t pend_bytes; /* its bytes (still counted in the record's out_bytes) */
 	uint64_t charged;     /* of ACCT_SSL: what tls/ allocated for <t> */
 	bool over;            /* a charge was refused: the connection ends */
 	bool open;            /* the handshake is done: the protocol runs */
@@ -57,6 +62,8 @@ struct txc {
 	bool stalled;         /* no plaintext buffer: what is held is read before any receive */
 	bool held_eof;        /* the peer's end of stream came behind the held bytes */
 	bool draining;        /* drain() runs: a read the protocol asks for meanwhile is its */
+	bool rwait;           /* in the buffer FIFO to read: the protocol resumes on wake */
+	bool notify_wanted;   /* close_notify goes out once what is pending is sealed */
 	struct bufq held;     /* stalled: received ciphertext not decrypted yet, in order */
 };
 
@@ -68,8 +75,10 @@ enum {
 };
 
 /* The worker a session's records are queued by: tls_conn_*() calls back
- * into tx_out() on the thread that called it. */
+ * into tx_out() on the thread that called it; and, while seal() writes,
+ * the buffers reserved for the records. */
 static __thread struct worker *cur_w;
+static __thread struct bufq *cur_rsv;
 
 static struct txc *txc_of(const struct worker *w, const struct conn *c)
 {
@@ -107,7 +116,7 @@ static int tx_out(void *arg, const char *data, size_t len)
 
 	/* Records packed into buffers of the ring's class: a 16 KiB record
 	 * would otherwise take a 64 KiB buffer of its own. */
-	return bufq_append(w, c, data, len, pool_class_of(w->buf_size));
+	return bufq_append(w, c, data, len, pool_class_of(w->buf_size), cur_rsv);
 }
 
 static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
@@ -131,7 +140,8 @@ static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
 		         tls_reason_name(r));
 }
 
-static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
+static int pend_seal(struct worker *w, struct conn *c);
+static void seal_failed(struct worker *w, struct conn *c);
 static int handshake(struct worker *w, struct conn *c);
 static void up_open(struct worker *w, struct conn *u);
 static void up_failed(struct worker *w, struct conn *u);
@@ -205,19 +215,15 @@ static void tls_accept(struct worker *w, struct conn *c)
  * is encrypted now, and the protocol hears of its connect. */
 static void up_open(struct worker *w, struct conn *u)
 {
-	struct txc *x = txc_of(w, u);
-	struct buf *b;
+	int r = pend_seal(w, u);
 
-	u->out_bytes -= x->plain_bytes;
-	x->plain_bytes = 0;
-	for (b = x->plain.head; b; b = b->next) {
-		int64_t before = tls_mem_thread();
-
-		tls_conn_write(x->t, b->data + b->off, b->len - b->off);
-		settle(w, u, before);
-	}
-	bufq_drop_q(w, &x->plain);
+	if (r > 0)
+		ring_send(w, u);
+	else if (r == 0)
+		ring_bufwait(w, u); /* the rest is sealed on wake */
 	proto_of(u)->connected(w, u, 0);
+	if (r < 0 && !(u->flags & CONN_F_CLOSING))
+		seal_failed(w, u);
 }
 
 /* The handshake with a backend failed: to the protocol, a connect that
@@ -227,10 +233,11 @@ static void up_failed(struct worker *w, struct conn *u)
 	struct txc *x = txc_of(w, u);
 
 	bufq_drop(w, u); /* records for this backend only */
-	u->out = x->plain;
-	u->out_bytes = x->plain_bytes;
-	x->plain.head = x->plain.tail = NULL;
-	x->plain_bytes = 0;
+	u->out = x->pend;
+	u->out_bytes = x->pend_bytes;
+	u->flags &= ~CONN_F_XHELD;
+	x->pend.head = x->pend.tail = NULL;
+	x->pend_bytes = 0;
 	proto_of(u)->connected(w, u, -ECONNABORTED);
 }
 
@@ -254,9 +261,11 @@ static void tls_connected(struct worker *w, struct conn *u, int res)
 	x = txc_of(w, u);
 	/* What the protocol queued so far is plaintext: held until the
 	 * handshake is done, still counted in out_bytes (backpressure). */
-	x->plain = u->out;
-	x->plain_bytes = u->out_bytes;
+	x->pend = u->out;
+	x->pend_bytes = u->out_bytes;
 	u->out.head = u->out.tail = NULL;
+	if (x->pend.head)
+		u->flags |= CONN_F_XHELD;
 	if (handshake(w, u) == 0)
 		ring_recv(w, u);
 }
@@ -355,18 +364,18 @@ static int deliver(struct worker *w, struct conn *c)
 	return DL_GONE;
 }
 
-/* bufq_queue() onto <q>, a queue of <c>'s other than its out queue (which
- * bufq_queue() appends to: it is lent <q> for the call), leaving the out
- * queue and its byte count as they were. */
+/* bufq_queue() (<ref>: bufq_queue_ref()) onto <q>, a queue of <c>'s other
+ * than its out queue (which bufq_queue() appends to: it is lent <q> for the
+ * call), leaving the out queue and its byte count as they were. */
 static int queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *data, uint32_t len,
-                       uint32_t used)
+                       uint32_t used, bool ref)
 {
 	struct bufq out = c->out;
 	uint32_t out_bytes = c->out_bytes;
 	int ret;
 
 	c->out = *q;
-	ret = bufq_queue(w, c, data, len, used);
+	ret = ref ? bufq_queue_ref(w, c, data, len, 0) : bufq_queue(w, c, data, len, used);
 	*q = c->out;
 	c->out = out;
 	c->out_bytes = out_bytes;
@@ -379,7 +388,7 @@ static int queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *d
  * the ring sets one aside for per buffer it lends (bufq_spare()). */
 static int hold(struct worker *w, struct conn *c, char *buf, uint32_t len, uint32_t used)
 {
-	return queue_aside(w, c, &txc_of(w, c)->held, buf, len, used);
+	return queue_aside(w, c, &txc_of(w, c)->held, buf, len, used, false);
 }
 
 /* Without a descriptor to hold ciphertext with, the connection cannot wait
@@ -411,18 +420,19 @@ static void stall(struct worker *w, struct conn *c, char *buf, uint32_t res)
 		pool_put(w->pc, buf, res); /* all of it is in the session already */
 	}
 	ring_cancel_recv(w, c);
+	x->rwait = true;
 	ring_bufwait(w, c);
 	ring_watch(w, c); /* a reset while nothing reads still ends it */
 }
 
-/* Gives back the held buffer at the head (its bytes all consumed). */
-static void held_pop(struct worker *w, struct txc *x)
+/* Gives back the buffer at the head of <q> (its bytes all consumed). */
+static void q_pop(struct worker *w, struct bufq *q)
 {
-	struct bufq one = {.head = x->held.head, .tail = x->held.head};
+	struct bufq one = {.head = q->head, .tail = q->head};
 
-	x->held.head = one.head->next;
-	if (!x->held.head)
-		x->held.tail = NULL;
+	q->head = one.head->next;
+	if (!q->head)
+		q->tail = NULL;
 	one.head->next = NULL;
 	bufq_drop_q(w, &one);
 }
@@ -450,13 +460,14 @@ static void drain(struct worker *w, struct conn *c)
 		if (r != DL_DONE)
 			break;
 		if (b)
-			held_pop(w, x);
+			q_pop(w, &x->held);
 		x->stalled = x->held.head != NULL;
 	}
 	x->draining = false;
 	if (r == DL_GONE || (c->flags & CONN_F_CLOSING))
 		return; /* tls_release() gives back what is held */
 	if (r == DL_NOBUF) {
+		x->rwait = true;
 		ring_bufwait(w, c);
 		ring_watch(w, c);
 		return;
@@ -548,6 +559,7 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 		    CONN_F_RD_EOF; /* without close_notify: truncated, the same to the protocol */
 		proto_of(c)->eof(w, c);
 	} else if (res == -ENOBUFS) {
+		x->rwait = true;
 		ring_bufwait(w, c);
 		ring_watch(w, c);
 	} else if (res == -ECANCELED) {
@@ -562,57 +574,129 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 	}
 }
 
-/* ---- writing ---- */
+/* ---- writing ----
+ *
+ * A record, once made, must go out: the session's sequence numbers have
+ * moved on. So the buffers for the records of a write are reserved before
+ * it is encrypted; when the pool refuses them, the plaintext is held
+ * (pend), counted as queued (the protocol's backpressure sees it), and the
+ * connection waits in the buffer FIFO as a read without a buffer does,
+ * instead of ending. What is written meanwhile goes behind it; tls_wake()
+ * seals it, a record at a time, and close_notify or the write side's
+ * shutdown wait for it. */
+
+/* A held buffer is sealed a record at a time: each reservation is small. */
+#define SEAL_STEP 16384u
+
+/* Encrypts <len> bytes at <data> into records on <c>'s out queue, their
+ * buffers reserved first: 1 when done, 0 when the reservation was refused
+ * (nothing was written), -ENOMEM when the session failed or its memory
+ * was refused. */
+static int seal(struct worker *w, struct conn *c, const char *data, uint32_t len)
+{
+	struct txc *x = txc_of(w, c);
+	struct bufq rsv = {0};
+	int64_t before;
+	ssize_t n;
+
+	if (bufq_reserve(w, c, tls_conn_out_bound(x->t, len), pool_class_of(w->buf_size), &rsv) < 0)
+		return 0;
+	cur_w = w;
+	cur_rsv = &rsv;
+	before = tls_mem_thread();
+	n = tls_conn_write(x->t, data, len);
+	settle(w, c, before);
+	cur_rsv = NULL;
+	bufq_drop_q(w, &rsv); /* what the bound kept beyond the records */
+	return n < 0 || x->over ? -ENOMEM : 1;
+}
+
+/* Holds <len> bytes of plaintext behind what <c> holds: a pool buffer
+ * written up to <used> (the queue owns it from here), or with <ref> memory
+ * the caller keeps alive until it is sent. 0 or -ENOMEM. */
+static int pend_add(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used,
+                    bool ref)
+{
+	struct txc *x = txc_of(w, c);
+	int ret = queue_aside(w, c, &x->pend, data, len, used, ref);
+
+	if (ret == 0) {
+		x->pend_bytes += len;
+		c->out_bytes += len; /* counted as queued for the connection */
+		c->flags |= CONN_F_XHELD;
+	}
+	return ret;
+}
+
+/* Seals what <c> holds, in order: 1 when all of it is sealed, 0 when a
+ * reservation was refused (the rest stays held), -ENOMEM as seal(). */
+static int pend_seal(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(w, c);
+	struct buf *b;
+
+	while ((b = x->pend.head)) {
+		uint32_t k = b->len - b->off < SEAL_STEP ? b->len - b->off : SEAL_STEP;
+		int r = k ? seal(w, c, b->data + b->off, k) : 1;
+
+		if (r <= 0)
+			return r;
+		b->off += k;
+		x->pend_bytes -= k;
+		c->out_bytes -= k;
+		if (b->off == b->len)
+			q_pop(w, &x->pend);
+	}
+	c->flags &= ~CONN_F_XHELD;
+	return 1;
+}
+
+/* Sealing what was held failed: the connection fails, counted. */
+static void seal_failed(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(w, c);
+
+	if (tls_conn_reason(x->t) == TLS_R_NONE)
+		tls_conn_fail(x->t, TLS_R_NOMEM);
+	count_failure(w, c, false);
+	proto_of(c)->error(w, c, -ENOMEM);
+}
+
+/* Writes <len> bytes for an open connection: sealed at once, or held and
+ * waited for when the buffers for its records cannot be had. */
+static int tls_write(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used,
+                     bool ref)
+{
+	struct txc *x = txc_of(w, c);
+	int r;
+
+	if (!x->open || (c->flags & CONN_F_XHELD))
+		return pend_add(w, c, data, len, used, ref); /* behind what is held */
+	r = seal(w, c, data, len);
+	if (r == 0) {
+		r = pend_add(w, c, data, len, used, ref);
+		if (r == 0)
+			ring_bufwait(w, c);
+		return r;
+	}
+	if (!ref)
+		pool_put(w->pc, data, used);
+	return r < 0 ? -ENOMEM : 0;
+}
 
 static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
 {
-	int64_t before = tls_mem_thread();
-	ssize_t n;
-
-	if (!txc_of(w, c) || !txc_of(w, c)->open) {
-		/* an upstream before its handshake: plaintext, held */
-		if (txc_of(w, c)) {
-			int ret = queue_aside(w, c, &txc_of(w, c)->plain, data, len, used);
-
-			txc_of(w, c)->plain_bytes += len;
-			c->out_bytes += len; /* counted as queued for the connection */
-			return ret;
-		}
+	if (!txc_of(w, c)) /* an upstream before its connect: moved to pend then */
 		return bufq_queue(w, c, data, len, used);
-	}
-	cur_w = w;
-	n = tls_conn_write(txc_of(w, c)->t, data, len);
-	settle(w, c, before);
-	pool_put(w->pc, data, used);
-	return n < 0 || txc_of(w, c)->over ? -ENOMEM : 0;
+	return tls_write(w, c, data, len, used, false);
 }
 
 static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
                          bool more)
 {
-	int64_t before = tls_mem_thread();
-	ssize_t n;
-	char *copy;
-
-	if (!txc_of(w, c) || !txc_of(w, c)->open) { /* an upstream before its handshake */
-		while (len) {
-			uint32_t k = len < POOL_LARGE ? len : POOL_LARGE;
-
-			copy = pool_get(w->pc, pool_class_of(k));
-			if (!copy)
-				return -ENOMEM;
-			memcpy(copy, data, k);
-			if (tls_queue(w, c, copy, k, k) < 0)
-				return -ENOMEM;
-			data += k;
-			len -= k;
-		}
-		return 0;
-	}
-	cur_w = w;
-	n = tls_conn_write(txc_of(w, c)->t, data, len);
-	settle(w, c, before);
-	return n < 0 || txc_of(w, c)->over ? -ENOMEM : 0;
+	if (!txc_of(w, c))
+		return bufq_queue_ref(w, c, data, len, more ? BUF_F_MORE : 0);
+	return tls_write(w, c, (char *)data, len, 0, true);
 }
 
 static void notify(struct worker *w, struct conn *c);
@@ -635,6 +719,11 @@ static void notify(struct worker *w, struct conn *c)
 
 	if (x->notified)
 		return;
+	if (c->flags & CONN_F_XHELD) { /* behind what is held: tls_wake() */
+		x->notify_wanted = true;
+		ring_send(w, c);
+		return;
+	}
 	int64_t before = tls_mem_thread();
 
 	x->notified = true;
@@ -643,6 +732,8 @@ static void notify(struct worker *w, struct conn *c)
 	settle(w, c, before);
 	ring_send(w, c);
 }
+
+static void out_done(struct worker *w, struct conn *c);
 
 static void tls_on_sent(struct worker *w, struct conn *c, int res)
 {
@@ -660,6 +751,15 @@ static void tls_on_sent(struct worker *w, struct conn *c, int res)
 	ring_send(w, c);
 	if (x->open)
 		proto_of(c)->drained(w, c);
+	out_done(w, c);
+}
+
+/* Once everything queued on <c> is out: the close or the shutdown of the
+ * write side that waited for it. */
+static void out_done(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(w, c);
+
 	if (ring_sending(c) || (c->flags & CONN_F_CLOSING))
 		return;
 	if (c->flags & CONN_F_CLOSE_AFTER) {
@@ -694,13 +794,48 @@ static int tls_write_now(int fd, const struct iovec *iov, int n)
 	return -ENOTSUP; /* no record without a session */
 }
 
+/* Buffers may be had again: what is held is sealed (the connection
+ * waits again if a reservation is still refused), then a read that waited
+ * goes on. */
+static void tls_wake(struct worker *w, struct conn *c)
+{
+	struct txc *x = txc_of(w, c);
+
+	if (x->open && (c->flags & CONN_F_XHELD)) {
+		int r = pend_seal(w, c);
+
+		if (r < 0) {
+			seal_failed(w, c);
+			return;
+		}
+		if (r == 0) {
+			ring_bufwait(w, c);
+			return;
+		}
+		if (x->notify_wanted) {
+			x->notify_wanted = false;
+			notify(w, c);
+		} else {
+			ring_send(w, c);
+		}
+		out_done(w, c);
+	}
+	if (!x->rwait || (c->flags & CONN_F_CLOSING))
+		return;
+	x->rwait = false;
+	if (x->open)
+		proto_of(c)->resume(w, c);
+	else
+		ring_recv(w, c); /* the handshake reads on */
+}
+
 static void tls_release(struct worker *w, struct conn *c)
 {
 	struct txc *x = txc_of(w, c);
 
 	if (!x)
 		return;
-	bufq_drop_q(w, &x->plain);
+	bufq_drop_q(w, &x->pend);
 	bufq_drop_q(w, &x->held); /* ciphertext a stalled connection still held */
 	tls_conn_free(x->t);      /* NULL when the session was refused */
 	acct_release(w->acct, ACCT_SSL, w->real_node, x->charged); /* all of it: freed */
@@ -735,4 +870,5 @@ const struct xprt_ops tls_xprt = {
     .shut_write = tls_shut_write,
     .write_now = tls_write_now,
     .release = tls_release,
+    .wake = tls_wake,
 };

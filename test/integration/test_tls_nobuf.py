@@ -1,7 +1,9 @@
 """An established TLS connection that finds no plaintext buffer waits for one
 (core/xprt/tls.c: it stalls, holding the ciphertext it could not decrypt, in
 the worker's buffer FIFO) instead of being closed: DESIGN.md's "existing
-connections are never dropped" under memory pressure.
+connections are never dropped" under memory pressure. The write side too:
+records for a TLS client whose buffers the pool refuses are not made yet;
+the plaintext is held and the connection waits the same way.
 
 One worker whose receive ring and plaintext share one class (4 KiB buffers,
 initial_buffer_size 4KB) and a buffer_pool_memory of 512 KiB. A flood, one
@@ -30,6 +32,7 @@ import tlscerts  # noqa: E402
 from lib import check  # noqa: E402
 
 P_TLS, P_TCP, P_STATIC, P_FLOOD, P_SINK, P_ECHO = 8443, 8447, 8081, 8090, 7001, 7002
+P_PUSH, P_BACK = 8448, 7003
 BODY = "hello from the static listener\n"
 CHUNK = 4096
 
@@ -46,6 +49,13 @@ listeners:
     bind: {addr}:{tcp}
     mode: tcp
     pool: echo
+    splice: never
+    max_connections: 64
+    tls: {{ cert: {cert}, key: {key} }}
+  - name: secure-push
+    bind: {addr}:{push}
+    mode: tcp
+    pool: back
     splice: never
     max_connections: 64
     tls: {{ cert: {cert}, key: {key} }}
@@ -67,6 +77,8 @@ pools:
     backends: [ {{ address: {addr}:{echo} }} ]
   - name: sink
     backends: [ {{ address: {addr}:{sink} }} ]
+  - name: back
+    backends: [ {{ address: {addr}:{back} }} ]
 buffer_pools:
   small_buffers:  {{ initial_count: 32, max_count: 32, growth_factor: 1.5 }}
   medium_buffers: {{ initial_count: 0, max_count: 1, growth_factor: 1.5 }}
@@ -103,7 +115,7 @@ def start():
     sink = lib.echo("%s:%d" % (addr, P_SINK), "hold", extra=["--rcvbuf", "4096"])
     echo = lib.echo("%s:%d" % (addr, P_ECHO), "echo")
     cfg = CONFIG.format(addr=addr, tls=P_TLS, tcp=P_TCP, static=P_STATIC, flood=P_FLOOD,
-                        sink=P_SINK, echo=P_ECHO, body=BODY.strip(),
+                        sink=P_SINK, echo=P_ECHO, push=P_PUSH, back=P_BACK, body=BODY.strip(),
                         cert=os.path.join(d, "site-ec.pem"), key=os.path.join(d, "site-ec.key"))
     r = lib.Ringlb(cfg, args=["--seed", "7"])
     return addr, r, (sink, echo)
@@ -303,6 +315,50 @@ def test_tls_offload_bytes_without_a_plaintext_buffer_wait_and_come_back_whole()
         got += d
     check(bytes(got) == data, "the echo differs from what was sent")
     s.close()
+    finish(r, procs)
+
+
+def test_records_for_a_tls_client_without_a_buffer_wait_and_go_out_whole():
+    # The write side: the backend (this test, plain TCP) sends while the
+    # pool is exhausted. ringlb receives it into a buffer the ring still
+    # has standing, but the records for the TLS client need buffers the
+    # pool refuses: the plaintext is held and the connection waits (before
+    # the fix the write failed and the connection was closed).
+    addr, r, procs = start()
+    back = socket.socket()
+    back.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    back.bind((addr, P_BACK))
+    back.listen(4)
+    back.settimeout(30 * lib.SLOW)
+    s = tls_conn(addr, P_PUSH)
+    s.sendall(b"hi\n")
+    up, _ = back.accept()
+    up.settimeout(30 * lib.SLOW)
+    check(up.recv(16) == b"hi\n", "the backend did not get the client's bytes")
+    up.sendall(b"ready\n")
+    check(s.recv(16) == b"ready\n", "the first bytes from the backend")
+    fl, before = exhaust(addr, r)
+    data = bytes((i * 13 + (i >> 9)) & 0xFF for i in range(24 << 10))
+    up.sendall(data[:1000])
+    wait_stalled(r, before, s)
+    up.sendall(data[1000:])
+    release(fl)
+    got = bytearray()
+    s.settimeout(30 * lib.SLOW)
+    while len(got) < len(data):
+        d = s.recv(65536)
+        check(d, "the TLS client's connection closed after %d of %d bytes" % (len(got), len(data)))
+        got += d
+    check(bytes(got) == data, "what the TLS client got differs from what the backend sent")
+    # The connection works on, both ways.
+    s.sendall(b"more\n")
+    check(up.recv(16) == b"more\n", "the client's bytes after the wait")
+    after, _ = counters(r)
+    print("after: buffer_fails %d, buffer_waits %d (the flood's reset is the one abort: %d)" %
+          (after["buffer_fails"], after["buffer_waits"], after["aborts"]))
+    s.close()
+    up.close()
+    back.close()
     finish(r, procs)
 
 
