@@ -466,11 +466,16 @@ static void admin_polled(struct worker *w, struct conn *c, uint8_t op, int res)
 	}
 }
 
+/* Idle keep-alive connections close as the worker stops. One that has
+ * sent nothing yet (no context) waits for its request, within
+ * timeouts.header, as nginx's graceful stop does: it may be the health
+ * check that must hear "draining" (closing it lost that answer when the
+ * request was on its way). */
 static void admin_drain(struct worker *w, struct conn *c)
 {
 	struct admin_conn *a = ac_of(c);
 
-	if (!(c->flags & CONN_F_CLOSING) && !ring_sending(c) && (!a || (!a->len && !a->waiting)))
+	if (!(c->flags & CONN_F_CLOSING) && !ring_sending(c) && a && !a->len && !a->waiting)
 		ring_close(w, c);
 }
 
