@@ -226,6 +226,23 @@ def wait_stalled(r, before, s):
     return tot
 
 
+def stalled_then_whole(r, fl, before, s, sender, data):
+    """<sender> sends 1,000 bytes of <data> while the pool is exhausted, the
+    TLS connection <s> waits, the rest follows, the flood <fl> is released:
+    <s> must then read all of <data>, in order."""
+    sender.sendall(data[:1000])
+    wait_stalled(r, before, s)
+    sender.sendall(data[1000:])
+    release(fl)
+    got = bytearray()
+    s.settimeout(30 * lib.SLOW)
+    while len(got) < len(data):
+        d = s.recv(65536)
+        check(d, "the TLS connection closed after %d of %d bytes" % (len(got), len(data)))
+        got += d
+    check(bytes(got) == data, "what the TLS connection read differs from what was sent")
+
+
 def finish(r, procs):
     s = r.finish()
     for p in procs:
@@ -303,17 +320,7 @@ def test_tls_offload_bytes_without_a_plaintext_buffer_wait_and_come_back_whole()
     check(s.recv(16) == b"ping\n", "the first echo")
     fl, before = exhaust(addr, r)
     data = bytes((i * 7 + (i >> 10)) & 0xFF for i in range(24 << 10))
-    s.sendall(data[:1000])
-    wait_stalled(r, before, s)
-    s.sendall(data[1000:])
-    release(fl)
-    got = bytearray()
-    s.settimeout(30 * lib.SLOW)
-    while len(got) < len(data):
-        d = s.recv(65536)
-        check(d, "closed after %d of %d bytes" % (len(got), len(data)))
-        got += d
-    check(bytes(got) == data, "the echo differs from what was sent")
+    stalled_then_whole(r, fl, before, s, s, data)
     s.close()
     finish(r, procs)
 
@@ -339,17 +346,7 @@ def test_records_for_a_tls_client_without_a_buffer_wait_and_go_out_whole():
     check(s.recv(16) == b"ready\n", "the first bytes from the backend")
     fl, before = exhaust(addr, r)
     data = bytes((i * 13 + (i >> 9)) & 0xFF for i in range(24 << 10))
-    up.sendall(data[:1000])
-    wait_stalled(r, before, s)
-    up.sendall(data[1000:])
-    release(fl)
-    got = bytearray()
-    s.settimeout(30 * lib.SLOW)
-    while len(got) < len(data):
-        d = s.recv(65536)
-        check(d, "the TLS client's connection closed after %d of %d bytes" % (len(got), len(data)))
-        got += d
-    check(bytes(got) == data, "what the TLS client got differs from what the backend sent")
+    stalled_then_whole(r, fl, before, s, up, data)
     # The connection works on, both ways.
     s.sendall(b"more\n")
     check(up.recv(16) == b"more\n", "the client's bytes after the wait")
