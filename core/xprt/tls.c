@@ -4,7 +4,7 @@
  * session (tls_conn_feed()); the records it writes are copied into pool
  * buffers reserved before each write is encrypted and leave through the
  * connection's out queue, one send in flight, as on the raw transport; when
- * the pool refuses the reservation, the plaintext waits (see writing).
+ * the pool refuses the reservation, the plaintext waits (tls_out.c).
  * Nothing blocks: a session that wants more input waits for the next
  * receive.
  *
@@ -41,31 +41,11 @@
 #include "core/loop/ring.h"
 #include "core/mem/acct.h"
 #include "core/mem/pool.h"
+#include "core/xprt/tls-int.h"
 #include "core/xprt/tls.h"
 #include "tls/tls.h"
 
 #define TXC_COST (sizeof(struct txc) + 16) /* charged to ACCT_SSL with the allocator's header */
-
-/* A connection's TLS state (conn_xctx()). */
-struct txc {
-	struct tls_conn *t;
-	/* Plaintext not made into records yet: an upstream's before its
-	 * handshake ends, and any connection's while the buffers for its
-	 * records cannot be reserved (CONN_F_XHELD while there is some). */
-	struct bufq pend;
-	uint32_t pend_bytes; /* its bytes (still counted in the record's out_bytes) */
-	uint64_t charged;     /* of ACCT_SSL: what tls/ allocated for <t> */
-	bool over;            /* a charge was refused: the connection ends */
-	bool open;            /* the handshake is done: the protocol runs */
-	bool shut;            /* close_notify sent: shut the write side once it is out */
-	bool notified;        /* close_notify queued */
-	bool stalled;         /* no plaintext buffer: what is held is read before any receive */
-	bool held_eof;        /* the peer's end of stream came behind the held bytes */
-	bool draining;        /* drain() runs: a read the protocol asks for meanwhile is its */
-	bool rwait;           /* in the buffer FIFO to read: the protocol resumes on wake */
-	bool notify_wanted;   /* close_notify goes out once what is pending is sealed */
-	struct bufq held;     /* stalled: received ciphertext not decrypted yet, in order */
-};
 
 /* What deliver() ended with. */
 enum {
@@ -74,74 +54,6 @@ enum {
 	DL_NOBUF, /* no plaintext buffer: some of what was fed is left */
 };
 
-/* The worker a session's records are queued by: tls_conn_*() calls back
- * into tx_out() on the thread that called it; and, while seal() writes,
- * the buffers reserved for the records. */
-static __thread struct worker *cur_w;
-static __thread struct bufq *cur_rsv;
-
-static struct txc *txc_of(const struct worker *w, const struct conn *c)
-{
-	return conn_xctx(&w->ct, c);
-}
-
-/* What tls/ allocated (or freed) on this thread since <before>, charged to
- * (or released from) the ssl component for <c>'s session. A refused charge
- * marks the connection to end: its memory stays within the limit but for
- * what one call took. */
-static void settle(struct worker *w, struct conn *c, int64_t before)
-{
-	struct txc *x = txc_of(w, c);
-	int64_t d = tls_mem_thread() - before;
-
-	if (d > 0) {
-		if (acct_charge(w->acct, ACCT_SSL, w->real_node, (size_t)d) < 0) {
-			x->over = true;
-			return;
-		}
-		x->charged += (uint64_t)d;
-	} else if (d < 0) {
-		uint64_t n = (uint64_t)-d < x->charged ? (uint64_t)-d : x->charged;
-
-		acct_release(w->acct, ACCT_SSL, w->real_node, n);
-		x->charged -= n;
-	}
-}
-
-/* Queues <len> bytes of records on <c>. */
-static int tx_out(void *arg, const char *data, size_t len)
-{
-	struct conn *c = arg;
-	struct worker *w = cur_w;
-
-	/* Records packed into buffers of the ring's class: a 16 KiB record
-	 * would otherwise take a 64 KiB buffer of its own. */
-	return bufq_append(w, c, data, len, pool_class_of(w->buf_size), cur_rsv);
-}
-
-static void count_failure(struct worker *w, struct conn *c, bool in_handshake)
-{
-	static __thread struct log_ratelimit rl;
-	enum tls_reason r = tls_conn_reason(txc_of(w, c)->t);
-
-	if (in_handshake)
-		WSTAT_INC(w, tls_failed);
-	if (r < TLS_R_COUNT)
-		atomic_fetch_add_explicit(&w->xprt_fail[r], 1, memory_order_relaxed);
-	if (!log_ratelimit(&rl, 5))
-		return;
-	if (c->backend >= 0) /* an upstream */
-		log_info("pool %s: tls %s: %s", ring_listener(w, c)->gen->cfg->pools[c->pool].name,
-		         in_handshake ? "handshake failed" : "connection failed",
-		         tls_reason_name(r));
-	else
-		log_info("listener %s: tls %s: %s", ring_listener(w, c)->cfg->name,
-		         in_handshake ? "handshake failed" : "connection failed",
-		         tls_reason_name(r));
-}
-
-static int pend_seal(struct worker *w, struct conn *c);
-static void seal_failed(struct worker *w, struct conn *c);
 static int handshake(struct worker *w, struct conn *c);
 static void up_open(struct worker *w, struct conn *u);
 static void up_failed(struct worker *w, struct conn *u);
@@ -155,7 +67,7 @@ static void tls_hs_timer(struct timer *tm, void *arg)
 
 	tls_conn_fail(txc_of(w, c)->t, TLS_R_TIMEOUT);
 	WSTAT_INC(w, tls_timeouts);
-	count_failure(w, c, true);
+	tls__count_failure(w, c, true);
 	ring_close(w, c);
 }
 
@@ -179,10 +91,10 @@ static bool txc_new(struct worker *w, struct conn *c, struct tls_ctx *ctx, const
 		acct_release(w->acct, ACCT_SSL, w->real_node, TXC_COST);
 		return false;
 	}
-	cur_w = w;
+	tls__cur_w = w;
 	before = tls_mem_thread();
-	x->t = tls_conn_new(ctx, sni, tx_out, c);
-	settle(w, c, before);
+	x->t = tls_conn_new(ctx, sni, tls__tx_out, c);
+	tls__settle(w, c, before);
 	return x->t && !x->over;
 }
 
@@ -215,7 +127,7 @@ static void tls_accept(struct worker *w, struct conn *c)
  * is encrypted now, and the protocol hears of its connect. */
 static void up_open(struct worker *w, struct conn *u)
 {
-	int r = pend_seal(w, u);
+	int r = tls__pend_seal(w, u);
 
 	if (r > 0)
 		ring_send(w, u);
@@ -223,7 +135,7 @@ static void up_open(struct worker *w, struct conn *u)
 		ring_bufwait(w, u); /* the rest is sealed on wake */
 	proto_of(u)->connected(w, u, 0);
 	if (r < 0 && !(u->flags & CONN_F_CLOSING))
-		seal_failed(w, u);
+		tls__seal_failed(w, u);
 }
 
 /* The handshake with a backend failed: to the protocol, a connect that
@@ -278,7 +190,7 @@ static int handshake(struct worker *w, struct conn *c)
 	int64_t before = tls_mem_thread();
 	int r = tls_conn_handshake(x->t);
 
-	settle(w, c, before);
+	tls__settle(w, c, before);
 	if (x->over) {
 		r = -ENOMEM; /* past the ssl limit */
 		if (tls_conn_reason(x->t) == TLS_R_NONE)
@@ -289,12 +201,12 @@ static int handshake(struct worker *w, struct conn *c)
 	if (r == -EAGAIN)
 		return 0;
 	if (r < 0 && c->backend >= 0) {
-		count_failure(w, c, true);
+		tls__count_failure(w, c, true);
 		up_failed(w, c);
 		return -1;
 	}
 	if (r < 0) {
-		count_failure(w, c, true);
+		tls__count_failure(w, c, true);
 		ring_close_after(w, c); /* an alert may be queued: send it first */
 		return -1;
 	}
@@ -339,7 +251,7 @@ static int deliver(struct worker *w, struct conn *c)
 		int64_t before = tls_mem_thread();
 
 		n = tls_conn_read(x->t, b, cap);
-		settle(w, c, before);
+		tls__settle(w, c, before);
 		ring_send(w, c); /* a key update, an alert */
 		if (n > 0 && x->over) {
 			pool_put(w->pc, b, (uint32_t)n);
@@ -356,30 +268,12 @@ static int deliver(struct worker *w, struct conn *c)
 			c->flags |= CONN_F_RD_EOF;
 			p->eof(w, c);
 		} else {
-			count_failure(w, c, false);
+			tls__count_failure(w, c, false);
 			p->error(w, c, (int)n);
 		}
 		return DL_GONE;
 	}
 	return DL_GONE;
-}
-
-/* bufq_queue() (<ref>: bufq_queue_ref()) onto <q>, a queue of <c>'s other
- * than its out queue (which bufq_queue() appends to: it is lent <q> for the
- * call), leaving the out queue and its byte count as they were. */
-static int queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *data, uint32_t len,
-                       uint32_t used, bool ref)
-{
-	struct bufq out = c->out;
-	uint32_t out_bytes = c->out_bytes;
-	int ret;
-
-	c->out = *q;
-	ret = ref ? bufq_queue_ref(w, c, data, len, 0) : bufq_queue(w, c, data, len, used);
-	*q = c->out;
-	c->out = out;
-	c->out_bytes = out_bytes;
-	return ret;
 }
 
 /* Appends the first <len> bytes of the received buffer <buf> (written up
@@ -388,7 +282,7 @@ static int queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *d
  * the ring sets one aside for per buffer it lends (bufq_spare()). */
 static int hold(struct worker *w, struct conn *c, char *buf, uint32_t len, uint32_t used)
 {
-	return queue_aside(w, c, &txc_of(w, c)->held, buf, len, used, false);
+	return tls__queue_aside(w, c, &txc_of(w, c)->held, buf, len, used, false);
 }
 
 /* Without a descriptor to hold ciphertext with, the connection cannot wait
@@ -425,18 +319,6 @@ static void stall(struct worker *w, struct conn *c, char *buf, uint32_t res)
 	ring_watch(w, c); /* a reset while nothing reads still ends it */
 }
 
-/* Gives back the buffer at the head of <q> (its bytes all consumed). */
-static void q_pop(struct worker *w, struct bufq *q)
-{
-	struct bufq one = {.head = q->head, .tail = q->head};
-
-	q->head = one.head->next;
-	if (!q->head)
-		q->tail = NULL;
-	one.head->next = NULL;
-	bufq_drop_q(w, &one);
-}
-
 /* A stalled connection's protocol reads again: what is held is fed, in
  * order, and delivered, each buffer given back once consumed; then the
  * end of stream that came behind it, if one did; then the protocol's
@@ -447,7 +329,7 @@ static void drain(struct worker *w, struct conn *c)
 	struct txc *x = txc_of(w, c);
 	int r = DL_DONE;
 
-	cur_w = w;
+	tls__cur_w = w;
 	x->draining = true;
 	while (x->stalled) {
 		struct buf *b = x->held.head;
@@ -460,7 +342,7 @@ static void drain(struct worker *w, struct conn *c)
 		if (r != DL_DONE)
 			break;
 		if (b)
-			q_pop(w, &x->held);
+			tls__q_pop(w, &x->held);
 		x->stalled = x->held.head != NULL;
 	}
 	x->draining = false;
@@ -504,7 +386,7 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 	struct txc *x = txc_of(w, c);
 	bool more = flags & IORING_CQE_F_MORE;
 
-	cur_w = w;
+	tls__cur_w = w;
 	if (!more)
 		c->flags &= ~(CONN_F_RECV | CONN_F_CANCELING);
 	if (res > 0) {
@@ -551,7 +433,7 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 		if (!x->open) {
 			if (tls_conn_reason(x->t) == TLS_R_NONE)
 				tls_conn_fail(x->t, TLS_R_CLOSED); /* gone before the end */
-			count_failure(w, c, true);
+			tls__count_failure(w, c, true);
 			ring_close(w, c);
 			return;
 		}
@@ -572,261 +454,6 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 	} else {
 		ring_close(w, c);
 	}
-}
-
-/* ---- writing ----
- *
- * A record, once made, must go out: the session's sequence numbers have
- * moved on. So the buffers for the records of a write are reserved before
- * it is encrypted; when the pool refuses them, the plaintext is held
- * (pend), counted as queued (the protocol's backpressure sees it), and the
- * connection waits in the buffer FIFO as a read without a buffer does,
- * instead of ending. What is written meanwhile goes behind it; tls_wake()
- * seals it, a record at a time, and close_notify or the write side's
- * shutdown wait for it. */
-
-/* A held buffer is sealed a record at a time: each reservation is small. */
-#define SEAL_STEP 16384u
-
-/* Encrypts <len> bytes at <data> into records on <c>'s out queue, their
- * buffers reserved first: 1 when done, 0 when the reservation was refused
- * (nothing was written), -ENOMEM when the session failed or its memory
- * was refused. */
-static int seal(struct worker *w, struct conn *c, const char *data, uint32_t len)
-{
-	struct txc *x = txc_of(w, c);
-	struct bufq rsv = {0};
-	int64_t before;
-	ssize_t n;
-
-	if (bufq_reserve(w, c, tls_conn_out_bound(x->t, len), pool_class_of(w->buf_size), &rsv) < 0)
-		return 0;
-	cur_w = w;
-	cur_rsv = &rsv;
-	before = tls_mem_thread();
-	n = tls_conn_write(x->t, data, len);
-	settle(w, c, before);
-	cur_rsv = NULL;
-	bufq_drop_q(w, &rsv); /* what the bound kept beyond the records */
-	return n < 0 || x->over ? -ENOMEM : 1;
-}
-
-/* Holds <len> bytes of plaintext behind what <c> holds: a pool buffer
- * written up to <used> (the queue owns it from here), or with <ref> memory
- * the caller keeps alive until it is sent. 0 or -ENOMEM. */
-static int pend_add(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used,
-                    bool ref)
-{
-	struct txc *x = txc_of(w, c);
-	int ret = queue_aside(w, c, &x->pend, data, len, used, ref);
-
-	if (ret == 0) {
-		x->pend_bytes += len;
-		c->out_bytes += len; /* counted as queued for the connection */
-		c->flags |= CONN_F_XHELD;
-	}
-	return ret;
-}
-
-/* Seals what <c> holds, in order: 1 when all of it is sealed, 0 when a
- * reservation was refused (the rest stays held), -ENOMEM as seal(). */
-static int pend_seal(struct worker *w, struct conn *c)
-{
-	struct txc *x = txc_of(w, c);
-	struct buf *b;
-
-	while ((b = x->pend.head)) {
-		uint32_t k = b->len - b->off < SEAL_STEP ? b->len - b->off : SEAL_STEP;
-		int r = k ? seal(w, c, b->data + b->off, k) : 1;
-
-		if (r <= 0)
-			return r;
-		b->off += k;
-		x->pend_bytes -= k;
-		c->out_bytes -= k;
-		if (b->off == b->len)
-			q_pop(w, &x->pend);
-	}
-	c->flags &= ~CONN_F_XHELD;
-	return 1;
-}
-
-/* Sealing what was held failed: the connection fails, counted. */
-static void seal_failed(struct worker *w, struct conn *c)
-{
-	struct txc *x = txc_of(w, c);
-
-	if (tls_conn_reason(x->t) == TLS_R_NONE)
-		tls_conn_fail(x->t, TLS_R_NOMEM);
-	count_failure(w, c, false);
-	proto_of(c)->error(w, c, -ENOMEM);
-}
-
-/* Writes <len> bytes for an open connection: sealed at once, or held and
- * waited for when the buffers for its records cannot be had. */
-static int tls_write(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used,
-                     bool ref)
-{
-	struct txc *x = txc_of(w, c);
-	int r;
-
-	if (!x->open || (c->flags & CONN_F_XHELD))
-		return pend_add(w, c, data, len, used, ref); /* behind what is held */
-	r = seal(w, c, data, len);
-	if (r == 0) {
-		r = pend_add(w, c, data, len, used, ref);
-		if (r == 0)
-			ring_bufwait(w, c);
-		return r;
-	}
-	if (!ref)
-		pool_put(w->pc, data, used);
-	return r < 0 ? -ENOMEM : 0;
-}
-
-static int tls_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
-{
-	if (!txc_of(w, c)) /* an upstream before its connect: moved to pend then */
-		return bufq_queue(w, c, data, len, used);
-	return tls_write(w, c, data, len, used, false);
-}
-
-static int tls_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
-                         bool more)
-{
-	if (!txc_of(w, c))
-		return bufq_queue_ref(w, c, data, len, more ? BUF_F_MORE : 0);
-	return tls_write(w, c, (char *)data, len, 0, true);
-}
-
-static void notify(struct worker *w, struct conn *c);
-
-static void tls_flush(struct worker *w, struct conn *c)
-{
-	const struct txc *x = txc_of(w, c);
-
-	/* What is queued is the last: close_notify leaves with it, one send
-	 * (and one segment) fewer per connection that closes. */
-	if ((c->flags & CONN_F_CLOSE_AFTER) && x && x->open && !x->notified)
-		notify(w, c);
-	else
-		ring_send(w, c);
-}
-
-static void notify(struct worker *w, struct conn *c)
-{
-	struct txc *x = txc_of(w, c);
-
-	if (x->notified)
-		return;
-	if (c->flags & CONN_F_XHELD) { /* behind what is held: tls_wake() */
-		x->notify_wanted = true;
-		ring_send(w, c);
-		return;
-	}
-	int64_t before = tls_mem_thread();
-
-	x->notified = true;
-	cur_w = w;
-	tls_conn_shutdown(x->t);
-	settle(w, c, before);
-	ring_send(w, c);
-}
-
-static void out_done(struct worker *w, struct conn *c);
-
-static void tls_on_sent(struct worker *w, struct conn *c, int res)
-{
-	struct txc *x = txc_of(w, c);
-
-	c->flags &= ~CONN_F_SEND;
-	if (res < 0) {
-		if (x->open)
-			proto_of(c)->error(w, c, res);
-		else
-			ring_close(w, c);
-		return;
-	}
-	bufq_sent(w, c, (uint32_t)res);
-	ring_send(w, c);
-	if (x->open)
-		proto_of(c)->drained(w, c);
-	out_done(w, c);
-}
-
-/* Once everything queued on <c> is out: the close or the shutdown of the
- * write side that waited for it. */
-static void out_done(struct worker *w, struct conn *c)
-{
-	struct txc *x = txc_of(w, c);
-
-	if (ring_sending(c) || (c->flags & CONN_F_CLOSING))
-		return;
-	if (c->flags & CONN_F_CLOSE_AFTER) {
-		if (x->open && !x->notified) {
-			notify(w, c);
-			if (c->out.head)
-				return;
-		}
-		ring_close(w, c);
-	} else if (x->shut) {
-		x->shut = false;
-		shutdown(c->fd, SHUT_WR);
-	}
-}
-
-static int tls_shut_write(struct worker *w, struct conn *c)
-{
-	struct txc *x = txc_of(w, c);
-
-	notify(w, c);
-	if (ring_sending(c)) {
-		x->shut = true; /* once close_notify is out */
-		return 0;
-	}
-	if (shutdown(c->fd, SHUT_WR) < 0 && errno != ENOTCONN)
-		return -errno;
-	return 0;
-}
-
-static int tls_write_now(int fd, const struct iovec *iov, int n)
-{
-	return -ENOTSUP; /* no record without a session */
-}
-
-/* Buffers may be had again: what is held is sealed (the connection
- * waits again if a reservation is still refused), then a read that waited
- * goes on. */
-static void tls_wake(struct worker *w, struct conn *c)
-{
-	struct txc *x = txc_of(w, c);
-
-	if (x->open && (c->flags & CONN_F_XHELD)) {
-		int r = pend_seal(w, c);
-
-		if (r < 0) {
-			seal_failed(w, c);
-			return;
-		}
-		if (r == 0) {
-			ring_bufwait(w, c);
-			return;
-		}
-		if (x->notify_wanted) {
-			x->notify_wanted = false;
-			notify(w, c);
-		} else {
-			ring_send(w, c);
-		}
-		out_done(w, c);
-	}
-	if (!x->rwait || (c->flags & CONN_F_CLOSING))
-		return;
-	x->rwait = false;
-	if (x->open)
-		proto_of(c)->resume(w, c);
-	else
-		ring_recv(w, c); /* the handshake reads on */
 }
 
 static void tls_release(struct worker *w, struct conn *c)
@@ -863,12 +490,12 @@ const struct xprt_ops tls_xprt = {
     .read = tls_read,
     .stop_read = tls_stop_read,
     .on_recv = tls_on_recv,
-    .queue = tls_queue,
-    .queue_ref = tls_queue_ref,
-    .flush = tls_flush,
-    .on_sent = tls_on_sent,
-    .shut_write = tls_shut_write,
-    .write_now = tls_write_now,
+    .queue = tls__queue,
+    .queue_ref = tls__queue_ref,
+    .flush = tls__flush,
+    .on_sent = tls__on_sent,
+    .shut_write = tls__shut_write,
+    .write_now = tls__write_now,
     .release = tls_release,
-    .wake = tls_wake,
+    .wake = tls__wake,
 };
