@@ -74,19 +74,36 @@ static void buf_free(struct worker *w, struct buf *b)
 	w->nbuf_free++;
 }
 
+static void push(struct bufq *q, struct buf *b)
+{
+	if (q->tail)
+		q->tail->next = b;
+	else
+		q->head = b;
+	q->tail = b;
+}
+
+/* Detaches the head of <q> (not empty). */
+static struct buf *shift(struct bufq *q)
+{
+	struct buf *b = q->head;
+
+	q->head = b->next;
+	if (!q->head)
+		q->tail = NULL;
+	b->next = NULL;
+	return b;
+}
+
 static void append(struct conn *c, struct buf *b)
 {
-	if (c->out.tail)
-		c->out.tail->next = b;
-	else
-		c->out.head = b;
-	c->out.tail = b;
+	push(&c->out, b);
 	c->out_bytes += b->len;
 }
 
-int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
+int bufq_queue_to(struct worker *w, struct bufq *q, char *data, uint32_t len, uint32_t used)
 {
-	struct buf *t = c->out.tail, *b;
+	struct buf *t = q->tail, *b;
 
 	if (t && (t->flags & BUF_F_POOL) && len <= BUFQ_COALESCE_MAX &&
 	    t->len + len <= pool_buf_size(w->pc, t->data)) {
@@ -94,7 +111,6 @@ int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint3
 		t->len += len;
 		if (t->used < t->len)
 			t->used = t->len;
-		c->out_bytes += len;
 		pool_put(w->pc, data, used);
 		return 0;
 	}
@@ -107,7 +123,15 @@ int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint3
 	b->len = len;
 	b->used = used;
 	b->flags = BUF_F_POOL;
-	append(c, b);
+	push(q, b);
+	return 0;
+}
+
+int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used)
+{
+	if (bufq_queue_to(w, &c->out, data, len, used) < 0)
+		return -ENOMEM;
+	c->out_bytes += len;
 	return 0;
 }
 
@@ -130,11 +154,7 @@ int bufq_reserve(struct worker *w, const struct conn *c, size_t len, int cls, st
 		}
 		b->data = data;
 		b->flags = BUF_F_POOL;
-		if (rsv->tail)
-			rsv->tail->next = b;
-		else
-			rsv->head = b;
-		rsv->tail = b;
+		push(rsv, b);
 		need -= need < cap ? need : cap;
 	}
 	return 0;
@@ -160,14 +180,11 @@ int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, 
 	}
 	while (len) {
 		size_t n = cap < len ? cap : len;
-		struct buf *b = rsv ? rsv->head : NULL;
 		char *p;
 
-		if (b) { /* reserved: nothing to refuse */
-			rsv->head = b->next;
-			if (!rsv->head)
-				rsv->tail = NULL;
-			b->next = NULL;
+		if (rsv && rsv->head) { /* reserved: nothing to refuse */
+			struct buf *b = shift(rsv);
+
 			memcpy(b->data, data, n);
 			b->len = b->used = (uint32_t)n;
 			append(c, b);
@@ -185,7 +202,8 @@ int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, 
 	return 0;
 }
 
-int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len, uint32_t flags)
+int bufq_queue_ref_to(struct worker *w, struct bufq *q, const char *data, uint32_t len,
+                      uint32_t flags)
 {
 	struct buf *b = buf_new(w);
 
@@ -194,7 +212,15 @@ int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t 
 	b->data = (char *)data; /* never written: no BUF_F_POOL */
 	b->len = len;
 	b->flags = flags & BUF_F_MORE;
-	append(c, b);
+	push(q, b);
+	return 0;
+}
+
+int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len, uint32_t flags)
+{
+	if (bufq_queue_ref_to(w, &c->out, data, len, flags) < 0)
+		return -ENOMEM;
+	c->out_bytes += len;
 	return 0;
 }
 
@@ -219,15 +245,14 @@ void bufq_drop_q(struct worker *w, struct bufq *q)
 	q->head = q->tail = NULL;
 }
 
+void bufq_pop(struct worker *w, struct bufq *q)
+{
+	buf_free(w, shift(q));
+}
+
 void bufq_drop(struct worker *w, struct conn *c)
 {
-	struct buf *b = c->out.head, *next;
-
-	for (; b; b = next) {
-		next = b->next;
-		buf_free(w, b);
-	}
-	c->out.head = c->out.tail = NULL;
+	bufq_drop_q(w, &c->out);
 	c->out_bytes = 0;
 }
 
@@ -254,10 +279,7 @@ void bufq_sent(struct worker *w, struct conn *c, uint32_t res)
 			WSTAT_INC(w, short_sends); /* the rest goes in the next send */
 			break;
 		}
-		c->out.head = b->next;
-		if (!c->out.head)
-			c->out.tail = NULL;
-		buf_free(w, b);
+		bufq_pop(w, &c->out);
 	}
 }
 

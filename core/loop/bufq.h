@@ -18,6 +18,9 @@ int bufq_spare(struct worker *w);
  * room left in the last buffer. The queue owns <data> from here (it is
  * given back on failure). Returns 0 or -ENOMEM. */
 int bufq_queue(struct worker *w, struct conn *c, char *data, uint32_t len, uint32_t used);
+/* bufq_queue() onto the detached queue <q> (a transport's own: TLS holds
+ * ciphertext and plaintext aside); the caller counts the bytes. */
+int bufq_queue_to(struct worker *w, struct bufq *q, char *data, uint32_t len, uint32_t used);
 /* Takes, into the detached queue <rsv>, the buffers of class <cls> (with
  * their descriptors) that appending <len> bytes to <c>'s queue would need
  * past the room in its last buffer, so the append cannot be refused (a TLS
@@ -35,6 +38,9 @@ int bufq_append(struct worker *w, struct conn *c, const char *data, size_t len, 
  * <flags> BUF_F_MORE: sent with MSG_MORE. 0 or -ENOMEM. */
 int bufq_queue_ref(struct worker *w, struct conn *c, const char *data, uint32_t len,
                    uint32_t flags);
+/* bufq_queue_ref() onto the detached queue <q>. */
+int bufq_queue_ref_to(struct worker *w, struct bufq *q, const char *data, uint32_t len,
+                      uint32_t flags);
 /* Queues <len> bytes at <data> with the descriptor <b>: both are the
  * caller's, alive and unchanged until sent or dropped, so queueing needs
  * nothing the accountant could refuse (the admin endpoint answers at the
@@ -47,6 +53,8 @@ void bufq_sent(struct worker *w, struct conn *c, uint32_t res);
 void bufq_drop(struct worker *w, struct conn *c);
 /* Gives back every buffer of the detached queue <q>. */
 void bufq_drop_q(struct worker *w, struct bufq *q);
+/* Gives back the buffer at the head of <q> (not empty). */
+void bufq_pop(struct worker *w, struct bufq *q);
 /* Moves <from>'s queue to <to> (whose queue is empty). */
 void bufq_move(struct conn *to, struct conn *from);
 

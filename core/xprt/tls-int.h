@@ -59,12 +59,6 @@ int tls__tx_out(void *arg, const char *data, size_t len);
 void tls__settle(struct worker *w, struct conn *c, int64_t before);
 /* Counts <c>'s failure by its session's reason, logged (rate-limited). */
 void tls__count_failure(struct worker *w, struct conn *c, bool in_handshake);
-/* bufq_queue() (<ref>: bufq_queue_ref()) onto <q>, one of <c>'s queues
- * other than its out queue, which is left as it was. 0 or -ENOMEM. */
-int tls__queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *data, uint32_t len,
-                     uint32_t used, bool ref);
-/* Gives back the buffer at the head of <q> (its bytes all consumed). */
-void tls__q_pop(struct worker *w, struct bufq *q);
 
 /* Seals what <c> holds: 1 all of it, 0 a reservation was refused (the rest
  * stays held), -ENOMEM the session failed. */

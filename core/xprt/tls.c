@@ -282,7 +282,7 @@ static int deliver(struct worker *w, struct conn *c)
  * the ring sets one aside for per buffer it lends (bufq_spare()). */
 static int hold(struct worker *w, struct conn *c, char *buf, uint32_t len, uint32_t used)
 {
-	return tls__queue_aside(w, c, &txc_of(w, c)->held, buf, len, used, false);
+	return bufq_queue_to(w, &txc_of(w, c)->held, buf, len, used);
 }
 
 /* Without a descriptor to hold ciphertext with, the connection cannot wait
@@ -342,7 +342,7 @@ static void drain(struct worker *w, struct conn *c)
 		if (r != DL_DONE)
 			break;
 		if (b)
-			tls__q_pop(w, &x->held);
+			bufq_pop(w, &x->held);
 		x->stalled = x->held.head != NULL;
 	}
 	x->draining = false;

@@ -4,7 +4,7 @@
  * them, and sent through the connection's out queue, one send in flight;
  * close_notify and the write side's shutdown follow what is queued. Also
  * the bookkeeping both sides share (tls-int.h): the session's memory
- * charged to ssl, failures counted and logged, queues kept aside. One
+ * charged to ssl, failures counted and logged. One
  * reason to change: how plaintext leaves a TLS connection.
  */
 #include <errno.h>
@@ -82,36 +82,6 @@ void tls__count_failure(struct worker *w, struct conn *c, bool in_handshake)
 		         tls_reason_name(r));
 }
 
-/* bufq_queue() (<ref>: bufq_queue_ref()) onto <q>, a queue of <c>'s other
- * than its out queue (which bufq_queue() appends to: it is lent <q> for the
- * call), leaving the out queue and its byte count as they were. */
-int tls__queue_aside(struct worker *w, struct conn *c, struct bufq *q, char *data, uint32_t len,
-                     uint32_t used, bool ref)
-{
-	struct bufq out = c->out;
-	uint32_t out_bytes = c->out_bytes;
-	int ret;
-
-	c->out = *q;
-	ret = ref ? bufq_queue_ref(w, c, data, len, 0) : bufq_queue(w, c, data, len, used);
-	*q = c->out;
-	c->out = out;
-	c->out_bytes = out_bytes;
-	return ret;
-}
-
-/* Gives back the buffer at the head of <q> (its bytes all consumed). */
-void tls__q_pop(struct worker *w, struct bufq *q)
-{
-	struct bufq one = {.head = q->head, .tail = q->head};
-
-	q->head = one.head->next;
-	if (!q->head)
-		q->tail = NULL;
-	one.head->next = NULL;
-	bufq_drop_q(w, &one);
-}
-
 /* ---- writing ----
  *
  * A record, once made, must go out: the session's sequence numbers have
@@ -156,7 +126,8 @@ static int pend_add(struct worker *w, struct conn *c, char *data, uint32_t len, 
                     bool ref)
 {
 	struct txc *x = txc_of(w, c);
-	int ret = tls__queue_aside(w, c, &x->pend, data, len, used, ref);
+	int ret = ref ? bufq_queue_ref_to(w, &x->pend, data, len, 0)
+	              : bufq_queue_to(w, &x->pend, data, len, used);
 
 	if (ret == 0) {
 		x->pend_bytes += len;
@@ -183,7 +154,7 @@ int tls__pend_seal(struct worker *w, struct conn *c)
 		x->pend_bytes -= k;
 		c->out_bytes -= k;
 		if (b->off == b->len)
-			tls__q_pop(w, &x->pend);
+			bufq_pop(w, &x->pend);
 	}
 	c->flags &= ~CONN_F_XHELD;
 	return 1;

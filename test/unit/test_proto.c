@@ -1604,6 +1604,70 @@ START_TEST(l4_failed_shut_write_tears_the_pair_down)
 }
 END_TEST
 
+/* ---- out queues (bufq.c) ---- */
+
+/* A pool buffer of class <cls> holding <text>. */
+static char *fx_pbuf(int cls, const char *text)
+{
+	char *b = pool_get(wk.pc, cls);
+
+	ck_assert_ptr_nonnull(b);
+	memcpy(b, text, strlen(text));
+	return b;
+}
+
+START_TEST(bufq_detached_queue_coalesces_pops_and_leaves_the_out_queue_alone)
+{
+	struct conn *c = fx_accept(ls_tcp);
+	struct bufq q = {0};
+	static const char ref[] = "ref";
+
+	ck_assert_int_eq(bufq_queue_to(&wk, &q, fx_pbuf(BUF_SMALL, "abc"), 3, 3), 0);
+	ck_assert_int_eq(bufq_queue_to(&wk, &q, fx_pbuf(BUF_SMALL, "def"), 3, 3), 0);
+	ck_assert_ptr_eq(q.head, q.tail); /* the second copied into the first */
+	ck_assert_uint_eq(q.head->len, 6);
+	ck_assert_int_eq(memcmp(q.head->data, "abcdef", 6), 0);
+	ck_assert_int_eq(bufq_queue_ref_to(&wk, &q, ref, 3, 0), 0);
+	ck_assert_ptr_ne(q.head, q.tail);
+	ck_assert_ptr_eq(q.tail->data, ref);
+	ck_assert_ptr_null(c->out.head);
+	ck_assert_uint_eq(c->out_bytes, 0);
+	bufq_pop(&wk, &q); /* the pool buffer goes back (teardown counts them) */
+	ck_assert_ptr_eq(q.head, q.tail);
+	ck_assert_ptr_eq(q.head->data, ref);
+	bufq_pop(&wk, &q);
+	ck_assert(!q.head && !q.tail);
+}
+END_TEST
+
+START_TEST(bufq_reserved_buffers_take_an_append_past_the_last_ones_room)
+{
+	struct conn *c = fx_accept(ls_tcp);
+	size_t cap = pool_class_size(BUF_SMALL), len = cap + cap / 2;
+	char *data = malloc(len), *q;
+	struct bufq rsv = {0};
+	unsigned n = 0;
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)('a' + i % 26);
+	ck_assert_int_eq(bufq_queue(&wk, c, fx_pbuf(BUF_SMALL, "head"), 4, 4), 0);
+	ck_assert_int_eq(bufq_reserve(&wk, c, len, BUF_SMALL, &rsv), 0);
+	for (const struct buf *b = rsv.head; b; b = b->next)
+		n++;
+	ck_assert_uint_eq(n, 1); /* len - (cap - 4) = cap / 2 + 4 bytes past the room */
+	ck_assert_int_eq(bufq_append(&wk, c, data, len, BUF_SMALL, &rsv), 0);
+	ck_assert_ptr_null(rsv.head); /* it was used */
+	ck_assert_ptr_ne(c->out.head, c->out.tail);
+	ck_assert_uint_eq(c->out_bytes, 4 + len);
+	q = queued(c);
+	ck_assert_int_eq(memcmp(q, "head", 4), 0);
+	ck_assert_int_eq(memcmp(q + 4, data, len), 0);
+	free(q);
+	free(data);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -1665,6 +1729,11 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, l4_refused_connect_retries_the_next_backend_with_the_bytes_read);
 	tcase_add_test(tc, l4_full_client_queue_stops_reading_the_upstream);
 	tcase_add_test(tc, l4_failed_shut_write_tears_the_pair_down);
+	suite_add_tcase(s, tc);
+
+	tc = ck_tcase("bufq", 20, setup, teardown);
+	tcase_add_test(tc, bufq_detached_queue_coalesces_pops_and_leaves_the_out_queue_alone);
+	tcase_add_test(tc, bufq_reserved_buffers_take_an_append_past_the_last_ones_room);
 	suite_add_tcase(s, tc);
 
 	tc = ck_tcase("regressions", 20, setup, teardown);
