@@ -533,7 +533,7 @@ static void client_timer(struct timer *t, void *arg)
 		}
 	} else if (!x || x->state == HS_IDLE) {
 		due = c->last_ms + ((c->flags & HC_F_FIRST) ? to->header : to->idle);
-		if (w->handover && due > c->last_ms + WORKER_HANDOVER_IDLE_MS)
+		if (w->stopping && due > c->last_ms + WORKER_HANDOVER_IDLE_MS)
 			due = c->last_ms + WORKER_HANDOVER_IDLE_MS;
 		if (w->now >= due) {
 			WSTAT_INC(w, idle_timeouts);
@@ -590,8 +590,10 @@ void http__accept(struct worker *w, struct conn *c)
 	xprt_read(w, c);
 }
 
-/* Shutdown: idle client connections close now, as nginx does. In a
- * handover they get WORKER_HANDOVER_IDLE_MS for a next request, answered
+/* Shutdown: idle keep-alive client connections close now, as nginx does.
+ * One that has not sent its first request yet (it may be on its way: the
+ * client cannot know the connection was never used), and in a handover
+ * every idle one, gets WORKER_HANDOVER_IDLE_MS for a request, answered
  * with Connection: close (w->stopping): a client that sends one at once, as
  * a load generator or a busy browser does, sees a clean end after an
  * answer rather than a close under its request. */
@@ -601,7 +603,7 @@ void http__client_drain(struct worker *w, struct conn *c)
 
 	if (c->flags & HC_F_WAIT)
 		return; /* a head in progress finishes, as in a context */
-	if (idle && !w->handover)
+	if (idle && !w->handover && !(c->flags & HC_F_FIRST))
 		ring_close(w, c);
 	else if (idle && !(c->flags & CONN_F_CLOSING))
 		timer_arm(w->tw, &c->tm, w->now); /* client_timer() sets the shorter due */

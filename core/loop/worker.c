@@ -90,7 +90,9 @@ static void on_msg(struct worker *w, uint32_t cmd)
 	}
 	w->drain_deadline = w->now + drain;
 	/* Idle keep-alive connections close now, as nginx does (in a
-	 * handover, after WORKER_HANDOVER_IDLE_MS or their next answer). */
+	 * handover, after WORKER_HANDOVER_IDLE_MS or their next answer); one
+	 * that has sent nothing yet gets WORKER_HANDOVER_IDLE_MS for its
+	 * first request. */
 	for (i = 0; i < w->ct.fresh; i++) {
 		struct conn *c = &w->ct.c[i];
 

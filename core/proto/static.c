@@ -325,7 +325,7 @@ static void static_timer(struct timer *t, void *arg)
 	struct conn *c = container_of(t, struct conn, tm);
 	uint64_t limit = ring_listener(w, c)->cfg->timeouts.idle;
 
-	if (w->handover && limit > WORKER_HANDOVER_IDLE_MS)
+	if (w->stopping && limit > WORKER_HANDOVER_IDLE_MS)
 		limit = WORKER_HANDOVER_IDLE_MS;
 
 	if (w->now >= c->last_ms + limit) {
@@ -345,14 +345,15 @@ static void static_accept(struct worker *w, struct conn *c)
 	xprt_read(w, c);
 }
 
-/* Shutdown: an idle connection closes now; in a handover it gets
- * WORKER_HANDOVER_IDLE_MS for a next request (answered with Connection:
- * close), as http.c's client side. */
+/* Shutdown: an idle keep-alive connection closes now; one that has read
+ * nothing yet (its first request may be on its way), and in a handover
+ * every idle one, gets WORKER_HANDOVER_IDLE_MS for a request (answered
+ * with Connection: close), as http.c's client side. */
 static void static_drain(struct worker *w, struct conn *c)
 {
 	if ((c->flags & CONN_F_CLOSING) || ring_sending(c) || c->pctx)
 		return;
-	if (w->handover)
+	if (w->handover || !c->rx_bytes)
 		timer_arm(w->tw, &c->tm, w->now); /* static_timer() sets the shorter due */
 	else
 		ring_close(w, c);

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import lib  # noqa: E402
@@ -182,6 +183,53 @@ def test_sigterm_drains_open_connections_then_exits_0():
     check(r.wait(30) == 0, "exit status after drain")
     check("ringlb: summary " in r.output(), "no summary")
     be.stop()
+
+
+FIRST = """
+workers: 1
+listeners:
+  - {{ name: st, bind: "{addr}:7000", mode: static, body: "st\\n", timeouts: {{ drain: 30s }} }}
+"""
+
+
+def read_to_eof(c):
+    data = b""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            return data
+        data += d
+
+
+def test_sigterm_answers_a_connection_whose_first_request_was_on_its_way():
+    # A connection accepted before the stop that has sent nothing yet may
+    # have its request on the wire: it gets its answer (Connection: close),
+    # while an idle keep-alive connection closes at once.
+    addr = lib.loopback()
+    r = lib.Ringlb(FIRST.format(addr=addr))
+    used = socket.create_connection((addr, 7000), timeout=10 * lib.SLOW)
+    used.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    check(b"200 OK" in used.recv(65536), "no first answer on the keep-alive connection")
+    # An HTTP listener defers the accept until bytes come (TCP_DEFER_ACCEPT):
+    # the HTTP side of this is test_proto's case; here the static one.
+    fresh = socket.create_connection((addr, 7000), timeout=10 * lib.SLOW)
+    deadline = time.monotonic() + 10 * lib.SLOW
+    while r.stats_total()["active"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    active = r.stats_total()["active"]
+    check(active == 2, "ringlb did not accept the two connections: active %s" % active)
+    start = r.count()
+    r.kill(signal.SIGTERM)
+    r.wait_line(r"^ringlb: stopping", 20, start)
+    check(read_to_eof(used) == b"", "the idle keep-alive connection was not closed")
+    fresh.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = read_to_eof(fresh)
+    check(got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"st\n") and
+          b"\r\nConnection: close\r\n" in got,
+          "a first request sent after the stop began: %r" % got[:300])
+    fresh.close()
+    used.close()
+    check(r.wait(30) == 0, "exit status after drain")
 
 
 if __name__ == "__main__":

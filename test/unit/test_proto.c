@@ -1012,6 +1012,29 @@ START_TEST(http_request_goes_up_rewritten_with_x_forwarded_for_and_no_hop_by_hop
 }
 END_TEST
 
+START_TEST(http_stop_closes_an_idle_keep_alive_client_and_answers_one_yet_to_send_a_request)
+{
+	struct conn *u, *used = web_request(WEB_GET, &u), *fresh;
+
+	fx_feeds(u, RESP_OK);
+	ck_kept_alive(used);
+	fresh = fx_accept(ls_http); /* its first request may be on its way */
+	wk.stopping = true;
+	proto_of(used)->drain(&wk, used);
+	proto_of(fresh)->drain(&wk, fresh);
+	fx_loop();
+	ck_assert(!fx_live(used) || (used->flags & CONN_F_CLOSING));
+	ck_kept_alive(fresh);
+	fx_feeds(fresh, WEB_GET);
+	u = fx_peer(fresh);
+	ck_assert_ptr_nonnull(u);
+	fx_feeds(u, RESP_OK);
+	ck_wire_eq(fresh, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-B: 1\r\nConnection: "
+	                  "close\r\n\r\nhello");
+	wk.stopping = false;
+}
+END_TEST
+
 START_TEST(http_malformed_request_gets_a_400_page_and_close)
 {
 	struct conn *c = fx_accept(ls_http);
@@ -1717,6 +1740,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, http_partial_writes_deliver_the_same_bytes_both_ways);
 	tcase_add_test(tc, http_bytes_sent_before_the_101_go_up_after_it);
 	tcase_add_test(tc, http_101_to_a_request_that_asked_no_upgrade_gets_502);
+	tcase_add_test(
+	    tc, http_stop_closes_an_idle_keep_alive_client_and_answers_one_yet_to_send_a_request);
 	suite_add_tcase(s, tc);
 
 	tc = ck_tcase("l4", 20, setup, teardown);
