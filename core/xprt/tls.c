@@ -402,6 +402,12 @@ static void tls_on_recv(struct worker *w, struct conn *c, int res, uint32_t flag
 				proto_of(c)->resume(w, c); /* nothing else may come to wake it */
 			return;
 		}
+		if (!x->open && (c->flags & (CONN_F_CLOSE_AFTER | CONN_F_CLOSING))) {
+			/* The handshake failed (counted once) and its alert is on
+			 * the way: the rest of the peer's flight is not fed. */
+			pool_put(w->pc, buf, res);
+			return;
+		}
 		tls_conn_feed(x->t, buf, (size_t)res);
 		if (x->open) {
 			r = deliver(w, c);
