@@ -23,10 +23,10 @@ struct fault_rule {
 };
 
 static const char *const fault_names[FAULT_NKINDS] = {
-    [FAULT_ALLOC] = "alloc",   [FAULT_POOL] = "pool",     [FAULT_SQE] = "sqe",
-    [FAULT_SUBMIT] = "submit", [FAULT_ACCEPT] = "accept", [FAULT_CONNECT] = "connect",
-    [FAULT_SEND] = "send",     [FAULT_SHORT] = "short",   [FAULT_RECV] = "recv",
-    [FAULT_TLS] = "tls",
+    [FAULT_ALLOC] = "alloc",   [FAULT_POOL] = "pool",       [FAULT_SQE] = "sqe",
+    [FAULT_SUBMIT] = "submit", [FAULT_ACCEPT] = "accept",   [FAULT_CONNECT] = "connect",
+    [FAULT_SEND] = "send",     [FAULT_SHORT] = "short",     [FAULT_RECV] = "recv",
+    [FAULT_TLS] = "tls",       [FAULT_RECVCAP] = "recvcap",
 };
 
 static struct fault_rule fault_rules[FAULT_NKINDS];
@@ -98,7 +98,7 @@ static int fault_parse(const char *spec, struct fault_rule *rules, char *err, si
 			snprintf(
 			    err, errlen, "RINGLB_FAULT: %.*s: unknown fault kind (expected %s)",
 			    (int)(eq ? eq - p : end - p), p,
-			    "alloc, pool, sqe, submit, accept, connect, send, short, recv or tls");
+			    "alloc, pool, sqe, submit, accept, connect, send, short, recv, tls or recvcap");
 			return -EINVAL;
 		}
 		memset(&rules[k], 0, sizeof(rules[k]));

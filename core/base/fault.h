@@ -38,6 +38,7 @@ enum fault_kind {
 	FAULT_SHORT,   /* a send is submitted with half its bytes (a short write) */
 	FAULT_RECV,    /* a receive completes with -ECONNRESET */
 	FAULT_TLS,     /* wolfSSL_new() returns NULL */
+	FAULT_RECVCAP, /* a capped multishot recv is refused (-EINVAL), as before Linux 6.17 */
 	FAULT_NKINDS,
 };
 

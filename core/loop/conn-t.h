@@ -44,11 +44,12 @@ struct acct;
 	(1u << 18) /* proxyp.c: client: addresses from a PROXY header; upstream: a header sent */
 #define CONN_F_XHELD                                                                               \
 	(1u << 19) /* the transport holds bytes not in the out queue yet (TLS: plaintext) */
+#define CONN_F_RECVCAP (1u << 20) /* the armed recv carries a byte cap (ring.c) */
 /* Flags of the protocol's own: each protocol names them in its file. */
-#define CONN_F_P0 (1u << 24)
-#define CONN_F_P1 (1u << 25)
-#define CONN_F_P2 (1u << 26)
-#define CONN_F_P3 (1u << 27)
+#define CONN_F_P0      (1u << 24)
+#define CONN_F_P1      (1u << 25)
+#define CONN_F_P2      (1u << 26)
+#define CONN_F_P3      (1u << 27)
 
 /* A chunk of bytes waiting to be written: [off, len) of <data>. */
 struct buf {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/base/fault.h"
+#include "core/base/log.h"
 #include "core/loop/bufq.h"
 #include "core/loop/ops.h"
 #include "core/mem/pool.h"
@@ -263,6 +264,27 @@ void ring_buffers_deinit(struct worker *w)
 
 /* ---- ring operations on a connection's socket ---- */
 
+/* The most a multishot recv of <c> reads before it ends: the room its
+ * peer's queue has under max_buffer_size, and at least one buffer (the
+ * last receive is not cut to the cap). A protocol stops reading a
+ * connection whose peer has that much queued (pump.c), but a cancel only
+ * takes effect at the next submission, and until then the kernel goes
+ * on receiving for as long as the sender keeps up: without the cap one
+ * wait could take in megabytes past the limit, as many as the buffer
+ * ring holds. With it, an armed recv ends on its own once the room is
+ * used, and the protocol's resume() arms the next one if it may. */
+static uint32_t recv_cap(struct worker *w, const struct conn *c)
+{
+	const struct conn *p = ring_peer(w, c);
+	uint64_t max = w->cfg->memory_tuning.max_buffer_size;
+	uint64_t used = p ? p->out_bytes : 0;
+	uint64_t room = used < max ? max - used : 0;
+
+	if (room < w->buf_size)
+		room = w->buf_size;
+	return room > UINT32_MAX ? UINT32_MAX : (uint32_t)room;
+}
+
 void ring_recv(struct worker *w, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -273,6 +295,14 @@ void ring_recv(struct worker *w, struct conn *c)
 	io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = RING_BGID;
+	c->flags &= ~CONN_F_RECVCAP;
+	if (w->recv_cap) {
+		/* sqe->optlen, which liburing 2.3's header calls file_index */
+		sqe->file_index = recv_cap(w, c);
+		c->flags |= CONN_F_RECVCAP;
+		if (fault_hit(FAULT_RECVCAP))
+			sqe->addr2 = 1; /* refused as a kernel without the cap refuses it */
+	}
 	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_RECV));
 	c->flags |= CONN_F_RECV;
 	c->inflight++;
@@ -295,6 +325,36 @@ void ring_send(struct worker *w, struct conn *c)
 	io_uring_sqe_set_data64(sqe, ring_ud(w, c, OP_SEND));
 	c->flags |= CONN_F_SEND;
 	c->inflight++;
+}
+
+/* A recv of <c> the kernel refused: armed again without the cap. Unless
+ * the protocol stopped reading meanwhile: then this is the end its cancel
+ * asked for. */
+static bool ring_recv_again(struct worker *w, struct conn *c)
+{
+	if (c->flags & CONN_F_CANCELING) {
+		xprt_of(c)->on_recv(w, c, -ECANCELED, 0);
+	} else {
+		c->flags &= ~CONN_F_RECV;
+		ring_recv(w, c);
+	}
+	return true;
+}
+
+bool ring_recv_refused(struct worker *w, struct conn *c, int res, uint32_t flags)
+{
+	if (res != -EINVAL || !(c->flags & CONN_F_RECVCAP) || (flags & IORING_CQE_F_MORE))
+		return false;
+	c->flags &= ~CONN_F_RECVCAP;
+	WSTAT_INC(w, recv_uncapped);
+	if (!w->recv_cap)
+		return ring_recv_again(w, c); /* armed before the first refusal was seen */
+	w->recv_cap = false;
+	log_warn("worker %u: the kernel refuses a byte cap on a multishot receive (before "
+	         "Linux 6.17): receives go on without it, and a connection whose peer is "
+	         "slow may take in more than max_buffer_size before its reading stops",
+	         w->id);
+	return ring_recv_again(w, c);
 }
 
 void ring_cancel_recv(struct worker *w, struct conn *c)

@@ -38,13 +38,20 @@ void ring_bufwait(struct worker *w, struct conn *c);
 /* Takes <c> out of that FIFO (it is being released). */
 void ring_bufwait_drop(struct worker *w, struct conn *c);
 
-/* Arms the multishot recv of <c> on the provided buffer ring. */
+/* Arms the multishot recv of <c> on the provided buffer ring; it ends by
+ * itself once it has read what <c>'s peer has room for (ring.c). */
 void ring_recv(struct worker *w, struct conn *c);
 /* Sends the head of <c>'s out queue, if no send is in flight (one at a
  * time keeps the byte order). */
 void ring_send(struct worker *w, struct conn *c);
 /* Asks the armed recv of <c> to end (its final completion follows). */
 void ring_cancel_recv(struct worker *w, struct conn *c);
+
+/* Whether the completion (<res>, <flags>) of <c>'s recv is the kernel
+ * refusing its byte cap (Linux before 6.17): then the worker's receives
+ * go on without one (counted in recv_uncapped, logged once) and <c> is
+ * armed again; the completion is not the connection's. */
+bool ring_recv_refused(struct worker *w, struct conn *c, int res, uint32_t flags);
 /* A one-shot poll for a reset of <x> while it is not read; watched() is its
  * completion: true when the peer reset (the caller tears the pair down). */
 void ring_watch(struct worker *w, struct conn *x);

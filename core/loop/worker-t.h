@@ -64,7 +64,8 @@ enum worker_msg {
 	X(log_dropped) X(log_unwritten) X(proxy_ok) X(proxy_local) X(proxy_untrusted)     \
 	X(proxy_bad) X(proxy_oversized) X(proxy_truncated) X(proxy_timeouts) X(proxy_sent)     \
 	X(http_head_waits) \
-	X(accept_errors) X(recv_errors) X(send_errors) X(short_sends) X(sq_full) X(submit_errors)
+	X(accept_errors) X(recv_errors) X(send_errors) X(short_sends) X(sq_full) X(submit_errors) \
+	X(recv_uncapped)
 /* clang-format on */
 
 struct worker_stats {
@@ -177,6 +178,9 @@ struct worker {
 	/* Coalesced waits (worker.c, wake_coalesce_us): the kernel has
 	 * io_uring's min-wait and the ring shows pending task work. */
 	bool min_wait;
+	/* Multishot receives carry a byte cap (ring_recv()): Linux 6.17 has
+	 * it; cleared when the kernel refuses one. */
+	bool recv_cap;
 	int enter_fd;       /* the ring's fd for io_uring_enter (registered or not) */
 	unsigned enter_reg; /* IORING_ENTER_REGISTERED_RING when enter_fd is registered */
 

@@ -138,6 +138,8 @@ static void on_conn(struct worker *w, struct conn *c, uint8_t op, int res, uint3
 	res = fault_cqe(w, op, res, &flags);
 	switch (op) {
 	case OP_RECV:
+		if (ring_recv_refused(w, c, res, flags))
+			break;
 		if (res < 0 && res != -ENOBUFS && res != -ECANCELED)
 			WSTAT_INC(w, recv_errors);
 		xprt_of(c)->on_recv(w, c, res, flags);
@@ -401,6 +403,7 @@ static int ring_init(struct worker *w)
 	}
 	/* Coalesced waits need the kernel's min-wait (6.12) and the task
 	 * work flag (set up above, not by the fallback). */
+	w->recv_cap = true; /* until the kernel refuses it (ring_recv_refused()) */
 	w->min_wait =
 	    (p.features & IORING_FEAT_MIN_TIMEOUT) && (p.flags & IORING_SETUP_TASKRUN_FLAG);
 	if (!w->min_wait && w->id == 0 && w->cfg->wake_coalesce_us)
