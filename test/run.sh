@@ -64,6 +64,9 @@ count() {
 	else
 		printf 'FAIL %-32s %s passed, %s failed (rc=%s, log: %s)\n' "$name" "$p" "$bad" "$rc" "$log"
 		failures="$failures $name"
+		# The failing cases first (a Python test's "FAIL name: why" and
+		# its traceback, a Check case's ":F:" or ":E:" line), then the end.
+		grep -A 12 -E '^FAIL |:[EF]:' "$log" | head -n 60 | sed 's/^/    ! /'
 		tail -n 30 "$log" | sed 's/^/    | /'
 	fi
 }

@@ -353,6 +353,11 @@ def test_a_small_class_past_max_count_still_answers_every_client():
             c.s.sendall(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i)
         for i in range(12):
             be.conn(i)
+        # Every request whole at the backend before it is marked read
+        # below: a tail arriving after that would pass for a held
+        # client's request on a connection ringlb keeps idle.
+        be._wait(lambda: all(r[1].endswith(b"\r\n\r\n") for r in be.conns[:12]),
+                 "12 whole requests")
         pool = [lib.kv(l) for l in r.stats() if l.startswith("ringlb: stats pool ") and
                 " class=4KB " in l][0]
         check(pool["overflow"] > 0 and pool["count"] <= 8 and pool["fails"] == 0,
@@ -368,9 +373,10 @@ def test_a_small_class_past_max_count_still_answers_every_client():
         for i, c in enumerate(held):
             c.s.sendall(b"1\r\n\r\n")
             # a new upstream connection or an idle one reused: whichever got it
-            be._wait(lambda: be.leftovers(), "half head %d forwarded" % i)
+            whole = lambda: [n for n, b in be.leftovers() if b.endswith(b"\r\n\r\n")]
+            be._wait(whole, "half head %d forwarded" % i)
             with be.cond:
-                n = be.leftovers()[0][0]
+                n = whole()[0]
                 be.conns[n][3] = len(be.conns[n][1])
             be.send(n, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             head, body = c.response()
