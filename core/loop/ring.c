@@ -333,11 +333,21 @@ void ring_send(struct worker *w, struct conn *c)
 	c->inflight++;
 }
 
-/* A recv of <c> the kernel refused: armed again without the cap. Unless
- * the protocol stopped reading meanwhile: then this is the end its cancel
- * asked for. */
-static bool ring_recv_again(struct worker *w, struct conn *c)
+bool ring_recv_refused(struct worker *w, struct conn *c, int res, uint32_t flags)
 {
+	if (res != -EINVAL || !(c->flags & CONN_F_RECVCAP) || (flags & IORING_CQE_F_MORE))
+		return false;
+	c->flags &= ~CONN_F_RECVCAP;
+	WSTAT_INC(w, recv_uncapped);
+	if (w->recv_cap) { /* else: armed before the first refusal was seen */
+		w->recv_cap = false;
+		log_warn("worker %u: the kernel refuses a byte cap on a multishot receive (before "
+		         "Linux 6.17): receives go on without it, and a connection whose peer is "
+		         "slow may take in more than max_buffer_size before its reading stops",
+		         w->id);
+	}
+	/* Armed again without the cap; unless the protocol stopped reading
+	 * meanwhile: then this is the end its cancel asked for. */
 	if (c->flags & CONN_F_CANCELING) {
 		xprt_of(c)->on_recv(w, c, -ECANCELED, 0);
 	} else {
@@ -345,22 +355,6 @@ static bool ring_recv_again(struct worker *w, struct conn *c)
 		ring_recv(w, c);
 	}
 	return true;
-}
-
-bool ring_recv_refused(struct worker *w, struct conn *c, int res, uint32_t flags)
-{
-	if (res != -EINVAL || !(c->flags & CONN_F_RECVCAP) || (flags & IORING_CQE_F_MORE))
-		return false;
-	c->flags &= ~CONN_F_RECVCAP;
-	WSTAT_INC(w, recv_uncapped);
-	if (!w->recv_cap)
-		return ring_recv_again(w, c); /* armed before the first refusal was seen */
-	w->recv_cap = false;
-	log_warn("worker %u: the kernel refuses a byte cap on a multishot receive (before "
-	         "Linux 6.17): receives go on without it, and a connection whose peer is "
-	         "slow may take in more than max_buffer_size before its reading stops",
-	         w->id);
-	return ring_recv_again(w, c);
 }
 
 void ring_cancel_recv(struct worker *w, struct conn *c)

@@ -246,6 +246,18 @@ def l4client(target, conns, nbytes, mode="echo", extra=(), timeout=120):
     return rc, kv(m.group(1))
 
 
+def read_to_end(s):
+    """Everything socket <s> receives until its peer ends the stream (an
+    SSL socket with suppress_ragged_eofs=False raises ssl.SSLEOFError when
+    the TCP stream ends without close_notify)."""
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return got
+        got += d
+
+
 def duplex(s, data, timeout=60):
     """Writes <data> on <s> while reading what comes back, in one thread
     (select on a non-blocking socket), until len(data) bytes came back or

@@ -192,15 +192,6 @@ listeners:
 """
 
 
-def read_to_eof(c):
-    data = b""
-    while True:
-        d = c.recv(65536)
-        if not d:
-            return data
-        data += d
-
-
 def test_sigterm_answers_a_connection_whose_first_request_was_on_its_way():
     # A connection accepted before the stop that has sent nothing yet may
     # have its request on the wire: it gets its answer (Connection: close),
@@ -221,9 +212,9 @@ def test_sigterm_answers_a_connection_whose_first_request_was_on_its_way():
     start = r.count()
     r.kill(signal.SIGTERM)
     r.wait_line(r"^ringlb: stopping", 20, start)
-    check(read_to_eof(used) == b"", "the idle keep-alive connection was not closed")
+    check(lib.read_to_end(used) == b"", "the idle keep-alive connection was not closed")
     fresh.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    got = read_to_eof(fresh)
+    got = lib.read_to_end(fresh)
     check(got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"st\n") and
           b"\r\nConnection: close\r\n" in got,
           "a first request sent after the stop began: %r" % got[:300])

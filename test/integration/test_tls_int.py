@@ -1039,17 +1039,6 @@ def test_12_upstream_tls_to_nginx():
 
 # ---- 14. the end of a closing connection ----
 
-def read_to_close_notify(s):
-    """Everything <s> (suppress_ragged_eofs=False) receives up to the end;
-    ssl.SSLEOFError when the TCP stream ends without close_notify."""
-    got = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            return got
-        got += d
-
-
 def test_14_a_closing_connection_ends_with_close_notify_after_its_last_response():
     """The last response of a connection that closes leaves with close_notify
     (in the same send since tls_flush() queues it with the response): the
@@ -1072,7 +1061,7 @@ def test_14_a_closing_connection_ends_with_close_notify_after_its_last_response(
             for q in sends:
                 s.sendall(q)
             try:
-                got = read_to_close_notify(s)
+                got = lib.read_to_end(s)  # SSLEOFError without close_notify
             except ssl.SSLEOFError as e:
                 check(False, "port %d %r: the stream ended without close_notify (%s)" % (port, sends[-1], e))
         finally:
